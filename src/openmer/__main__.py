@@ -1,0 +1,3 @@
+from openmer.cli.app import main
+
+main()

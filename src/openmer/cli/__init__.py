@@ -1,0 +1,1 @@
+"""Command-line interface (typer). Thin: parse, build a config, call one library function, print."""

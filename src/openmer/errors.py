@@ -1,0 +1,54 @@
+"""Exceptions raised by openmer.
+
+The library raises these; the CLI turns them into one readable line and a non-zero exit code.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+class OpenmerError(Exception):
+    """Base class of every error openmer raises on purpose."""
+
+
+class ConfigError(OpenmerError, ValueError):
+    """An invalid option, name or combination of settings."""
+
+
+class DataError(OpenmerError, ValueError):
+    """A dataset, manifest or label file is missing, malformed or inconsistent.
+
+    Args:
+        path: the file or folder concerned (may be ``None`` when no file is involved).
+        reason: what is wrong, in words.
+    """
+
+    def __init__(self, path: str | Path | None, reason: str):
+        self.path = None if path is None else Path(path)
+        self.reason = reason
+        super().__init__(f"{path}: {reason}" if path is not None else reason)
+
+
+class MediaError(DataError):
+    """A media file cannot be decoded or is unusable (corrupt, empty, silent, no stream...)."""
+
+
+class SharedDataMissing(DataError):
+    """Pretrained weights or real data expected under ``../shared`` (or ``$SHARED_DIR``) are absent."""
+
+
+class MissingModalityError(OpenmerError, ValueError):
+    """A modality a model needs is absent from the input and the model cannot do without it."""
+
+
+class NotFittedError(OpenmerError, RuntimeError):
+    """A method was asked to score before it was fitted or loaded."""
+
+
+class TrainingError(OpenmerError, RuntimeError):
+    """Training cannot go on (e.g. a NaN/inf loss); the message names the epoch and step."""
+
+
+class CheckpointError(OpenmerError, ValueError):
+    """A run directory / checkpoint is missing, incomplete or does not match the requested encoders."""
