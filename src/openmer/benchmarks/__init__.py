@@ -1,0 +1,1 @@
+"""Benchmarks: the main jobs on real data (``openmer benchmark NAME``)."""

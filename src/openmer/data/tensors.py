@@ -1,0 +1,33 @@
+"""Torch datasets over precomputed feature vectors."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+
+class FeatureDataset(Dataset):
+    """Rows of a feature matrix as sample dicts ``{"features": (D,), "label": ()}``.
+
+    Args:
+        features: (N, D) float array.
+        labels: (N,) int array, known-class index or -1 for unknown.
+    """
+
+    def __init__(self, features: np.ndarray, labels: np.ndarray):
+        if len(features) != len(labels):
+            raise ValueError(f"features ({len(features)}) and labels ({len(labels)}) differ in length")
+        self.x = torch.as_tensor(np.asarray(features), dtype=torch.float32)
+        self.y = torch.as_tensor(np.asarray(labels), dtype=torch.int64)
+
+    def __len__(self) -> int:
+        return len(self.y)
+
+    def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
+        return {"features": self.x[i], "label": self.y[i]}
+
+    def batches(self, batch_size: int = 1024) -> list[dict[str, torch.Tensor]]:
+        """The whole set in order, as a few large batches (for scoring)."""
+        return [{"features": self.x[i:i + batch_size], "label": self.y[i:i + batch_size]}
+                for i in range(0, len(self.y), batch_size)]

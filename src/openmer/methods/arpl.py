@@ -1,0 +1,92 @@
+"""ARPL: adversarial reciprocal points learning, without the adversarial generator.
+
+This is HCEP's multimodal "Baseline" when the input is the concatenation of the modalities'
+frozen features (HCEP Sec. 4.1.3).
+
+Source: Chen et al., "Adversarial Reciprocal Points Learning for Open Set Recognition",
+TPAMI 2021; reference code iCGY96/ARPL ``loss/ARPLoss.py`` and ``loss/Dist.py``.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import torch
+import torch.nn.functional as F
+from pydantic import Field
+from torch import Tensor, nn
+
+from openmer.methods.base import Batch, OpenSetScores
+from openmer.methods.distance import composite_distance
+from openmer.methods.feature_method import FeatureMethod, FeatureMethodConfig
+from openmer.methods.registry import register
+
+
+class ARPLConfig(FeatureMethodConfig):
+    method: str = "arpl"
+    temperature: float = Field(default=1.0, gt=0)
+    weight_pl: float = Field(default=0.1, ge=0)  # weight of the radius margin term
+    margin: float = 1.0
+    #: "logit": max composite distance, as ARPL's core/test.py; "softmax": max softmax of it
+    confidence: Literal["logit", "softmax"] = "logit"
+
+
+def arpl_loss(embedding: Tensor, labels: Tensor, reciprocal_points: Tensor, radius: Tensor, *,
+              temperature: float = 1.0, weight_pl: float = 0.1, margin: float = 1.0) -> Tensor:
+    """ARPL's training loss (reference ``ARPLoss.forward``).
+
+    ``CE(d(z, P) / T, y) + weight_pl * max(0, ||z - P_y||^2 / E - R + margin)``, where ``d`` is
+    :func:`~openmer.methods.distance.composite_distance` and ``R`` the learnable radius.
+
+    Args:
+        embedding: (B, E).
+        labels: (B,) known-class indices.
+        reciprocal_points: (K, E).
+        radius: scalar tensor.
+    """
+    logits = composite_distance(embedding, reciprocal_points)
+    loss = F.cross_entropy(logits / temperature, labels)
+    dist_known = (embedding - reciprocal_points[labels]).pow(2).mean(dim=1)
+    loss_r = F.margin_ranking_loss(radius.expand_as(dist_known), dist_known, torch.ones_like(dist_known), margin=margin)
+    return loss + weight_pl * loss_r
+
+
+@register("arpl")
+class ARPL(FeatureMethod):
+    """Reciprocal points on a learned embedding of the features.
+
+    Logits = composite distance of the embedding to each class's reciprocal point (far from the
+    reciprocal point = that class). Confidence = max logit (``confidence="logit"``, as the
+    reference test code) or max softmax.
+    """
+
+    config_class = ARPLConfig
+    config: ARPLConfig
+
+    def __init__(self, config: ARPLConfig, known_classes):
+        super().__init__(config, known_classes)
+        self.reciprocal_points = nn.Parameter(0.1 * torch.randn(self.num_classes, config.embed_dim))
+        self.radius = nn.Parameter(torch.zeros(()))
+
+    def logits(self, batch: Batch) -> Tensor:
+        """(B, K) composite distances to the reciprocal points."""
+        return composite_distance(self.embedding(self.features(batch)), self.reciprocal_points)
+
+    def forward(self, batch: Batch) -> Tensor:
+        return self.loss(batch)
+
+    def loss(self, batch: Batch) -> Tensor:
+        c = self.config
+        labels = torch.as_tensor(batch["label"], device=self.radius.device)
+        return arpl_loss(self.embedding(self.features(batch)), labels, self.reciprocal_points, self.radius,
+                         temperature=c.temperature, weight_pl=c.weight_pl, margin=c.margin)
+
+    @torch.no_grad()
+    def score(self, batch: Batch) -> OpenSetScores:
+        logits = self.logits(batch)
+        probs = torch.softmax(logits / self.config.temperature, dim=1)
+        if self.config.confidence == "logit":
+            conf, pred = logits.max(dim=1)
+        else:
+            conf, pred = probs.max(dim=1)
+        return OpenSetScores(conf, pred, probs)

@@ -1,0 +1,51 @@
+"""CUEP: Class-level Unimodal Emotion-opposing Prompting (HCEP Sec. 3.4, Eq. 4).
+
+For each known class k: a positive and a negative prompt per modality. Text: the fixed sentences
+"This video is {k}" / "This video is not {k}" (templates configurable), encoded once. Vision and
+audio: learnable whole inputs (an image at the encoder's input size, a waveform of 80000 samples
+= 5 s at 16 kHz), initialised with noise and encoded by the same frozen encoders as the samples.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+from openmer.backbones.base import PromptSpec
+
+
+class CUEP(nn.Module):
+    """Learnable positive/negative whole-input prompts for the non-text modalities.
+
+    Args:
+        n_classes: K.
+        specs: ``{"video": spec, "audio": spec}``; each ``spec.whole_input_shape`` gives the
+            shape of one learnable input (e.g. (3, 224, 224), (80000,)).
+        init_std: standard deviation of the initial noise (in the encoder's input units:
+            normalised pixels, waveform amplitude).
+        generator: seeds the noise.
+
+    Attributes:
+        positive / negative: ``ParameterDict`` modality -> (K, *whole_input_shape).
+    """
+
+    def __init__(self, n_classes: int, specs: dict[str, PromptSpec], *, init_std: float = 0.1,
+                 generator: torch.Generator | None = None):
+        super().__init__()
+        self.positive = nn.ParameterDict()
+        self.negative = nn.ParameterDict()
+        for m, spec in specs.items():
+            if spec.whole_input_shape is None:
+                continue
+            shape = (n_classes, *spec.whole_input_shape)
+            self.positive[m] = nn.Parameter(init_std * torch.randn(shape, generator=generator))
+            self.negative[m] = nn.Parameter(init_std * torch.randn(shape, generator=generator))
+
+    def inputs(self, modality: str) -> Tensor:
+        """(2K, *shape): the K positive then the K negative inputs of ``modality``."""
+        return torch.cat([self.positive[modality], self.negative[modality]], dim=0)
+
+
+def class_sentences(classes: list[str], positive_template: str, negative_template: str) -> tuple[list[str], list[str]]:
+    """The fixed CUEP texts: ``(["This video is anger", ...], ["This video is not anger", ...])``."""
+    return [positive_template.format(c) for c in classes], [negative_template.format(c) for c in classes]

@@ -1,0 +1,310 @@
+"""HCEP: Hinting the unknown with Collaborative Emotion Prompts (Liu et al., Information Fusion 2026).
+
+Frozen encoders (one per modality, from a backbone profile) adapted only by learnable prompts:
+
+- SMEP (Sec. 3.3, Eq. 1-3): m learnable text tokens -> N_V, N_A -> prompted F_T, F_V, F_A;
+- CUEP (Sec. 3.4, Eq. 4): per known class, positive and negative prompts per modality -> F_M+, F_M-;
+- DPOL (Sec. 3.5, Eq. 5-9): L = L_emo + L_osr;
+- inference (Algorithm 1): p = softmax(D_neg - D_pos), confidence = max p.
+
+Readings of ambiguous points are listed in ``docs/interpretation.md``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import Any, Literal
+
+import torch
+import torch.nn.functional as F
+from pydantic import Field
+from torch import Tensor, nn
+
+from openmer.backbones.base import Encoder, PromptSpec
+from openmer.backbones.factory import ProfileConfig, load_encoder
+from openmer.errors import ConfigError, MissingModalityError
+from openmer.methods.base import Batch, MethodConfig, OpenSetMethod, OpenSetScores, frozen
+from openmer.methods.hcep.cuep import CUEP, class_sentences
+from openmer.methods.hcep.dpol import blockwise_composite_distance, dpol_probabilities, emotion_logits, loss_osr
+from openmer.methods.registry import register
+
+logger = logging.getLogger(__name__)
+
+MODALITY_ORDER = ("text", "video", "audio")  # F_M = [F_T, F_V, F_A] (Eq. 3)
+
+
+class HCEPConfig(MethodConfig):
+    """HCEP options. Defaults follow the paper; the flags are the ablations of Tables 5-7.
+
+    Attributes:
+        profile: the frozen encoders (recorded so a checkpoint can rebuild them).
+        modalities: the blocks of F_M, a subset of ("text", "video", "audio") in that order.
+            A dataset without a modality (EmoDB: no video; MELD: text only) leaves its block out.
+        n_prompt_tokens: m, SMEP's learnable text tokens (paper: 2).
+        prompt_init: phrase whose token embeddings initialise the tokens (paper: "facial expression").
+        positive_template / negative_template: CUEP texts, ``{}`` = class name.
+        use_smep / use_cuep / use_loss_emo / use_loss_osr: ablation switches (Table 5). Without
+            CUEP the positive/negative class features are learnable vectors initialised at random
+            (Table 6, "random").
+        emo_match: how cos(F_M, F_T+) matches dimensions (Eq. 5): ``"projection"`` (a learnable
+            linear map per block, summed, to the text dimension) or ``"text_block"`` (F_T alone).
+        logit_scale: inverse temperature of the cosine logits of L_emo.
+        normalize_blocks: L2-normalise each modality's feature before concatenation.
+        cuep_init_std: noise level of the learnable CUEP images/waveforms.
+    """
+
+    method: str = "hcep"
+    profile: ProfileConfig
+    modalities: tuple[Literal["text", "video", "audio"], ...] = ("text", "video", "audio")
+    n_prompt_tokens: int = Field(default=2, ge=1)
+    prompt_init: str = "facial expression"
+    positive_template: str = "This video is {}"
+    negative_template: str = "This video is not {}"
+    use_smep: bool = True
+    use_cuep: bool = True
+    use_loss_emo: bool = True
+    use_loss_osr: bool = True
+    emo_match: Literal["projection", "text_block"] = "projection"
+    logit_scale: float = Field(default=30.0, gt=0)
+    normalize_blocks: bool = True
+    cuep_init_std: float = Field(default=0.1, gt=0)
+    seed: int = 0
+
+
+@register("hcep")
+class HCEP(OpenSetMethod):
+    """HCEP on any backbone profile.
+
+    Input batch (see :class:`openmer.data.clips.ClipDataset`): ``"text"`` list[str] (B),
+    ``"video"`` (B, N, C, S, S) frames as the vision encoder expects them, ``"audio"`` (B, T)
+    16 kHz waveforms with ``"audio_lengths"`` (B,) in samples, ``"<modality>_present"`` (B,)
+    bool, ``"label"`` (B,) int64. A modality the model uses but the batch lacks entirely is
+    treated as absent for every sample.
+
+    Raises:
+        ConfigError: ``modalities`` empty or not in the profile.
+        MissingModalityError: a sample with none of the model's modalities.
+    """
+
+    config_class = HCEPConfig
+    config: HCEPConfig
+
+    def __init__(self, config: HCEPConfig, known_classes: Sequence[str], encoders: dict[str, Encoder]):
+        super().__init__(config, known_classes)
+        mods = tuple(m for m in MODALITY_ORDER if m in config.modalities)
+        if not mods:
+            raise ConfigError("HCEP needs at least one modality")
+        if "text" not in encoders:
+            raise ConfigError("HCEP needs a text encoder (CUEP's class sentences and L_emo use it)")
+        missing = [m for m in mods if m not in encoders]
+        if missing:
+            raise ConfigError(f"modalities {missing} have no encoder in profile {config.profile.name!r}")
+        self.modalities = mods
+        self.encoders = nn.ModuleDict({m: frozen(e) for m, e in encoders.items() if m in mods or m == "text"})
+        gen = torch.Generator().manual_seed(config.seed)
+        text = self.encoders["text"]
+        self.text_width = int(getattr(text, "width"))
+        specs: dict[str, PromptSpec] = {m: self.encoders[m].prompt_spec() for m in mods if m != "text"}
+        self.smep = _build_smep(config, text, specs, gen)
+        dims = {m: int(self.encoders[m].embed_dim) for m in mods}
+        self.block_dims = dims
+        k = self.num_classes
+        if config.use_cuep:
+            self.cuep = CUEP(k, specs, init_std=config.cuep_init_std, generator=gen)
+        else:  # Table 6 "random": learnable class features instead of prompted ones
+            self.random_pos = nn.ParameterDict({m: nn.Parameter(0.1 * torch.randn(k, d, generator=gen)) for m, d in dims.items()})
+            self.random_neg = nn.ParameterDict({m: nn.Parameter(0.1 * torch.randn(k, d, generator=gen)) for m, d in dims.items()})
+        if config.emo_match == "projection":
+            d_t = int(text.embed_dim)
+            self.emo_projection = nn.ModuleDict({m: nn.Linear(d, d_t, bias=False) for m, d in dims.items()})
+            with torch.no_grad():
+                if "text" in self.emo_projection and dims["text"] == d_t:
+                    self.emo_projection["text"].weight.copy_(torch.eye(d_t))
+        elif "text" not in mods:
+            raise ConfigError("emo_match='text_block' needs the text modality")
+        pos, neg = class_sentences(self.known_classes, config.positive_template, config.negative_template)
+        self._sentences = (pos, neg)
+        # Fixed CUEP text features: computed once per run (never per step or per clip).
+        self.register_buffer("text_pos", torch.zeros(k, text.embed_dim), persistent=False)
+        self.register_buffer("text_neg", torch.zeros(k, text.embed_dim), persistent=False)
+        self._text_ready = False
+        self._class_cache: tuple[dict[str, Tensor], dict[str, Tensor]] | None = None
+
+    # ---------------------------------------------------------------- construction
+    @classmethod
+    def build(cls, config: HCEPConfig, known_classes: Sequence[str], *, encoders: dict[str, Encoder] | None = None,
+              device: str | torch.device = "cpu", **_: Any) -> HCEP:
+        """Construct, loading the profile's encoders unless ``encoders`` are given."""
+        if encoders is None:
+            specs = config.profile.specs()
+            needed = set(config.modalities) | {"text"}
+            encoders = {m: load_encoder(s, device=device) for m, s in specs.items() if m in needed}
+        return cls(config, known_classes, encoders)
+
+    def train(self, mode: bool = True) -> HCEP:
+        super().train(mode)
+        for e in self.encoders.values():
+            e.train(False)
+        if mode:
+            self._class_cache = None  # prompts will change: recompute class features at inference
+        return self
+
+    # ---------------------------------------------------------------- features
+    @torch.no_grad()
+    def _ensure_text_features(self) -> None:
+        if not self._text_ready:
+            pos, neg = self._sentences
+            enc = self.encoders["text"]
+            self.text_pos.copy_(enc(pos))
+            self.text_neg.copy_(enc(neg))
+            self._text_ready = True
+
+    def _normalize(self, x: Tensor) -> Tensor:
+        return F.normalize(x, dim=-1) if self.config.normalize_blocks else x
+
+    def _prompts(self) -> dict[str, Tensor]:
+        return self.smep.prompts() if self.smep is not None else {}
+
+    def sample_features(self, batch: Batch) -> tuple[dict[str, Tensor], Tensor]:
+        """Prompted per-modality features of the samples (SMEP, Eq. 3).
+
+        Returns:
+            ``(blocks, present)``: modality -> (B, D_m) and (B, n_modalities) bool. Absent
+            samples get a zero row that :func:`blockwise_composite_distance` leaves out.
+        """
+        prompts = self._prompts()
+        n = len(batch["label"]) if "label" in batch else _batch_size(batch)
+        device = self.text_pos.device
+        blocks, present = {}, []
+        for m in self.modalities:
+            mask = _present(batch, m, n).to(device)
+            feat = torch.zeros(n, self.block_dims[m], device=device)
+            if bool(mask.any()):
+                idx = mask.nonzero().squeeze(1)
+                feat = feat.index_copy(0, idx, self._normalize(self._encode(m, batch, idx, prompts.get(m))))
+            blocks[m] = feat
+            present.append(mask)
+        present_t = torch.stack(present, dim=1)
+        if bool((~present_t.any(1)).any()):
+            bad = (~present_t.any(1)).nonzero().squeeze(1).tolist()
+            raise MissingModalityError(f"samples {bad} of the batch have none of the model's modalities {self.modalities}")
+        return blocks, present_t
+
+    def _encode(self, m: str, batch: Batch, idx: Tensor, prompt: Tensor | None) -> Tensor:
+        enc = self.encoders[m]
+        if m == "text":
+            texts = [batch["text"][i] for i in idx.tolist()]
+            return enc(texts, prompts=prompt)
+        x = torch.as_tensor(batch[m]).to(self.text_pos.device)[idx]
+        if m == "audio":
+            lengths = batch.get("audio_lengths")
+            lengths = None if lengths is None else torch.as_tensor(lengths).to(x.device)[idx]
+            return enc(x, prompts=prompt, lengths=lengths)
+        return enc(x, prompts=prompt)
+
+    def class_features(self) -> tuple[dict[str, Tensor], dict[str, Tensor]]:
+        """F_M+ and F_M- per block: modality -> (K, D_m) (CUEP, Eq. 4).
+
+        Text blocks are the fixed class sentences; vision/audio blocks encode the learnable
+        whole-input prompts. In eval mode the result is cached (computed once per loaded model).
+        """
+        if not self.training and self._class_cache is not None:
+            return self._class_cache
+        self._ensure_text_features()
+        k = self.num_classes
+        pos, neg = {}, {}
+        for m in self.modalities:
+            if not self.config.use_cuep:
+                pos[m], neg[m] = self.random_pos[m], self.random_neg[m]
+                continue
+            if m == "text":
+                f_pos, f_neg = self.text_pos, self.text_neg
+            else:
+                both = self.encoders[m](self.cuep.inputs(m))  # (2K, D): one batch, positives then negatives
+                f_pos, f_neg = both[:k], both[k:]
+            pos[m], neg[m] = self._normalize(f_pos), self._normalize(f_neg)
+        if not self.training:
+            self._class_cache = ({m: t.detach() for m, t in pos.items()}, {m: t.detach() for m, t in neg.items()})
+            return self._class_cache
+        return pos, neg
+
+    def _distances(self, blocks: dict[str, Tensor], present: Tensor) -> tuple[Tensor, Tensor]:
+        pos, neg = self.class_features()
+        f = [blocks[m] for m in self.modalities]
+        d_pos = blockwise_composite_distance(f, [pos[m] for m in self.modalities], present)
+        d_neg = blockwise_composite_distance(f, [neg[m] for m in self.modalities], present)
+        return d_neg, d_pos
+
+    def _emo_query(self, blocks: dict[str, Tensor], present: Tensor) -> Tensor:
+        if self.config.emo_match == "text_block":
+            return blocks["text"]
+        parts = [self.emo_projection[m](blocks[m]) * present[:, i : i + 1] for i, m in enumerate(self.modalities)]
+        return torch.stack(parts, 0).sum(0)
+
+    # ---------------------------------------------------------------- interface
+    def forward(self, batch: Batch) -> Tensor:
+        return self.loss(batch)
+
+    def loss(self, batch: Batch) -> Tensor:
+        """L = L_emo + L_osr (Eq. 9), each switchable for ablations."""
+        blocks, present = self.sample_features(batch)
+        labels = torch.as_tensor(batch["label"], device=self.text_pos.device)
+        total = torch.zeros((), device=labels.device)
+        if self.config.use_loss_osr:
+            d_neg, d_pos = self._distances(blocks, present)
+            total = total + loss_osr(d_neg, d_pos, labels)
+        if self.config.use_loss_emo:
+            self._ensure_text_features()
+            logits = emotion_logits(self._emo_query(blocks, present), self.text_pos, self.config.logit_scale)
+            total = total + F.cross_entropy(logits, labels)
+        return total
+
+    @torch.no_grad()
+    def score(self, batch: Batch) -> OpenSetScores:
+        """Algorithm 1: p = softmax(D_neg - D_pos), confidence = max p, prediction = argmax p."""
+        blocks, present = self.sample_features(batch)
+        if self.config.use_loss_osr:
+            d_neg, d_pos = self._distances(blocks, present)
+            probs = dpol_probabilities(d_neg, d_pos)
+        else:  # ablation without L_osr: the emotion stream's probabilities
+            self._ensure_text_features()
+            probs = torch.softmax(emotion_logits(self._emo_query(blocks, present), self.text_pos, self.config.logit_scale), 1)
+        conf, pred = probs.max(dim=1)
+        return OpenSetScores(conf, pred, probs)
+
+    @torch.no_grad()
+    def features(self, batch: Batch) -> Tensor:
+        """F_M (B, sum D_m): the prompted multimodal features (for t-SNE, Figs. 6 and 8)."""
+        blocks, _ = self.sample_features(batch)
+        return torch.cat([blocks[m] for m in self.modalities], dim=1)
+
+
+def _build_smep(config: HCEPConfig, text: Encoder, specs: dict[str, PromptSpec], gen: torch.Generator):
+    """SMEP's prompts (or ``None`` for the ablation without SMEP)."""
+    from openmer.methods.hcep.smep import SMEP
+
+    if not config.use_smep:
+        return None
+    init = text.token_embeddings(config.prompt_init)
+    return SMEP(init, config.n_prompt_tokens, specs, generator=gen)
+
+
+def _batch_size(batch: Batch) -> int:
+    for m in ("text", "audio", "video"):
+        if m in batch:
+            return len(batch[m])
+    raise MissingModalityError("empty batch: no text, audio or video")
+
+
+def _present(batch: Batch, m: str, n: int) -> Tensor:
+    if m not in batch or batch[m] is None:
+        return torch.zeros(n, dtype=torch.bool)
+    key = f"{m}_present"
+    if key in batch:
+        return torch.as_tensor(batch[key], dtype=torch.bool)
+    if m == "text":
+        return torch.tensor([bool(t) for t in batch["text"]], dtype=torch.bool)
+    return torch.ones(n, dtype=torch.bool)
+
+

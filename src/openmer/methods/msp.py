@@ -1,0 +1,47 @@
+"""MSP: maximum softmax probability of a closed-set classifier (Hendrycks & Gimpel, ICLR 2017)."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from openmer.methods.base import Batch, OpenSetScores
+from openmer.methods.feature_method import FeatureMethod, FeatureMethodConfig
+from openmer.methods.registry import register
+
+
+class MSPConfig(FeatureMethodConfig):
+    method: str = "msp"
+
+
+@register("msp")
+class MSP(FeatureMethod):
+    """Softmax classifier on features; confidence = max softmax probability.
+
+    Input: ``batch["features"]`` (B, D). Training: cross-entropy on known classes.
+    Source: Hendrycks & Gimpel, "A Baseline for Detecting Misclassified and Out-of-Distribution
+    Examples in Neural Networks", ICLR 2017.
+    """
+
+    config_class = MSPConfig
+
+    def __init__(self, config: MSPConfig, known_classes):
+        super().__init__(config, known_classes)
+        self.classifier = nn.Linear(config.embed_dim, self.num_classes)
+
+    def logits(self, batch: Batch) -> Tensor:
+        """(B, K) classifier logits."""
+        return self.classifier(self.embedding(self.features(batch)))
+
+    def forward(self, batch: Batch) -> Tensor:
+        return self.loss(batch)
+
+    def loss(self, batch: Batch) -> Tensor:
+        return F.cross_entropy(self.logits(batch), torch.as_tensor(batch["label"], device=self.classifier.weight.device))
+
+    @torch.no_grad()
+    def score(self, batch: Batch) -> OpenSetScores:
+        probs = torch.softmax(self.logits(batch), dim=1)
+        conf, pred = probs.max(dim=1)
+        return OpenSetScores(conf, pred, probs)

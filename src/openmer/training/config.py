@@ -1,0 +1,37 @@
+"""Training options (HCEP Sec. 4.1.4 defaults)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+
+from openmer.config import OpenmerConfig
+
+
+class TrainConfig(OpenmerConfig):
+    """How a method is trained.
+
+    The defaults are the paper's (HCEP Sec. 4.1.4): SGD with momentum 0.9, learning rate
+    5e-4, multiplied by 0.1 every 30 epochs, 150 epochs. Benchmark presets that shorten this
+    say so in their reports.
+
+    Attributes:
+        select_metric: model selection on the *validation* split (known classes only):
+            ``"val_acc"`` (closed-set accuracy, ties broken by lower val loss), ``"val_loss"``,
+            or ``"last"`` (no selection). The test split is never seen during training.
+    """
+
+    epochs: int = Field(default=150, gt=0)
+    optimizer: Literal["sgd", "adam"] = "sgd"
+    lr: float = Field(default=5e-4, gt=0)
+    momentum: float = Field(default=0.9, ge=0)
+    weight_decay: float = Field(default=0.0, ge=0)
+    step_size: int = Field(default=30, gt=0)  # epochs between learning-rate decays
+    gamma: float = Field(default=0.1, gt=0)
+    batch_size: int = Field(default=32, gt=0)
+    seed: int = 0
+    select_metric: Literal["val_acc", "val_loss", "last"] = "val_acc"
+    eval_every: int = Field(default=1, gt=0)
+    num_workers: int = Field(default=0, ge=0)
+    grad_clip: float | None = Field(default=None, gt=0)
