@@ -58,10 +58,11 @@ class ClipDataset(Dataset):
     def __len__(self) -> int:
         return len(self.manifest)
 
-    def subset(self, indices: Sequence[int]) -> ClipDataset:
-        """The rows at ``indices`` (sharing this dataset's decoded-clip cache)."""
+    def subset(self, indices: Sequence[int], labels: Sequence[int] | None = None) -> ClipDataset:
+        """The rows at ``indices`` (sharing this dataset's decoded-clip cache), optionally relabelled."""
         idx = [int(i) for i in indices]
-        sub = ClipDataset(self.manifest.subset(idx), self.labels[idx], self.modalities,
+        new_labels = self.labels[idx] if labels is None else np.asarray(labels, dtype=np.int64)
+        sub = ClipDataset(self.manifest.subset(idx), new_labels, self.modalities,
                           vision_preprocess=self.vision_preprocess, num_frames=self.num_frames,
                           max_audio_seconds=self.max_audio_seconds, cache=False)
         sub._parent = (self, idx)  # type: ignore[attr-defined]

@@ -164,11 +164,14 @@ def fit(
         CheckpointError: ``resume`` without a checkpoint.
     """
     from accelerate import Accelerator
-    from accelerate.utils import set_seed
+    from accelerate.utils import DataLoaderConfiguration, set_seed
 
     cfg = cfg or TrainConfig()
     if accelerator is None:
-        accelerator = Accelerator(split_batches=True)
+        # cpu=True without CUDA makes a multi-process launch (torchrun / accelerate launch) use gloo.
+        # split_batches: the global batch is cfg.batch_size whatever the number of processes.
+        accelerator = Accelerator(cpu=not torch.cuda.is_available(),
+                                  dataloader_config=DataLoaderConfiguration(split_batches=True))
     run_dir = Path(run_dir) if run_dir is not None else None
     set_seed(cfg.seed)
     method.to(accelerator.device)
@@ -201,7 +204,7 @@ def fit(
             loss = model(batch)
             if not torch.isfinite(loss):
                 raise TrainingError(
-                    f"training loss is {float(loss)} at epoch {epoch + 1}, step {step + 1}; "
+                    f"training loss is {float(loss.detach())} at epoch {epoch + 1}, step {step + 1}; "
                     "stopped (the last finished epoch is kept for --resume). Lower the learning rate or check the inputs."
                 )
             optimizer.zero_grad(set_to_none=True)

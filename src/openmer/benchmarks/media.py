@@ -1,0 +1,138 @@
+"""Benchmarks on media datasets (EmoDB speech + transcript, MELD transcripts): HCEP vs baselines.
+
+Every method sees the same frozen encoders: HCEP trains its prompts through them; the ARPL
+baseline (HCEP's "Baseline") and MSP train heads on the concatenated *unprompted* features,
+which are encoded once and cached on disk (:mod:`openmer.data.feature_cache`).
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import numpy as np
+import torch
+from pydantic import Field
+
+from openmer.backbones.factory import load_profile, profile_config
+from openmer.benchmarks.runner import (
+    BenchmarkResult, FeatureBenchmarkConfig, Progress, machine_description, run_feature_benchmark,
+)
+from openmer.config import OpenmerConfig
+from openmer.data.clips import ClipDataset
+from openmer.data.feature_cache import encode_features
+from openmer.data.manifest import Manifest
+from openmer.methods.hcep import HCEP, HCEPConfig
+from openmer.metrics import open_set_metrics
+from openmer.protocol import Protocol, open_set_subsets
+from openmer.reporting.scores import RunScores
+from openmer.training import TrainConfig, fit
+from openmer.training.run import default_cache_dir, vision_preprocess
+
+BASELINE_TRAIN = TrainConfig(epochs=60, optimizer="adam", lr=1e-3, batch_size=64, step_size=30, eval_every=5)
+
+
+class MediaBenchmarkConfig(OpenmerConfig):
+    """What a media benchmark runs (see :func:`emodb_config`, :func:`meld_config`).
+
+    Attributes:
+        max_train_per_trial: HCEP trains on at most this many (class-stratified, seeded) training
+            clips per trial (``None`` = all); the baselines always use all.
+        hcep_options: extra :class:`HCEPConfig` fields (ablations).
+    """
+
+    dataset: str
+    profile: str = "offline"
+    modalities: tuple[str, ...]
+    methods: tuple[str, ...] = ("hcep", "arpl", "msp")
+    levels: tuple[str, ...] | None = None
+    n_splits: int = Field(default=4, gt=0)
+    hcep_train: TrainConfig
+    baseline_train: TrainConfig = BASELINE_TRAIN
+    hcep_options: dict[str, Any] = Field(default_factory=dict)
+    max_train_per_trial: int | None = None
+    preset_note: str = ""
+    seed: int = 0
+
+
+def _stratified_cap(indices: np.ndarray, labels: np.ndarray, cap: int | None, seed: int) -> np.ndarray:
+    if cap is None or len(indices) <= cap:
+        return indices
+    rng = np.random.default_rng(seed)
+    y = labels[indices]
+    keep = []
+    for c in np.unique(y):
+        members = indices[y == c]
+        n = max(1, round(cap * len(members) / len(indices)))
+        keep.append(rng.choice(members, size=min(n, len(members)), replace=False))
+    return np.sort(np.concatenate(keep))
+
+
+def run_media_benchmark(cfg: MediaBenchmarkConfig, manifest: Manifest, protocol: Protocol, *,
+                        progress: Progress | None = None) -> BenchmarkResult:
+    """Run HCEP and the baselines on every (openness level, split) of ``protocol``."""
+    t0 = time.perf_counter()
+    prof = profile_config(cfg.profile)
+    encoders = load_profile(prof, modalities=tuple(set(cfg.modalities) | {"text"}))
+    names = list(manifest.labels)
+    groups = [s.group or s.id for s in manifest]
+    clips = ClipDataset(manifest, np.full(len(manifest), -1), cfg.modalities, vision_preprocess=vision_preprocess(encoders))
+    records: list[dict[str, Any]] = []
+    runs: list[RunScores] = []
+    timings: dict[str, float] = {}
+    baselines = tuple(m for m in cfg.methods if m != "hcep")
+    if baselines:
+        t = time.perf_counter()
+        feats, _ = encode_features(clips, encoders, cache_dir=default_cache_dir(),
+                                   progress=(lambda d, n, msg: progress(0, 1, f"{msg} {d}/{n}")) if progress else None)
+        timings["encode_features_s"] = time.perf_counter() - t
+        fcfg = FeatureBenchmarkConfig(dataset=cfg.dataset, methods=baselines, modality_sets=(tuple(cfg.modalities),),
+                                      levels=cfg.levels, n_splits=cfg.n_splits,
+                                      train=cfg.baseline_train.model_copy(update={"seed": cfg.seed}))
+        t = time.perf_counter()
+        base = run_feature_benchmark(fcfg, feats, names, groups, protocol, progress=progress)
+        timings["baselines_s"] = time.perf_counter() - t
+        records += base.records
+        runs += base.runs
+    if "hcep" in cfg.methods:
+        t = time.perf_counter()
+        levels = cfg.levels or tuple(protocol.levels)
+        trials = [(lv, sp) for lv in levels for sp in protocol.levels[lv][: cfg.n_splits]]
+        for i, (level, split) in enumerate(trials):
+            if progress:
+                progress(i, len(trials), f"hcep {level} split {split.index}")
+            sub = open_set_subsets(names, groups, split, protocol.partition)
+            y = sub["labels"]
+            tr = _stratified_cap(sub["train"], y, cfg.max_train_per_trial, cfg.seed + split.index)
+            seed = cfg.seed + split.index
+            hcfg = HCEPConfig.from_dict({"profile": prof.to_dict(), "modalities": list(cfg.modalities), "seed": seed,
+                                         **cfg.hcep_options})
+            torch.manual_seed(seed)
+            method = HCEP(hcfg, split.known_classes, encoders)
+            tcfg = cfg.hcep_train.model_copy(update={"seed": seed})
+            val = clips.subset(sub["val"], y[sub["val"]])
+            fit(method, clips.subset(tr, y[tr]), val.batches(tcfg.batch_size) if len(val) else None, tcfg)
+            test = clips.subset(sub["test"], y[sub["test"]])
+            s = method.score_all(test.batches(tcfg.batch_size))
+            conf, pred, lab = s.confidence.numpy(), s.prediction.numpy(), test.labels
+            records.append({"method": "hcep", "modalities": "+".join(cfg.modalities), "level": level,
+                            "openness": split.openness, "split": split.index,
+                            **open_set_metrics(conf, pred, lab, num_classes=split.n_known)})
+            runs.append(RunScores(method="hcep", modalities=tuple(cfg.modalities), level=level, openness=split.openness,
+                                  split=split.index, known_classes=list(split.known_classes),
+                                  unknown_classes=list(split.unknown_classes), confidence=conf, prediction=pred,
+                                  labels=lab, class_names=[names[j] for j in sub["test"]], features=None, threshold=None))
+        timings["hcep_s"] = time.perf_counter() - t
+        if progress:
+            progress(len(trials), len(trials), "done")
+    meta = {
+        "dataset": cfg.dataset,
+        "protocol": {"name": protocol.dataset, "version": protocol.version, "seed": protocol.seed,
+                     "partition": protocol.partition.to_dict(), "note": protocol.note},
+        "config": cfg.to_dict(),
+        "encoders": prof.to_dict(),
+        "machine": machine_description(),
+        "seconds": round(time.perf_counter() - t0, 1),
+        "timings_s": {k: round(v, 1) for k, v in timings.items()},
+    }
+    return BenchmarkResult(records=records, runs=runs, meta=meta)

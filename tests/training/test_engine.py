@@ -1,0 +1,72 @@
+"""The training engine: selection on val, resume, NaN guard, frozen parameters."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from openmer.data.tensors import FeatureDataset
+from openmer.errors import CheckpointError, TrainingError
+from openmer.methods.arpl import ARPL, ARPLConfig
+from openmer.training import TrainConfig, fit
+
+CFG = TrainConfig(epochs=6, optimizer="sgd", lr=0.05, batch_size=16, step_size=2, gamma=0.5)
+
+
+def data(seed=0):
+    rng = np.random.default_rng(seed)
+    x = np.concatenate([rng.normal(c, 1, (40, 6)) for c in (-2, 0, 2)]).astype(np.float32)
+    y = np.repeat(np.arange(3), 40)
+    return FeatureDataset(x[::2], y[::2]), FeatureDataset(x[1::2], y[1::2])
+
+
+def new_method():
+    torch.manual_seed(0)
+    return ARPL(ARPLConfig(input_dim=6, dropout=0.2), ["a", "b", "c"])
+
+
+def test_resume_equals_uninterrupted(tmp_path):
+    train, val = data()
+    full = new_method()
+    r_full = fit(full, train, val.batches(), CFG, run_dir=tmp_path / "full")
+
+    part = new_method()
+    fit(part, train, val.batches(), CFG.model_copy(update={"epochs": 3}), run_dir=tmp_path / "cut")
+    # the "interrupted" run only got 3 epochs; resume the 6-epoch schedule from its last checkpoint
+    state = torch.load(tmp_path / "cut" / "last" / "trainer_state.pt", weights_only=False)
+    assert state["epoch"] == 2
+    resumed = new_method()
+    r_res = fit(resumed, train, val.batches(), CFG, run_dir=tmp_path / "cut", resume=True)
+    assert r_res.best_epoch == r_full.best_epoch
+    assert [h["train_loss"] for h in r_res.history] == pytest.approx([h["train_loss"] for h in r_full.history], abs=1e-6)
+    for (k, a), b in zip(full.trainable_state_dict().items(), resumed.trainable_state_dict().values(), strict=True):
+        assert torch.allclose(a, b, atol=1e-6), k
+    metrics = json.loads((tmp_path / "full" / "metrics.json").read_text())
+    assert metrics["best_epoch"] == r_full.best_epoch and len(metrics["history"]) == 6
+
+
+def test_resume_without_checkpoint(tmp_path):
+    train, val = data()
+    with pytest.raises(CheckpointError, match="no checkpoint"):
+        fit(new_method(), train, val.batches(), CFG, run_dir=tmp_path, resume=True)
+
+
+def test_nan_loss_stops_naming_the_step(tmp_path):
+    train, val = data()
+    train.x[5] = float("nan")
+    with pytest.raises(TrainingError, match=r"epoch 1, step \d+"):
+        fit(new_method(), train, val.batches(), CFG, run_dir=tmp_path)
+
+
+def test_selection_uses_val_and_only_trainable_parameters_change():
+    train, val = data()
+    m = new_method()
+    before = {k: v.clone() for k, v in m.embedding.state_dict().items() if k in ("mean", "std")}
+    r = fit(m, train, val.batches(), CFG)
+    best = max(r.history, key=lambda h: (h["val_acc"], -h["val_loss"]))
+    assert r.best_epoch == best["epoch"]
+    assert not torch.equal(before["mean"], m.embedding.mean)  # set from the training statistics, not trained
+    assert all(p.grad is None or p.requires_grad for p in m.parameters())
