@@ -1,0 +1,205 @@
+"""Whisper-base audio encoder with waveform prompts (``offline`` profile, kind ``"whisper"``).
+
+Input: raw mono waveforms at **16 kHz** (resample first; the encoder cannot check the rate).
+The log-mel features are computed in torch (:mod:`openmer.backbones.logmel`), so learnable
+waveform prompts stay differentiable.
+
+Two modes:
+
+- ``"short"`` (default): only the mel frames the clip needs are computed (``2 * ceil(samples /
+  320)`` plus 2 for the convolution edge) and the encoder's own submodules (conv1, conv2, the
+  first positional embeddings, the layers, the final layer norm) run on that length. A 2 s clip
+  costs ~1/15 of the padded path. Within a batch, frames past a clip's own length are masked
+  out of the attention keys, so a clip's feature does not depend on its batch.
+- ``"padded"``: the reference path of transformers/OpenAI Whisper: pad to 30 s (3000 mel
+  frames), run ``WhisperEncoder.forward``, keep the real frames.
+
+The two differ only in attention: in the padded path the real frames also attend to the
+(silent) padding frames. This is not negligible (EmoDB speech: pooled cosine ~0.96 to the
+padded feature, per-frame cosine down to ~0.15 near the clip's end); ``context_frames`` adds
+silent frames to attend to (400: pooled cosine ~0.995). Numbers in ``docs/encoders.md``.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+import torch
+from torch import Tensor, nn
+
+from openmer.backbones.base import Encoder, PromptSpec
+from openmer.backbones.logmel import HOP_LENGTH, N_FFT, N_MELS, SAMPLE_RATE, log_mel_spectrogram
+
+#: samples per encoder output frame (conv2 has stride 2 over 10 ms mel frames: 20 ms)
+SAMPLES_PER_FRAME = 2 * HOP_LENGTH
+
+
+def output_frames(n_samples: Tensor) -> Tensor:
+    """Encoder output frames belonging to ``n_samples`` samples of audio: ``ceil(n / 320)`` (>= 1)."""
+    return torch.clamp((n_samples + SAMPLES_PER_FRAME - 1) // SAMPLES_PER_FRAME, min=1)
+
+
+class WhisperAudioEncoder(Encoder):
+    """Frozen Whisper encoder; a clip's feature is the mean of its real output frames.
+
+    Args:
+        encoder: a loaded ``transformers`` ``WhisperEncoder`` (its weights are used, not copied).
+        name_or_path: where it came from (recorded in checkpoints).
+        mode: ``"short"`` (default) or ``"padded"`` (30 s reference path), see the module doc.
+        n_prompt_segments: n, waveform prompt segments (default 2).
+        prompt_segment_samples: L, samples per segment (default 8000 = 0.5 s).
+        whole_prompt_samples: length of a whole learnable waveform (default 80000 = 5 s).
+        context_frames: short mode only: silent output frames (20 ms each) the clip may attend to
+            after its own frames (default 0). More context brings short mode closer to the padded
+            path at a higher cost (see ``docs/encoders.md``); 1500 - frames is the padded path.
+
+    Raises:
+        ValueError: unknown ``mode``.
+    """
+
+    modality = "audio"
+    kind = "whisper"
+    sample_rate: ClassVar[int] = SAMPLE_RATE
+
+    def __init__(self, encoder: nn.Module, name_or_path: str = "", *, mode: str = "short",
+                 n_prompt_segments: int = 2, prompt_segment_samples: int = 8000,
+                 whole_prompt_samples: int = 80000, context_frames: int = 0):
+        super().__init__()
+        if mode not in ("short", "padded"):
+            raise ValueError(f"mode must be 'short' or 'padded', got {mode!r}")
+        if context_frames < 0:
+            raise ValueError(f"context_frames must be >= 0, got {context_frames}")
+        self.context_frames = int(context_frames)
+        self.encoder = encoder
+        self.name_or_path = name_or_path
+        self.mode = mode
+        self.embed_dim = int(encoder.config.d_model)
+        self.max_frames = int(encoder.config.max_source_positions)  # 1500 output frames = 30 s
+        self.n_prompt_segments = n_prompt_segments
+        self.prompt_segment_samples = prompt_segment_samples
+        self.whole_prompt_samples = whole_prompt_samples
+        self.freeze()
+
+    def prompt_spec(self) -> PromptSpec:
+        return PromptSpec(
+            "samples", (self.n_prompt_segments, self.prompt_segment_samples), (self.whole_prompt_samples,),
+            f"{self.n_prompt_segments} learnable waveform segments of {self.prompt_segment_samples} samples "
+            f"(16 kHz) in front of the waveform; whole prompts are {self.whole_prompt_samples}-sample waveforms",
+        )
+
+    # -- inputs ------------------------------------------------------------------------------
+    def _with_prompts(self, waveforms: Tensor, prompts: Tensor | None, lengths: Tensor | None) -> tuple[Tensor, Tensor]:
+        if waveforms.dim() != 2:
+            raise ValueError(f"waveforms must be (B, T) samples at 16 kHz, got shape {tuple(waveforms.shape)}")
+        b, t = waveforms.shape
+        if lengths is None:
+            lengths = torch.full((b,), t, dtype=torch.long, device=waveforms.device)
+        else:
+            lengths = torch.as_tensor(lengths, device=waveforms.device).long().reshape(-1)
+            if lengths.numel() != b:
+                raise ValueError(f"lengths must be (B,) = ({b},) samples, got {tuple(lengths.shape)}")
+            lengths = lengths.clamp(max=t)
+        if prompts is None:
+            return waveforms, lengths
+        if prompts.dim() == 2:
+            prompts = prompts.reshape(1, -1).expand(b, -1)
+        elif prompts.dim() == 3:
+            if prompts.shape[0] != b:
+                raise ValueError(f"prompts (B, n, L) must have B = {b}, got {tuple(prompts.shape)}")
+            prompts = prompts.reshape(b, -1)
+        else:
+            raise ValueError(f"prompts must be (n, L) or (B, n, L) samples, got shape {tuple(prompts.shape)}")
+        prompts = prompts.to(waveforms.dtype)
+        return torch.cat([prompts, waveforms], dim=1), lengths + prompts.shape[1]
+
+    # -- encoder paths -----------------------------------------------------------------------
+    def encode_mel(self, mel: Tensor, n_out: int | None = None, n_keys: Tensor | None = None) -> Tensor:
+        """Run the encoder's own submodules on log-mel frames of any (even) length.
+
+        Args:
+            mel: (B, 80, M) log-mel frames (M even; M = 3000 reproduces ``WhisperEncoder.forward``).
+            n_out: output frames to keep (default M // 2, at most 1500).
+            n_keys: (B,) frames each clip may attend to (keys past it are masked); default all.
+
+        Returns:
+            (B, n_out, 512) last hidden states (after the final layer norm).
+        """
+        enc = self.encoder
+        n_out = mel.shape[-1] // 2 if n_out is None else int(n_out)
+        if n_out > self.max_frames:
+            raise ValueError(
+                f"audio longer than Whisper's 30 s window ({n_out} frames > {self.max_frames}); cut it into clips"
+            )
+        mel = mel.to(next(enc.parameters()).dtype)
+        h = nn.functional.gelu(enc.conv1(mel))
+        h = nn.functional.gelu(enc.conv2(h))[..., :n_out]  # (B, 512, n_out)
+        h = h.permute(0, 2, 1) + enc.embed_positions.weight[:n_out]
+        mask = None
+        if n_keys is not None and bool((n_keys < n_out).any()):  # mask keys past each clip's own frames
+            keys = torch.arange(n_out, device=h.device)[None, :] < n_keys[:, None]
+            mask = torch.zeros(keys.shape, dtype=h.dtype, device=h.device).masked_fill(~keys, torch.finfo(h.dtype).min)
+            mask = mask[:, None, None, :].expand(-1, 1, n_out, -1)
+        for layer in enc.layers:
+            h = layer(h, mask)
+            if isinstance(h, tuple):  # older transformers return (hidden, attn)
+                h = h[0]
+        return enc.layer_norm(h)
+
+    def _short(self, wave: Tensor, lengths: Tensor, n_real: Tensor) -> Tensor:
+        n_keys = (n_real + self.context_frames).clamp(max=self.max_frames)
+        n_out = int(n_keys.max())
+        if int(n_real.max()) > self.max_frames:
+            raise ValueError(
+                f"audio longer than Whisper's 30 s window ({int(n_real.max())} frames > {self.max_frames}); "
+                "cut it into clips"
+            )
+        # +2 mel frames: conv1/conv2 of the last output frame read mel frame 2 * n_out.
+        mel = log_mel_spectrogram(wave, N_FFT, HOP_LENGTH, N_MELS, SAMPLE_RATE, lengths=lengths, n_frames=2 * n_out + 2)
+        return self.encode_mel(mel, n_out, n_keys)
+
+    def _padded(self, wave: Tensor, lengths: Tensor) -> Tensor:
+        mel = log_mel_spectrogram(wave, N_FFT, HOP_LENGTH, N_MELS, SAMPLE_RATE, lengths=lengths, pad_to_seconds=30.0)
+        mel = mel.to(next(self.encoder.parameters()).dtype)
+        return self.encoder(mel).last_hidden_state
+
+    def frame_features(self, waveforms: Tensor, prompts: Tensor | None = None, lengths: Tensor | None = None,
+                       *, mode: str | None = None) -> tuple[Tensor, Tensor]:
+        """Per-frame encoder outputs (20 ms each) and how many of them belong to the input.
+
+        Args: as :meth:`forward`, plus ``mode`` overriding the encoder's mode for this call.
+
+        Returns:
+            ``(hidden, n_real)``: (B, F, 512) last hidden states and (B,) int64 real frames
+            (``ceil(samples / 320)`` of prompt + audio). F is ``n_real.max()`` in short mode, 1500
+            in padded mode.
+        """
+        mode = self.mode if mode is None else mode
+        if mode not in ("short", "padded"):
+            raise ValueError(f"mode must be 'short' or 'padded', got {mode!r}")
+        wave, lengths = self._with_prompts(waveforms, prompts, lengths)
+        n_real = output_frames(lengths)
+        if mode == "padded":
+            n_real = n_real.clamp(max=self.max_frames)
+        hidden = self._short(wave, lengths, n_real) if mode == "short" else self._padded(wave, lengths)
+        return hidden, n_real
+
+    def forward(self, waveforms: Tensor, prompts: Tensor | None = None, lengths: Tensor | None = None) -> Tensor:
+        """Encode 16 kHz waveforms.
+
+        Args:
+            waveforms: (B, T) float mono samples at 16 kHz, right-padded with zeros when the clips
+                differ in length.
+            prompts: ``None``; (n, L) waveform segments shared by the batch; or (B, n, L). They are
+                flattened to n * L samples and put in front of each waveform before the log-mel.
+            lengths: (B,) real lengths in samples (default T); shifted by n * L with prompts.
+
+        Returns:
+            (B, 512) mean of the output frames that belong to prompt + audio (``ceil(samples / 320)``).
+
+        Raises:
+            ValueError: wrong dimensions, or (short mode) more than 30 s of prompt + audio.
+        """
+        hidden, n_real = self.frame_features(waveforms, prompts, lengths)
+        keep = (torch.arange(hidden.shape[1], device=hidden.device)[None, :] < n_real[:, None]).to(hidden.dtype)
+        return (hidden * keep[..., None]).sum(1) / keep.sum(1, keepdim=True)
+

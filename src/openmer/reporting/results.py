@@ -1,0 +1,389 @@
+"""Benchmark results: per-trial records, their summary over splits, ``results.json`` and ``results.md``.
+
+A *record* is one trial (method x modalities x openness level x split) as a flat dict::
+
+    {"method": "arpl", "modalities": "face_au+audio", "level": "O(6:2)", "openness": 0.134,
+     "split": 0, "auroc": 0.81, "oscr": 0.62, "closed_acc": 0.70, "macro_f1": 0.68, "fpr95": 0.71}
+
+Metrics are fractions in [0, 1] (as everywhere in openmer); ``results.md`` is the only place
+they become percentages, and it labels them "(%)". Extra keys are allowed; numeric extras are
+summarised like the metrics.
+
+``results.json`` is deterministic: keys sorted, floats rounded to 6 decimals, records in the
+order given, so the same records and meta give the same bytes.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from openmer import __version__
+
+__all__ = ["ID_KEYS", "METRICS", "REQUIRED_KEYS", "summarise", "write_results"]
+
+#: keys that identify a summary group
+ID_KEYS = ("method", "modalities", "level")
+#: headline metrics, fractions in [0, 1] (see :func:`openmer.metrics.open_set_metrics`)
+METRICS = ("auroc", "oscr", "closed_acc", "macro_f1", "fpr95")
+#: keys every record must have
+REQUIRED_KEYS = (*ID_KEYS, "openness", "split", *METRICS)
+#: decimals kept for floats in results.json
+DECIMALS = 6
+
+_METRIC_TITLES = {
+    "auroc": "AUROC",
+    "oscr": "OSCR",
+    "closed_acc": "Closed-set acc.",
+    "macro_f1": "Macro-F1",
+    "fpr95": "FPR@95%TPR",
+}
+# keys that are numbers but not quantities to average
+_NOT_SUMMARISED = {"openness", "split"}
+
+
+# ----------------------------------------------------------------------------- records
+
+
+def _is_number(v: Any) -> bool:
+    return isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, (bool, np.bool_))
+
+
+def _check_records(records: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    out = []
+    for i, rec in enumerate(records):
+        if not isinstance(rec, Mapping):
+            raise ValueError(f"record {i} must be a dict, got {type(rec).__name__}")
+        missing = [k for k in REQUIRED_KEYS if k not in rec]
+        if missing:
+            raise ValueError(f"record {i} lacks key(s) {missing}; every record needs {list(REQUIRED_KEYS)}")
+        rec = dict(rec)
+        if not isinstance(rec["modalities"], str):
+            rec["modalities"] = "+".join(str(m) for m in rec["modalities"])
+        for key in METRICS:
+            v = rec[key]
+            if not _is_number(v) or not 0.0 <= float(v) <= 1.0:
+                raise ValueError(
+                    f"record {i} ({rec['method']} {rec['modalities']} {rec['level']} split {rec['split']}): "
+                    f"{key}={v!r} is not a fraction in [0, 1] (metrics are fractions, not percentages)"
+                )
+        out.append(rec)
+    return out
+
+
+def summarise(records: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """Mean and standard deviation over splits, per (method, modalities, level).
+
+    Args:
+        records: one dict per trial with at least :data:`REQUIRED_KEYS` (metrics as fractions).
+
+    Returns:
+        One dict per group, in order of the group's first record, with ``method``,
+        ``modalities``, ``level``, ``openness``, ``n_splits``, ``splits`` (sorted indices) and
+        ``<metric>_mean`` / ``<metric>_std`` for every metric in :data:`METRICS` and every other
+        numeric key present in all of the group's records. The standard deviation is the
+        *population* one (``ddof=0``), 0 for a single split.
+
+    Raises:
+        ValueError: if a record lacks a required key or a metric is not in [0, 1].
+    """
+    groups: dict[tuple[str, str, str], list[dict[str, Any]]] = {}
+    for rec in _check_records(records):
+        groups.setdefault(tuple(str(rec[k]) for k in ID_KEYS), []).append(rec)
+    summary = []
+    for (method, modalities, level), recs in groups.items():
+        extras = sorted(
+            k for k in recs[0]
+            if k not in REQUIRED_KEYS and k not in _NOT_SUMMARISED and all(k in r and _is_number(r[k]) for r in recs)
+        )
+        row: dict[str, Any] = {
+            "method": method,
+            "modalities": modalities,
+            "level": level,
+            "openness": float(np.mean([float(r["openness"]) for r in recs])),
+            "n_splits": len(recs),
+            "splits": sorted(int(r["split"]) for r in recs),
+        }
+        for key in (*METRICS, *extras):
+            values = np.array([float(r[key]) for r in recs], dtype=np.float64)
+            row[f"{key}_mean"] = float(values.mean())
+            row[f"{key}_std"] = float(values.std(ddof=0))
+        summary.append(row)
+    return summary
+
+
+# ----------------------------------------------------------------------------- results.json
+
+
+def _jsonable(obj: Any) -> Any:
+    """Plain JSON types, floats rounded to :data:`DECIMALS`, non-finite floats as ``None``."""
+    if isinstance(obj, Mapping):
+        return {str(k): _jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple, set, frozenset)):
+        items = sorted(obj, key=str) if isinstance(obj, (set, frozenset)) else obj
+        return [_jsonable(v) for v in items]
+    if isinstance(obj, np.ndarray):
+        return _jsonable(obj.tolist())
+    if isinstance(obj, (bool, np.bool_)):
+        return bool(obj)
+    if isinstance(obj, (int, np.integer)):
+        return int(obj)
+    if isinstance(obj, (float, np.floating)):
+        x = float(obj)
+        if not math.isfinite(x):
+            return None
+        x = round(x, DECIMALS)
+        return 0.0 if x == 0 else x  # no "-0.0"
+    if obj is None or isinstance(obj, str):
+        return obj
+    if isinstance(obj, os.PathLike):
+        return os.fspath(obj)
+    return str(obj)
+
+
+def _write_text(path: Path, text: str) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+
+
+# ----------------------------------------------------------------------------- results.md
+
+
+def _pct(x: float) -> str:
+    return f"{100.0 * x:.1f}"
+
+
+def _md_escape(text: Any) -> str:
+    return str(text).replace("|", "\\|").replace("\n", " ")
+
+
+def _md_value(v: Any) -> str:
+    if isinstance(v, (Mapping, list, tuple)):
+        return "`" + json.dumps(_jsonable(v), sort_keys=True, separators=(", ", ": ")) + "`"
+    if isinstance(v, float):
+        return f"{v:g}"
+    return str(v)
+
+
+def _levels(summary: Sequence[Mapping[str, Any]]) -> list[str]:
+    openness: dict[str, float] = {}
+    for row in summary:
+        openness.setdefault(row["level"], row["openness"])
+    return sorted(openness, key=lambda lv: (openness[lv], lv))
+
+
+def _main_table(summary: Sequence[Mapping[str, Any]]) -> list[str]:
+    levels = _levels(summary)
+    cells: dict[tuple[str, str], dict[str, Mapping[str, Any]]] = {}
+    for row in summary:
+        cells.setdefault((row["method"], row["modalities"]), {})[row["level"]] = row
+    n_values = {row["n_splits"] for row in summary}
+    same_n = len(n_values) == 1
+    header = ["Method", "Modalities", *[f"{lv} AUROC / OSCR (%)" for lv in levels], "Mean over levels AUROC / OSCR (%)"]
+    lines = ["| " + " | ".join(_md_escape(h) for h in header) + " |", "|" + "---|" * len(header)]
+    for (method, modalities), by_level in cells.items():
+        row_cells = [_md_escape(method), _md_escape(modalities)]
+        for lv in levels:
+            r = by_level.get(lv)
+            if r is None:
+                row_cells.append("—")
+                continue
+            text = (f"{_pct(r['auroc_mean'])} ± {_pct(r['auroc_std'])} / "
+                    f"{_pct(r['oscr_mean'])} ± {_pct(r['oscr_std'])}")
+            if not same_n:
+                text += f" (n={r['n_splits']})"
+            row_cells.append(text)
+        present = list(by_level.values())
+        mean_auroc = float(np.mean([r["auroc_mean"] for r in present]))
+        mean_oscr = float(np.mean([r["oscr_mean"] for r in present]))
+        row_cells.append(f"{_pct(mean_auroc)} / {_pct(mean_oscr)}")
+        lines.append("| " + " | ".join(row_cells) + " |")
+    n_text = f"{next(iter(n_values))} split(s) per level" if same_n else "n = splits per cell"
+    caption = (
+        f"AUROC / OSCR in percent (%), mean ± standard deviation over {n_text}; the standard deviation is the "
+        "population one (ddof=0). Higher is better. \"Mean over levels\" is the unweighted mean of the per-level "
+        "means shown in its row."
+    )
+    return [caption, "", *lines]
+
+
+def _detail_table(summary: Sequence[Mapping[str, Any]]) -> list[str]:
+    levels = _levels(summary)
+    order = {lv: i for i, lv in enumerate(levels)}
+    keyed: dict[tuple[str, str], list[Mapping[str, Any]]] = {}
+    for row in summary:  # rows in order of first appearance, levels by openness within a row
+        keyed.setdefault((row["method"], row["modalities"]), []).append(row)
+    header = ["Method", "Modalities", "Level", "Openness", "Splits",
+              *[f"{_METRIC_TITLES[m]} (%)" for m in METRICS]]
+    lines = ["| " + " | ".join(_md_escape(h) for h in header) + " |", "|" + "---|" * len(header)]
+    for (method, modalities), group in keyed.items():
+        for r in sorted(group, key=lambda r: order[r["level"]]):
+            values = [f"{_pct(r[f'{m}_mean'])} ± {_pct(r[f'{m}_std'])}" for m in METRICS]
+            lines.append("| " + " | ".join([
+                _md_escape(method), _md_escape(modalities), _md_escape(r["level"]), f"{r['openness']:.3f}",
+                ", ".join(str(s) for s in r["splits"]), *values]) + " |")
+    caption = (
+        "All headline metrics in percent (%), mean ± population standard deviation (ddof=0) over the splits "
+        "listed. FPR@95%TPR is lower-is-better; the others higher-is-better. Openness is a fraction, "
+        "1 - sqrt(K / (K + U))."
+    )
+    return [caption, "", *lines]
+
+
+def _reference_table(rows: Sequence[Mapping[str, Any]]) -> list[str]:
+    keys: list[str] = []
+    for row in rows:
+        for k in row:
+            if k not in keys:
+                keys.append(k)
+    ids = [k for k in ID_KEYS if k in keys]
+    metrics = [k for k in METRICS if k in keys]
+    rest = [k for k in keys if k not in ids and k not in metrics]
+    for i, row in enumerate(rows):
+        for m in metrics:
+            v = row.get(m)
+            if v is not None and (not _is_number(v) or not 0.0 <= float(v) <= 1.0):
+                raise ValueError(
+                    f"reference row {i}: {m}={v!r} is not a fraction in [0, 1]; give published percentages "
+                    "divided by 100 (they are shown as percentages)"
+                )
+    header = [k.capitalize() for k in ids] + [f"{_METRIC_TITLES[m]} (%)" for m in metrics] + [k.capitalize() for k in rest]
+    lines = ["| " + " | ".join(_md_escape(h) for h in header) + " |", "|" + "---|" * len(header)]
+    for row in rows:
+        cells = [_md_escape(row.get(k, "")) for k in ids]
+        cells += ["—" if row.get(m) is None else _pct(float(row[m])) for m in metrics]
+        cells += [_md_escape(_md_value(row[k])) if k in row else "" for k in rest]
+        lines.append("| " + " | ".join(cells) + " |")
+    return lines
+
+
+def _splits_line(records: Sequence[Mapping[str, Any]], summary: Sequence[Mapping[str, Any]]) -> str:
+    per_level: dict[str, set[int]] = {}
+    for rec in records:
+        per_level.setdefault(str(rec["level"]), set()).add(int(rec["split"]))
+    parts = [f"{lv}: {', '.join(str(s) for s in sorted(per_level[lv]))}" for lv in _levels(summary)]
+    return "; ".join(parts)
+
+
+def _meta_lines(meta: Mapping[str, Any]) -> list[str]:
+    lines = []
+    for key, value in meta.items():
+        if isinstance(value, Mapping) and value:
+            lines.append(f"- **{_md_escape(key)}**:")
+            for sub, v in value.items():
+                lines.append(f"  - {_md_escape(sub)}: {_md_escape(_md_value(v))}")
+        else:
+            lines.append(f"- **{_md_escape(key)}**: {_md_escape(_md_value(value))}")
+    return lines
+
+
+def _time_text(meta: Mapping[str, Any]) -> str | None:
+    for key in ("seconds", "time_s", "elapsed_s", "wall_s"):
+        v = meta.get(key)
+        if _is_number(v):
+            return f"{float(v):.1f} s ({float(v) / 60:.1f} min)"
+    for key in ("time", "timing"):
+        if key in meta:
+            return _md_value(meta[key])
+    return None
+
+
+def _render_markdown(
+    records: Sequence[Mapping[str, Any]],
+    summary: Sequence[Mapping[str, Any]],
+    meta: Mapping[str, Any],
+    reference_rows: Sequence[Mapping[str, Any]] | None,
+    title: str,
+) -> str:
+    out = [f"# {title}", ""]
+    if summary:
+        out += ["## Open-set results (measured here)", "", *_main_table(summary), ""]
+        out += ["## All metrics per level", "", *_detail_table(summary), ""]
+    else:
+        out += ["No records.", ""]
+    out += ["## How these numbers were made", ""]
+    machine = meta.get("machine")
+    if machine is not None:
+        if isinstance(machine, Mapping):
+            machine_text = ", ".join(f"{k}={_md_value(v)}" for k, v in machine.items())
+        else:
+            machine_text = _md_value(machine)
+        out.append(f"- Machine: {_md_escape(machine_text)}")
+    if records:
+        out.append(f"- Splits (level: split indices): {_splits_line(records, summary)}; {len(records)} trial(s)")
+    time_text = _time_text(meta)
+    if time_text:
+        out.append(f"- Time: {time_text}")
+    for key, label in (("seed", "Seed"), ("seeds", "Seeds"), ("command", "Command"), ("openmer_version", "openmer version")):
+        if key in meta:
+            out.append(f"- {label}: {_md_escape(_md_value(meta[key]))}")
+    out += ["", "### All metadata (as in results.json)", "", *_meta_lines(meta), ""]
+    if reference_rows:
+        out += [
+            "## Published numbers (reference, not measured here)",
+            "",
+            "Copied from the publications named in each row, for comparison only; they were *not* produced by "
+            "this run and may use other protocols, splits, encoders and training schedules. Percent (%).",
+            "",
+            *_reference_table(reference_rows),
+            "",
+        ]
+    return "\n".join(out)
+
+
+# ----------------------------------------------------------------------------- entry point
+
+
+def write_results(
+    out_dir: str | Path,
+    records: Iterable[Mapping[str, Any]],
+    meta: Mapping[str, Any],
+    *,
+    reference_rows: Sequence[Mapping[str, Any]] | None = None,
+    title: str | None = None,
+) -> dict[str, Path]:
+    """Write ``results.json`` and ``results.md`` into ``out_dir``.
+
+    Args:
+        out_dir: folder, created if needed.
+        records: one dict per trial (see the module docstring); metrics as fractions.
+        meta: how the run was made (machine, seeds, splits, timing, command, ...). The openmer
+            version is added as ``openmer_version`` unless given.
+        reference_rows: optional published numbers (dicts with e.g. ``method``, ``modalities``,
+            ``level``, metric keys as *fractions*, ``source``); shown in results.md in a separate
+            section marked as not measured here, and stored under ``"reference"`` in results.json.
+        title: heading of results.md (default: "openmer results", plus ``meta["dataset"]`` if set).
+
+    Returns:
+        ``{"json": <out_dir>/results.json, "markdown": <out_dir>/results.md}``.
+
+    Raises:
+        ValueError: if a record lacks a required key, a metric is not a fraction in [0, 1], or a
+            reference metric is not a fraction.
+    """
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    recs = _check_records(records)
+    summary = summarise(recs)
+    meta = {"openmer_version": __version__, **dict(meta)}
+    payload: dict[str, Any] = {"meta": meta, "records": recs, "summary": summary}
+    if reference_rows:
+        payload["reference"] = [dict(r) for r in reference_rows]
+    payload = _jsonable(payload)
+    json_path = out / "results.json"
+    md_path = out / "results.md"
+    if title is None:
+        title = "openmer results" + (f": {meta['dataset']}" if meta.get("dataset") else "")
+    # render from the rounded values so results.md and results.json agree
+    markdown = _render_markdown(payload["records"], payload["summary"], payload["meta"],
+                                payload.get("reference"), title)
+    _write_text(json_path, json.dumps(payload, indent=2, sort_keys=True, ensure_ascii=False, allow_nan=False) + "\n")
+    _write_text(md_path, markdown)
+    return {"json": json_path, "markdown": md_path}

@@ -1,0 +1,236 @@
+"""The raw scores of one evaluated run, kept so that figures and metrics can be redone later.
+
+A :class:`RunScores` is one method, on one modality set, at one openness level and split,
+scored once on its test part (known and unknown classes). It is saved as two files side by
+side, ``<name>.npz`` (numeric arrays, read back with ``allow_pickle=False``) and
+``<name>.json`` (everything else, human-readable).
+
+Conventions (as in the rest of openmer): ``labels < 0`` marks an unknown-class sample,
+``0..K-1`` a known class in the order of ``known_classes``; ``confidence`` is *higher = more
+likely a known class*; ``prediction`` is the known class each sample is assigned to.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from openmer import __version__
+
+__all__ = ["SCHEMA_VERSION", "RunScores"]
+
+#: version of the ``.npz`` + ``.json`` layout written by :meth:`RunScores.save`
+SCHEMA_VERSION = 1
+
+_ARRAYS = ("confidence", "prediction", "labels")
+
+
+def _str_list(value: Any, name: str) -> list[str]:
+    if isinstance(value, str) or not isinstance(value, Sequence | np.ndarray):
+        raise ValueError(f"{name} must be a sequence of strings, got {type(value).__name__}")
+    out = [str(v) for v in value]
+    return out
+
+
+@dataclass(eq=False)
+class RunScores:
+    """One evaluated run (method x modalities x openness level x split) on one test set.
+
+    Attributes:
+        method: registered method name, e.g. ``"arpl"``.
+        modalities: modality names, in the order the features were combined, e.g. ``("face_au", "audio")``.
+        level: openness label ``"O(K:U)"``, e.g. ``"O(6:2)"``.
+        openness: ``1 - sqrt(K / (K + U))`` of that level (a fraction).
+        split: index of the known/unknown split within the level.
+        known_classes: the K known class names; label ``k`` is ``known_classes[k]``.
+        unknown_classes: the U unknown class names.
+        confidence: (N,) float64, higher = more likely known.
+        prediction: (N,) int64 known-class indices in ``0..K-1``.
+        labels: (N,) int64, ``0..K-1`` for knowns, ``< 0`` for unknowns.
+        class_names: (N,) original label string of each sample (tells the unknown classes apart),
+            or ``None``.
+        features: (N, D) float array of the samples' features (for t-SNE), or ``None``.
+        threshold: a deployed acceptance threshold (accept = ``confidence >= threshold``), set
+            from training/validation data, or ``None``.
+
+    Raises:
+        ValueError: on construction, if arrays are not 1-D / 2-D as documented, their lengths
+            differ, a prediction or label is outside ``0..K-1``, or a field has the wrong type.
+    """
+
+    method: str
+    modalities: tuple[str, ...]
+    level: str
+    openness: float
+    split: int
+    known_classes: list[str]
+    unknown_classes: list[str]
+    confidence: np.ndarray
+    prediction: np.ndarray
+    labels: np.ndarray
+    class_names: list[str] | None = None
+    features: np.ndarray | None = None
+    threshold: float | None = None
+
+    def __post_init__(self) -> None:
+        self.method = str(self.method)
+        self.level = str(self.level)
+        if isinstance(self.modalities, str):
+            raise ValueError(f"modalities must be a tuple of names, got the string {self.modalities!r}")
+        self.modalities = tuple(str(m) for m in self.modalities)
+        self.openness = float(self.openness)
+        if isinstance(self.split, bool) or int(self.split) != self.split:
+            raise ValueError(f"split must be an int, got {self.split!r}")
+        self.split = int(self.split)
+        self.known_classes = _str_list(self.known_classes, "known_classes")
+        self.unknown_classes = _str_list(self.unknown_classes, "unknown_classes")
+        if not self.known_classes:
+            raise ValueError("known_classes is empty: need at least one known class")
+
+        conf = np.asarray(self.confidence)
+        if conf.ndim != 1 or not (np.issubdtype(conf.dtype, np.number) or conf.dtype == bool):
+            raise ValueError(f"confidence must be a 1-D numeric array (N,), got shape {conf.shape} dtype {conf.dtype}")
+        self.confidence = conf.astype(np.float64)
+        if not np.all(np.isfinite(self.confidence)):
+            raise ValueError("confidence must be finite (no NaN/inf)")
+        n = conf.shape[0]
+        for name in ("prediction", "labels"):
+            arr = np.asarray(getattr(self, name))
+            if arr.ndim != 1 or arr.shape[0] != n:
+                raise ValueError(f"{name} must have shape ({n},) like confidence, got {arr.shape}")
+            if not np.issubdtype(arr.dtype, np.integer):
+                if not np.issubdtype(arr.dtype, np.floating) or not np.all(arr == np.round(arr)):
+                    raise ValueError(f"{name} must be integers, got dtype {arr.dtype}")
+            setattr(self, name, arr.astype(np.int64))
+        k = len(self.known_classes)
+        bad = (self.prediction < 0) | (self.prediction >= k)
+        if bad.any():
+            i = int(np.argmax(bad))
+            raise ValueError(f"prediction must be in [0, {k - 1}] (K={k}), got {int(self.prediction[i])} at index {i}")
+        if (self.labels >= k).any():
+            i = int(np.argmax(self.labels >= k))
+            raise ValueError(f"labels must be < K={k} (negative = unknown), got {int(self.labels[i])} at index {i}")
+
+        if self.class_names is not None:
+            self.class_names = _str_list(self.class_names, "class_names")
+            if len(self.class_names) != n:
+                raise ValueError(f"class_names must have one name per sample ({n}), got {len(self.class_names)}")
+        if self.features is not None:
+            feats = np.asarray(self.features)
+            if feats.ndim != 2 or feats.shape[0] != n:
+                raise ValueError(f"features must have shape ({n}, D), got {feats.shape}")
+            self.features = feats
+        if self.threshold is not None:
+            self.threshold = float(self.threshold)
+            if math.isnan(self.threshold):
+                raise ValueError("threshold must not be NaN (use None for no threshold)")
+
+    # ------------------------------------------------------------------ derived
+    @property
+    def n_known(self) -> int:
+        """K, the number of known classes."""
+        return len(self.known_classes)
+
+    @property
+    def is_known(self) -> np.ndarray:
+        """(N,) bool, ``labels >= 0``."""
+        return self.labels >= 0
+
+    @property
+    def modality_label(self) -> str:
+        """The modalities joined by ``"+"`` (the form used in result records)."""
+        return "+".join(self.modalities)
+
+    @property
+    def name(self) -> str:
+        """Short human-readable name, e.g. ``"arpl · face_au+audio · O(6:2) · split 0"``."""
+        return f"{self.method} · {self.modality_label} · {self.level} · split {self.split}"
+
+    # ------------------------------------------------------------------ save / load
+    def save(self, path: str | Path) -> Path:
+        """Write ``<path>.npz`` (arrays) and ``<path>.json`` (the other fields) side by side.
+
+        Args:
+            path: target file; a missing or different suffix is replaced by ``.npz``.
+
+        Returns:
+            The ``.npz`` path. Each file is written under a temporary name and then renamed.
+        """
+        npz = Path(path).with_suffix(".npz")
+        sidecar = npz.with_suffix(".json")
+        npz.parent.mkdir(parents=True, exist_ok=True)
+        arrays = {name: getattr(self, name) for name in _ARRAYS}
+        if self.features is not None:
+            arrays["features"] = self.features
+        meta = {
+            "schema_version": SCHEMA_VERSION,
+            "openmer_version": __version__,
+            "method": self.method,
+            "modalities": list(self.modalities),
+            "level": self.level,
+            "openness": self.openness,
+            "split": self.split,
+            "known_classes": self.known_classes,
+            "unknown_classes": self.unknown_classes,
+            "class_names": self.class_names,
+            "threshold": self.threshold,
+            "n_samples": int(self.confidence.shape[0]),
+            "arrays": sorted(arrays),
+        }
+        tmp = npz.with_name(npz.name + ".tmp")
+        with open(tmp, "wb") as fh:
+            np.savez(fh, **arrays)
+        os.replace(tmp, npz)
+        tmp = sidecar.with_name(sidecar.name + ".tmp")
+        tmp.write_text(json.dumps(meta, indent=2, sort_keys=True, allow_nan=False) + "\n", encoding="utf-8")
+        os.replace(tmp, sidecar)
+        return npz
+
+    @classmethod
+    def load(cls, path: str | Path) -> RunScores:
+        """Read a run written by :meth:`save`.
+
+        Args:
+            path: the ``.npz`` or the ``.json`` file, or their common stem.
+
+        Raises:
+            FileNotFoundError: if either file is missing.
+            ValueError: if the files disagree (sample count, schema version) or are malformed.
+        """
+        npz = Path(path).with_suffix(".npz")
+        sidecar = npz.with_suffix(".json")
+        for p in (npz, sidecar):
+            if not p.is_file():
+                raise FileNotFoundError(f"{p}: missing (RunScores.save writes both {npz.name} and {sidecar.name})")
+        meta = json.loads(sidecar.read_text(encoding="utf-8"))
+        if meta.get("schema_version") != SCHEMA_VERSION:
+            raise ValueError(f"{sidecar}: schema_version {meta.get('schema_version')!r}, expected {SCHEMA_VERSION}")
+        with np.load(npz, allow_pickle=False) as data:
+            arrays = {name: data[name] for name in data.files}
+        missing = [a for a in _ARRAYS if a not in arrays]
+        if missing:
+            raise ValueError(f"{npz}: missing array(s) {missing}")
+        if arrays["confidence"].shape[0] != meta["n_samples"]:
+            raise ValueError(f"{npz}: {arrays['confidence'].shape[0]} samples, but {sidecar.name} says {meta['n_samples']}")
+        return cls(
+            method=meta["method"],
+            modalities=tuple(meta["modalities"]),
+            level=meta["level"],
+            openness=meta["openness"],
+            split=meta["split"],
+            known_classes=meta["known_classes"],
+            unknown_classes=meta["unknown_classes"],
+            confidence=arrays["confidence"],
+            prediction=arrays["prediction"],
+            labels=arrays["labels"],
+            class_names=meta["class_names"],
+            features=arrays.get("features"),
+            threshold=meta["threshold"],
+        )

@@ -1,0 +1,108 @@
+"""Tiny random models of the ``paper`` profile's transformers classes, saved like hub checkpoints.
+
+``make_tiny_paper_models(tmp_dir)`` writes
+
+* ``tmp_dir/clip``: a tiny ``CLIPModel`` (width 32, 2 layers, 2 heads, 32-px images, 8-px
+  patches, projection 16), a hand-written BPE ``CLIPTokenizer`` (lowercase letters plus the
+  merges of "facial expression") and a ``CLIPImageProcessor`` (32 px);
+* ``tmp_dir/wav2vec2``: a tiny ``Wav2Vec2Model`` (width 32, 2 layers, conv (16, 16) with
+  kernels (10, 3) and strides (5, 2), i.e. one frame per 10 samples, GroupNorm front end like
+  wav2vec2-base),
+
+all with ``save_pretrained``, so that the profile's loaders read them exactly as a hub id.
+"""
+
+from __future__ import annotations
+
+import string
+from pathlib import Path
+from typing import Any
+
+import torch
+from transformers import CLIPConfig, CLIPModel, CLIPTokenizer, Wav2Vec2Config, Wav2Vec2Model
+
+try:  # transformers >= 5 without torchvision: the PIL backend (the plain name warns and falls back)
+    from transformers import CLIPImageProcessorPil as CLIPImageProcessor
+except ImportError:  # pragma: no cover - transformers 4.x
+    from transformers import CLIPImageProcessor
+
+from openmer.backbones import EncoderSpec, ProfileConfig
+
+#: BPE merges (the pattern of transformers' tests/models/clip/test_tokenization_clip.py)
+_MERGES = [
+    ("f", "a"), ("c", "i"), ("a", "l</w>"), ("fa", "ci"), ("faci", "al</w>"),
+    ("e", "x"), ("p", "r"), ("ex", "pr"), ("e", "s"), ("expr", "es"), ("s", "i"), ("o", "n</w>"),
+    ("si", "on</w>"), ("expres", "sion</w>"),
+]
+_EXTRA = list(string.digits) + list(",.!?'-")
+
+
+def make_tiny_tokenizer() -> CLIPTokenizer:
+    """A CLIP BPE tokenizer over lowercase letters, digits and ``,.!?'-``.
+
+    ``<|startoftext|>`` and ``<|endoftext|>`` get the two largest ids (as in CLIP), pad = EOT.
+    """
+    chars = list(string.ascii_lowercase) + _EXTRA
+    vocab = chars + [c + "</w>" for c in chars]
+    for a, b in _MERGES:
+        if a + b not in vocab:
+            vocab.append(a + b)
+    vocab += ["<unk>", "<|startoftext|>", "<|endoftext|>"]
+    return CLIPTokenizer(
+        vocab={t: i for i, t in enumerate(vocab)}, merges=list(_MERGES), unk_token="<unk>", model_max_length=77,
+    )
+
+
+def make_tiny_paper_models(tmp_dir: str | Path, *, seed: int = 0, max_text_positions: int = 24) -> dict[str, Any]:
+    """Build, save and return tiny random paper-profile models.
+
+    Args:
+        tmp_dir: folder to write ``clip/`` and ``wav2vec2/`` into.
+        seed: seed of the random weights (the global RNG state is restored afterwards).
+        max_text_positions: the text tower's ``max_position_embeddings`` (CLIP: 77), small so
+            that truncation is cheap to test.
+
+    Returns:
+        ``{"profile": ProfileConfig, "clip_dir", "wav2vec2_dir": Path, "clip": CLIPModel,
+        "wav2vec2": Wav2Vec2Model, "tokenizer": CLIPTokenizer}``; the models are in eval mode.
+    """
+    tmp_dir = Path(tmp_dir)
+    clip_dir, w2v_dir = tmp_dir / "clip", tmp_dir / "wav2vec2"
+    tokenizer = make_tiny_tokenizer()
+    eos, bos = tokenizer.eos_token_id, tokenizer.bos_token_id
+    clip_cfg = CLIPConfig(
+        text_config=dict(
+            vocab_size=len(tokenizer), hidden_size=32, intermediate_size=37, num_hidden_layers=2,
+            num_attention_heads=2, max_position_embeddings=max_text_positions, projection_dim=16,
+            bos_token_id=bos, eos_token_id=eos, pad_token_id=eos,
+        ),
+        vision_config=dict(
+            hidden_size=32, intermediate_size=37, num_hidden_layers=2, num_attention_heads=2,
+            image_size=32, patch_size=8, projection_dim=16,
+        ),
+        projection_dim=16,
+    )
+    w2v_cfg = Wav2Vec2Config(
+        hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=37,
+        conv_dim=(16, 16), conv_kernel=(10, 3), conv_stride=(5, 2), conv_bias=False,
+        feat_extract_norm="group", num_conv_pos_embeddings=16, num_conv_pos_embedding_groups=2,
+        vocab_size=8,
+    )
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        clip = CLIPModel(clip_cfg).eval()
+        w2v = Wav2Vec2Model(w2v_cfg).eval()
+    clip.save_pretrained(clip_dir)
+    tokenizer.save_pretrained(clip_dir)
+    CLIPImageProcessor(size={"shortest_edge": 32}, crop_size={"height": 32, "width": 32}).save_pretrained(clip_dir)
+    w2v.save_pretrained(w2v_dir)
+    profile = ProfileConfig(
+        name="tiny-paper",
+        text=EncoderSpec(kind="clip-text", name_or_path=str(clip_dir)),
+        video=EncoderSpec(kind="clip-vision", name_or_path=str(clip_dir)),
+        audio=EncoderSpec(kind="wav2vec2", name_or_path=str(w2v_dir)),
+    )
+    return {
+        "profile": profile, "clip_dir": clip_dir, "wav2vec2_dir": w2v_dir,
+        "clip": clip, "wav2vec2": w2v, "tokenizer": tokenizer,
+    }
