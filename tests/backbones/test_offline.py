@@ -85,16 +85,13 @@ def meld_sentences() -> list[str]:
 
 @pytest.fixture(scope="module")
 def face_crop() -> np.ndarray:
-    import cv2
     from skimage import data
 
-    from openmer.backbones.offline_face import crop_face
+    from openmer.media import crop_face
 
-    gray = cv2.cvtColor(data.astronaut(), cv2.COLOR_RGB2GRAY)
-    cascade = cv2.CascadeClassifier(cv2.data.haarcascades + "haarcascade_frontalface_default.xml")
-    boxes = cascade.detectMultiScale(gray, 1.1, 5)
-    assert len(boxes) == 1
-    return crop_face(gray, tuple(boxes[0]))
+    crop, found = crop_face(data.astronaut(), size=64, grayscale=True, path="astronaut")
+    assert found
+    return crop
 
 
 def _frozen_and_gradless(enc) -> None:

@@ -262,11 +262,12 @@ class ClipVisionEncoder(Encoder):
             f"whole prompts are normalised 3x{s}x{s} images",
         )
 
-    def preprocess(self, frames: np.ndarray | Tensor) -> Tensor:
+    def preprocess(self, frames: np.ndarray | Tensor, path: object = None) -> Tensor:
         """RGB frames to normalised CLIP pixels.
 
         Args:
             frames: ``(N, H, W, 3)`` uint8 RGB (numpy or torch).
+            path: the source file (unused; the vision-preprocess signature of every encoder).
 
         Returns:
             ``(N, 3, S, S)`` float32 on the encoder's device: the model's ``CLIPImageProcessor``

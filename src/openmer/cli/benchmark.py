@@ -16,6 +16,21 @@ from openmer.cli.common import ProgressCallback, console, handle_errors, rich_pr
 
 class BenchmarkName(str, Enum):
     ravdess = "ravdess"
+    emodb = "emodb"
+    meld = "meld"
+
+
+def _config_and_runner(name: "BenchmarkName", seed: int, quick: bool):
+    from openmer.benchmarks import media
+    from openmer.benchmarks.ravdess import ravdess_config, run_ravdess
+
+    table = {
+        "ravdess": (ravdess_config, run_ravdess),
+        "emodb": (media.emodb_config, media.run_emodb),
+        "meld": (media.meld_config, media.run_meld),
+    }
+    make, run = table[name.value]
+    return make(seed=seed, quick=quick), run
 
 
 @app.command()
@@ -27,14 +42,13 @@ def benchmark(
     quick: bool = typer.Option(False, "--quick", help="Smoke-run preset: fewer splits and epochs."),
 ) -> None:
     """Run a benchmark on the real data in ../shared and write results.json, results.md and figures."""
-    from openmer.benchmarks.ravdess import ravdess_config, run_ravdess
     from openmer.reporting.figures import write_standard_figures
     from openmer.reporting.results import write_results
 
     start = time.perf_counter()
-    cfg = ravdess_config(seed=seed, quick=quick)
+    cfg, run = _config_and_runner(name, seed, quick)
     with rich_progress() as progress:
-        result = run_ravdess(cfg, progress=ProgressCallback(progress, f"benchmark {name.value}"))
+        result = run(cfg, progress=ProgressCallback(progress, f"benchmark {name.value}"))
     result.meta["command"] = shlex.join(["openmer", *sys.argv[1:]])
     result.meta["preset"] = cfg.preset_note
     paths = write_results(out, result.records, result.meta)

@@ -152,7 +152,7 @@ class Manifest:
                 for m in ("video", "audio"):
                     p = self.path(s, m)
                     if p is not None and not p.is_file():
-                        raise DataError(p, f"{m} file of row {n} (id {s.id!r}) does not exist")
+                        raise DataError(p, f"{m} file of row {n} (id {s.id!r}) of {where} does not exist")
         return self
 
     # ------------------------------------------------------------------ I/O
@@ -189,10 +189,23 @@ class Manifest:
         return cls(samples, root=Path(root) if root else path.parent, name=name or path.stem, source=path)
 
     def write(self, path: str | Path) -> Path:
-        """Write as CSV (``.csv``) or JSON lines (``.jsonl``), paths kept relative to ``root``."""
+        """Write as CSV (``.csv``) or JSON lines (``.jsonl``).
+
+        Media paths stay relative when ``path`` is in ``root``; otherwise they are written as
+        absolute paths, so the written file reads back to the same files.
+        """
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
-        rows = [{c: ("" if getattr(s, c) is None else getattr(s, c)) for c in COLUMNS} for s in self.samples]
+        # Paths stay relative when the file goes to the root folder; elsewhere they are written absolute.
+        here = path.parent.resolve() == Path(self.root).resolve()
+
+        def cell(s: Sample, c: str) -> object:
+            v = getattr(s, c)
+            if v is None:
+                return ""
+            return str(Path(self.root).resolve() / v) if c in ("video", "audio") and not here else v
+
+        rows = [{c: cell(s, c) for c in COLUMNS} for s in self.samples]
         if path.suffix == ".jsonl":
             path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
         else:

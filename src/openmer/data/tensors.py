@@ -27,6 +27,16 @@ class FeatureDataset(Dataset):
     def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
         return {"features": self.x[i], "label": self.y[i]}
 
+    def __getitems__(self, indices: list[int]) -> dict[str, torch.Tensor]:
+        """A whole batch by one indexing (the DataLoader calls this instead of per-row access)."""
+        idx = torch.as_tensor(indices, dtype=torch.int64)
+        return {"features": self.x[idx], "label": self.y[idx]}
+
+    @staticmethod
+    def collate_fn(batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """Identity: :meth:`__getitems__` already returns a batch."""
+        return batch
+
     def batches(self, batch_size: int = 1024) -> list[dict[str, torch.Tensor]]:
         """The whole set in order, as a few large batches (for scoring)."""
         return [{"features": self.x[i:i + batch_size], "label": self.y[i:i + batch_size]}

@@ -20,12 +20,12 @@ from openmer import UNKNOWN, __version__
 from openmer.backbones.factory import ProfileConfig, load_profile, profile_config
 from openmer.data.clips import ClipDataset
 from openmer.data.feature_cache import encode_features
-from openmer.data.manifest import Manifest
+from openmer.data.manifest import MODALITIES, Manifest
 from openmer.data.tensors import FeatureDataset
 from openmer.errors import ConfigError, DataError
 from openmer.methods.base import OpenSetMethod
 from openmer.methods.registry import get_method
-from openmer.protocol import GroupPartition, group_partition, load_protocol, partition_indices
+from openmer.protocol import GroupPartition, load_protocol, partition_indices
 from openmer.training.config import TrainConfig
 from openmer.training.engine import ProgressFn, fit
 
@@ -72,6 +72,21 @@ def vision_preprocess(encoders: dict[str, Any]):
     """The vision encoder's ``preprocess(frames, path)``, or ``None`` without a vision encoder."""
     enc = encoders.get("video")
     return None if enc is None else enc.preprocess
+
+
+def train_val_by_group(groups: Sequence[str], *, val_fraction: float = 0.2, seed: int = 0) -> tuple[dict[str, np.ndarray], dict[str, list[str]]]:
+    """Group-disjoint train/val indices for a user manifest (a seeded 80/20 split of its groups).
+
+    With a single group there is no validation split (the last epoch is kept).
+    """
+    distinct = sorted(set(groups))
+    order = np.random.default_rng(seed).permutation(len(distinct))
+    n_val = int(round(val_fraction * len(distinct))) if len(distinct) > 1 else 0
+    val = {distinct[i] for i in order[:max(n_val, 1 if len(distinct) > 1 else 0)]}
+    g = np.asarray(groups)
+    is_val = np.isin(g, sorted(val))
+    return ({"train": np.flatnonzero(~is_val), "val": np.flatnonzero(is_val)},
+            {"train": sorted(set(distinct) - val), "val": sorted(val)})
 
 
 def choose_threshold(known_confidence: np.ndarray, acceptance: float = DEFAULT_ACCEPTANCE) -> float:
@@ -149,16 +164,19 @@ def train(
     if absent:
         raise ConfigError(f"known class(es) {absent} do not occur in {data}; its classes are {manifest.classes}")
     prof = profile_config(profile) if isinstance(profile, str) else profile
-    mods = [m for m in (modalities or manifest.modalities) if m in prof.specs()]
+    available = set(manifest.modalities) | ({"audio"} if "video" in manifest.modalities else set())  # a video's audio track
+    mods = [m for m in (modalities or [m for m in MODALITIES if m in available]) if m in prof.specs()]
     if not mods:
         raise ConfigError(f"{data} has modalities {manifest.modalities}, none of which profile {prof.name!r} encodes")
     known_rows = [i for i, s in enumerate(manifest) if s.label in known]
     man = manifest.subset(known_rows)
     labels = np.array([known.index(s.label) for s in man], dtype=np.int64)
     groups = [s.group or s.id for s in man]
-    if partition is None:
-        partition = group_partition(sorted(set(groups)), fractions=(0.8, 0.2, 0.0), seed=cfg.seed)
-    parts = partition_indices(groups, partition)
+    if partition is not None:
+        parts = partition_indices(groups, partition)
+        split_groups = {"train": list(partition.train_groups), "val": list(partition.val_groups)}
+    else:
+        parts, split_groups = train_val_by_group(groups, val_fraction=0.2, seed=cfg.seed)
     encoders = load_profile(prof, modalities=tuple(set(mods) | ({"text"} if method == "hcep" else set())))
     clips = ClipDataset(man, labels, mods, vision_preprocess=vision_preprocess(encoders))
     if method == "hcep":
@@ -181,7 +199,7 @@ def train(
     run = {
         "openmer_version": __version__, "data": str(data), "method": method, "known_classes": known,
         "modalities": mods, "profile": prof.to_dict(), "train_config": cfg.to_dict(),
-        "partition": partition.to_dict(), "threshold": m.threshold, "acceptance": acceptance,
+        "groups": split_groups, "threshold": m.threshold, "acceptance": acceptance,
         "threshold_source": "validation" if val_batches else "training",
         "best_epoch": result.best_epoch, "select_metric": result.select_metric,
         "n_train": len(parts["train"]), "n_val": len(parts["val"]),

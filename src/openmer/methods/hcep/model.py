@@ -13,6 +13,7 @@ Readings of ambiguous points are listed in ``docs/interpretation.md``.
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from collections.abc import Sequence
 from typing import Any, Literal
 
@@ -52,6 +53,8 @@ class HCEPConfig(MethodConfig):
         logit_scale: inverse temperature of the cosine logits of L_emo.
         normalize_blocks: L2-normalise each modality's feature before concatenation.
         cuep_init_std: noise level of the learnable CUEP images/waveforms.
+        cuep_audio_samples: length of the learnable CUEP waveforms (``None`` = the encoder's
+            whole-input length, 80000 samples = 5 s at 16 kHz, as the paper).
     """
 
     method: str = "hcep"
@@ -69,6 +72,7 @@ class HCEPConfig(MethodConfig):
     logit_scale: float = Field(default=30.0, gt=0)
     normalize_blocks: bool = True
     cuep_init_std: float = Field(default=0.1, gt=0)
+    cuep_audio_samples: int | None = Field(default=None, gt=0)
     seed: int = 0
 
 
@@ -106,6 +110,8 @@ class HCEP(OpenSetMethod):
         text = self.encoders["text"]
         self.text_width = int(getattr(text, "width"))
         specs: dict[str, PromptSpec] = {m: self.encoders[m].prompt_spec() for m in mods if m != "text"}
+        if "audio" in specs and config.cuep_audio_samples is not None:
+            specs["audio"] = replace(specs["audio"], whole_input_shape=(config.cuep_audio_samples,))
         self.smep = _build_smep(config, text, specs, gen)
         dims = {m: int(self.encoders[m].embed_dim) for m in mods}
         self.block_dims = dims

@@ -1,0 +1,179 @@
+"""HCEP (SMEP + CUEP + DPOL) on tiny stand-in encoders: fast checks of the method itself."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from openmer.backbones.factory import ProfileConfig
+from openmer.errors import ConfigError, MissingModalityError
+from openmer.methods import OpenSetMethod
+from openmer.methods.hcep import HCEP, HCEPConfig
+from openmer.methods.hcep.dpol import blockwise_composite_distance, dpol_probabilities, loss_osr
+from openmer.methods.distance import composite_distance
+from tests.helpers.encoders import toy_encoders
+
+CLASSES = ["anger", "joy", "sadness"]
+WORDS = {0: "furious rage", 1: "delighted laugh", 2: "tears gloom"}
+
+
+def make(**options) -> HCEP:
+    cfg = HCEPConfig(profile=ProfileConfig(name="toy"), **options)
+    return HCEP(cfg, CLASSES, toy_encoders())
+
+
+def batch(n_per_class: int = 4, seed: int = 0) -> dict:
+    g = torch.Generator().manual_seed(seed)
+    labels = torch.arange(3).repeat_interleave(n_per_class)
+    audio = torch.randn(len(labels), 300, generator=g) * 0.1 + labels[:, None].float()
+    video = torch.randn(len(labels), 2, 3, 8, 8, generator=g) * 0.1 + labels[:, None, None, None, None].float()
+    return {"text": [WORDS[int(y)] for y in labels], "audio": audio, "audio_lengths": torch.full((len(labels),), 300),
+            "video": video, "label": labels}
+
+
+def test_blockwise_distance_equals_concatenated_when_all_present():
+    g = torch.Generator().manual_seed(0)
+    f = [torch.randn(4, 3, generator=g), torch.randn(4, 3, generator=g)]
+    p = [torch.randn(2, 3, generator=g), torch.randn(2, 3, generator=g)]
+    # with equal block sizes, per-block L2/D_b sums to 2 x the concatenated L2/D
+    concat = composite_distance(torch.cat(f, 1), torch.cat(p, 1))
+    l2 = ((torch.cat(f, 1)[:, None] - torch.cat(p, 1)[None]) ** 2).sum(-1) / 3
+    dot = torch.cat(f, 1) @ torch.cat(p, 1).t()
+    assert torch.allclose(blockwise_composite_distance(f, p), l2 - dot, atol=1e-5)
+    assert torch.allclose(concat, l2 / 2 - dot, atol=1e-5)
+    # a missing block is left out and the sum rescaled
+    present = torch.tensor([[True, True], [True, False], [False, True], [True, True]])
+    d = blockwise_composite_distance(f, p, present)
+    assert torch.allclose(d[1], 2 * composite_distance(f[0][1:2], p[0])[0], atol=1e-5)
+    with pytest.raises(ValueError, match="no modality"):
+        blockwise_composite_distance(f, p, torch.zeros(4, 2, dtype=torch.bool))
+
+
+def test_dpol_probabilities_and_loss():
+    d_neg, d_pos = torch.tensor([[3.0, 0.0]]), torch.tensor([[0.0, 1.0]])
+    p = dpol_probabilities(d_neg, d_pos)
+    assert torch.allclose(p, torch.softmax(torch.tensor([[3.0, -1.0]]), 1))
+    assert float(loss_osr(d_neg, d_pos, torch.tensor([0]))) < float(loss_osr(d_neg, d_pos, torch.tensor([1])))
+    with pytest.raises(ValueError, match="differ"):
+        dpol_probabilities(torch.zeros(1, 2), torch.zeros(1, 3))
+    with pytest.raises(ValueError, match="NaN"):
+        dpol_probabilities(torch.tensor([[float("nan"), 0.0]]), torch.zeros(1, 2))
+
+
+def test_only_prompts_projections_and_cuep_are_trainable_and_get_gradients():
+    m = make()
+    m.loss(batch()).backward()
+    trainable = {n for n, p in m.named_parameters() if p.requires_grad}
+    assert trainable and all(n.startswith(("smep.", "cuep.", "emo_projection.")) for n in trainable)
+    assert all(p.grad is not None for n, p in m.named_parameters() if n in trainable)
+    assert all(p.grad is None for p in m.encoders.parameters())
+    # SMEP text prompt initialised from "facial expression"
+    init = m.encoders["text"].token_embeddings("facial expression")
+    assert torch.allclose(m.smep.text_prompt.detach(), init)
+
+
+def test_loss_falls_and_knowns_are_classified():
+    torch.manual_seed(0)
+    m = make()
+    opt = torch.optim.Adam([p for p in m.parameters() if p.requires_grad], lr=1e-2)
+    b = batch()
+    first = m.loss(b).item()
+    for _ in range(40):
+        opt.zero_grad()
+        loss = m.loss(b)
+        loss.backward()
+        opt.step()
+    assert float(loss) < 0.5 * first
+    m.mark_fitted()
+    m.eval()
+    s = m.score(b)
+    assert (s.prediction == b["label"]).float().mean() > 0.9
+    assert torch.allclose(s.probabilities.sum(1), torch.ones(len(b["label"])))
+    assert torch.equal(s.confidence, s.probabilities.max(1).values)
+
+
+def test_class_features_computed_once_at_inference(monkeypatch):
+    m = make()
+    m.mark_fitted()
+    m.eval()
+    calls = {"n": 0}
+    audio = m.encoders["audio"]
+    original = audio.forward
+
+    def counting(x, prompts=None, lengths=None):
+        calls["n"] += 1
+        return original(x, prompts=prompts, lengths=lengths)
+
+    monkeypatch.setattr(audio, "forward", counting)
+    b = batch()
+    m.score(b)
+    first = calls["n"]  # CUEP waveforms once + the batch once
+    m.score(b)
+    m.score(b)
+    assert first == 2 and calls["n"] == first + 2  # later batches: only the samples
+    m.train()
+    m.eval()
+    m.score(b)
+    assert calls["n"] == first + 4  # recomputed after training mode
+
+
+def test_missing_modalities():
+    m = make()
+    m.mark_fitted()
+    m.eval()
+    b = batch()
+    full = m.score(b)
+    # a clip without audio: its audio block is left out, the others unchanged
+    b2 = dict(b, audio_present=torch.tensor([False] + [True] * 11))
+    part = m.score(b2)
+    assert torch.allclose(part.confidence[1:], full.confidence[1:])
+    assert not torch.allclose(part.probabilities[0], full.probabilities[0])
+    # the batch lacks video entirely
+    no_video = {k: v for k, v in b.items() if k != "video"}
+    assert torch.isfinite(m.score(no_video).confidence).all()
+    # nothing left for some clip
+    bad = dict(b, audio_present=torch.zeros(12, dtype=torch.bool), video_present=torch.zeros(12, dtype=torch.bool),
+               text=[""] * 12)
+    with pytest.raises(MissingModalityError, match="none of the model's modalities"):
+        m.score(bad)
+
+
+def test_dataset_level_modalities_and_errors():
+    m = make(modalities=("text", "audio"))
+    assert m.modalities == ("text", "audio") and "video" not in m.encoders
+    assert "video" not in m.cuep.positive
+    with pytest.raises(ConfigError, match="needs a text encoder"):
+        HCEP(HCEPConfig(profile=ProfileConfig(name="toy")), CLASSES, {"audio": toy_encoders()["audio"]})
+    with pytest.raises(ConfigError, match="text_block"):
+        make(modalities=("audio",), emo_match="text_block")
+
+
+@pytest.mark.parametrize("options", [
+    {"use_smep": False}, {"use_cuep": False}, {"use_loss_emo": False}, {"use_loss_osr": False},
+    {"emo_match": "text_block"}, {"n_prompt_tokens": 4}, {"cuep_audio_samples": 200},
+])
+def test_ablation_switches_train_and_score(options):
+    m = make(**options)
+    m.loss(batch()).backward()
+    m.mark_fitted()
+    m.eval()
+    s = m.score(batch())
+    assert s.confidence.shape == (12,) and torch.isfinite(s.confidence).all()
+
+
+def test_save_load_gives_identical_scores(tmp_path):
+    m = make()
+    opt = torch.optim.Adam([p for p in m.parameters() if p.requires_grad], lr=1e-2)
+    m.loss(batch()).backward()
+    opt.step()
+    m.mark_fitted()
+    m.threshold = 0.4
+    m.save(tmp_path)
+    back = OpenSetMethod.load(tmp_path, encoders=toy_encoders())
+    assert isinstance(back, HCEP) and back.threshold == 0.4
+    m.eval()
+    a, b = m.score(batch(seed=3)), back.score(batch(seed=3))
+    assert torch.allclose(a.probabilities, b.probabilities, atol=1e-6)
+    cfg = HCEPConfig.from_json(HCEPConfig(profile=ProfileConfig(name="toy"), modalities=("text", "audio"),
+                                          n_prompt_tokens=3, logit_scale=10.0, emo_match="text_block").to_json())
+    assert cfg.n_prompt_tokens == 3 and cfg.modalities == ("text", "audio") and cfg.emo_match == "text_block"
