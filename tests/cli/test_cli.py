@@ -1,0 +1,48 @@
+"""The `openmer` command: help, version, readable errors and exit codes."""
+
+from __future__ import annotations
+
+import pytest
+from typer.testing import CliRunner
+
+from openmer import __version__
+from openmer.cli.app import app
+
+runner = CliRunner()
+
+
+def test_help_and_version():
+    res = runner.invoke(app, ["--help"])
+    assert res.exit_code == 0
+    for command in ("benchmark", "train", "evaluate", "predict", "bench-encoders"):
+        assert command in res.output
+    res = runner.invoke(app, ["--version"])
+    assert res.exit_code == 0 and __version__ in res.output
+
+
+def test_benchmark_without_shared_says_what_it_needs(tmp_path, monkeypatch):
+    monkeypatch.setenv("SHARED_DIR", str(tmp_path / "nowhere"))
+    res = runner.invoke(app, ["benchmark", "ravdess", "--out", str(tmp_path / "out")])
+    assert res.exit_code == 1
+    assert "ravdess-au-mfcc" in res.output and "SHARED_DIR" in res.output
+    assert "Traceback" not in res.output
+
+
+@pytest.mark.parametrize("args, match", [
+    (["train", "--data", "nope.csv", "--known", "a,b", "--out", "x"], "no such manifest file"),
+    (["train", "--data", "ravdess", "--known", "a,b", "--out", "x"], "benchmark ravdess"),
+    (["evaluate", "no-run", "--data", "emodb"], "not found"),
+    (["predict", "no-run", "clip.wav"], "not found"),
+])
+def test_errors_are_one_readable_line(tmp_path, monkeypatch, args, match):
+    monkeypatch.chdir(tmp_path)
+    res = runner.invoke(app, args)
+    assert res.exit_code == 1
+    assert match in res.output and "Traceback" not in res.output
+
+
+def test_train_rejects_unknown_class(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "m.csv").write_text("id,text,label,group\n1,hi,joy,a\n2,ho,anger,b\n")
+    res = runner.invoke(app, ["train", "--data", "m.csv", "--known", "joy,fear", "--out", "run"])
+    assert res.exit_code == 1 and "['fear'] do not occur" in res.output
