@@ -16,14 +16,13 @@ from pydantic import Field
 
 from openmer.backbones.factory import load_profile, profile_config
 from openmer.benchmarks.runner import (
-    BenchmarkResult, FeatureBenchmarkConfig, Progress, machine_description, run_feature_benchmark,
+    BenchmarkResult, FeatureBenchmarkConfig, Progress, benchmark_meta, run_feature_benchmark, trial_result,
 )
 from openmer.config import OpenmerConfig
 from openmer.data.clips import ClipDataset
 from openmer.data.feature_cache import encode_features
 from openmer.data.manifest import Manifest
 from openmer.methods.hcep import HCEP, HCEPConfig
-from openmer.metrics import open_set_metrics
 from openmer.protocol import Protocol, open_set_subsets
 from openmer.reporting.scores import RunScores
 from openmer.training import TrainConfig, fit
@@ -113,28 +112,18 @@ def run_media_benchmark(cfg: MediaBenchmarkConfig, manifest: Manifest, protocol:
             val = clips.subset(sub["val"], y[sub["val"]])
             fit(method, clips.subset(tr, y[tr]), val.batches(tcfg.batch_size) if len(val) else None, tcfg)
             test = clips.subset(sub["test"], y[sub["test"]])
-            s = method.score_all(test.batches(tcfg.batch_size))
-            conf, pred, lab = s.confidence.numpy(), s.prediction.numpy(), test.labels
-            records.append({"method": "hcep", "modalities": "+".join(cfg.modalities), "level": level,
-                            "openness": split.openness, "split": split.index,
-                            **open_set_metrics(conf, pred, lab, num_classes=split.n_known)})
-            runs.append(RunScores(method="hcep", modalities=tuple(cfg.modalities), level=level, openness=split.openness,
-                                  split=split.index, known_classes=list(split.known_classes),
-                                  unknown_classes=list(split.unknown_classes), confidence=conf, prediction=pred,
-                                  labels=lab, class_names=[names[j] for j in sub["test"]], features=None, threshold=None))
+            test_batches = test.batches(tcfg.batch_size)
+            s = method.score_all(test_batches)
+            f_m = torch.cat([method.features(b) for b in test_batches]).numpy()  # F_M, for t-SNE (Figs. 6, 8)
+            record, run = trial_result("hcep", cfg.modalities, split, s.confidence.numpy(), s.prediction.numpy(),
+                                       test.labels, [names[j] for j in sub["test"]], features=f_m)
+            records.append(record)
+            runs.append(run)
         timings["hcep_s"] = time.perf_counter() - t
         if progress:
             progress(len(trials), len(trials), "done")
-    meta = {
-        "dataset": cfg.dataset,
-        "protocol": {"name": protocol.dataset, "version": protocol.version, "seed": protocol.seed,
-                     "partition": protocol.partition.to_dict(), "note": protocol.note},
-        "config": cfg.to_dict(),
-        "encoders": prof.to_dict(),
-        "machine": machine_description(),
-        "seconds": round(time.perf_counter() - t0, 1),
-        "timings_s": {k: round(v, 1) for k, v in timings.items()},
-    }
+    meta = benchmark_meta(cfg, protocol, t0, encoders=prof.to_dict(),
+                          timings_s={k: round(v, 1) for k, v in timings.items()})
     return BenchmarkResult(records=records, runs=runs, meta=meta)
 
 

@@ -21,7 +21,7 @@ from openmer.config import OpenmerConfig
 from openmer.data.tensors import FeatureDataset
 from openmer.methods.registry import get_method
 from openmer.metrics import open_set_metrics
-from openmer.protocol import Protocol, open_set_subsets
+from openmer.protocol import OpenSetSplit, Protocol, open_set_subsets
 from openmer.reporting.scores import RunScores
 from openmer.training import TrainConfig, fit
 
@@ -120,25 +120,38 @@ def run_feature_benchmark(
         tcfg = cfg.train.model_copy(update={"seed": cfg.train.seed + split.index})
         fit(method, train, val.batches(), tcfg)
         s = method.score_all(test.batches())
-        conf, pred, lab = s.confidence.numpy(), s.prediction.numpy(), test.y.numpy()
-        metrics = open_set_metrics(conf, pred, lab, num_classes=split.n_known)
-        record = {"method": method_name, "modalities": "+".join(mods), "level": level,
-                  "openness": split.openness, "split": split.index, **metrics}
+        record, run = trial_result(method_name, mods, split, s.confidence.numpy(), s.prediction.numpy(),
+                                   test.y.numpy(), [labels[j] for j in sub["test"]])
         records.append(record)
-        runs.append(RunScores(
-            method=method_name, modalities=tuple(mods), level=level, openness=split.openness, split=split.index,
-            known_classes=list(split.known_classes), unknown_classes=list(split.unknown_classes),
-            confidence=conf, prediction=pred, labels=lab,
-            class_names=[labels[j] for j in sub["test"]], features=None, threshold=None))
+        runs.append(run)
     if progress:
         progress(len(trials), len(trials), "done")
-    meta = {
-        "dataset": cfg.dataset,
+    meta = benchmark_meta(cfg, protocol, t0, trials=len(trials))
+    return BenchmarkResult(records=records, runs=runs, meta=meta)
+
+
+def trial_result(method: str, modalities: Sequence[str], split: OpenSetSplit, confidence: np.ndarray,
+                 prediction: np.ndarray, labels: np.ndarray, class_names: list[str],
+                 features: np.ndarray | None = None) -> tuple[dict[str, Any], RunScores]:
+    """The metrics record and the saved scores of one trial (test split scored once)."""
+    metrics = open_set_metrics(confidence, prediction, labels, num_classes=split.n_known)
+    record = {"method": method, "modalities": "+".join(modalities), "level": split.label,
+              "openness": split.openness, "split": split.index, **metrics}
+    run = RunScores(method=method, modalities=tuple(modalities), level=split.label, openness=split.openness,
+                    split=split.index, known_classes=list(split.known_classes),
+                    unknown_classes=list(split.unknown_classes), confidence=confidence, prediction=prediction,
+                    labels=labels, class_names=class_names, features=features, threshold=None)
+    return record, run
+
+
+def benchmark_meta(cfg: OpenmerConfig, protocol: Protocol, t0: float, **extra: Any) -> dict[str, Any]:
+    """How a benchmark was made: dataset, protocol (version, seed, partition), config, machine, time."""
+    return {
+        "dataset": getattr(cfg, "dataset", protocol.dataset),
         "protocol": {"name": protocol.dataset, "version": protocol.version, "seed": protocol.seed,
                      "partition": protocol.partition.to_dict(), "note": protocol.note},
         "config": cfg.to_dict(),
         "machine": machine_description(),
         "seconds": round(time.perf_counter() - t0, 1),
-        "trials": len(trials),
+        **extra,
     }
-    return BenchmarkResult(records=records, runs=runs, meta=meta)

@@ -44,6 +44,7 @@ def benchmark(
     """Run a benchmark on the real data in ../shared and write results.json, results.md and figures."""
     from openmer.reporting.figures import write_standard_figures
     from openmer.reporting.results import write_results
+    from openmer.reporting.scores import save_runs
 
     start = time.perf_counter()
     cfg, run = _config_and_runner(name, seed, quick)
@@ -52,6 +53,7 @@ def benchmark(
     result.meta["command"] = shlex.join(["openmer", *sys.argv[1:]])
     result.meta["preset"] = cfg.preset_note
     paths = write_results(out, result.records, result.meta)
+    save_runs(out, result.runs)
     figures = write_standard_figures(out, result.runs)
     console.print(f"wrote {', '.join(str(p) for p in [*paths.values(), *figures])}")
     console.print(f"benchmark {name.value} took {time.perf_counter() - start:.1f} s")

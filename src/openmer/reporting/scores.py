@@ -153,6 +153,15 @@ class RunScores:
         """Short human-readable name, e.g. ``"arpl · face_au+audio · O(6:2) · split 0"``."""
         return f"{self.method} · {self.modality_label} · {self.level} · split {self.split}"
 
+    @property
+    def file_stem(self) -> str:
+        """File-name-safe stem, e.g. ``"arpl_face_au-audio_O6-2_split0"``."""
+        import re
+
+        level = self.level.replace("(", "").replace(")", "").replace(":", "-")
+        raw = f"{self.method}_{self.modality_label.replace('+', '-')}_{level}_split{self.split}"
+        return re.sub(r"[^A-Za-z0-9_.-]+", "-", raw)
+
     # ------------------------------------------------------------------ save / load
     def save(self, path: str | Path) -> Path:
         """Write ``<path>.npz`` (arrays) and ``<path>.json`` (the other fields) side by side.
@@ -234,3 +243,25 @@ class RunScores:
             features=arrays.get("features"),
             threshold=meta["threshold"],
         )
+
+
+def save_runs(out_dir: str | Path, runs: list[RunScores]) -> Path:
+    """Save every trial's scores under ``out_dir/scores/`` (for figures drawn later)."""
+    folder = Path(out_dir) / "scores"
+    folder.mkdir(parents=True, exist_ok=True)
+    for r in runs:
+        r.save(folder / r.file_stem)
+    return folder
+
+
+def load_runs(out_dir: str | Path) -> list[RunScores]:
+    """Every trial saved by :func:`save_runs` in a benchmark folder, in file order.
+
+    Raises:
+        FileNotFoundError: no ``scores/`` folder with saved runs.
+    """
+    folder = Path(out_dir) / "scores"
+    files = sorted(folder.glob("*.npz")) if folder.is_dir() else []
+    if not files:
+        raise FileNotFoundError(f"{folder}: no saved scores; is {out_dir} a finished `openmer benchmark` folder?")
+    return [RunScores.load(f) for f in files]
