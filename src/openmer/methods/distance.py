@@ -6,7 +6,6 @@ TPAMI 2021; reference code iCGY96/ARPL ``loss/Dist.py`` and ``loss/ARPLoss.py``.
 
 from __future__ import annotations
 
-import torch
 from torch import Tensor
 
 
@@ -46,16 +45,3 @@ def composite_distance(features: Tensor, points: Tensor) -> Tensor:
         raise ValueError(f"composite_distance needs (N, D) and (K, D) with the same D; got {tuple(features.shape)} and {tuple(points.shape)}")
     return squared_l2_distance(features, points) - features @ points.t()
 
-
-def max_softmax(logits: Tensor) -> tuple[Tensor, Tensor]:
-    """Maximum softmax probability and its index (Hendrycks & Gimpel 2017).
-
-    Args:
-        logits: (N, K).
-
-    Returns:
-        ``(confidence, prediction)``: (N,) float in (0, 1] and (N,) int64.
-    """
-    probs = torch.softmax(logits, dim=1)
-    conf, pred = probs.max(dim=1)
-    return conf, pred

@@ -1,0 +1,57 @@
+"""``openmer complexity``: parameters and inference time per clip of HCEP vs ARPL and MSP (HCEP Table 8)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import typer
+from rich.table import Table
+
+from openmer.cli.app import app
+from openmer.cli.common import console, handle_errors
+
+
+@app.command()
+@handle_errors
+def complexity(
+    profile: str = typer.Option("offline", "--profile", help="Backbone profile: offline or paper."),
+    data: str = typer.Option("emodb", "--data", help="emodb (2 s clips), meld or a manifest; its first clips are timed."),
+    n_clips: int = typer.Option(16, "--clips", min=1, help="Clips per timed batch."),
+    repeats: int = typer.Option(5, "--repeats", min=1, help="Timed rounds (median reported)."),
+    threads: int | None = typer.Option(None, "--threads", min=1, help="torch threads (default: torch's, recorded)."),
+    known: str | None = typer.Option(None, "--known", help="Comma-separated known classes (default: the first 5)."),
+    json_path: Path | None = typer.Option(None, "--json", help="Also write the report as JSON here."),
+) -> None:
+    """Learnable/frozen parameters and ms per clip of HCEP, ARPL and MSP on the same encoders and clips."""
+    from openmer.benchmarks.complexity import complexity_report
+
+    known_list = [k.strip() for k in known.split(",") if k.strip()] if known else None
+    rep = complexity_report(profile, data, n_clips=n_clips, repeats=repeats, threads=threads, known=known_list)
+    mach = rep["machine"]
+    table = Table(title=f"HCEP Table 8 on profile {rep['profile']!r}: {rep['clips']}, K={len(rep['known_classes'])}\n"
+                        f"{mach['processor']}, {mach['cpu_count']} CPUs, {mach['torch_threads']} torch threads, "
+                        f"{mach['device']}, load {mach['load_average_1_5_15min']}, {mach['date']}")
+    for col in ("method", "learnable params", "frozen params", "ms / clip", "first call ms / clip"):
+        table.add_column(col, justify="left" if col == "method" else "right")
+    for r in rep["records"]:
+        table.add_row(r["method"], f"{r['learnable_params']:,}", f"{r['frozen_params']:,}", f"{r['ms_per_clip']:.1f}",
+                      f"{r['first_call_ms_per_clip']:.1f}")
+    console.print(table)
+    for r in rep["records"]:
+        console.print(f"{r['method']}: {r['input']}", highlight=False)
+    ra, cc = rep["ratio"], rep["cuep_check"]
+    lr = ", ".join(f"{m} {v:.3f}" for m, v in ra["length_ratio"].items())
+    verdict = "[green]ok[/]" if ra["target_ok"] else "[red]above target[/]"
+    console.print(f"time HCEP / ARPL = {ra['time_ratio_hcep_over_arpl']:.3f}; input-length ratios {lr}; "
+                  f"cost-weighted floor {ra['length_ratio_floor']:.3f}; target <= {ra['target']:.3f}: {verdict}; "
+                  f"paper Table 8 (reference): {ra['paper_table8_time_ratio']:.2f}x", highlight=False)
+    console.print(f"CUEP features computed once: {cc['cuep_encoded_once']} (first HCEP call "
+                  f"{cc['first_call_ms_per_clip']:.1f} ms/clip, later {cc['later_call_ms_per_clip']:.1f} ms/clip; "
+                  f"encoder calls first {cc['encoder_calls_first']}, later {cc['encoder_calls_later'][0]})",
+                  highlight=False)
+    text = json.dumps(rep, indent=2)
+    typer.echo(text)
+    if json_path is not None:
+        json_path.parent.mkdir(parents=True, exist_ok=True)
+        json_path.write_text(text + "\n", encoding="utf-8")

@@ -1,0 +1,230 @@
+"""The HCEP paper's figures, redrawn from a finished ``openmer benchmark`` folder (``openmer figures``).
+
+:func:`paper_figures` reads the saved scores (``<run_dir>/scores/*.npz|json``, see
+:func:`~openmer.reporting.scores.load_runs`) and writes PNGs, by default under
+``<run_dir>/figures/paper/``:
+
+==============  ==========================================================  =====================================
+kind            what                                                        files
+==============  ==========================================================  =====================================
+distributions   known vs unknown confidence, one panel per level (Fig. 7)   ``fig7_distributions_<method>_<mods>``
+curves          ROC and OSCR, one figure per level, all methods (Fig. 9)    ``fig9_roc_<level>``, ``fig9_oscr_...``
+threshold       TPR/FPR/CCR against the known-acceptance rate (Fig. 10)     ``fig10_threshold_<run>``
+confusion       closed-set and open-set confusion matrices (Fig. 11)        ``fig11_confusion_{closed,open}_<run>``
+tsne            t-SNE of F_M, knowns and unknowns (Figs. 6, 8)              ``fig6-8_tsne_<run>``
+==============  ==========================================================  =====================================
+
+The per-run kinds (threshold, confusion, tsne) draw one split per (method, modalities, level):
+``split`` if given, else the first saved split. Every title starts with the benchmark folder's
+name, then method, modalities and level.
+
+Thresholds. A benchmark saves no training confidences, so the threshold sweep sets its
+thresholds from the *test* knowns (optimistic; the title says so). The open-set confusion uses
+the run's own threshold when it has one (chosen on training/validation knowns), else the
+threshold that accepts :data:`DEFAULT_ACCEPTANCE` (0.90) of the test knowns; the title says which.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from openmer.errors import ConfigError, DataError
+from openmer.reporting.scores import RunScores, load_runs
+
+__all__ = ["DEFAULT_ACCEPTANCE", "FIGURE_KINDS", "FigureReport", "paper_figures", "threshold_from_test_knowns"]
+
+#: the figure kinds of :func:`paper_figures`, in the order they are drawn
+FIGURE_KINDS = ("distributions", "curves", "threshold", "confusion", "tsne")
+#: known-acceptance rate of the fallback open-set threshold (as ``openmer train``'s default)
+DEFAULT_ACCEPTANCE = 0.90
+
+GroupKey = tuple[str, str, str]  # (method, modalities, level)
+
+
+@dataclass
+class FigureReport:
+    """What :func:`paper_figures` did.
+
+    Attributes:
+        out_dir: where the PNGs went.
+        written: the PNG paths, in the order drawn.
+        notes: one line per figure that was skipped, and why.
+    """
+
+    out_dir: Path
+    written: list[Path] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+
+def threshold_from_test_knowns(run: RunScores, acceptance: float = DEFAULT_ACCEPTANCE) -> float:
+    """Threshold accepting a fraction ``acceptance`` of the run's *test* knowns.
+
+    Same rule as :func:`openmer.training.run.choose_threshold` (``(1 - a)`` quantile,
+    ``method="lower"``), applied to test data because the run saved nothing else.
+
+    Raises:
+        ValueError: ``acceptance`` outside (0, 1], or the run has no known sample.
+    """
+    if not 0 < acceptance <= 1:
+        raise ValueError(f"acceptance must be in (0, 1], got {acceptance}")
+    conf = run.confidence[run.is_known]
+    if conf.size == 0:
+        raise ValueError(f"run {run.name} has no known test sample to set a threshold from")
+    return float(np.quantile(conf, 1.0 - acceptance, method="lower"))
+
+
+def _kinds(kinds: str | Iterable[str]) -> list[str]:
+    wanted = [kinds] if isinstance(kinds, str) else list(kinds)
+    if "all" in wanted:
+        return list(FIGURE_KINDS)
+    bad = [k for k in wanted if k not in FIGURE_KINDS]
+    if bad or not wanted:
+        raise ConfigError(f"unknown figure kind(s) {bad or wanted}; choose from all, {', '.join(FIGURE_KINDS)}")
+    return [k for k in FIGURE_KINDS if k in wanted]
+
+
+def _select(runs: list[RunScores], method: str | None, level: str | None, split: int | None) -> list[RunScores]:
+    def pick(rs: list[RunScores], attr: str, value: object) -> list[RunScores]:
+        if value is None:
+            return rs
+        out = [r for r in rs if getattr(r, attr) == value]
+        if not out:
+            have = sorted({str(getattr(r, attr)) for r in rs})
+            raise ConfigError(f"no saved run has {attr} {value!r}; this folder has {', '.join(have)}")
+        return out
+
+    return pick(pick(pick(runs, "method", method), "level", level), "split", split)
+
+
+def _level_slug(level: str) -> str:
+    """``"O(6:2)"`` -> ``"O6-2"`` (as :attr:`RunScores.file_stem`)."""
+    return level.replace("(", "").replace(")", "").replace(":", "-")
+
+
+def _groups(runs: Sequence[RunScores]) -> dict[GroupKey, list[RunScores]]:
+    """Runs by (method, modalities, level); levels in openness order within a method."""
+    out: dict[GroupKey, list[RunScores]] = {}
+    for r in runs:
+        out.setdefault((r.method, r.modality_label, r.level), []).append(r)
+    order = {k[:2]: i for i, k in reversed(list(enumerate(out)))}
+    return dict(sorted(out.items(), key=lambda kv: (order[kv[0][:2]], kv[1][0].openness, kv[0][2])))
+
+
+def paper_figures(
+    run_dir: str | Path,
+    *,
+    kinds: str | Iterable[str] = "all",
+    method: str | None = None,
+    level: str | None = None,
+    split: int | None = None,
+    out: str | Path | None = None,
+    acceptance: float = DEFAULT_ACCEPTANCE,
+    tsne_points: int = 2000,
+    threads: int = 1,
+) -> FigureReport:
+    """Draw the HCEP paper's figures (Figs. 6-11) for a finished benchmark folder.
+
+    Args:
+        run_dir: the ``openmer benchmark`` output folder (it holds ``scores/``).
+        kinds: ``"all"`` or some of :data:`FIGURE_KINDS`.
+        method: only runs of this method (e.g. ``"hcep"``).
+        level: only this openness level, as saved (e.g. ``"O(6:2)"``).
+        split: the split drawn by the per-run figures (default: the first saved split of each
+            method/modalities/level); also restricts the distributions and curves to it.
+        out: output folder (default ``<run_dir>/figures/paper``).
+        acceptance: known-acceptance rate of the fallback open-set threshold (see module doc).
+        tsne_points: at most this many samples per t-SNE map.
+        threads: BLAS/OpenMP threads for t-SNE (``threadpoolctl``), to stay fast and polite.
+
+    Returns:
+        A :class:`FigureReport` (written PNGs, and notes on skipped figures: a run without
+        saved features gets no t-SNE).
+
+    Raises:
+        DataError: ``run_dir`` has no saved scores.
+        ConfigError: an unknown kind, or ``method``/``level``/``split`` matches no saved run.
+    """
+    from openmer.reporting import figures as F
+
+    run_dir = Path(run_dir)
+    wanted = _kinds(kinds)
+    try:
+        runs = load_runs(run_dir)
+    except FileNotFoundError as exc:
+        raise DataError(run_dir, str(exc)) from None
+    runs = _select(runs, method, level, split)
+    folder = run_dir.resolve().name
+    report = FigureReport(Path(out) if out is not None else run_dir / "figures" / "paper")
+    dest = report.out_dir
+    groups = _groups(runs)
+    # one run per group for the per-run figures: the first saved split (or the one asked for)
+    chosen = {key: min(members, key=lambda r: r.split) for key, members in groups.items()}
+
+    def stem(key: GroupKey, r: RunScores) -> str:
+        return F._slug(f"{key[0]}_{key[1]}_{_level_slug(key[2])}_split{r.split}")
+
+    def head(key: GroupKey, r: RunScores, n_splits: int) -> str:
+        more = f" (of {n_splits})" if n_splits > 1 else ""
+        return f"{folder} · {key[0]} · {key[1]} · {key[2]} · split {r.split}{more}"
+
+    if "distributions" in wanted:
+        by_method: dict[tuple[str, str], list[RunScores]] = {}
+        for (m, mods, _), members in groups.items():
+            by_method.setdefault((m, mods), []).extend(members)
+        for (m, mods), members in by_method.items():
+            levels = sorted({r.level for r in members}, key=lambda lv: next(r.openness for r in members if r.level == lv))
+            title = (f"{folder} · {m} · {mods} · {', '.join(levels)}\n"
+                     "test confidence of known vs unknown samples (HCEP Fig. 7)")
+            path = dest / f"fig7_distributions_{F._slug(m)}_{F._slug(mods)}.png"
+            report.written.append(F.plot_confidence_hist(members, path, title))
+
+    if "curves" in wanted:
+        by_level: dict[str, list[RunScores]] = {}
+        for r in sorted(runs, key=lambda r: r.openness):
+            by_level.setdefault(r.level, []).append(r)
+        for lv, members in by_level.items():
+            methods = ", ".join(dict.fromkeys(r.method for r in members))
+            for kind, plot, name in (("roc", F.plot_roc, "ROC"), ("oscr", F.plot_oscr, "OSCR")):
+                title = f"{folder} · {lv} · {methods}\n{name} on the test set (HCEP Fig. 9)"
+                report.written.append(plot(members, dest / f"fig9_{kind}_{F._slug(_level_slug(lv))}.png", title))
+
+    if "threshold" in wanted:
+        for key, r in chosen.items():
+            title = (f"{head(key, r, len(groups[key]))}\nthreshold sweep (HCEP Fig. 10); "
+                     "no training confidences saved")
+            report.written.append(F.plot_threshold_sweep(r, dest / f"fig10_threshold_{stem(key, r)}.png", title))
+
+    if "confusion" in wanted:
+        for key, r in chosen.items():
+            base = head(key, r, len(groups[key]))
+            report.written.append(F.plot_confusion(
+                r, dest / f"fig11_confusion_closed_{stem(key, r)}.png", f"{base} (HCEP Fig. 11)", open_set=False))
+            if r.threshold is not None:
+                thr, source = r.threshold, "the run's threshold (from training/validation knowns)"
+            else:
+                thr = threshold_from_test_knowns(r, acceptance)
+                source = f"{acceptance:.2f} known-acceptance of the TEST knowns (run saved none)"
+            per_class = r.class_names is not None and 0 < len(r.unknown_classes) <= 6
+            report.written.append(F.plot_confusion(
+                r, dest / f"fig11_confusion_open_{stem(key, r)}.png", f"{base} (HCEP Fig. 11)\nthreshold: {source}",
+                open_set=True, threshold=thr, group_unknowns=not per_class))
+
+    if "tsne" in wanted:
+        from threadpoolctl import threadpool_limits
+
+        for key, r in chosen.items():
+            with_features = [x for x in groups[key] if x.features is not None]
+            if not with_features:
+                report.notes.append(f"t-SNE skipped for {key[0]} · {key[1]} · {key[2]}: no features saved "
+                                    "(only HCEP runs carry F_M)")
+                continue
+            r = r if r.features is not None else min(with_features, key=lambda x: x.split)
+            title = f"{head(key, r, len(groups[key]))}\nt-SNE of F_M, known vs unknown (HCEP Figs. 6, 8)"
+            with threadpool_limits(limits=threads):
+                report.written.append(F.plot_tsne(r, dest / f"fig6-8_tsne_{stem(key, r)}.png", title,
+                                                  max_points=tsne_points))
+    return report

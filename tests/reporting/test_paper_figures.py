@@ -1,0 +1,129 @@
+"""`openmer figures` and openmer.reporting.commands on a synthetic benchmark folder written by save_runs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib.image as mpimg
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+import openmer.cli.figures  # noqa: F401  (registers the command on the app)
+from openmer.cli.app import app
+from openmer.errors import ConfigError, DataError
+from openmer.reporting.commands import FIGURE_KINDS, paper_figures, threshold_from_test_knowns
+from openmer.reporting.scores import RunScores, save_runs
+
+EMOTIONS = ["anger", "boredom", "disgust", "fear", "happiness", "neutral", "sadness"]
+runner = CliRunner()
+
+
+def _run(method: str, n_known: int, split: int, *, features: bool, threshold: float | None, n: int = 50) -> RunScores:
+    rng = np.random.default_rng(100 * n_known + 10 * split + sum(map(ord, method)))
+    known, unknown = EMOTIONS[:n_known], EMOTIONS[n_known:]
+    names = rng.choice(EMOTIONS, size=n)
+    labels = np.array([known.index(c) if c in known else -1 for c in names])
+    conf = np.clip(np.where(labels >= 0, rng.normal(0.75, 0.12, n), rng.normal(0.5, 0.12, n)), 0, 1)
+    pred = np.where((labels >= 0) & (rng.random(n) < 0.7), labels, rng.integers(0, n_known, n))
+    feats = None
+    if features:
+        centers = rng.normal(size=(len(EMOTIONS), 6)) * 3
+        feats = centers[[EMOTIONS.index(c) for c in names]] + rng.normal(size=(n, 6))
+    u = len(EMOTIONS) - n_known
+    return RunScores(method=method, modalities=("audio", "text"), level=f"O({n_known}:{u})",
+                     openness=1 - np.sqrt(n_known / len(EMOTIONS)), split=split, known_classes=known,
+                     unknown_classes=unknown, confidence=conf, prediction=pred, labels=labels,
+                     class_names=list(names), features=feats, threshold=threshold)
+
+
+@pytest.fixture(scope="module")
+def bench_dir(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("bench_emodb")
+    runs = [_run("hcep", k, s, features=True, threshold=None) for k in (5, 4) for s in (0, 1)]
+    runs += [_run("arpl", k, 0, features=False, threshold=0.6) for k in (5, 4)]
+    save_runs(out, runs)
+    return out
+
+
+def _png(path: Path) -> np.ndarray:
+    assert path.is_file() and path.stat().st_size > 1000
+    image = mpimg.imread(path)
+    assert image.std() > 0
+    return image
+
+
+def test_cli_writes_every_kind(bench_dir):
+    res = runner.invoke(app, ["figures", str(bench_dir)])
+    assert res.exit_code == 0, res.output
+    out = bench_dir / "figures" / "paper"
+    names = sorted(p.name for p in out.glob("*.png"))
+    # Fig. 7 per method; Fig. 9 ROC + OSCR per level with all methods
+    assert {"fig7_distributions_hcep_audio-text.png", "fig7_distributions_arpl_audio-text.png",
+            "fig9_roc_O5-2.png", "fig9_oscr_O5-2.png", "fig9_roc_O4-3.png", "fig9_oscr_O4-3.png"} <= set(names)
+    # per (method, level): first split only
+    assert "fig10_threshold_hcep_audio-text_O5-2_split0.png" in names
+    assert "fig10_threshold_hcep_audio-text_O5-2_split1.png" not in names
+    assert "fig11_confusion_open_arpl_audio-text_O4-3_split0.png" in names
+    assert "fig11_confusion_closed_hcep_audio-text_O4-3_split0.png" in names
+    assert "fig6-8_tsne_hcep_audio-text_O4-3_split0.png" in names
+    assert not any(n.startswith("fig6-8_tsne_arpl") for n in names)  # ARPL runs have no features
+    assert "t-SNE skipped for arpl" in res.output
+    # 2 methods x 2 levels: Fig. 7 x 2, Fig. 9 x 4, (Fig. 10 + 2 x Fig. 11) x 4, t-SNE x 2 (HCEP only)
+    assert len(names) == 2 + 4 + 3 * 4 + 2
+    for name in names:
+        _png(out / name)
+
+
+def test_filters_and_titles(bench_dir, tmp_path):
+    rep = paper_figures(bench_dir, kinds=["confusion", "threshold"], method="hcep", level="O(5:2)", split=1,
+                        out=tmp_path)
+    assert [p.name for p in rep.written] == [
+        "fig10_threshold_hcep_audio-text_O5-2_split1.png",
+        "fig11_confusion_closed_hcep_audio-text_O5-2_split1.png",
+        "fig11_confusion_open_hcep_audio-text_O5-2_split1.png",
+    ]
+    assert rep.notes == []
+
+
+def test_titles_name_the_run_and_the_threshold_source(bench_dir, tmp_path, monkeypatch):
+    from openmer.reporting import figures as F
+
+    titles: list[str] = []
+    real_save = F._save
+
+    def spy(fig, path):
+        titles.append(" | ".join([t.get_text() for ax in fig.axes for t in [ax.title]] + [fig.get_suptitle()]))
+        return real_save(fig, path)
+
+    monkeypatch.setattr(F, "_save", spy)
+    paper_figures(bench_dir, kinds="confusion", level="O(4:3)", out=tmp_path)
+    folder = bench_dir.name
+    assert all(folder in t and "O(4:3)" in t for t in titles)
+    open_hcep = next(t for t in titles if "hcep" in t and "open-set" in t)
+    assert "0.90 known-acceptance of the TEST knowns" in open_hcep  # HCEP runs saved no threshold
+    open_arpl = next(t for t in titles if "arpl" in t and "open-set" in t)
+    assert "run's threshold" in open_arpl and "threshold 0.6" in open_arpl
+    titles.clear()
+    paper_figures(bench_dir, kinds="threshold", method="arpl", out=tmp_path)
+    assert all("no training confidences saved" in t and "TEST knowns" in t for t in titles)
+
+
+def test_threshold_from_test_knowns_accepts_the_fraction(bench_dir):
+    run = _run("hcep", 5, 0, features=False, threshold=None)
+    thr = threshold_from_test_knowns(run, 0.9)
+    assert np.mean(run.confidence[run.is_known] >= thr) >= 0.9
+    with pytest.raises(ValueError):
+        threshold_from_test_knowns(run, 0.0)
+
+
+def test_errors_are_readable(bench_dir, tmp_path):
+    with pytest.raises(ConfigError, match="O\\(4:3\\)"):
+        paper_figures(bench_dir, level="O(9:9)", out=tmp_path)
+    with pytest.raises(ConfigError, match="unknown figure kind"):
+        paper_figures(bench_dir, kinds=["pie"], out=tmp_path)
+    with pytest.raises(DataError, match="no saved scores"):
+        paper_figures(tmp_path / "empty")
+    res = runner.invoke(app, ["figures", str(bench_dir), "--method", "nope", "--out", str(tmp_path)])
+    assert res.exit_code == 1 and "no saved run has method 'nope'" in res.output and "Traceback" not in res.output
+    assert set(FIGURE_KINDS) == {"distributions", "curves", "threshold", "confusion", "tsne"}
