@@ -61,6 +61,17 @@ class ProfileConfig(OpenmerConfig):
     def specs(self) -> dict[Modality, EncoderSpec]:
         return {m: s for m in ("video", "audio", "text") if (s := getattr(self, m)) is not None}
 
+    def with_options(self, modality: Modality, **options: int | float | str | bool) -> ProfileConfig:
+        """A copy whose ``modality`` encoder gets extra loader options (e.g. ``prompt_entry="features"``).
+
+        Raises:
+            ConfigError: the profile has no encoder for ``modality``.
+        """
+        spec = getattr(self, modality, None)
+        if spec is None:
+            raise ConfigError(f"profile {self.name!r} has no {modality} encoder")
+        return self.model_copy(update={modality: spec.model_copy(update={"options": {**spec.options, **options}})})
+
 
 def _ensure_registered() -> None:
     # Importing the modules fills ENCODER_KINDS (imports, not strings handed to importlib).

@@ -52,9 +52,13 @@ class WhisperAudioEncoder(Encoder):
         context_frames: short mode only: silent output frames (20 ms each) the clip may attend to
             after its own frames (default 0). More context brings short mode closer to the padded
             path at a higher cost (see ``docs/encoders.md``); 1500 - frames is the padded path.
+        prompt_entry: ``"waveform"`` (default, the paper's: n x L samples in front of the
+            waveform) or ``"features"`` (cheaper: n learnable tokens of width d_model put in front
+            of the conv front end's output frames, after its positional embeddings; they take part
+            in attention but are left out of the mean, so the cost grows by n frames, not n*L/320).
 
     Raises:
-        ValueError: unknown ``mode``.
+        ValueError: unknown ``mode`` or ``prompt_entry``.
     """
 
     modality = "audio"
@@ -63,8 +67,11 @@ class WhisperAudioEncoder(Encoder):
 
     def __init__(self, encoder: nn.Module, name_or_path: str = "", *, mode: str = "short",
                  n_prompt_segments: int = 2, prompt_segment_samples: int = 8000,
-                 whole_prompt_samples: int = 80000, context_frames: int = 0):
+                 whole_prompt_samples: int = 80000, context_frames: int = 0, prompt_entry: str = "waveform"):
         super().__init__()
+        if prompt_entry not in ("waveform", "features"):
+            raise ValueError(f"prompt_entry must be 'waveform' or 'features', got {prompt_entry!r}")
+        self.prompt_entry = prompt_entry
         if mode not in ("short", "padded"):
             raise ValueError(f"mode must be 'short' or 'padded', got {mode!r}")
         if context_frames < 0:
@@ -81,6 +88,12 @@ class WhisperAudioEncoder(Encoder):
         self.freeze()
 
     def prompt_spec(self) -> PromptSpec:
+        if self.prompt_entry == "features":
+            return PromptSpec(
+                "tokens", (self.n_prompt_segments, self.embed_dim), (self.whole_prompt_samples,),
+                f"{self.n_prompt_segments} learnable tokens of width {self.embed_dim} after the conv front end; "
+                f"whole prompts are {self.whole_prompt_samples}-sample waveforms",
+            )
         return PromptSpec(
             "samples", (self.n_prompt_segments, self.prompt_segment_samples), (self.whole_prompt_samples,),
             f"{self.n_prompt_segments} learnable waveform segments of {self.prompt_segment_samples} samples "
@@ -113,16 +126,19 @@ class WhisperAudioEncoder(Encoder):
         return torch.cat([prompts, waveforms], dim=1), lengths + prompts.shape[1]
 
     # -- encoder paths -----------------------------------------------------------------------
-    def encode_mel(self, mel: Tensor, n_out: int | None = None, n_keys: Tensor | None = None) -> Tensor:
+    def encode_mel(self, mel: Tensor, n_out: int | None = None, n_keys: Tensor | None = None,
+                   prompt_tokens: Tensor | None = None) -> Tensor:
         """Run the encoder's own submodules on log-mel frames of any (even) length.
 
         Args:
             mel: (B, 80, M) log-mel frames (M even; M = 3000 reproduces ``WhisperEncoder.forward``).
             n_out: output frames to keep (default M // 2, at most 1500).
             n_keys: (B,) frames each clip may attend to (keys past it are masked); default all.
+            prompt_tokens: (B, n, 512) tokens put in front of the frames (``prompt_entry="features"``);
+                every clip attends to them; their outputs are dropped.
 
         Returns:
-            (B, n_out, 512) last hidden states (after the final layer norm).
+            (B, n_out, 512) last hidden states of the frames (after the final layer norm).
         """
         enc = self.encoder
         n_out = mel.shape[-1] // 2 if n_out is None else int(n_out)
@@ -134,18 +150,24 @@ class WhisperAudioEncoder(Encoder):
         h = nn.functional.gelu(enc.conv1(mel))
         h = nn.functional.gelu(enc.conv2(h))[..., :n_out]  # (B, 512, n_out)
         h = h.permute(0, 2, 1) + enc.embed_positions.weight[:n_out]
+        n_p = 0
+        if prompt_tokens is not None:
+            n_p = prompt_tokens.shape[1]
+            h = torch.cat([prompt_tokens.to(h.dtype), h], dim=1)
+            n_keys = None if n_keys is None else n_keys + n_p
+        total = n_p + n_out
         mask = None
-        if n_keys is not None and bool((n_keys < n_out).any()):  # mask keys past each clip's own frames
-            keys = torch.arange(n_out, device=h.device)[None, :] < n_keys[:, None]
+        if n_keys is not None and bool((n_keys < total).any()):  # mask keys past each clip's own frames
+            keys = torch.arange(total, device=h.device)[None, :] < n_keys[:, None]
             mask = torch.zeros(keys.shape, dtype=h.dtype, device=h.device).masked_fill(~keys, torch.finfo(h.dtype).min)
-            mask = mask[:, None, None, :].expand(-1, 1, n_out, -1)
+            mask = mask[:, None, None, :].expand(-1, 1, total, -1)
         for layer in enc.layers:
             h = layer(h, mask)
             if isinstance(h, tuple):  # older transformers return (hidden, attn)
                 h = h[0]
-        return enc.layer_norm(h)
+        return enc.layer_norm(h)[:, n_p:]
 
-    def _short(self, wave: Tensor, lengths: Tensor, n_real: Tensor) -> Tensor:
+    def _short(self, wave: Tensor, lengths: Tensor, n_real: Tensor, prompt_tokens: Tensor | None = None) -> Tensor:
         n_keys = (n_real + self.context_frames).clamp(max=self.max_frames)
         n_out = int(n_keys.max())
         if int(n_real.max()) > self.max_frames:
@@ -155,7 +177,7 @@ class WhisperAudioEncoder(Encoder):
             )
         # +2 mel frames: conv1/conv2 of the last output frame read mel frame 2 * n_out.
         mel = log_mel_spectrogram(wave, N_FFT, HOP_LENGTH, N_MELS, SAMPLE_RATE, lengths=lengths, n_frames=2 * n_out + 2)
-        return self.encode_mel(mel, n_out, n_keys)
+        return self.encode_mel(mel, n_out, n_keys, prompt_tokens)
 
     def _padded(self, wave: Tensor, lengths: Tensor) -> Tensor:
         mel = log_mel_spectrogram(wave, N_FFT, HOP_LENGTH, N_MELS, SAMPLE_RATE, lengths=lengths, pad_to_seconds=30.0)
@@ -176,12 +198,27 @@ class WhisperAudioEncoder(Encoder):
         mode = self.mode if mode is None else mode
         if mode not in ("short", "padded"):
             raise ValueError(f"mode must be 'short' or 'padded', got {mode!r}")
+        tokens = None
+        if self.prompt_entry == "features" and prompts is not None:
+            tokens = self._prompt_tokens(prompts, waveforms.shape[0])
+            prompts = None
         wave, lengths = self._with_prompts(waveforms, prompts, lengths)
         n_real = output_frames(lengths)
         if mode == "padded":
             n_real = n_real.clamp(max=self.max_frames)
-        hidden = self._short(wave, lengths, n_real) if mode == "short" else self._padded(wave, lengths)
+            if tokens is not None:
+                mel = log_mel_spectrogram(wave, N_FFT, HOP_LENGTH, N_MELS, SAMPLE_RATE, lengths=lengths, pad_to_seconds=30.0)
+                return self.encode_mel(mel, prompt_tokens=tokens), n_real
+        hidden = self._short(wave, lengths, n_real, tokens) if mode == "short" else self._padded(wave, lengths)
         return hidden, n_real
+
+    def _prompt_tokens(self, prompts: Tensor, b: int) -> Tensor:
+        if prompts.dim() == 2:
+            prompts = prompts[None].expand(b, -1, -1)
+        if prompts.dim() != 3 or prompts.shape[0] != b or prompts.shape[2] != self.embed_dim:
+            raise ValueError(f"feature prompts must be (n, {self.embed_dim}) or ({b}, n, {self.embed_dim}), "
+                             f"got {tuple(prompts.shape)}")
+        return prompts
 
     def forward(self, waveforms: Tensor, prompts: Tensor | None = None, lengths: Tensor | None = None) -> Tensor:
         """Encode 16 kHz waveforms.

@@ -38,6 +38,8 @@ class MediaBenchmarkConfig(OpenmerConfig):
         max_train_per_trial: HCEP trains on at most this many (class-stratified, seeded) training
             clips per trial (``None`` = all); the baselines always use all.
         hcep_options: extra :class:`HCEPConfig` fields (ablations).
+        encoder_options: per modality, extra encoder loader options, e.g.
+            ``{"audio": {"prompt_entry": "features"}}`` (HCEP's cheaper audio prompt entry).
     """
 
     dataset: str
@@ -49,6 +51,7 @@ class MediaBenchmarkConfig(OpenmerConfig):
     hcep_train: TrainConfig
     baseline_train: TrainConfig = BASELINE_TRAIN
     hcep_options: dict[str, Any] = Field(default_factory=dict)
+    encoder_options: dict[str, dict[str, Any]] = Field(default_factory=dict)
     max_train_per_trial: int | None = None
     preset_note: str = ""
     seed: int = 0
@@ -72,6 +75,8 @@ def run_media_benchmark(cfg: MediaBenchmarkConfig, manifest: Manifest, protocol:
     """Run HCEP and the baselines on every (openness level, split) of ``protocol``."""
     t0 = time.perf_counter()
     prof = profile_config(cfg.profile)
+    for modality, options in cfg.encoder_options.items():
+        prof = prof.with_options(modality, **options)
     encoders = load_profile(prof, modalities=tuple(set(cfg.modalities) | {"text"}))
     names = list(manifest.labels)
     groups = [s.group or s.id for s in manifest]

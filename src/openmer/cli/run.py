@@ -26,10 +26,18 @@ def train(
     seed: int = typer.Option(0, "--seed"),
     acceptance: float = typer.Option(0.90, "--acceptance", help="Known-class acceptance rate that sets the deployable threshold."),
     resume: bool = typer.Option(False, "--resume", help="Continue an interrupted run from OUT/last."),
+    audio_prompt_entry: str | None = typer.Option(
+        None, "--audio-prompt-entry",
+        help="waveform (paper: 2 x 8000 samples before the clip) or features (2 tokens after the conv front end; cheaper)."),
 ) -> None:
     """Train a method on the known classes of a dataset and save a run folder."""
+    from openmer.backbones import profile_config
     from openmer.training import TrainConfig
     from openmer.training.run import train as train_run
+
+    prof = profile_config(profile)
+    if audio_prompt_entry is not None:
+        prof = prof.with_options("audio", prompt_entry=audio_prompt_entry)
 
     update = {k: v for k, v in {"epochs": epochs, "lr": lr, "batch_size": batch_size, "optimizer": optimizer}.items() if v is not None}
     cfg = TrainConfig.from_dict({**TrainConfig(seed=seed).to_dict(), **update})
@@ -44,7 +52,7 @@ def train(
                     text += f"  {key} {status[key]:.3f}"
             progress.update(task, completed=epoch, total=total, status=text)
 
-        run_dir = train_run(data, classes, method=method, profile=profile, out=out, train_config=cfg,
+        run_dir = train_run(data, classes, method=method, profile=prof, out=out, train_config=cfg,
                             acceptance=acceptance, resume=resume, progress=on_epoch)
     info = json.loads((run_dir / "run.json").read_text())
     console.print(f"saved {run_dir} (selected epoch {info['best_epoch']}, threshold {info['threshold']:.4f})")
