@@ -179,7 +179,7 @@ def complexity_report(
         torch.set_num_threads(int(threads))
     threads = torch.get_num_threads()
     device = torch.device(device)
-    prof = profile_config(profile)
+    prof = profile_config(profile) if isinstance(profile, str) else profile
     known, batch, clip_note = _clips(data, n_clips, known)
     if encoders is None:
         encoders = load_profile(prof, modalities=MODALITIES, device=device)
@@ -253,7 +253,11 @@ def complexity_report(
     # input-length ratios of the timed batch
     spec_audio = hcep.encoders["audio"].prompt_spec()
     t_audio = int(batch["audio"].shape[1])
-    n_audio_prompt = int(torch.Size(spec_audio.shape).numel())
+    if spec_audio.kind == "tokens":  # prompt_entry="features": n tokens beside T/320 output frames
+        t_audio = int(batch["audio"].shape[1]) // 320
+        n_audio_prompt = int(spec_audio.shape[0])
+    else:  # waveform samples in front of the clip
+        n_audio_prompt = int(torch.Size(spec_audio.shape).numel())
     n_tok = int(encoders["text"].tokenize(batch["text"])["input_ids"].shape[1])
     n_text_prompt = int(hcep.config.n_prompt_tokens)
     length_ratio = {"audio": (t_audio + n_audio_prompt) / t_audio, "text": (n_tok + n_text_prompt) / n_tok}

@@ -22,12 +22,18 @@ def complexity(
     threads: int | None = typer.Option(None, "--threads", min=1, help="torch threads (default: torch's, recorded)."),
     known: str | None = typer.Option(None, "--known", help="Comma-separated known classes (default: the first 5)."),
     json_path: Path | None = typer.Option(None, "--json", help="Also write the report as JSON here."),
+    audio_prompt_entry: str | None = typer.Option(
+        None, "--audio-prompt-entry", help="waveform (paper) or features (tokens after the conv front end)."),
 ) -> None:
     """Learnable/frozen parameters and ms per clip of HCEP, ARPL and MSP on the same encoders and clips."""
+    from openmer.backbones import profile_config
     from openmer.benchmarks.complexity import complexity_report
 
     known_list = [k.strip() for k in known.split(",") if k.strip()] if known else None
-    rep = complexity_report(profile, data, n_clips=n_clips, repeats=repeats, threads=threads, known=known_list)
+    prof = profile_config(profile)
+    if audio_prompt_entry is not None:
+        prof = prof.with_options("audio", prompt_entry=audio_prompt_entry)
+    rep = complexity_report(prof, data, n_clips=n_clips, repeats=repeats, threads=threads, known=known_list)
     mach = rep["machine"]
     table = Table(title=f"HCEP Table 8 on profile {rep['profile']!r}: {rep['clips']}, K={len(rep['known_classes'])}\n"
                         f"{mach['processor']}, {mach['cpu_count']} CPUs, {mach['torch_threads']} torch threads, "
