@@ -1,4 +1,4 @@
-"""``openmer benchmark NAME``: the main jobs on real data."""
+"""``openmer benchmark NAME``: the main jobs on real data; ``openmer openness``: the paper's levels."""
 
 from __future__ import annotations
 
@@ -18,19 +18,60 @@ class BenchmarkName(str, Enum):
     ravdess = "ravdess"
     emodb = "emodb"
     meld = "meld"
+    mafw = "mafw"
+    mosei = "mosei"
+    mafw_compound = "mafw-compound"
+    ov_merd = "ov-merd"
+    cross = "cross"
 
 
-def _config_and_runner(name: "BenchmarkName", seed: int, quick: bool):
+#: benchmarks on the user's copy of a licensed dataset (``--root``), see ``openmer.benchmarks.paper_settings``
+PAPER_SETTINGS = ("mafw", "mosei", "mafw-compound", "ov-merd", "cross")
+
+
+def _config_and_runner(name: BenchmarkName, seed: int, quick: bool, profile: str | None = None,
+                       roots: list[str] | None = None):
+    """The preset and a ``run(cfg, progress=)`` callable for ``name``.
+
+    Raises:
+        ConfigError: ``--root`` missing for a paper setting (or given where the data is built in),
+            or ``--profile`` where it does not apply.
+    """
+    from openmer.errors import ConfigError
+
+    if name.value in PAPER_SETTINGS:
+        from openmer.benchmarks import paper_settings
+
+        root = paper_settings.parse_roots(name.value, roots or None)
+        cfg = paper_settings.paper_setting_config(name.value, profile=profile or "paper", quick=quick, seed=seed)
+
+        def run_setting(cfg, *, progress=None):
+            return paper_settings.run_paper_setting(name.value, root, config=cfg, progress=progress)
+
+        return cfg, run_setting
+
     from openmer.benchmarks import media
     from openmer.benchmarks.ravdess import ravdess_config, run_ravdess
 
+    if roots and name.value != "ravdess":
+        raise ConfigError(f"benchmark {name.value} reads its data from ../shared; --root is for {list(PAPER_SETTINGS)}")
+    if name.value == "ravdess":
+        if profile not in (None, "offline"):
+            raise ConfigError("benchmark ravdess runs on precomputed features; --profile does not apply")
+        if roots and len(roots) != 1:
+            raise ConfigError(f"benchmark ravdess takes one --root, got {len(roots)}")
+        cfg = ravdess_config(seed=seed, quick=quick)
+        root = roots[0] if roots else None
+        return cfg, lambda cfg, *, progress=None: run_ravdess(cfg, root=root, progress=progress)
     table = {
-        "ravdess": (ravdess_config, run_ravdess),
         "emodb": (media.emodb_config, media.run_emodb),
         "meld": (media.meld_config, media.run_meld),
     }
     make, run = table[name.value]
-    return make(seed=seed, quick=quick), run
+    cfg = make(seed=seed, quick=quick)
+    if profile is not None:
+        cfg = cfg.model_copy(update={"profile": profile})
+    return cfg, run
 
 
 @app.command()
@@ -38,22 +79,45 @@ def _config_and_runner(name: "BenchmarkName", seed: int, quick: bool):
 def benchmark(
     name: BenchmarkName = typer.Argument(..., help="Which benchmark to run."),
     out: Path = typer.Option(Path("runs") / "benchmark", "--out", help="Output folder (results.json, results.md, figures)."),
-    seed: int = typer.Option(0, help="Training seed (the splits are fixed files in the package)."),
-    quick: bool = typer.Option(False, "--quick", help="Smoke-run preset: fewer splits and epochs."),
+    root: list[str] = typer.Option(
+        None, "--root",
+        help="Dataset folder as distributed, for mafw, mosei, mafw-compound, ov-merd; "
+             "cross: --root mafw=MAFW_DIR --root mosei=MOSEI_DIR."),
+    profile: str = typer.Option(
+        None, "--profile", help="Encoder profile: 'paper' (default for the paper settings) or 'offline' "
+                                "(default for ravdess, emodb, meld)."),
+    seed: int = typer.Option(0, help="Training seed (the known/unknown splits are fixed)."),
+    quick: bool = typer.Option(False, "--quick", help="Smoke-run preset: fewer levels, splits and epochs."),
 ) -> None:
-    """Run a benchmark on the real data in ../shared and write results.json, results.md and figures."""
+    """Run a benchmark and write results.json, results.md (with the paper's rows when entered) and figures.
+
+    ravdess, emodb and meld read ../shared; the paper settings read your copy of the dataset (--root).
+    """
+    from openmer.reference import paper_rows
     from openmer.reporting.figures import write_standard_figures
     from openmer.reporting.results import write_results
     from openmer.reporting.scores import save_runs
 
     start = time.perf_counter()
-    cfg, run = _config_and_runner(name, seed, quick)
+    cfg, run = _config_and_runner(name, seed, quick, profile, root)
     with rich_progress() as progress:
         result = run(cfg, progress=ProgressCallback(progress, f"benchmark {name.value}"))
     result.meta["command"] = shlex.join(["openmer", *sys.argv[1:]])
     result.meta["preset"] = cfg.preset_note
-    paths = write_results(out, result.records, result.meta)
+    paths = write_results(out, result.records, result.meta, reference_rows=paper_rows(setting=name.value))
     save_runs(out, result.runs)
     figures = write_standard_figures(out, result.runs)
     console.print(f"wrote {', '.join(str(p) for p in [*paths.values(), *figures])}")
     console.print(f"benchmark {name.value} took {time.perf_counter() - start:.1f} s")
+
+
+@app.command()
+@handle_errors
+def openness() -> None:
+    """Print the openness levels of the paper's five O-MER settings: 1 - sqrt(K / (K + U))."""
+    from openmer.benchmarks.paper_settings import openness_table
+
+    rows = openness_table()
+    typer.echo(f"{'setting':<15}{'level':<10}{'openness':>8}  table")
+    for r in rows:
+        typer.echo(f"{r['setting']:<15}{r['level']:<10}{r['openness']:>8.2f}  {r['table']}")

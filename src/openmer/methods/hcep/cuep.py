@@ -24,13 +24,16 @@ class CUEP(nn.Module):
         init_std: standard deviation of the initial noise (in the encoder's input units:
             normalised pixels, waveform amplitude).
         generator: seeds the noise.
+        with_positive: ``False`` for the negative-only DPOL ablation (Table 6,
+            ``HCEPConfig.dpol_streams="negative_only"``): no positive prompts are created.
 
     Attributes:
-        positive / negative: ``ParameterDict`` modality -> (K, *whole_input_shape).
+        positive / negative: ``ParameterDict`` modality -> (K, *whole_input_shape); ``positive``
+            is empty without positives.
     """
 
     def __init__(self, n_classes: int, specs: dict[str, PromptSpec], *, init_std: float = 0.1,
-                 generator: torch.Generator | None = None):
+                 generator: torch.Generator | None = None, with_positive: bool = True):
         super().__init__()
         self.positive = nn.ParameterDict()
         self.negative = nn.ParameterDict()
@@ -38,11 +41,17 @@ class CUEP(nn.Module):
             if spec.whole_input_shape is None:
                 continue
             shape = (n_classes, *spec.whole_input_shape)
-            self.positive[m] = nn.Parameter(init_std * torch.randn(shape, generator=generator))
+            # the positive is drawn first either way, so the negatives do not depend on with_positive
+            pos = init_std * torch.randn(shape, generator=generator)
+            if with_positive:
+                self.positive[m] = nn.Parameter(pos)
             self.negative[m] = nn.Parameter(init_std * torch.randn(shape, generator=generator))
 
     def inputs(self, modality: str) -> Tensor:
-        """(2K, *shape): the K positive then the K negative inputs of ``modality``."""
+        """(2K, *shape): the K positive then the K negative inputs of ``modality`` ((K, *shape),
+        the negatives only, without positives)."""
+        if modality not in self.positive:
+            return self.negative[modality]
         return torch.cat([self.positive[modality], self.negative[modality]], dim=0)
 
 

@@ -44,19 +44,26 @@ def blockwise_composite_distance(blocks: list[Tensor], points: list[Tensor], pre
     return (dists * present[:, None, :]).sum(-1) * scale[:, None]
 
 
-def osr_logits(d_neg: Tensor, d_pos: Tensor) -> Tensor:
-    """``D_neg - D_pos`` (N, K): far from the class's negative prompt and close to its positive one."""
+def osr_logits(d_neg: Tensor, d_pos: Tensor | None) -> Tensor:
+    """``D_neg - D_pos`` (N, K): far from the class's negative prompt and close to its positive one.
+
+    ``d_pos=None`` is the negative-only ablation (HCEP Table 6, ``dpol_streams="negative_only"``):
+    the logits are ``D_neg`` alone.
+    """
+    if d_pos is None:
+        return d_neg
     if d_neg.shape != d_pos.shape:
         raise ValueError(f"d_neg {tuple(d_neg.shape)} and d_pos {tuple(d_pos.shape)} differ")
     return d_neg - d_pos
 
 
-def dpol_probabilities(d_neg: Tensor, d_pos: Tensor) -> Tensor:
+def dpol_probabilities(d_neg: Tensor, d_pos: Tensor | None) -> Tensor:
     """Class probabilities from negative/positive prompt distances (HCEP Algorithm 1).
 
     Args:
         d_neg: (N, K) composite distance of each sample to each class's negative prompt feature.
-        d_pos: (N, K) same, to the positive prompt feature.
+        d_pos: (N, K) same, to the positive prompt feature; ``None`` = negative only
+            (ablation): softmax(d_neg).
 
     Returns:
         (N, K) softmax(d_neg - d_pos); its max over K is the sample's confidence.
@@ -73,8 +80,8 @@ def dpol_probabilities(d_neg: Tensor, d_pos: Tensor) -> Tensor:
     return torch.softmax(logits, dim=1)
 
 
-def loss_osr(d_neg: Tensor, d_pos: Tensor, labels: Tensor) -> Tensor:
-    """L_osr = CE(softmax(D_neg - D_pos), y) (HCEP Eq. 8-9)."""
+def loss_osr(d_neg: Tensor, d_pos: Tensor | None, labels: Tensor) -> Tensor:
+    """L_osr = CE(softmax(D_neg - D_pos), y) (HCEP Eq. 8-9); CE(softmax(D_neg), y) when ``d_pos`` is None."""
     return F.cross_entropy(osr_logits(d_neg, d_pos), labels)
 
 
@@ -88,6 +95,31 @@ def emotion_logits(f_query: Tensor, f_text_pos: Tensor, scale: float) -> Tensor:
         scale: logit scale (inverse temperature).
     """
     return scale * F.normalize(f_query, dim=-1) @ F.normalize(f_text_pos, dim=-1).t()
+
+
+def blockwise_cosine(blocks: list[Tensor], points: list[Tensor], present: Tensor | None = None) -> Tensor:
+    """Cosine of the concatenated F_M with each class's concatenated F_M+ over the blocks present.
+
+    Used by the ablation ``dpol_features="multimodal_only"`` (HCEP Table 7), where L_emo compares
+    F_M with F_M+ instead of F_T+. With every block present this equals
+    ``cos(cat(blocks), cat(points))``; a sample's absent block is left out of both vectors.
+
+    Args:
+        blocks: per modality, (N, D_b) sample features.
+        points: per modality, (K, D_b) class features.
+        present: (N, n_blocks) bool; ``None`` = all present.
+
+    Returns:
+        (N, K) cosines in [-1, 1].
+    """
+    dots = torch.stack([f @ p.t() for f, p in zip(blocks, points, strict=True)], dim=-1)  # (N, K, B)
+    f_sq = torch.stack([(f * f).sum(-1) for f in blocks], dim=-1)  # (N, B)
+    p_sq = torch.stack([(p * p).sum(-1) for p in points], dim=-1)  # (K, B)
+    w = torch.ones_like(f_sq) if present is None else present.to(f_sq.dtype)
+    num = (dots * w[:, None, :]).sum(-1)
+    f_norm = (f_sq * w).sum(-1).clamp_min(1e-12).sqrt()  # (N,)
+    p_norm = (w @ p_sq.t()).clamp_min(1e-12).sqrt()  # (N, K)
+    return num / (f_norm[:, None] * p_norm)
 
 
 def loss_emo(f_query: Tensor, f_text_pos: Tensor, labels: Tensor, scale: float) -> Tensor:

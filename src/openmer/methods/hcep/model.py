@@ -27,7 +27,9 @@ from openmer.backbones.factory import ProfileConfig, load_encoder
 from openmer.errors import ConfigError, MissingModalityError
 from openmer.methods.base import Batch, MethodConfig, OpenSetMethod, OpenSetScores, frozen
 from openmer.methods.hcep.cuep import CUEP, class_sentences
-from openmer.methods.hcep.dpol import blockwise_composite_distance, dpol_probabilities, emotion_logits, loss_osr
+from openmer.methods.hcep.dpol import (
+    blockwise_composite_distance, blockwise_cosine, dpol_probabilities, emotion_logits, loss_osr,
+)
 from openmer.methods.registry import register
 
 logger = logging.getLogger(__name__)
@@ -46,10 +48,25 @@ class HCEPConfig(MethodConfig):
         prompt_init: phrase whose token embeddings initialise the tokens (paper: "facial expression").
         positive_template / negative_template: CUEP texts, ``{}`` = class name.
         use_smep / use_cuep / use_loss_emo / use_loss_osr: ablation switches (Table 5). Without
-            CUEP the positive/negative class features are learnable vectors initialised at random
-            (Table 6, "random").
+            CUEP the positive/negative class features are learnable vectors initialised at random:
+            this one switch is also Table 6's class-feature choice ("prompted" = ``use_cuep=True``,
+            "random" = ``use_cuep=False``).
+        dpol_streams: ``"negative_and_positive"`` (paper: logits D_neg - D_pos) or
+            ``"negative_only"`` (Table 6: logits D_neg alone; no positive class prompts).
+        text_prompts: ``"learnable"`` (paper: SMEP's m learnable tokens), ``"fixed"`` (Table 6: the
+            tokens are the fixed embeddings of ``prompt_init``, never trained; N_V/N_A still learn)
+            or ``"learnable_with_labels"`` (Table 6, CoOp-style: the CUEP class sentences are also
+            prompted with the learnable tokens, so F_T+ / F_T- are recomputed every step).
+        dpol_features: which features the two DPOL streams use (Table 7): ``"hybrid"`` (paper:
+            L_emo compares the multimodal query with F_T+, L_osr uses F_M), ``"text_only"`` (both
+            streams use only the text block F_T; the other modalities are not used) or
+            ``"multimodal_only"`` (L_emo compares F_M with F_M+ instead of F_T+).
+        anchor: whose SMEP prompts are learnable and projected into the others (Fig. 4):
+            ``"text"`` (paper), ``"video"``, ``"audio"``, or ``"none"`` (independent learnable
+            prompts per modality, no projection).
         emo_match: how cos(F_M, F_T+) matches dimensions (Eq. 5): ``"projection"`` (a learnable
             linear map per block, summed, to the text dimension) or ``"text_block"`` (F_T alone).
+            Used with ``dpol_features="hybrid"`` only.
         logit_scale: inverse temperature of the cosine logits of L_emo.
         normalize_blocks: L2-normalise each modality's feature before concatenation.
         cuep_init_std: noise level of the learnable CUEP images/waveforms.
@@ -68,6 +85,10 @@ class HCEPConfig(MethodConfig):
     use_cuep: bool = True
     use_loss_emo: bool = True
     use_loss_osr: bool = True
+    dpol_streams: Literal["negative_and_positive", "negative_only"] = "negative_and_positive"
+    text_prompts: Literal["learnable", "fixed", "learnable_with_labels"] = "learnable"
+    dpol_features: Literal["hybrid", "text_only", "multimodal_only"] = "hybrid"
+    anchor: Literal["text", "video", "audio", "none"] = "text"
     emo_match: Literal["projection", "text_block"] = "projection"
     logit_scale: float = Field(default=30.0, gt=0)
     normalize_blocks: bool = True
@@ -87,7 +108,8 @@ class HCEP(OpenSetMethod):
     treated as absent for every sample.
 
     Raises:
-        ConfigError: ``modalities`` empty or not in the profile.
+        ConfigError: ``modalities`` empty or not in the profile, or ablation options that do not
+            go together (see :func:`check_ablation_options`).
         MissingModalityError: a sample with none of the model's modalities.
     """
 
@@ -104,6 +126,9 @@ class HCEP(OpenSetMethod):
         missing = [m for m in mods if m not in encoders]
         if missing:
             raise ConfigError(f"modalities {missing} have no encoder in profile {config.profile.name!r}")
+        check_ablation_options(config, mods)
+        if config.dpol_features == "text_only":  # Table 7: both streams on the text block alone
+            mods = ("text",)
         self.modalities = mods
         self.encoders = nn.ModuleDict({m: frozen(e) for m, e in encoders.items() if m in mods or m == "text"})
         gen = torch.Generator().manual_seed(config.seed)
@@ -116,18 +141,25 @@ class HCEP(OpenSetMethod):
         dims = {m: int(self.encoders[m].embed_dim) for m in mods}
         self.block_dims = dims
         k = self.num_classes
+        # Positive class features: the OSR stream's D_pos, and L_emo's F_M+ in "multimodal_only".
+        self._osr_uses_pos = config.dpol_streams == "negative_and_positive"
+        self._with_pos = self._osr_uses_pos or config.dpol_features == "multimodal_only"
         if config.use_cuep:
-            self.cuep = CUEP(k, specs, init_std=config.cuep_init_std, generator=gen)
+            self.cuep = CUEP(k, specs, init_std=config.cuep_init_std, generator=gen, with_positive=self._with_pos)
         else:  # Table 6 "random": learnable class features instead of prompted ones
-            self.random_pos = nn.ParameterDict({m: nn.Parameter(0.1 * torch.randn(k, d, generator=gen)) for m, d in dims.items()})
+            rand_pos = {m: 0.1 * torch.randn(k, d, generator=gen) for m, d in dims.items()}
+            if self._with_pos:
+                self.random_pos = nn.ParameterDict({m: nn.Parameter(t) for m, t in rand_pos.items()})
             self.random_neg = nn.ParameterDict({m: nn.Parameter(0.1 * torch.randn(k, d, generator=gen)) for m, d in dims.items()})
-        if config.emo_match == "projection":
+        # L_emo's query: "text_only" uses F_T itself, "multimodal_only" F_M against F_M+ (no projection)
+        hybrid = config.dpol_features == "hybrid"
+        if hybrid and config.emo_match == "projection":
             d_t = int(text.embed_dim)
             self.emo_projection = nn.ModuleDict({m: nn.Linear(d, d_t, bias=False) for m, d in dims.items()})
             with torch.no_grad():
                 if "text" in self.emo_projection and dims["text"] == d_t:
                     self.emo_projection["text"].weight.copy_(torch.eye(d_t))
-        elif "text" not in mods:
+        elif hybrid and "text" not in mods:
             raise ConfigError("emo_match='text_block' needs the text modality")
         pos, neg = class_sentences(self.known_classes, config.positive_template, config.negative_template)
         self._sentences = (pos, neg)
@@ -136,6 +168,7 @@ class HCEP(OpenSetMethod):
         self.register_buffer("text_neg", torch.zeros(k, text.embed_dim), persistent=False)
         self._text_ready = False
         self._class_cache: tuple[dict[str, Tensor], dict[str, Tensor]] | None = None
+        self._text_cache: tuple[Tensor, Tensor] | None = None
 
     # ---------------------------------------------------------------- construction
     @classmethod
@@ -152,8 +185,9 @@ class HCEP(OpenSetMethod):
         super().train(mode)
         for e in self.encoders.values():
             e.train(False)
-        if mode:
-            self._class_cache = None  # prompts will change: recompute class features at inference
+        if mode:  # prompts will change: recompute class features at inference
+            self._class_cache = None
+            self._text_cache = None
         return self
 
     # ---------------------------------------------------------------- features
@@ -172,14 +206,18 @@ class HCEP(OpenSetMethod):
     def _prompts(self) -> dict[str, Tensor]:
         return self.smep.prompts() if self.smep is not None else {}
 
-    def sample_features(self, batch: Batch) -> tuple[dict[str, Tensor], Tensor]:
+    def sample_features(self, batch: Batch, prompts: dict[str, Tensor] | None = None) -> tuple[dict[str, Tensor], Tensor]:
         """Prompted per-modality features of the samples (SMEP, Eq. 3).
+
+        Args:
+            batch: see the class docstring.
+            prompts: SMEP's prompts if already computed this step (``None``: computed here).
 
         Returns:
             ``(blocks, present)``: modality -> (B, D_m) and (B, n_modalities) bool. Absent
             samples get a zero row that :func:`blockwise_composite_distance` leaves out.
         """
-        prompts = self._prompts()
+        prompts = self._prompts() if prompts is None else prompts
         n = len(batch["label"]) if "label" in batch else _batch_size(batch)
         device = self.text_pos.device
         blocks, present = {}, []
@@ -209,44 +247,87 @@ class HCEP(OpenSetMethod):
             return enc(x, prompts=prompt, lengths=lengths)
         return enc(x, prompts=prompt)
 
-    def class_features(self) -> tuple[dict[str, Tensor], dict[str, Tensor]]:
+    def class_text_features(self, prompts: dict[str, Tensor] | None = None) -> tuple[Tensor, Tensor]:
+        """F_T+ and F_T- (K, D_T), not normalised: the encoded class sentences (CUEP, Eq. 4).
+
+        Fixed sentences are encoded once per run. With ``text_prompts="learnable_with_labels"``
+        the sentences also carry SMEP's text tokens and are re-encoded every training step
+        (cached in eval mode).
+        """
+        if self.config.text_prompts != "learnable_with_labels":
+            self._ensure_text_features()
+            return self.text_pos, self.text_neg
+        if not self.training and self._text_cache is not None:
+            return self._text_cache
+        prompts = self._prompts() if prompts is None else prompts
+        pos, neg = self._sentences
+        both = self.encoders["text"](pos + neg, prompts=prompts["text"])  # (2K, D_T)
+        out = (both[: self.num_classes], both[self.num_classes:])
+        if not self.training:
+            self._text_cache = (out[0].detach(), out[1].detach())
+            return self._text_cache
+        return out
+
+    def class_features(self, prompts: dict[str, Tensor] | None = None,
+                       text: tuple[Tensor, Tensor] | None = None) -> tuple[dict[str, Tensor], dict[str, Tensor]]:
         """F_M+ and F_M- per block: modality -> (K, D_m) (CUEP, Eq. 4).
 
-        Text blocks are the fixed class sentences; vision/audio blocks encode the learnable
-        whole-input prompts. In eval mode the result is cached (computed once per loaded model).
+        Text blocks are the class sentences (:meth:`class_text_features`, or ``text`` when
+        already computed this step); vision/audio blocks encode the learnable whole-input
+        prompts. Without positives (``dpol_streams="negative_only"``) the first dict is empty.
+        In eval mode the result is cached (computed once per loaded model).
         """
         if not self.training and self._class_cache is not None:
             return self._class_cache
-        self._ensure_text_features()
         k = self.num_classes
         pos, neg = {}, {}
         for m in self.modalities:
             if not self.config.use_cuep:
-                pos[m], neg[m] = self.random_pos[m], self.random_neg[m]
+                if self._with_pos:
+                    pos[m] = self.random_pos[m]
+                neg[m] = self.random_neg[m]
                 continue
             if m == "text":
-                f_pos, f_neg = self.text_pos, self.text_neg
+                f_pos, f_neg = text if text is not None else self.class_text_features(prompts)
             else:
-                both = self.encoders[m](self.cuep.inputs(m))  # (2K, D): one batch, positives then negatives
-                f_pos, f_neg = both[:k], both[k:]
-            pos[m], neg[m] = self._normalize(f_pos), self._normalize(f_neg)
+                both = self.encoders[m](self.cuep.inputs(m))  # one batch: (2K, D) positives then negatives, or (K, D)
+                f_pos, f_neg = (both[:k], both[k:]) if self._with_pos else (None, both)
+            if self._with_pos:
+                pos[m] = self._normalize(f_pos)
+            neg[m] = self._normalize(f_neg)
         if not self.training:
             self._class_cache = ({m: t.detach() for m, t in pos.items()}, {m: t.detach() for m, t in neg.items()})
             return self._class_cache
         return pos, neg
 
-    def _distances(self, blocks: dict[str, Tensor], present: Tensor) -> tuple[Tensor, Tensor]:
-        pos, neg = self.class_features()
+    def _distances(self, blocks: dict[str, Tensor], present: Tensor,
+                   classes: tuple[dict[str, Tensor], dict[str, Tensor]]) -> tuple[Tensor, Tensor | None]:
+        """(D_neg, D_pos), each (N, K); D_pos is ``None`` with ``dpol_streams="negative_only"``."""
+        pos, neg = classes
         f = [blocks[m] for m in self.modalities]
-        d_pos = blockwise_composite_distance(f, [pos[m] for m in self.modalities], present)
         d_neg = blockwise_composite_distance(f, [neg[m] for m in self.modalities], present)
+        if not self._osr_uses_pos:
+            return d_neg, None
+        d_pos = blockwise_composite_distance(f, [pos[m] for m in self.modalities], present)
         return d_neg, d_pos
 
     def _emo_query(self, blocks: dict[str, Tensor], present: Tensor) -> Tensor:
-        if self.config.emo_match == "text_block":
+        if self.config.emo_match == "text_block" or self.config.dpol_features == "text_only":
             return blocks["text"]
         parts = [self.emo_projection[m](blocks[m]) * present[:, i : i + 1] for i, m in enumerate(self.modalities)]
         return torch.stack(parts, 0).sum(0)
+
+    def _emotion_logits(self, blocks: dict[str, Tensor], present: Tensor, prompts: dict[str, Tensor],
+                        text: tuple[Tensor, Tensor] | None = None,
+                        classes: tuple[dict[str, Tensor], dict[str, Tensor]] | None = None) -> Tensor:
+        """(N, K) logits of the emotion stream (Eq. 5-6): scale x cos(query, F_T+), or with
+        ``dpol_features="multimodal_only"`` scale x cos(F_M, F_M+)."""
+        if self.config.dpol_features == "multimodal_only":
+            pos, _ = classes if classes is not None else self.class_features(prompts, text)
+            cos = blockwise_cosine([blocks[m] for m in self.modalities], [pos[m] for m in self.modalities], present)
+            return self.config.logit_scale * cos
+        t_pos = (text if text is not None else self.class_text_features(prompts))[0]
+        return emotion_logits(self._emo_query(blocks, present), t_pos, self.config.logit_scale)
 
     # ---------------------------------------------------------------- interface
     def forward(self, batch: Batch) -> Tensor:
@@ -254,28 +335,35 @@ class HCEP(OpenSetMethod):
 
     def loss(self, batch: Batch) -> Tensor:
         """L = L_emo + L_osr (Eq. 9), each switchable for ablations."""
-        blocks, present = self.sample_features(batch)
+        prompts = self._prompts()
+        blocks, present = self.sample_features(batch, prompts)
         labels = torch.as_tensor(batch["label"], device=self.text_pos.device)
         total = torch.zeros((), device=labels.device)
+        text = self.class_text_features(prompts)  # once per step (prompted with "learnable_with_labels")
+        classes = None
+        if self.config.use_loss_osr or self.config.dpol_features == "multimodal_only":
+            classes = self.class_features(prompts, text)
         if self.config.use_loss_osr:
-            d_neg, d_pos = self._distances(blocks, present)
+            d_neg, d_pos = self._distances(blocks, present, classes)
             total = total + loss_osr(d_neg, d_pos, labels)
         if self.config.use_loss_emo:
-            self._ensure_text_features()
-            logits = emotion_logits(self._emo_query(blocks, present), self.text_pos, self.config.logit_scale)
-            total = total + F.cross_entropy(logits, labels)
+            total = total + F.cross_entropy(self._emotion_logits(blocks, present, prompts, text, classes), labels)
         return total
 
     @torch.no_grad()
     def score(self, batch: Batch) -> OpenSetScores:
-        """Algorithm 1: p = softmax(D_neg - D_pos), confidence = max p, prediction = argmax p."""
-        blocks, present = self.sample_features(batch)
+        """Algorithm 1: p = softmax(D_neg - D_pos), confidence = max p, prediction = argmax p.
+
+        Ablations: ``dpol_streams="negative_only"`` gives p = softmax(D_neg); without L_osr the
+        emotion stream's probabilities are used.
+        """
+        prompts = self._prompts()
+        blocks, present = self.sample_features(batch, prompts)
         if self.config.use_loss_osr:
-            d_neg, d_pos = self._distances(blocks, present)
+            d_neg, d_pos = self._distances(blocks, present, self.class_features(prompts))
             probs = dpol_probabilities(d_neg, d_pos)
         else:  # ablation without L_osr: the emotion stream's probabilities
-            self._ensure_text_features()
-            probs = torch.softmax(emotion_logits(self._emo_query(blocks, present), self.text_pos, self.config.logit_scale), 1)
+            probs = torch.softmax(self._emotion_logits(blocks, present, prompts), 1)
         conf, pred = probs.max(dim=1)
         return OpenSetScores(conf, pred, probs)
 
@@ -293,7 +381,33 @@ def _build_smep(config: HCEPConfig, text: Encoder, specs: dict[str, PromptSpec],
     if not config.use_smep:
         return None
     init = text.token_embeddings(config.prompt_init)
-    return SMEP(init, config.n_prompt_tokens, specs, generator=gen)
+    try:
+        return SMEP(init, config.n_prompt_tokens, specs, anchor=config.anchor,
+                    learnable_text=config.text_prompts != "fixed", generator=gen)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from exc
+
+
+def check_ablation_options(config: HCEPConfig, modalities: Sequence[str]) -> None:
+    """Reject ablation options that do not go together (HCEP Tables 5-7, Fig. 4).
+
+    Raises:
+        ConfigError: ``text_prompts``/``anchor`` changed without SMEP; ``text_prompts="fixed"``
+            with a video/audio anchor (the text tokens are then projections, not fixed);
+            ``dpol_features="text_only"`` without the text modality; an anchor modality that is
+            not among the blocks the model uses.
+    """
+    if not config.use_smep and (config.text_prompts != "learnable" or config.anchor != "text"):
+        raise ConfigError("text_prompts and anchor choose SMEP's prompts; they need use_smep=True")
+    if config.text_prompts == "fixed" and config.anchor in ("video", "audio"):
+        raise ConfigError(f"text_prompts='fixed' needs anchor 'text' or 'none' (with anchor={config.anchor!r} "
+                          "the text tokens are projections of the anchor)")
+    if config.dpol_features == "text_only" and "text" not in modalities:
+        raise ConfigError("dpol_features='text_only' needs the text modality")
+    used = ("text",) if config.dpol_features == "text_only" else tuple(modalities)
+    if config.anchor in ("video", "audio") and config.anchor not in used:
+        raise ConfigError(f"anchor={config.anchor!r} needs the {config.anchor} modality among the blocks used "
+                          f"({', '.join(used)})")
 
 
 def _batch_size(batch: Batch) -> int:
