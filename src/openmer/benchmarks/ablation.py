@@ -153,6 +153,9 @@ def run_ablations(base: MediaBenchmarkConfig, manifest: Manifest, protocol: Prot
     runs = []
     seconds: dict[str, float] = {}
     encoders: Any = None
+    from openmer.benchmarks import media  # its load_profile/profile_config: one loading path (and one to stub in tests)
+
+    loaded = media.load_profile(media.profile_config(base.profile), modalities=tuple(set(base.modalities) | {"text"}))
     for i, name in enumerate(selected):
         cfg = base.model_copy(update={"hcep_options": {**base.hcep_options, **ABLATIONS[name]}})
         tag = ablation_tag(name)
@@ -161,7 +164,7 @@ def run_ablations(base: MediaBenchmarkConfig, manifest: Manifest, protocol: Prot
             def sub(done: int, total: int, message: str, i: int = i, tag: str = tag) -> None:
                 progress(i * total + done, len(selected) * total, f"{tag} {message}")
         t = time.perf_counter()
-        result = run_media_benchmark(cfg, manifest, protocol, progress=sub)
+        result = run_media_benchmark(cfg, manifest, protocol, progress=sub, encoders=loaded)
         seconds[name] = round(time.perf_counter() - t, 1)
         encoders = result.meta.get("encoders", encoders)
         for record in result.records:

@@ -71,13 +71,19 @@ def _stratified_cap(indices: np.ndarray, labels: np.ndarray, cap: int | None, se
 
 
 def run_media_benchmark(cfg: MediaBenchmarkConfig, manifest: Manifest, protocol: Protocol, *,
-                        progress: Progress | None = None) -> BenchmarkResult:
-    """Run HCEP and the baselines on every (openness level, split) of ``protocol``."""
+                        progress: Progress | None = None, encoders: dict[str, Any] | None = None) -> BenchmarkResult:
+    """Run HCEP and the baselines on every (openness level, split) of ``protocol``.
+
+    Args:
+        encoders: already loaded encoders of ``cfg.profile`` (e.g. shared by an ablation grid);
+            loaded here when ``None``.
+    """
     t0 = time.perf_counter()
     prof = profile_config(cfg.profile)
     for modality, options in cfg.encoder_options.items():
         prof = prof.with_options(modality, **options)
-    encoders = load_profile(prof, modalities=tuple(set(cfg.modalities) | {"text"}))
+    if encoders is None:
+        encoders = load_profile(prof, modalities=tuple(set(cfg.modalities) | {"text"}))
     names = list(manifest.labels)
     groups = [s.group or s.id for s in manifest]
     clips = ClipDataset(manifest, np.full(len(manifest), -1), cfg.modalities, vision_preprocess=vision_preprocess(encoders))
