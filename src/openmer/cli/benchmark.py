@@ -88,6 +88,10 @@ def benchmark(
                                 "(default for ravdess, emodb, meld)."),
     seed: int = typer.Option(0, help="Training seed (the known/unknown splits are fixed)."),
     quick: bool = typer.Option(False, "--quick", help="Smoke-run preset: fewer levels, splits and epochs."),
+    audio_prompt_entry: str | None = typer.Option(
+        None, "--audio-prompt-entry",
+        help="HCEP's audio prompts: waveform (paper, 2 x 8000 samples) or features (2 tokens after the conv front end)."),
+    methods: str | None = typer.Option(None, "--methods", help="Comma-separated subset of the methods, e.g. hcep."),
 ) -> None:
     """Run a benchmark and write results.json, results.md (with the paper's rows when entered) and figures.
 
@@ -100,6 +104,14 @@ def benchmark(
 
     start = time.perf_counter()
     cfg, run = _config_and_runner(name, seed, quick, profile, root)
+    update: dict = {}
+    if audio_prompt_entry is not None:
+        if not hasattr(cfg, "encoder_options"):
+            raise ConfigError(f"--audio-prompt-entry applies to benchmarks with encoders, not {name.value}")
+        update["encoder_options"] = {**cfg.encoder_options, "audio": {"prompt_entry": audio_prompt_entry}}
+    if methods is not None:
+        update["methods"] = tuple(m.strip() for m in methods.split(",") if m.strip())
+    cfg = cfg.model_copy(update=update) if update else cfg
     with rich_progress() as progress:
         result = run(cfg, progress=ProgressCallback(progress, f"benchmark {name.value}"))
     result.meta["command"] = shlex.join(["openmer", *sys.argv[1:]])
