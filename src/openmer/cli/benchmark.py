@@ -12,6 +12,7 @@ import typer
 
 from openmer.cli.app import app
 from openmer.cli.common import ProgressCallback, console, handle_errors, rich_progress
+from openmer.errors import ConfigError
 
 
 class BenchmarkName(str, Enum):
