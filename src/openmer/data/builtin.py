@@ -11,7 +11,6 @@ Each loader's ``root`` defaults to the folder inside ``shared/``; a missing fold
 
 from __future__ import annotations
 
-import csv
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from openmer.data.manifest import Manifest, Sample
+from openmer.data.manifest import Manifest, Sample, read_csv
 from openmer.errors import ConfigError, DataError
 from openmer.paths import require_shared
 
@@ -48,17 +47,6 @@ def _root(root: str | Path | None, relative: str, what: str) -> Path:
     return root
 
 
-def _read_csv(path: Path, required: Sequence[str]) -> list[dict[str, str]]:
-    if not path.is_file():
-        raise DataError(path, "file not found")
-    with path.open(encoding="utf-8", newline="") as f:
-        reader = csv.DictReader(f)
-        missing = [c for c in required if c not in (reader.fieldnames or [])]
-        if missing:
-            raise DataError(path, f"missing column(s) {missing}; found {reader.fieldnames}")
-        return list(reader)
-
-
 def _check_labels(path: Path, labels: Iterable[str], classes: Sequence[str]) -> None:
     bad = sorted(set(labels) - set(classes))
     if bad:
@@ -82,7 +70,7 @@ def load_emodb(root: str | Path | None = None) -> Manifest:
     """
     root = _root(root, "data/emodb", "the EmoDB recordings")
     path = root / "labels.csv"
-    rows = _read_csv(path, ("file", "speaker", "text", "emotion"))
+    rows = read_csv(path, ("file", "speaker", "text", "emotion"))
     _check_labels(path, (r["emotion"] for r in rows), EMODB_CLASSES)
     samples = [
         Sample(
@@ -117,7 +105,7 @@ def load_meld(root: str | Path | None = None, split: str = "train") -> Manifest:
     samples: list[Sample] = []
     for name in MELD_SPLITS if split == "all" else (split,):
         path = root / f"{name}_sent_emo.csv"
-        rows = _read_csv(path, ("Utterance", "Emotion", "Dialogue_ID", "Utterance_ID"))
+        rows = read_csv(path, ("Utterance", "Emotion", "Dialogue_ID", "Utterance_ID"))
         _check_labels(path, (r["Emotion"] for r in rows), MELD_CLASSES)
         samples += [
             Sample(
@@ -245,7 +233,7 @@ def load_ravdess_features(root: str | Path | None = None) -> FeatureTable:
     if x.ndim != 2 or x.shape != (len(ids), 294):
         raise DataError(npz, f"features have shape {x.shape}, expected ({len(ids)}, 294)")
     path = root / "labels.csv"
-    rows = _read_csv(path, ("clip_id", "actor", "emotion"))
+    rows = read_csv(path, ("clip_id", "actor", "emotion"))
     if [r["clip_id"] for r in rows] != ids:
         raise DataError(path, "clip ids are not the same, in the same order, as in au_mfcc.npz")
     _check_labels(path, (r["emotion"] for r in rows), RAVDESS_CLASSES)

@@ -237,3 +237,25 @@ def _row_to_sample(path: Path, n: int, row: dict) -> Sample:
         id=ident, label=opt("label"), group=opt("group"), video=opt("video"), audio=opt("audio"),
         text=opt("text"), start=num("start"), end=num("end"),
     )
+
+
+def read_csv(path: str | Path, required: Sequence[str] = (), what: str = "file") -> list[dict[str, str]]:
+    """Rows of a UTF-8 CSV file (a byte-order mark is skipped) as dicts.
+
+    Args:
+        path: the file.
+        required: columns that must be present.
+        what: what the file is, for the message (e.g. ``"OV-MERD label"``).
+
+    Raises:
+        DataError: naming the file, when it is missing or lacks a required column.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(path, f"{what} not found" if what != "file" else "file not found")
+    with path.open(encoding="utf-8-sig", newline="") as f:
+        reader = csv.DictReader(f)
+        missing = [c for c in required if c not in (reader.fieldnames or [])]
+        if missing:
+            raise DataError(path, f"missing column(s) {missing}; found {reader.fieldnames}")
+        return list(reader)

@@ -25,11 +25,11 @@ reading is openmer's; how HCEP reduced the sets for its O(6:236) setting was not
 from __future__ import annotations
 
 import ast
-import csv
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
 from openmer.data.manifest import Manifest, Sample
+from openmer.data.manifest import read_csv
 from openmer.errors import ConfigError, DataError
 
 #: the six basic emotions used as known classes
@@ -95,7 +95,7 @@ def load_ovmerd(
         raise DataError(root, "OV-MERD root folder (mer2025-dataset) not found")
     label_sets = read_ovmerd_labels(root / labels_file)
     column = "english" if text_language == "en" else "chinese"
-    subtitles = _read_csv(root / subtitles_file, ("name", column), "transcript")
+    subtitles = read_csv(root / subtitles_file, ("name", column), "OV-MERD transcript file")
     texts = {r["name"].strip(): (r.get(column) or "").strip() for r in subtitles}
     first = next(iter(label_sets), None)
     videos = _video_dir(root, video_dir, first)
@@ -163,7 +163,7 @@ def read_ovmerd_labels(path: str | Path) -> dict[str, tuple[str, ...]]:
         DataError: file missing, a column missing, or an ``openset`` value that is not a list.
     """
     path = Path(path)
-    rows = _read_csv(path, ("name", "openset"), "open-vocabulary label")
+    rows = read_csv(path, ("name", "openset"), "OV-MERD open-vocabulary label file")
     out = {}
     for n, r in enumerate(rows, start=2):
         name = r["name"].strip()
@@ -184,17 +184,6 @@ def parse_openset(value: str, path: Path | None = None, line: int | None = None)
     except (ValueError, SyntaxError):
         words = [w.strip().strip("'\"") for w in value[1:-1].split(",")]
     return tuple(w.strip() for w in words if w.strip())
-
-
-def _read_csv(path: Path, required: Sequence[str], what: str) -> list[dict[str, str]]:
-    if not path.is_file():
-        raise DataError(path, f"OV-MERD {what} file not found")
-    with path.open(encoding="utf-8-sig", newline="") as f:
-        reader = csv.DictReader(f)
-        missing = [c for c in required if c not in (reader.fieldnames or [])]
-        if missing:
-            raise DataError(path, f"missing column(s) {missing}; found {reader.fieldnames}")
-        return list(reader)
 
 
 def _video_dir(root: Path, video_dir: str | None, first: str | None) -> str:
