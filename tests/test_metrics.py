@@ -207,16 +207,16 @@ def test_fpr_at_tpr_accepts_tied_group_together():
 def test_operating_point_hand_computed():
     # threshold 0.7 accepts indices 0..3: knowns 0,1,3 (all 3), unknown 2 (1 of 3), correct 0,3.
     assert operating_point(CONF, PREDS, LABELS, 0.7) == pytest.approx(
-        {"tpr": 1.0, "fpr": 1 / 3, "ccr": 2 / 3, "accepted_known_rate": 4 / 6}
+        {"tpr": 1.0, "fpr": 1 / 3, "ccr": 2 / 3, "accepted_rate": 4 / 6}
     )
     assert operating_point(CONF, PREDS, LABELS, np.inf) == {
         "tpr": 0.0,
         "fpr": 0.0,
         "ccr": 0.0,
-        "accepted_known_rate": 0.0,
+        "accepted_rate": 0.0,
     }
     everything = operating_point(CONF, PREDS, LABELS, -np.inf)
-    assert everything["fpr"] == everything["tpr"] == everything["accepted_known_rate"] == 1.0
+    assert everything["fpr"] == everything["tpr"] == everything["accepted_rate"] == 1.0
     assert everything["ccr"] == closed_set_accuracy(PREDS, LABELS)
 
 

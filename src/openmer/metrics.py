@@ -528,7 +528,7 @@ def operating_point(
 
     Returns:
         ``{"tpr": accepted knowns / knowns, "fpr": accepted unknowns / unknowns,
-        "ccr": accepted correct knowns / knowns, "accepted_known_rate": accepted samples / N}``;
+        "ccr": accepted correct knowns / knowns, "accepted_rate": accepted samples (known or unknown) / N}``;
         the last is the fraction of *all* samples declared known at this threshold.
 
     Raises:
@@ -546,7 +546,7 @@ def operating_point(
         "tpr": int(np.count_nonzero(accepted & is_known)) / n_known,
         "fpr": int(np.count_nonzero(accepted & ~is_known)) / n_unknown,
         "ccr": int(np.count_nonzero(accepted & correct)) / n_known,
-        "accepted_known_rate": int(np.count_nonzero(accepted)) / conf.size,
+        "accepted_rate": int(np.count_nonzero(accepted)) / conf.size,
     }
 
 
