@@ -177,3 +177,17 @@ def test_save_load_gives_identical_scores(tmp_path):
     cfg = HCEPConfig.from_json(HCEPConfig(profile=ProfileConfig(name="toy"), modalities=("text", "audio"),
                                           n_prompt_tokens=3, logit_scale=10.0, emo_match="text_block").to_json())
     assert cfg.n_prompt_tokens == 3 and cfg.modalities == ("text", "audio") and cfg.emo_match == "text_block"
+
+
+def test_center_blocks_uses_training_means():
+    m = make(center_blocks=True)
+    b = batch()
+    m.setup([b])
+    with torch.no_grad():
+        expected = m.encoders["audio"](b["audio"]).mean(0)
+    assert torch.allclose(m.block_mean_audio, expected, atol=1e-5)
+    assert "block_mean_audio" in m.trainable_state_dict()
+    m.loss(b).backward()
+    off = make()
+    off.setup([b])
+    assert torch.equal(off.block_mean_audio, torch.zeros_like(off.block_mean_audio))

@@ -69,6 +69,12 @@ class HCEPConfig(MethodConfig):
             Used with ``dpol_features="hybrid"`` only.
         logit_scale: inverse temperature of the cosine logits of L_emo.
         normalize_blocks: L2-normalise each modality's feature before concatenation.
+        center_blocks: subtract each block's mean over the training clips (unprompted features,
+            computed once in :meth:`HCEP.setup`) before the normalisation, from sample and class
+            features alike. Pooled encoder features are highly anisotropic (EmoDB clips through
+            Whisper: mean pairwise cosine 0.92), so without centring D_neg - D_pos is nearly the same
+            for every clip. See ``docs/interpretation.md``.
+        center_clips: at most this many training clips estimate the means.
         cuep_init_std: noise level of the learnable CUEP images/waveforms.
         cuep_audio_samples: length of the learnable CUEP waveforms (``None`` = the encoder's
             whole-input length, 80000 samples = 5 s at 16 kHz, as the paper).
@@ -92,6 +98,8 @@ class HCEPConfig(MethodConfig):
     emo_match: Literal["projection", "text_block"] = "projection"
     logit_scale: float = Field(default=30.0, gt=0)
     normalize_blocks: bool = True
+    center_blocks: bool = False
+    center_clips: int = Field(default=256, gt=0)
     cuep_init_std: float = Field(default=0.1, gt=0)
     cuep_audio_samples: int | None = Field(default=None, gt=0)
     seed: int = 0
@@ -166,6 +174,8 @@ class HCEP(OpenSetMethod):
         # Fixed CUEP text features: computed once per run (never per step or per clip).
         self.register_buffer("text_pos", torch.zeros(k, text.embed_dim), persistent=False)
         self.register_buffer("text_neg", torch.zeros(k, text.embed_dim), persistent=False)
+        for m, d in dims.items():  # per-block training means (center_blocks), saved with the model
+            self.register_buffer(f"block_mean_{m}", torch.zeros(d))
         self._text_ready = False
         self._class_cache: tuple[dict[str, Tensor], dict[str, Tensor]] | None = None
         self._text_cache: tuple[Tensor, Tensor] | None = None
@@ -200,8 +210,37 @@ class HCEP(OpenSetMethod):
             self.text_neg.copy_(enc(neg))
             self._text_ready = True
 
-    def _normalize(self, x: Tensor) -> Tensor:
+    def _normalize(self, x: Tensor, modality: str) -> Tensor:
+        if self.config.center_blocks:
+            x = x - getattr(self, f"block_mean_{modality}")
         return F.normalize(x, dim=-1) if self.config.normalize_blocks else x
+
+    @torch.no_grad()
+    def setup(self, train) -> None:
+        """Per-block means of the unprompted training features (``center_blocks``), once before training.
+
+        Args:
+            train: iterable of training batches; at most ``center_clips`` clips are encoded.
+        """
+        if not self.config.center_blocks:
+            return
+        sums = {m: torch.zeros(d, device=self.text_pos.device) for m, d in self.block_dims.items()}
+        counts = dict.fromkeys(self.block_dims, 0)
+        seen = 0
+        for batch in train:
+            n = len(batch["label"])
+            for m in self.modalities:
+                idx = _present(batch, m, n).to(self.text_pos.device).nonzero().squeeze(1)
+                if len(idx):
+                    sums[m] += self._encode(m, batch, idx, None).sum(0)
+                    counts[m] += len(idx)
+            seen += n
+            if seen >= self.config.center_clips:
+                break
+        for m in self.modalities:
+            if counts[m]:
+                getattr(self, f"block_mean_{m}").copy_(sums[m] / counts[m])
+        self._class_cache = None
 
     def _prompts(self) -> dict[str, Tensor]:
         return self.smep.prompts() if self.smep is not None else {}
@@ -226,7 +265,7 @@ class HCEP(OpenSetMethod):
             feat = torch.zeros(n, self.block_dims[m], device=device)
             if bool(mask.any()):
                 idx = mask.nonzero().squeeze(1)
-                feat = feat.index_copy(0, idx, self._normalize(self._encode(m, batch, idx, prompts.get(m))))
+                feat = feat.index_copy(0, idx, self._normalize(self._encode(m, batch, idx, prompts.get(m)), m))
             blocks[m] = feat
             present.append(mask)
         present_t = torch.stack(present, dim=1)
@@ -293,8 +332,8 @@ class HCEP(OpenSetMethod):
                 both = self.encoders[m](self.cuep.inputs(m))  # one batch: (2K, D) positives then negatives, or (K, D)
                 f_pos, f_neg = (both[:k], both[k:]) if self._with_pos else (None, both)
             if self._with_pos:
-                pos[m] = self._normalize(f_pos)
-            neg[m] = self._normalize(f_neg)
+                pos[m] = self._normalize(f_pos, m)
+            neg[m] = self._normalize(f_neg, m)
         if not self.training:
             self._class_cache = ({m: t.detach() for m, t in pos.items()}, {m: t.detach() for m, t in neg.items()})
             return self._class_cache
