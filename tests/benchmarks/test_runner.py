@@ -52,3 +52,33 @@ def test_tiny_benchmark_end_to_end_and_reproducible(tmp_path):
     assert "O(3:1)" in paths["markdown"].read_text()
     _, again = run(tmp_path, "two")
     assert json.loads(paths["json"].read_text()) == json.loads(again["json"].read_text())
+
+
+def test_select_levels_subset_and_unknown_level():
+    import pytest
+
+    from openmer.benchmarks.runner import select_levels
+    from openmer.errors import ConfigError
+
+    _, labels, groups = synthetic()
+    part = GroupPartition(("s0", "s1", "s2", "s3"), ("s4",), ("s5",))
+    protocol = make_protocol("toy", CLASSES, groups, [3, 2], n_splits=2, seed=0, partition=part)
+    assert select_levels(None, protocol) == tuple(protocol.levels)
+    last = tuple(protocol.levels)[-1]
+    assert select_levels([last], protocol) == (last,)
+    with pytest.raises(ConfigError, match=r"O\(9:9\).*toy protocol"):
+        select_levels(["O(9:9)"], protocol)
+
+
+def test_paper_schedule_replaces_the_cpu_preset_of_hcep_only():
+    from openmer.benchmarks.media import emodb_config, with_paper_schedule
+
+    preset = emodb_config(seed=3)
+    paper = with_paper_schedule(preset)
+    t = paper.hcep_train
+    assert (t.epochs, t.optimizer, t.lr, t.momentum, t.step_size, t.gamma, t.batch_size, t.seed) == (
+        150, "sgd", 5e-4, 0.9, 30, 0.1, 32, 3)
+    assert paper.max_train_per_trial is None
+    assert "cuep_audio_samples" not in paper.hcep_options  # 5 s CUEP waveforms, the paper's
+    assert paper.baseline_train == preset.baseline_train
+    assert "paper schedule" in paper.preset_note

@@ -18,6 +18,7 @@ from pydantic import Field
 
 from openmer import __version__
 from openmer.config import OpenmerConfig
+from openmer.errors import ConfigError
 from openmer.data.tensors import FeatureDataset
 from openmer.methods.registry import get_method
 from openmer.metrics import open_set_metrics
@@ -93,6 +94,21 @@ def _git_commit() -> str | None:
     return rev.stdout.strip() + ("+dirty" if dirty.stdout.strip() else "")
 
 
+def select_levels(levels: Sequence[str] | None, protocol: Protocol) -> tuple[str, ...]:
+    """The openness levels to run: ``levels`` (e.g. ``("O(5:2)",)``), or every level of ``protocol``.
+
+    Raises:
+        ConfigError: a level that ``protocol`` does not have (the message lists those it has).
+    """
+    if not levels:
+        return tuple(protocol.levels)
+    missing = [lv for lv in levels if lv not in protocol.levels]
+    if missing:
+        raise ConfigError(f"openness level(s) {', '.join(missing)} not in the {protocol.dataset} protocol; "
+                          f"it has {', '.join(protocol.levels)}")
+    return tuple(levels)
+
+
 def run_feature_benchmark(
     cfg: FeatureBenchmarkConfig,
     features: dict[str, np.ndarray],
@@ -115,7 +131,7 @@ def run_feature_benchmark(
     Returns:
         :class:`BenchmarkResult` with metrics per trial (fractions in [0, 1]).
     """
-    levels = cfg.levels or tuple(protocol.levels)
+    levels = select_levels(cfg.levels, protocol)
     trials = [(lv, sp, m, mods) for lv in levels for sp in protocol.levels[lv][: cfg.n_splits]
               for mods in cfg.modality_sets for m in cfg.methods]
     records, runs = [], []
