@@ -73,7 +73,7 @@ def machine_description() -> dict[str, Any]:
         "torch": torch.__version__,
         "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
         "openmer": __version__,
-        "git_commit": _git_commit(),
+        "git_commit": _CODE_COMMIT,
     }
 
 
@@ -92,6 +92,11 @@ def _git_commit() -> str | None:
     except (OSError, subprocess.SubprocessError):
         return None
     return rev.stdout.strip() + ("+dirty" if dirty.stdout.strip() else "")
+
+
+#: the commit of the code this process imported (read once at import, so that edits or commits
+#: made while a long benchmark runs do not change what its results say it ran)
+_CODE_COMMIT = _git_commit()
 
 
 def select_levels(levels: Sequence[str] | None, protocol: Protocol) -> tuple[str, ...]:
