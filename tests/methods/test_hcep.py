@@ -114,7 +114,66 @@ def test_class_features_computed_once_at_inference(monkeypatch):
     m.train()
     m.eval()
     m.score(b)
-    assert calls["n"] == first + 4  # recomputed after training mode
+    assert calls["n"] == first + 3  # a mode switch alone changes no parameter: still cached
+    with torch.no_grad():
+        m.cuep.positive["audio"].add_(0.1)
+    m.score(b)
+    assert calls["n"] == first + 5  # a parameter changed: class features recomputed
+
+
+def _scores_with_cleared_cache(m: HCEP, b: dict) -> torch.Tensor:
+    m._class_cache = None
+    m._text_cache = None
+    return m.score(b).probabilities
+
+
+@pytest.mark.parametrize("options", [{}, {"text_prompts": "learnable_with_labels"}])
+def test_class_features_follow_loaded_parameters(options):
+    """Regression: the CUEP class features cached at a validation pass outlived a load_state_dict."""
+    m = make(**options)
+    m.mark_fitted()
+    m.eval()
+    b = batch()
+    earlier = {k: v.clone() for k, v in m.trainable_state_dict().items()}
+    opt = torch.optim.Adam([p for p in m.parameters() if p.requires_grad], lr=5e-2)
+    m.train()
+    for _ in range(3):
+        opt.zero_grad()
+        m.loss(b).backward()
+        opt.step()
+    m.eval()
+    m.score(b)  # a validation pass caches the last step's class features
+    m.load_state_dict(earlier, strict=False)  # what training.fit does to restore the best epoch
+    m.eval()
+    restored = m.score(b).probabilities
+    assert torch.allclose(restored, _scores_with_cleared_cache(m, b), atol=1e-6)
+
+
+def test_fit_scores_equal_reloaded_scores_when_best_epoch_is_not_last(tmp_path, monkeypatch):
+    from openmer.training import TrainConfig, engine, fit
+    from openmer.training.run import choose_threshold
+
+    calls = {"n": 0}
+
+    def first_epoch_is_best(metrics, best, select):
+        calls["n"] += 1
+        return calls["n"] == 1
+
+    monkeypatch.setattr(engine, "_is_better", first_epoch_is_best)
+    m = make()
+    train, val = [batch(seed=1)], [batch(seed=2)]
+    result = fit(m, train, val, TrainConfig(epochs=4, optimizer="adam", lr=5e-2))
+    assert result.best_epoch == 1
+    b = batch(seed=3)
+    after_fit = m.score(b).probabilities
+    assert torch.allclose(after_fit, _scores_with_cleared_cache(m, b), atol=1e-6)
+    conf = m.score_all(val).confidence.numpy()
+    m.threshold = choose_threshold(conf, 0.75)
+    m.save(tmp_path)
+    back = OpenSetMethod.load(tmp_path, encoders=toy_encoders())
+    assert torch.allclose(after_fit, back.score(b).probabilities, atol=1e-6)
+    accepted = (back.score_all(val).confidence.numpy() >= back.threshold).mean()
+    assert accepted >= 0.75
 
 
 def test_missing_modalities():

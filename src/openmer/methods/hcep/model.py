@@ -177,8 +177,10 @@ class HCEP(OpenSetMethod):
         for m, d in dims.items():  # per-block training means (center_blocks), saved with the model
             self.register_buffer(f"block_mean_{m}", torch.zeros(d))
         self._text_ready = False
-        self._class_cache: tuple[dict[str, Tensor], dict[str, Tensor]] | None = None
-        self._text_cache: tuple[Tensor, Tensor] | None = None
+        # Eval-mode caches of what depends on the parameters, each stored with the parameter
+        # version it was computed from (see _parameter_version): never reused after a change.
+        self._class_cache: tuple[tuple, tuple[dict[str, Tensor], dict[str, Tensor]]] | None = None
+        self._text_cache: tuple[tuple, tuple[Tensor, Tensor]] | None = None
 
     # ---------------------------------------------------------------- construction
     @classmethod
@@ -195,10 +197,18 @@ class HCEP(OpenSetMethod):
         super().train(mode)
         for e in self.encoders.values():
             e.train(False)
-        if mode:  # prompts will change: recompute class features at inference
-            self._class_cache = None
-            self._text_cache = None
         return self
+
+    def _parameter_version(self) -> tuple:
+        """Identity of the current values of every learnable tensor and buffer of the method.
+
+        A tensor's ``_version`` counter grows with every in-place change (optimiser steps,
+        ``load_state_dict``'s copies) and a move to another device makes a new tensor, so a cache
+        stored with this key is reused only while nothing it was computed from has changed.
+        """
+        own = [t for n, t in self.named_parameters() if not n.startswith("encoders.")]
+        own += [t for n, t in self.named_buffers() if not n.startswith("encoders.")]
+        return tuple((t.data_ptr(), t._version) for t in own)
 
     # ---------------------------------------------------------------- features
     @torch.no_grad()
@@ -240,7 +250,6 @@ class HCEP(OpenSetMethod):
         for m in self.modalities:
             if counts[m]:
                 getattr(self, f"block_mean_{m}").copy_(sums[m] / counts[m])
-        self._class_cache = None
 
     def _prompts(self) -> dict[str, Tensor]:
         return self.smep.prompts() if self.smep is not None else {}
@@ -296,15 +305,15 @@ class HCEP(OpenSetMethod):
         if self.config.text_prompts != "learnable_with_labels":
             self._ensure_text_features()
             return self.text_pos, self.text_neg
-        if not self.training and self._text_cache is not None:
-            return self._text_cache
+        version = None if self.training else self._parameter_version()
+        if version is not None and self._text_cache is not None and self._text_cache[0] == version:
+            return self._text_cache[1]
         prompts = self._prompts() if prompts is None else prompts
         pos, neg = self._sentences
         both = self.encoders["text"](pos + neg, prompts=prompts["text"])  # (2K, D_T)
         out = (both[: self.num_classes], both[self.num_classes:])
-        if not self.training:
-            self._text_cache = (out[0].detach(), out[1].detach())
-            return self._text_cache
+        if version is not None:
+            self._text_cache = (version, (out[0].detach(), out[1].detach()))
         return out
 
     def class_features(self, prompts: dict[str, Tensor] | None = None,
@@ -314,10 +323,13 @@ class HCEP(OpenSetMethod):
         Text blocks are the class sentences (:meth:`class_text_features`, or ``text`` when
         already computed this step); vision/audio blocks encode the learnable whole-input
         prompts. Without positives (``dpol_streams="negative_only"``) the first dict is empty.
-        In eval mode the result is cached (computed once per loaded model).
+        In eval mode the result is cached with the parameter version it was computed from
+        (computed once per loaded model; recomputed whenever a parameter or buffer changes).
         """
-        if not self.training and self._class_cache is not None:
-            return self._class_cache
+        self._ensure_text_features()  # fills the fixed-sentence buffers before the version is read
+        version = None if self.training else self._parameter_version()
+        if version is not None and self._class_cache is not None and self._class_cache[0] == version:
+            return self._class_cache[1]
         k = self.num_classes
         pos, neg = {}, {}
         for m in self.modalities:
@@ -334,9 +346,10 @@ class HCEP(OpenSetMethod):
             if self._with_pos:
                 pos[m] = self._normalize(f_pos, m)
             neg[m] = self._normalize(f_neg, m)
-        if not self.training:
-            self._class_cache = ({m: t.detach() for m, t in pos.items()}, {m: t.detach() for m, t in neg.items()})
-            return self._class_cache
+        if version is not None:
+            out = ({m: t.detach() for m, t in pos.items()}, {m: t.detach() for m, t in neg.items()})
+            self._class_cache = (version, out)
+            return out
         return pos, neg
 
     def _distances(self, blocks: dict[str, Tensor], present: Tensor,
