@@ -68,6 +68,37 @@ class Encoder(nn.Module):
     def prompt_spec(self) -> PromptSpec:  # pragma: no cover - abstract
         raise NotImplementedError
 
+    # -- CUEP's whole learnable inputs (HCEP Sec. 3.4, Eq. 4) ----------------------------------
+    def init_whole_prompts(self, n: int, std: float, generator: torch.Generator | None = None) -> torch.Tensor:
+        """Initial values of n whole learnable inputs: Gaussian noise of ``std`` (HCEP Sec. 3.4).
+
+        Returns:
+            (n, *prompt_spec().whole_input_shape), in the encoder's input units.
+        """
+        shape = self.prompt_spec().whole_input_shape
+        if shape is None:
+            raise ValueError(f"{type(self).__name__} has no whole-input prompts")
+        return std * torch.randn((n, *shape), generator=generator)
+
+    def whole_prompts_from(self, inputs: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
+        """Real inputs turned into whole learnable inputs (a data-informed CUEP start).
+
+        Args:
+            inputs: a batch of this encoder's inputs (e.g. (B, T) waveforms, (B, N, C, S, S) videos).
+            lengths: (B,) real lengths in samples, for waveforms.
+
+        Returns:
+            (B, *prompt_spec().whole_input_shape).
+
+        Raises:
+            NotImplementedError: the encoder cannot make whole prompts from inputs.
+        """
+        raise NotImplementedError(f"{type(self).__name__} cannot start whole prompts from real inputs")
+
+    def encode_whole_prompts(self, prompts: torch.Tensor) -> torch.Tensor:
+        """(n, *whole_input_shape) whole learnable inputs -> (n, D) features, as a real input."""
+        return self(prompts)
+
     @property
     def device(self) -> torch.device:
         for t in list(self.parameters()) + list(self.buffers()):

@@ -54,14 +54,15 @@ def load_minilm(name_or_path: str, *, device: str | torch.device = "cpu", dtype:
 def load_whisper(name_or_path: str, *, device: str | torch.device = "cpu", dtype: torch.dtype = torch.float32,
                  mode: str = "short", n_prompt_segments: int = 2, prompt_segment_samples: int = 8000,
                  whole_prompt_samples: int = 80000, context_frames: int = 0, prompt_entry: str = "waveform",
-                 **unknown) -> WhisperAudioEncoder:
+                 prompt_layer: int | None = None, prefix_cache_mb: int = 4096, **unknown) -> WhisperAudioEncoder:
     """Load a Whisper encoder folder saved by ``WhisperEncoder.save_pretrained`` (keys without ``encoder.``).
 
     Note: ``AutoModel``/``WhisperModel`` would not match those keys and silently initialise
     random weights, so ``WhisperEncoder.from_pretrained`` is used.
     """
     _no_unknown("whisper", unknown, ("mode", "n_prompt_segments", "prompt_segment_samples",
-                                     "whole_prompt_samples", "context_frames", "prompt_entry"))
+                                     "whole_prompt_samples", "context_frames", "prompt_entry", "prompt_layer",
+                                     "prefix_cache_mb"))
     if mode not in ("short", "padded"):
         raise ConfigError(f"option 'mode' of encoder kind 'whisper' must be 'short' or 'padded', got {mode!r}")
     from transformers.models.whisper.modeling_whisper import WhisperEncoder
@@ -70,7 +71,8 @@ def load_whisper(name_or_path: str, *, device: str | torch.device = "cpu", dtype
     return WhisperAudioEncoder(enc, str(name_or_path), mode=mode, n_prompt_segments=n_prompt_segments,
                                prompt_segment_samples=prompt_segment_samples,
                                whole_prompt_samples=whole_prompt_samples,
-                               context_frames=context_frames, prompt_entry=prompt_entry).freeze()
+                               context_frames=context_frames, prompt_entry=prompt_entry,
+                               prompt_layer=prompt_layer, prefix_cache_mb=prefix_cache_mb).freeze()
 
 
 @register_encoder("fer-mini-xception")

@@ -29,7 +29,10 @@ from torch import Tensor, nn
 
 from openmer.backbones.base import Encoder, PromptSpec
 from openmer.backbones.logmel import HOP_LENGTH, N_FFT, N_MELS, SAMPLE_RATE, log_mel_spectrogram
+from openmer.backbones.prefix import PrefixCache, tensor_key
 
+#: where the prompts enter (see :class:`WhisperAudioEncoder`)
+PROMPT_ENTRIES = ("waveform", "features", "late")
 #: samples per encoder output frame (conv2 has stride 2 over 10 ms mel frames: 20 ms)
 SAMPLES_PER_FRAME = 2 * HOP_LENGTH
 
@@ -53,12 +56,21 @@ class WhisperAudioEncoder(Encoder):
             after its own frames (default 0). More context brings short mode closer to the padded
             path at a higher cost (see ``docs/encoders.md``); 1500 - frames is the padded path.
         prompt_entry: ``"waveform"`` (default, the paper's: n x L samples in front of the
-            waveform) or ``"features"`` (cheaper: n learnable tokens of width d_model put in front
+            waveform), ``"features"`` (cheaper: n learnable tokens of width d_model put in front
             of the conv front end's output frames, after its positional embeddings; they take part
-            in attention but are left out of the mean, so the cost grows by n frames, not n*L/320).
+            in attention but are left out of the mean, so the cost grows by n frames, not n*L/320)
+            or ``"late"`` (late prompt tuning: the n tokens enter at layer ``prompt_layer``; the
+            hidden states entering that layer are computed once per clip and kept in a
+            :class:`~openmer.backbones.prefix.PrefixCache`, so training runs only the layers from
+            ``prompt_layer`` on; CUEP's whole prompts are then learnable hidden-state sequences at
+            that depth, ``(ceil(whole_prompt_samples / 320), d_model)``). Short mode only.
+        prompt_layer: first layer (0-based) that sees the prompts with ``prompt_entry="late"``
+            (default: the last layer).
+        prefix_cache_mb: memory for the cached hidden states of ``"late"`` (MiB).
 
     Raises:
-        ValueError: unknown ``mode`` or ``prompt_entry``.
+        ValueError: unknown ``mode`` or ``prompt_entry``, ``"late"`` with the padded mode, or a
+            ``prompt_layer`` outside the encoder's layers.
     """
 
     modality = "audio"
@@ -67,10 +79,19 @@ class WhisperAudioEncoder(Encoder):
 
     def __init__(self, encoder: nn.Module, name_or_path: str = "", *, mode: str = "short",
                  n_prompt_segments: int = 2, prompt_segment_samples: int = 8000,
-                 whole_prompt_samples: int = 80000, context_frames: int = 0, prompt_entry: str = "waveform"):
+                 whole_prompt_samples: int = 80000, context_frames: int = 0, prompt_entry: str = "waveform",
+                 prompt_layer: int | None = None, prefix_cache_mb: int = 4096):
         super().__init__()
-        if prompt_entry not in ("waveform", "features"):
-            raise ValueError(f"prompt_entry must be 'waveform' or 'features', got {prompt_entry!r}")
+        if prompt_entry not in PROMPT_ENTRIES:
+            raise ValueError(f"prompt_entry must be one of {PROMPT_ENTRIES}, got {prompt_entry!r}")
+        if prompt_entry == "late" and mode != "short":
+            raise ValueError("prompt_entry='late' needs mode='short'")
+        n_layers = len(encoder.layers)
+        self.prompt_layer = n_layers - 1 if prompt_layer is None else int(prompt_layer)
+        if not 0 <= self.prompt_layer < n_layers:
+            raise ValueError(f"prompt_layer must be in 0..{n_layers - 1} (the encoder has {n_layers} layers), "
+                             f"got {prompt_layer}")
+        self.prefix_cache = PrefixCache(prefix_cache_mb << 20)
         self.prompt_entry = prompt_entry
         if mode not in ("short", "padded"):
             raise ValueError(f"mode must be 'short' or 'padded', got {mode!r}")
@@ -87,7 +108,23 @@ class WhisperAudioEncoder(Encoder):
         self.whole_prompt_samples = whole_prompt_samples
         self.freeze()
 
+    def _apply(self, fn, *args, **kwargs):  # device/dtype moves: cached states no longer match
+        self.prefix_cache.clear()
+        return super()._apply(fn, *args, **kwargs)
+
+    @property
+    def whole_prompt_frames(self) -> int:
+        """Output frames of a whole learnable waveform: ``ceil(whole_prompt_samples / 320)``."""
+        return int(output_frames(torch.tensor(self.whole_prompt_samples)))
+
     def prompt_spec(self) -> PromptSpec:
+        if self.prompt_entry == "late":
+            return PromptSpec(
+                "tokens", (self.n_prompt_segments, self.embed_dim), (self.whole_prompt_frames, self.embed_dim),
+                f"{self.n_prompt_segments} learnable tokens of width {self.embed_dim} entering layer "
+                f"{self.prompt_layer}; whole prompts are {self.whole_prompt_frames}-frame hidden-state sequences "
+                f"at that layer (the depth of {self.whole_prompt_samples}-sample waveforms)",
+            )
         if self.prompt_entry == "features":
             return PromptSpec(
                 "tokens", (self.n_prompt_segments, self.embed_dim), (self.whole_prompt_samples,),
@@ -140,6 +177,11 @@ class WhisperAudioEncoder(Encoder):
         Returns:
             (B, n_out, 512) last hidden states of the frames (after the final layer norm).
         """
+        h = self.front_end(mel, n_out)
+        return self.run_layers(h, n_keys, 0, None, prompt_tokens)
+
+    def front_end(self, mel: Tensor, n_out: int | None = None) -> Tensor:
+        """conv1, conv2 and the positional embeddings: (B, 80, M) log-mel -> (B, n_out, 512)."""
         enc = self.encoder
         n_out = mel.shape[-1] // 2 if n_out is None else int(n_out)
         if n_out > self.max_frames:
@@ -149,23 +191,42 @@ class WhisperAudioEncoder(Encoder):
         mel = mel.to(next(enc.parameters()).dtype)
         h = nn.functional.gelu(enc.conv1(mel))
         h = nn.functional.gelu(enc.conv2(h))[..., :n_out]  # (B, 512, n_out)
-        h = h.permute(0, 2, 1) + enc.embed_positions.weight[:n_out]
+        return h.permute(0, 2, 1) + enc.embed_positions.weight[:n_out]
+
+    def run_layers(self, h: Tensor, n_keys: Tensor | None, start: int, stop: int | None,
+                   prompt_tokens: Tensor | None = None) -> Tensor:
+        """Layers ``start:stop`` of the encoder on frames ``h`` (B, T, 512), with optional prompt tokens.
+
+        Args:
+            h: (B, T, 512) hidden states entering layer ``start``.
+            n_keys: (B,) frames each clip may attend to (keys past it are masked); ``None`` = all.
+            start, stop: the layer slice; ``stop=None`` runs to the end and applies the final
+                layer norm.
+            prompt_tokens: (B, n, 512) tokens put in front of the frames; every frame attends to
+                them; their outputs are dropped.
+
+        Returns:
+            (B, T, 512) the frames' hidden states after the layers.
+        """
+        enc = self.encoder
         n_p = 0
         if prompt_tokens is not None:
             n_p = prompt_tokens.shape[1]
             h = torch.cat([prompt_tokens.to(h.dtype), h], dim=1)
             n_keys = None if n_keys is None else n_keys + n_p
-        total = n_p + n_out
+        total = h.shape[1]
         mask = None
         if n_keys is not None and bool((n_keys < total).any()):  # mask keys past each clip's own frames
             keys = torch.arange(total, device=h.device)[None, :] < n_keys[:, None]
             mask = torch.zeros(keys.shape, dtype=h.dtype, device=h.device).masked_fill(~keys, torch.finfo(h.dtype).min)
             mask = mask[:, None, None, :].expand(-1, 1, total, -1)
-        for layer in enc.layers:
+        for layer in enc.layers[start:stop]:
             h = layer(h, mask)
             if isinstance(h, tuple):  # older transformers return (hidden, attn)
                 h = h[0]
-        return enc.layer_norm(h)[:, n_p:]
+        if stop is None:
+            h = enc.layer_norm(h)
+        return h[:, n_p:]
 
     def _short(self, wave: Tensor, lengths: Tensor, n_real: Tensor, prompt_tokens: Tensor | None = None) -> Tensor:
         n_keys = (n_real + self.context_frames).clamp(max=self.max_frames)
@@ -198,6 +259,10 @@ class WhisperAudioEncoder(Encoder):
         mode = self.mode if mode is None else mode
         if mode not in ("short", "padded"):
             raise ValueError(f"mode must be 'short' or 'padded', got {mode!r}")
+        if self.prompt_entry == "late":
+            if mode != "short":
+                raise ValueError("prompt_entry='late' runs in short mode only")
+            return self._late(waveforms, prompts, lengths)
         tokens = None
         if self.prompt_entry == "features" and prompts is not None:
             tokens = self._prompt_tokens(prompts, waveforms.shape[0])
@@ -211,6 +276,86 @@ class WhisperAudioEncoder(Encoder):
                 return self.encode_mel(mel, prompt_tokens=tokens), n_real
         hidden = self._short(wave, lengths, n_real, tokens) if mode == "short" else self._padded(wave, lengths)
         return hidden, n_real
+
+    # -- late prompt entry -------------------------------------------------------------------
+    def layer_input(self, waveforms: Tensor, lengths: Tensor | None = None) -> list[Tensor]:
+        """Hidden states entering layer ``prompt_layer``, one (F_i, 512) tensor per clip (cached).
+
+        F_i = the clip's own frames plus ``context_frames``; these do not depend on any prompt.
+        """
+        wave, lengths = self._with_prompts(waveforms, None, lengths)
+        keys = [tensor_key(wave[i, : int(n)]) for i, n in enumerate(lengths.tolist())]
+
+        def compute(idx: list[int]) -> list[Tensor]:
+            sel = torch.as_tensor(idx, device=wave.device)
+            return self._layer_input(wave[sel], lengths[sel])
+
+        return self.prefix_cache.get(keys, compute)
+
+    def _layer_input(self, wave: Tensor, lengths: Tensor) -> list[Tensor]:
+        n_real = output_frames(lengths)
+        n_keys = (n_real + self.context_frames).clamp(max=self.max_frames)
+        n_out = int(n_keys.max())
+        if int(n_real.max()) > self.max_frames:
+            raise ValueError(f"audio longer than Whisper's 30 s window ({int(n_real.max())} frames > "
+                             f"{self.max_frames}); cut it into clips")
+        mel = log_mel_spectrogram(wave[:, : int(lengths.max())], N_FFT, HOP_LENGTH, N_MELS, SAMPLE_RATE,
+                                  lengths=lengths, n_frames=2 * n_out + 2)
+        h = self.run_layers(self.front_end(mel, n_out), n_keys, 0, self.prompt_layer)
+        return [h[j, : int(n_keys[j])] for j in range(len(wave))]
+
+    # -- CUEP's whole prompts -------------------------------------------------------------------
+    def init_whole_prompts(self, n: int, std: float, generator: torch.Generator | None = None) -> Tensor:
+        """Noise waveforms of ``whole_prompt_samples`` (std in waveform amplitude), or, with
+        ``prompt_entry="late"``, the hidden states such waveforms have at ``prompt_layer``."""
+        noise = std * torch.randn(n, self.whole_prompt_samples, generator=generator)
+        if self.prompt_entry != "late":
+            return noise
+        return self.whole_prompts_from(noise.to(self.device))
+
+    def whole_prompts_from(self, inputs: Tensor, lengths: Tensor | None = None) -> Tensor:
+        """Waveforms cut or zero-padded to ``whole_prompt_samples`` (their states at
+        ``prompt_layer`` with ``prompt_entry="late"``): (B, whole_input_shape)."""
+        inputs, lengths = self._with_prompts(inputs, None, lengths)
+        n = self.whole_prompt_samples
+        out = torch.zeros(len(inputs), n, dtype=inputs.dtype, device=inputs.device)
+        for i, length in enumerate(lengths.tolist()):
+            k = min(int(length), n)
+            out[i, :k] = inputs[i, :k]
+        if self.prompt_entry != "late":
+            return out
+        with torch.no_grad():
+            frames = self.whole_prompt_frames
+            states = self._layer_input(out, torch.full((len(out),), n, device=out.device))
+        return torch.stack([s[:frames] for s in states])
+
+    def encode_whole_prompts(self, prompts: Tensor) -> Tensor:
+        if self.prompt_entry != "late":
+            return self(prompts)
+        return self.hidden_from_layer_input(prompts).mean(1)
+
+    def _late(self, waveforms: Tensor, prompts: Tensor | None, lengths: Tensor | None) -> tuple[Tensor, Tensor]:
+        _, lengths = self._with_prompts(waveforms, None, lengths)
+        states = self.layer_input(waveforms, lengths)
+        return self.hidden_from_layer_input(states, prompts), output_frames(lengths)
+
+    def hidden_from_layer_input(self, states: list[Tensor] | Tensor, prompts: Tensor | None = None) -> Tensor:
+        """Layers from ``prompt_layer`` on, on hidden states entering it (``prompt_entry="late"``).
+
+        Args:
+            states: one (F_i, 512) tensor per clip, or a (B, F, 512) batch (every frame real).
+            prompts: ``None``, (n, 512) tokens shared by the batch, or (B, n, 512).
+
+        Returns:
+            (B, max F_i, 512) last hidden states of the frames (prompt outputs dropped).
+        """
+        if isinstance(states, Tensor):
+            h, n_keys = states, None
+        else:
+            n_keys = torch.tensor([len(t) for t in states], device=states[0].device)
+            h = nn.utils.rnn.pad_sequence(list(states), batch_first=True)
+        tokens = None if prompts is None else self._prompt_tokens(prompts, h.shape[0])
+        return self.run_layers(h, n_keys, self.prompt_layer, None, tokens)
 
     def _prompt_tokens(self, prompts: Tensor, b: int) -> Tensor:
         if prompts.dim() == 2:

@@ -31,6 +31,7 @@ from torch import Tensor, nn
 from openmer import __version__
 from openmer.config import OpenmerConfig
 from openmer.errors import CheckpointError, ConfigError, NotFittedError
+from openmer.training.engine import LossOutput
 
 Batch = Mapping[str, Any]
 
@@ -99,6 +100,29 @@ class OpenSetMethod(nn.Module, ABC):
     @abstractmethod
     def loss(self, batch: Batch) -> Tensor:
         """Scalar training loss of a batch of known-class samples."""
+
+    def training_step(self, batch: Batch) -> LossOutput:
+        """The loss of a training batch with its named terms (default: one term, ``loss``).
+
+        Methods whose loss has several parts, or that have logits to report a training accuracy
+        with, override this; :meth:`forward` (what the engine calls) returns it.
+        """
+        return LossOutput({"loss": self.loss(batch)})
+
+    def forward(self, batch: Batch) -> LossOutput | Tensor:
+        return self.training_step(batch)
+
+    def parameter_groups(self) -> dict[str, list[nn.Parameter]]:
+        """Trainable parameters by group name, for per-group learning rates and gradient norms.
+
+        Default: one group ``"all"``. Every trainable parameter must be in exactly one group.
+        """
+        return {"all": [p for p in self.parameters() if p.requires_grad]}
+
+    @torch.no_grad()
+    def diagnostics(self) -> dict[str, float]:
+        """Per-epoch numbers about the fitted state that the engine logs (default: none)."""
+        return {}
 
     @abstractmethod
     def score(self, batch: Batch) -> OpenSetScores:

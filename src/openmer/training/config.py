@@ -20,6 +20,9 @@ class TrainConfig(OpenmerConfig):
         select_metric: model selection on the *validation* split (known classes only):
             ``"val_acc"`` (closed-set accuracy, ties broken by lower val loss), ``"val_loss"``,
             or ``"last"`` (no selection). The test split is never seen during training.
+        lr_scales: per parameter group of the method, a multiplier of ``lr`` (groups the method
+            does not have are an error). Waveform samples, pixels and token embeddings live on
+            different scales, so one learning rate rarely suits all of HCEP's prompts.
     """
 
     epochs: int = Field(default=150, gt=0)
@@ -35,3 +38,6 @@ class TrainConfig(OpenmerConfig):
     eval_every: int = Field(default=1, gt=0)
     num_workers: int = Field(default=0, ge=0)
     grad_clip: float | None = Field(default=None, gt=0)
+    #: learning-rate multiplier per parameter group of the method
+    #: (:meth:`~openmer.methods.base.OpenSetMethod.parameter_groups`), e.g. ``{"cuep": 30}``
+    lr_scales: dict[str, float] = Field(default_factory=dict)

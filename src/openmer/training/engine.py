@@ -27,18 +27,39 @@ import math
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
+import numpy as np
 import torch
+from torch import Tensor
 from torch.utils.data import DataLoader, Dataset, default_collate
 
-from openmer.errors import CheckpointError, TrainingError
+from openmer.errors import CheckpointError, ConfigError, TrainingError
 from openmer.training.config import TrainConfig
 
 logger = logging.getLogger(__name__)
 
 #: ``callback(epoch, total_epochs, status)``, called after each epoch
 ProgressFn = Callable[[int, int, dict[str, float]], None]
+
+
+class LossOutput(NamedTuple):
+    """What a training step of a method returns (:meth:`openmer.methods.base.OpenSetMethod.training_step`).
+
+    Attributes:
+        terms: named scalar losses; the training loss is their sum (e.g. HCEP's ``loss_emo`` and
+            ``loss_osr``, Eq. 9). The engine logs each term's epoch mean.
+        logits: (B, K) the logits the method predicts with, when it has them; the engine turns
+            them into the training closed-set accuracy.
+    """
+
+    terms: dict[str, Tensor]
+    logits: Tensor | None = None
+
+    @property
+    def total(self) -> Tensor:
+        """The training loss: the sum of the terms."""
+        return torch.stack(list(self.terms.values())).sum()
 
 
 @dataclass
@@ -60,11 +81,54 @@ def _loader(data: Any, cfg: TrainConfig, epoch: int | None, shuffle: bool) -> It
                       num_workers=cfg.num_workers, collate_fn=collate)
 
 
-def make_optimizer(params: list[torch.nn.Parameter], cfg: TrainConfig) -> torch.optim.Optimizer:
-    """SGD with momentum (paper) or Adam, over the trainable parameters."""
+def make_optimizer(params: list[torch.nn.Parameter] | dict[str, list[torch.nn.Parameter]],
+                   cfg: TrainConfig) -> torch.optim.Optimizer:
+    """SGD with momentum (paper) or Adam, over the trainable parameters.
+
+    Args:
+        params: a list of parameters, or parameter groups by name (one optimiser group each, with
+            learning rate ``cfg.lr * cfg.lr_scales.get(name, 1)``).
+
+    Raises:
+        ConfigError: ``cfg.lr_scales`` names a group that ``params`` does not have.
+    """
+    groups = params if isinstance(params, dict) else {"all": list(params)}
+    unknown = sorted(set(cfg.lr_scales) - set(groups))
+    if unknown:
+        raise ConfigError(f"lr_scales names parameter group(s) {unknown}; the method's groups are {sorted(groups)}")
+    param_groups = [{"params": ps, "lr": cfg.lr * cfg.lr_scales.get(name, 1.0), "name": name}
+                    for name, ps in groups.items() if ps]
     if cfg.optimizer == "sgd":
-        return torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
-    return torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+        return torch.optim.SGD(param_groups, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
+    return torch.optim.Adam(param_groups, lr=cfg.lr, weight_decay=cfg.weight_decay)
+
+
+def _trainable_groups(method: Any) -> dict[str, list[torch.nn.Parameter]]:
+    """The method's parameter groups, checked to cover every trainable parameter exactly once."""
+    groups = {name: [p for p in ps if p.requires_grad] for name, ps in method.parameter_groups().items()}
+    seen = [id(p) for ps in groups.values() for p in ps]
+    trainable = {id(p) for p in method.parameters() if p.requires_grad}
+    if len(seen) != len(set(seen)) or set(seen) != trainable:
+        raise TrainingError(f"{type(method).__name__}.parameter_groups() must hold every trainable parameter exactly once")
+    return {name: ps for name, ps in groups.items() if ps}
+
+
+#: a validation run is reported as collapsed when one class takes more than this fraction of the
+#: predictions, or when the mean confidence is below 1/K + NEAR_UNIFORM_MARGIN
+COLLAPSE_MAJORITY = 0.9
+NEAR_UNIFORM_MARGIN = 0.1
+
+
+def collapse_warning(status: dict[str, float], num_classes: int) -> str | None:
+    """Why a validation result looks collapsed (one class, or near-uniform probabilities), or ``None``."""
+    reasons = []
+    majority = status.get("val_majority_fraction")
+    if majority is not None and majority > COLLAPSE_MAJORITY:
+        reasons.append(f"one class takes {majority:.0%} of the validation predictions")
+    conf = status.get("val_confidence")
+    if conf is not None and conf < 1.0 / num_classes + NEAR_UNIFORM_MARGIN:
+        reasons.append(f"near-uniform probabilities (mean confidence {conf:.3f}, chance {1.0 / num_classes:.3f})")
+    return "; ".join(reasons) or None
 
 
 @torch.no_grad()
@@ -76,7 +140,7 @@ def evaluate_known(method: Any, batches: Iterable[Any]) -> dict[str, float]:
     from openmer.metrics import auroc, oscr
 
     method.eval()
-    losses, confs, preds, labels = [], [], [], []
+    losses, confs, preds, labels, probs = [], [], [], [], []
     for b in batches:
         y = torch.as_tensor(b["label"])
         known = y >= 0
@@ -84,8 +148,9 @@ def evaluate_known(method: Any, batches: Iterable[Any]) -> dict[str, float]:
             kb = {k: (v[known] if isinstance(v, torch.Tensor) and v.shape[:1] == y.shape else
                       [x for x, m in zip(v, known.tolist(), strict=True) if m] if isinstance(v, list) else v)
                   for k, v in b.items()}
-            losses.append(float(method.loss(kb)) * int(known.sum()))
+            losses.append(float(_total_loss(method(kb))) * int(known.sum()))
         s = method.score(b)
+        probs.append(None if s.probabilities is None else s.probabilities.cpu())
         confs.append(s.confidence.cpu())
         preds.append(s.prediction.cpu())
         labels.append(y.cpu())
@@ -96,10 +161,21 @@ def evaluate_known(method: Any, batches: Iterable[Any]) -> dict[str, float]:
         "val_acc": float((pred[k] == lab[k]).mean()) if k.any() else float("nan"),
         "val_confidence": float(conf[k].mean()) if k.any() else float("nan"),
     }
+    if k.any():
+        out["val_majority_fraction"] = float(np.bincount(pred[k], minlength=method.num_classes).max() / k.sum())
+        if probs and all(p is not None for p in probs):
+            # spread of the logits the probabilities come from: log p_max - log p_min per sample
+            logp = torch.cat(probs).clamp_min(1e-30).log().numpy()[k]
+            out["val_logit_spread"] = float((logp.max(1) - logp.min(1)).mean())
     if k.any() and (~k).any():
         out["val_auroc"] = auroc(conf, lab)
         out["val_oscr"] = oscr(conf, pred, lab, num_classes=method.num_classes)
     return out
+
+
+def _total_loss(out: Any) -> torch.Tensor:
+    """The scalar loss of what a method's forward returned (a :class:`LossOutput` or a tensor)."""
+    return out.total if isinstance(out, LossOutput) else out
 
 
 def _is_better(metrics: dict[str, float], best: dict[str, float] | None, select: str) -> bool:
@@ -176,10 +252,11 @@ def fit(
     set_seed(cfg.seed)
     method.to(accelerator.device)
     method.setup(_loader(train, cfg, 0, shuffle=False))
-    params = [p for p in method.parameters() if p.requires_grad]
+    groups = _trainable_groups(method)
+    params = [p for ps in groups.values() for p in ps]
     if not params:
         raise TrainingError(f"{type(method).__name__} has no trainable parameter")
-    optimizer = make_optimizer(params, cfg)
+    optimizer = make_optimizer(groups, cfg)
     scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=cfg.step_size, gamma=cfg.gamma)
     model, optimizer = accelerator.prepare(method, optimizer)
 
@@ -197,11 +274,13 @@ def fit(
     for epoch in range(start_epoch, cfg.epochs):
         set_seed(cfg.seed * 1000 + epoch)
         model.train()
-        total, n = 0.0, 0
+        sums: dict[str, float] = {}
+        n, correct, seen = 0, 0, 0
         loader = accelerator.prepare_data_loader(_loader(train, cfg, epoch, shuffle=True)) \
             if isinstance(train, Dataset) else train
         for step, batch in enumerate(loader):
-            loss = model(batch)
+            out = model(batch)
+            loss = _total_loss(out)
             if not torch.isfinite(loss):
                 raise TrainingError(
                     f"training loss is {float(loss.detach())} at epoch {epoch + 1}, step {step + 1}; "
@@ -209,15 +288,34 @@ def fit(
                 )
             optimizer.zero_grad(set_to_none=True)
             accelerator.backward(loss)
+            for name, ps in groups.items():  # gradient norm of each parameter group, before clipping
+                sq = sum(float(p.grad.detach().pow(2).sum()) for p in ps if p.grad is not None)
+                sums[f"grad_norm_{name}"] = sums.get(f"grad_norm_{name}", 0.0) + math.sqrt(sq)
             if cfg.grad_clip is not None:
                 accelerator.clip_grad_norm_(params, cfg.grad_clip)
             optimizer.step()
-            total += float(loss.detach())
+            sums["train_loss"] = sums.get("train_loss", 0.0) + float(loss.detach())
+            if isinstance(out, LossOutput):
+                if len(out.terms) > 1:
+                    for term, value in out.terms.items():
+                        sums[term] = sums.get(term, 0.0) + float(value.detach())
+                if out.logits is not None:
+                    y = torch.as_tensor(batch["label"], device=out.logits.device)
+                    correct += int((out.logits.detach().argmax(1) == y).sum())
+                    seen += len(y)
             n += 1
         scheduler.step()
-        status: dict[str, float] = {"epoch": epoch + 1, "train_loss": total / max(n, 1), "lr": optimizer.param_groups[0]["lr"]}
+        status: dict[str, float] = {"epoch": epoch + 1, **{k: v / max(n, 1) for k, v in sums.items()},
+                                    "lr": optimizer.param_groups[0]["lr"]}
+        if seen:
+            status["train_acc"] = correct / seen
         if val is not None and ((epoch + 1) % cfg.eval_every == 0 or epoch + 1 == cfg.epochs):
             status.update(evaluate_known(method, _loader(val, cfg, None, shuffle=False)))
+            status.update(method.diagnostics())
+            warning = collapse_warning(status, method.num_classes)
+            if warning:
+                status["collapsed"] = 1.0
+                logger.warning("%s epoch %d looks collapsed: %s", type(method).__name__, epoch + 1, warning)
             if _is_better(status, best, cfg.select_metric):
                 best, best_epoch = dict(status), epoch + 1
                 best_state = copy.deepcopy(method.trainable_state_dict())
