@@ -63,7 +63,7 @@ class FigureReport:
 def threshold_from_test_knowns(run: RunScores, acceptance: float = DEFAULT_ACCEPTANCE) -> float:
     """Threshold accepting a fraction ``acceptance`` of the run's *test* knowns.
 
-    Same rule as :func:`openmer.training.run.choose_threshold` (``(1 - a)`` quantile,
+    Same rule as :func:`openmer.methods.threshold.choose_threshold` (``(1 - a)`` quantile,
     ``method="lower"``), applied to test data because the run saved nothing else.
 
     Raises:
