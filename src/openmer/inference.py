@@ -274,7 +274,7 @@ def predict_file(run: LoadedRun, file: str | Path, *, text: str | None = None, w
     timed = any(m in used for m in ("audio", "video"))
     if timed and duration is not None and duration < MIN_CLIP_SECONDS:
         notes.append(f"{duration:.3f} s is shorter than {MIN_CLIP_SECONDS} s: too short for a reliable prediction")
-    lacking = [m for m in run.modalities if not has[m]]
+    lacking = [("transcript" if m == "text" else m) for m in run.modalities if not has[m]]
     if lacking:
         notes.append(f"no {', no '.join(lacking)}: predicted from {', '.join(used)}")
     bounds = window_bounds(duration, window, hop) if timed and duration is not None and duration > window else [(None, None)]

@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import torch
-from pydantic import Field
+from pydantic import Field, ValidationError
 
 from openmer import __version__
 from openmer.config import OpenmerConfig
@@ -238,9 +238,11 @@ def read_run_info(run_dir: str | Path) -> RunInfo:
             raise CheckpointError(f"{path}: written by a newer openmer (schema {raw['schema_version']}, "
                                   f"openmer {raw.get('openmer_version')}); this is openmer {__version__}")
         try:
-            info = RunInfo.from_dict(raw)
-        except ConfigError as exc:
-            raise CheckpointError(f"{path}: {exc}") from exc
+            info = RunInfo.model_validate(raw)
+        except ValidationError as exc:
+            problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'top level'}: {e['msg'].lower()}"
+                                 for e in exc.errors()[:3])
+            raise CheckpointError(f"{path}: invalid run description ({problems})") from exc
     return info.model_copy(update={"profile": _resolved(info.profile), "method_config": _resolved(info.method_config)})
 
 
