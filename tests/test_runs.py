@@ -174,3 +174,13 @@ def test_encoder_folder_gone_names_run_json(trained_run, tmp_path):
     _edit(run, lambda d: d["profile"]["audio"].update(name_or_path=str(tmp_path / "gone" / "wav2vec2")))
     with pytest.raises(CheckpointError, match=r"run.json: the audio encoder \(wav2vec2\) is stored as .*gone"):
         load_run(run)
+
+
+def test_last_files_of_different_epochs_are_refused(tmp_path):
+    """An interrupt between writing last/model.safetensors and trainer_state.json must not mix epochs."""
+    train, val = _features()
+    fit(_arpl(), train, val.batches(), TrainConfig(epochs=1, batch_size=8), run_dir=tmp_path / "a")
+    fit(_arpl(), train, val.batches(), TrainConfig(epochs=2, batch_size=8), run_dir=tmp_path / "b")
+    shutil.copy(tmp_path / "b" / LAST_DIR / "model.safetensors", tmp_path / "a" / LAST_DIR / "model.safetensors")
+    with pytest.raises(CheckpointError, match=r"model.safetensors: holds epoch 1 but trainer_state.json epoch 0"):
+        fit(_arpl(), train, val.batches(), TrainConfig(epochs=3, batch_size=8), run_dir=tmp_path / "a", resume=True)

@@ -28,7 +28,7 @@ from openmer.methods.base import OpenSetScores
 from openmer.methods.feature_method import FeatureMethod
 from openmer.methods.threshold import UNKNOWN_LABEL, decide
 from openmer.paths import default_cache_dir
-from openmer.runs import LoadedRun, load_run
+from openmer.runs import LoadedRun, load_run, read_run_info
 
 logger = logging.getLogger(__name__)
 
@@ -121,6 +121,7 @@ def evaluate(run_dir: str | Path, data: str | Path, *, out: str | Path | None = 
     from openmer.reporting.figures import plot_confidence_hist, plot_confusion, plot_oscr, plot_roc
     from openmer.reporting.scores import RunScores
 
+    read_run_info(run_dir)  # a missing or damaged run folder fails before anything is created
     if out is not None:
         check_writable(out)
     run = load_run(run_dir)

