@@ -1,4 +1,5 @@
-"""Files that must never be half-written: write to a temporary name beside the target, then rename.
+"""Files that must never be half-written (temporary name beside the target, then rename), and the
+checked reading of safetensors files.
 
 Every writer of a file that a later step reads back (checkpoints, run descriptions, results,
 caches, scores, figures) goes through :func:`atomic_path`. An interrupt, a full disk or a
@@ -17,10 +18,10 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from openmer.errors import OpenmerError, OutputError
+from openmer.errors import CheckpointError, OpenmerError, OutputError
 
 __all__ = ["atomic_path", "atomic_write_bytes", "atomic_write_json", "atomic_write_text", "check_writable",
-           "os_reason"]
+           "os_reason", "read_safetensors"]
 
 
 def os_reason(exc: OSError) -> str:
@@ -97,3 +98,27 @@ def check_writable(folder: str | Path) -> Path:
     except OSError as exc:
         raise OutputError(folder, os_reason(exc)) from exc
     return folder
+
+
+def read_safetensors(path: str | Path) -> tuple[dict[str, Any], dict[str, str]]:
+    """The tensors and the header metadata of a safetensors file (never a pickle).
+
+    Returns:
+        ``(tensors, metadata)``: name -> ``torch.Tensor``, and the header's string metadata.
+
+    Raises:
+        CheckpointError: ``PATH: not found`` / ``empty file`` / ``not a readable safetensors file,
+            truncated or corrupt (...)``.
+    """
+    from safetensors import SafetensorError, safe_open
+
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"{path}: not found; is {path.parent} a finished openmer run folder?")
+    if path.stat().st_size == 0:
+        raise CheckpointError(f"{path}: empty file (an interrupted copy?); copy or train the run again")
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            return {k: f.get_tensor(k) for k in f.keys()}, dict(f.metadata() or {})  # noqa: SIM118
+    except (SafetensorError, OSError) as exc:
+        raise CheckpointError(f"{path}: not a readable safetensors file, truncated or corrupt ({exc})") from exc

@@ -37,7 +37,7 @@ from pydantic import Field, ValidationError
 from openmer import __version__
 from openmer.config import OpenmerConfig
 from openmer.errors import CheckpointError, ConfigError
-from openmer.files import atomic_path, atomic_write_json, check_writable
+from openmer.files import atomic_path, atomic_write_json, check_writable, read_safetensors
 from openmer.methods.base import CONFIG_FILE, WEIGHTS_FILE, OpenSetMethod
 from openmer.paths import portable_path, resolve_portable
 
@@ -187,12 +187,12 @@ def _resolved(obj: Any) -> Any:
 def _check_encoder_paths(source: Path, profile: Mapping[str, Any]) -> None:
     for modality in ("video", "audio", "text"):
         spec = profile.get(modality)
-        if not spec:
-            continue
+        if not isinstance(spec, dict) or not isinstance(spec.get("name_or_path"), str):
+            continue  # a malformed spec is reported when the profile is validated
         where = Path(spec["name_or_path"])
         if where.is_absolute() and not where.exists():
             raise CheckpointError(
-                f"{source}: the {modality} encoder ({spec['kind']}) is stored as {where}, which does not exist. "
+                f"{source}: the {modality} encoder ({spec.get('kind')}) is stored as {where}, which does not exist. "
                 "A run folder refers to its frozen encoders by path: put them back there, or, for the shared "
                 "models, set SHARED_DIR to the folder that holds models/.")
 
@@ -236,7 +236,8 @@ def read_run_info(run_dir: str | Path) -> RunInfo:
     if "schema_version" not in raw and (run_dir / CONFIG_FILE).is_file():
         info = _legacy_info(run_dir, raw)
     else:
-        if int(raw.get("schema_version", 0) or 0) > RUN_SCHEMA_VERSION:
+        version = raw.get("schema_version")
+        if isinstance(version, int) and version > RUN_SCHEMA_VERSION:
             raise CheckpointError(f"{path}: written by a newer openmer (schema {raw['schema_version']}, "
                                   f"openmer {raw.get('openmer_version')}); this is openmer {__version__}")
         try:
@@ -307,11 +308,11 @@ def load_run(run_dir: str | Path, *, device: str | torch.device = "cpu") -> Load
     missing = [m for m in info.modalities if m not in profile.specs()]
     if missing:
         raise CheckpointError(f"{source}: modalities {missing} have no encoder in its profile {profile.name!r}")
-    kwargs: dict[str, Any] = {"device": device}
     encoders: dict[str, Any] = {}
     if issubclass(method_cls, FeatureMethod):
         encoders = load_profile(profile, modalities=tuple(info.modalities), device=device)
-    method = method_cls.from_description(info.method_description(), run_dir / WEIGHTS_FILE, source=source, **kwargs)
+    method = method_cls.from_description(info.method_description(), run_dir / WEIGHTS_FILE, source=source,
+                                         device=device)
     if not encoders:  # a method on clips holds its encoders
         encoders = dict(getattr(method, "encoders", {}) or {})
     return LoadedRun(run_dir, info, method, encoders)
@@ -422,21 +423,10 @@ def _join(obj: Any, tensors: Mapping[str, torch.Tensor], path: Path) -> Any:
 
 def _load_tensors(path: Path, epoch: Any) -> dict[str, torch.Tensor]:
     """The tensors of a ``last/`` file, checked to belong to ``epoch`` (the epoch of ``trainer_state.json``)."""
-    from safetensors import SafetensorError, safe_open
-
-    if not path.is_file():
-        raise CheckpointError(f"{path}: not found")
-    if path.stat().st_size == 0:
-        raise CheckpointError(f"{path}: empty file")
-    try:
-        with safe_open(str(path), framework="pt") as f:
-            stamp = (f.metadata() or {}).get("epoch")
-            tensors = {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118 - safe_open has no iterator
-    except (SafetensorError, OSError) as exc:
-        raise CheckpointError(f"{path}: not a readable safetensors file, truncated or corrupt ({exc})") from exc
-    if stamp != str(epoch):
-        raise CheckpointError(f"{path}: holds epoch {stamp} but {TRAINER_STATE} epoch {epoch} (a write was "
-                              "interrupted between the two); start again with --overwrite")
+    tensors, meta = read_safetensors(path)
+    if meta.get("epoch") != str(epoch):
+        raise CheckpointError(f"{path}: holds epoch {meta.get('epoch')} but {TRAINER_STATE} epoch {epoch} (a write "
+                              "was interrupted between the two); start again with --overwrite")
     return tensors
 
 

@@ -61,7 +61,11 @@ def test_plain_progress_lines_when_stdout_is_not_a_terminal():
     for i in range(3):  # the library reports before each trial, then once at the end
         callback(i, 3, f"arpl trial {i}")
     callback(3, 3, "done")
+    callback(0, 2, "hcep trial 0")  # a second phase counts from 0 again
+    callback(1, 2, "hcep trial 1")
     lines = out.getvalue().splitlines()
+    assert lines[3].startswith("benchmark emodb: 1/2 done") and len(lines) == 4
+    lines = lines[:3]
     assert len(lines) == 3 and lines[0].startswith("benchmark emodb: 1/3 done, elapsed 0:00, remaining ~0:00")
     assert lines[0].endswith("(next: arpl trial 1)") and lines[-1].endswith("3/3 done, elapsed 0:00, remaining ~0:00 (done)")
 

@@ -127,6 +127,8 @@ class PlainProgress:
             t["total"] = total
         if completed is None:
             return
+        if t["done"] is not None and completed < t["done"]:  # the count restarts: a new phase (e.g. HCEP after the baselines)
+            t["done"], t["steps"], t["start"] = None, 0, time.perf_counter()
         if t["done"] is None and completed == 0:  # the start of step 1 (benchmarks report before each trial)
             t["done"], t["start"] = 0, time.perf_counter()
             return

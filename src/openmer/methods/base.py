@@ -211,9 +211,7 @@ class OpenSetMethod(nn.Module, ABC):
             CheckpointError: ``meta`` lacks a field or does not validate, ``weights`` is missing,
                 empty, truncated or corrupt, or its tensors do not match the rebuilt model.
         """
-        from safetensors import SafetensorError
-        from safetensors.torch import load_file
-
+        from openmer.files import read_safetensors
         from openmer.methods.registry import get_method
 
         where = source or weights
@@ -226,14 +224,7 @@ class OpenSetMethod(nn.Module, ABC):
         except ConfigError as exc:
             raise CheckpointError(f"{where}: {exc}") from exc
         w_path = Path(weights)
-        if not w_path.is_file():
-            raise CheckpointError(f"{w_path}: not found; is {w_path.parent} a finished openmer run folder?")
-        if w_path.stat().st_size == 0:
-            raise CheckpointError(f"{w_path}: empty file (an interrupted copy?); copy or train the run again")
-        try:
-            state = load_file(str(w_path))
-        except (SafetensorError, OSError) as exc:
-            raise CheckpointError(f"{w_path}: not a readable safetensors file, truncated or corrupt ({exc})") from exc
+        state, _ = read_safetensors(w_path)
         method = method_cls.build(config, meta["known_classes"], extra=meta.get("extra", {}), **kwargs)
         expected = method.trainable_state_dict()
         missing = set(expected) - set(state)
