@@ -43,7 +43,9 @@ class OpenmerConfig(BaseModel):
         """Serialise to JSON; also write it to ``path`` when given."""
         text = json.dumps(self.to_dict(), indent=2, sort_keys=True)
         if path is not None:
-            Path(path).write_text(text + "\n", encoding="utf-8")
+            from openmer.files import atomic_write_text
+
+            atomic_write_text(path, text + "\n")
         return text
 
     @classmethod

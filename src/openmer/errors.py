@@ -52,3 +52,24 @@ class TrainingError(OpenmerError, RuntimeError):
 
 class CheckpointError(OpenmerError, ValueError):
     """A run directory / checkpoint is missing, incomplete or does not match the requested encoders."""
+
+
+class OutputError(OpenmerError, OSError):
+    """A file or folder openmer has to write cannot be written (read-only, disk full, not a folder...).
+
+    Args:
+        path: the file or folder that could not be written.
+        reason: what the operating system said, in words.
+    """
+
+    def __init__(self, path: str | Path, reason: str):
+        self.path = Path(path)
+        self.reason = reason
+        super().__init__(f"{path}: {reason}")
+
+    def __str__(self) -> str:
+        return f"{self.path}: {self.reason}"
+
+
+class OpenmerWarning(UserWarning):
+    """Something the user should know that does not stop the work (the CLI prints ``warning: ...``)."""

@@ -1,76 +1,59 @@
-"""``openmer evaluate`` and ``openmer predict``: use a finished run folder.
+"""``openmer evaluate`` and ``openmer predict``: use a finished run folder (:func:`openmer.runs.load_run`).
 
 Prediction (HCEP Algorithm 1 and Sec. 4.4.6): ``confidence = max p``; the label is the argmax
 known class when ``confidence >= threshold`` (the run's deployable threshold, chosen from
-known-class data only), else ``"unknown"``.
+known-class training or validation data only, :mod:`openmer.methods.threshold`), else ``"unknown"``.
+
+``predict`` never lets one file cost the others: a file that cannot be used gets a record
+``{"file": ..., "error": ...}`` and the next file is scored. Clips longer than
+:data:`WINDOW_SECONDS` are scored in overlapping windows (``docs/training.md``, "Long clips").
 """
 
 from __future__ import annotations
 
-import json
+import logging
 import warnings
-from dataclasses import dataclass
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from openmer.backbones.factory import ProfileConfig, load_profile
-from openmer.data.clips import ClipDataset
+from openmer.data.clips import ClipDataset, vision_preprocess
 from openmer.data.feature_cache import encode_features
-from openmer.data.manifest import Manifest, Sample
+from openmer.data.manifest import Manifest, Sample, label_indices, near_known_labels, resolve_data
 from openmer.data.tensors import FeatureDataset
-from openmer.errors import CheckpointError, DataError
-from openmer.methods.base import OpenSetMethod, OpenSetScores
-from openmer.training.run import RUN_FILE, default_cache_dir, resolve_data, unknown_label_vector, vision_preprocess
+from openmer.errors import ConfigError, DataError, MediaError, OpenmerError, OpenmerWarning
+from openmer.methods.base import OpenSetScores
+from openmer.methods.feature_method import FeatureMethod
+from openmer.methods.threshold import UNKNOWN_LABEL, decide
+from openmer.paths import default_cache_dir
+from openmer.runs import LoadedRun, load_run, read_run_info
 
-UNKNOWN_LABEL = "unknown"
+logger = logging.getLogger(__name__)
+
 AUDIO_EXT = {".wav", ".flac", ".mp3", ".m4a", ".ogg", ".opus", ".aac"}
 VIDEO_EXT = {".mp4", ".avi", ".mkv", ".mov", ".webm", ".m4v"}
+#: below this duration (seconds) a prediction carries a warning: too little signal to judge
+MIN_CLIP_SECONDS = 0.25
+#: clips longer than this (seconds) are scored in windows of this length...
+WINDOW_SECONDS = 10.0
+#: ...starting every this many seconds (the last window ends at the end of the clip)
+HOP_SECONDS = 5.0
 
-
-@dataclass
-class LoadedRun:
-    """A run folder with its method and encoders loaded (CUEP features computed once here)."""
-
-    run_dir: Path
-    info: dict[str, Any]
-    method: OpenSetMethod
-    encoders: dict[str, Any]
-
-    @property
-    def modalities(self) -> list[str]:
-        return list(self.info["modalities"])
-
-    @property
-    def threshold(self) -> float:
-        return float(self.method.threshold if self.method.threshold is not None else self.info["threshold"])
-
-
-def load_run(run_dir: str | Path) -> LoadedRun:
-    """Load a run folder written by :func:`openmer.training.run.train`.
-
-    Raises:
-        CheckpointError: not a finished run folder.
-    """
-    run_dir = Path(run_dir)
-    if not (run_dir / RUN_FILE).is_file():
-        raise CheckpointError(f"{run_dir / RUN_FILE}: not found; is {run_dir} a finished `openmer train` run?")
-    info = json.loads((run_dir / RUN_FILE).read_text(encoding="utf-8"))
-    profile = ProfileConfig.from_dict(info["profile"])
-    needed = tuple(set(info["modalities"]) | ({"text"} if info["method"] == "hcep" else set()))
-    encoders = load_profile(profile, modalities=needed)
-    method = OpenSetMethod.load(run_dir, encoders=encoders)
-    return LoadedRun(run_dir, info, method, encoders)
+__all__ = ["AUDIO_EXT", "HOP_SECONDS", "MIN_CLIP_SECONDS", "UNKNOWN_LABEL", "VIDEO_EXT", "WINDOW_SECONDS",
+           "LoadedRun", "evaluate", "load_run", "predict", "predict_iter", "score_clips", "window_bounds"]
 
 
 def score_clips(run: LoadedRun, clips: ClipDataset, *, batch_size: int = 16, cache_dir: Path | None = None) -> OpenSetScores:
-    """Scores of every clip: prompted encoders for HCEP, cached unprompted features for baselines.
+    """Scores of every clip: the method's own encoders for a method on clips, cached unprompted
+    features for a method on features.
 
-    Baselines on a clip that lacks one of their modalities use the training mean for that block
-    (a standardised zero), with a warning; HCEP leaves the block out (``docs/interpretation.md``).
+    A method on features, on a clip that lacks one of its modalities, uses the training mean for
+    that block (a standardised zero), with a warning; HCEP leaves the block out
+    (``docs/interpretation.md``).
     """
-    if run.info["method"] == "hcep":
+    if not isinstance(run.method, FeatureMethod):
         return run.method.score_all(clips.batches(batch_size))
     feats, present = encode_features(clips, run.encoders, cache_dir=cache_dir)
     blocks = []
@@ -80,8 +63,8 @@ def score_clips(run: LoadedRun, clips: ClipDataset, *, batch_size: int = 16, cac
         f = feats[m].copy()
         d = f.shape[1]
         if not present[m].all():
-            warnings.warn(f"{(~present[m]).sum()} clip(s) lack {m}; {run.info['method']} uses the training mean for it",
-                          stacklevel=2)
+            warnings.warn(OpenmerWarning(f"{(~present[m]).sum()} clip(s) lack {m}; {run.info.method} uses the "
+                                         "training mean for it"), stacklevel=2)
             f[~present[m]] = mean[offset: offset + d]
         blocks.append(f)
         offset += d
@@ -89,44 +72,101 @@ def score_clips(run: LoadedRun, clips: ClipDataset, *, batch_size: int = 16, cac
     return run.method.score_all(FeatureDataset(x, clips.labels).batches())
 
 
-def evaluate(run_dir: str | Path, data: str | Path, *, out: str | Path | None = None, test_only: bool = True) -> dict[str, Any]:
+def _operating_points(conf: np.ndarray, pred: np.ndarray, labels: np.ndarray, run: LoadedRun) -> dict[str, Any]:
+    """Known acceptance, TPR, FPR and CCR on the test clips at the stored threshold and at each acceptance target."""
+    from openmer.metrics import operating_point
+
+    k = len(run.known_classes)
+
+    def at(threshold: float) -> dict[str, float]:
+        op = operating_point(conf, pred, labels, threshold, num_classes=k)
+        return {"threshold": threshold, "known_acceptance": op["tpr"], **op}
+
+    th = run.info.threshold
+    return {
+        "threshold": th.value,
+        "threshold_source": th.source,
+        "threshold_acceptance": th.acceptance,
+        "at_threshold": at(th.value),
+        "at_acceptance": [{"acceptance": p.acceptance, **at(p.threshold)} for p in th.at_acceptance],
+    }
+
+
+def evaluate(run_dir: str | Path, data: str | Path, *, out: str | Path | None = None, test_only: bool = True,
+             allow_outside_root: bool = False) -> dict[str, Any]:
     """Open-set metrics of a run on a dataset; known classes = the run's, every other label unknown.
 
-    With a built-in dataset and ``test_only``, only the protocol's test groups are used.
-    Writes ``evaluation.json`` and figures (ROC, OSCR, confidence histogram, confusion) to ``out``.
+    Which clips are scored: with ``test_only``, a built-in dataset's protocol test groups, or a
+    manifest's ``test`` rows when it has a ``split`` column. Clips whose id the run was trained
+    or selected on (``run.json`` ``samples``) are always left out, with a warning and the count
+    in ``n_excluded_seen``.
+
+    Writes ``evaluation.json`` and figures (ROC, OSCR, confidence histogram, confusion) to ``out``,
+    whose writability is checked before any clip is scored.
 
     Returns:
-        ``{"auroc", "oscr", "closed_acc", "macro_f1", "fpr95", "threshold", "at_threshold": {...}, "n_known", "n_unknown"}``.
+        ``{"auroc", "oscr", "closed_acc", "macro_f1", "fpr95", "threshold", "threshold_source",
+        "threshold_acceptance", "at_threshold": {...}, "at_acceptance": [...], "n_known",
+        "n_unknown", "n_excluded_seen", "clips"}``; ``at_*`` hold ``known_acceptance`` (= TPR, the
+        fraction of test knowns accepted), ``tpr``, ``fpr``, ``ccr`` and ``accepted_rate``.
+
+    Raises:
+        CheckpointError: the run folder cannot be read (naming the file).
+        DataError: the data give no known or no unknown clip to score.
+        OutputError: ``out`` cannot be written.
     """
-    from openmer.metrics import open_set_metrics, operating_point
+    from openmer.files import atomic_write_json, check_writable
+    from openmer.metrics import open_set_metrics
+    from openmer.protocol import partition_indices
     from openmer.reporting.figures import plot_confidence_hist, plot_confusion, plot_oscr, plot_roc
     from openmer.reporting.scores import RunScores
-    from openmer.protocol import partition_indices
 
+    read_run_info(run_dir)  # a missing or damaged run folder fails before anything is created
+    if out is not None:
+        check_writable(out)
     run = load_run(run_dir)
-    manifest, partition = resolve_data(data)
-    if partition is not None and test_only:
-        idx = partition_indices([s.group or s.id for s in manifest], partition)["test"]
-        manifest = manifest.subset(idx)
+    manifest, partition = resolve_data(data, allow_outside_root=allow_outside_root)
+    clips_rule = "all rows"
+    if test_only and partition is not None:
+        manifest = manifest.subset(partition_indices([s.group or s.id for s in manifest], partition)["test"])
+        clips_rule = "protocol test groups"
+    elif test_only and manifest.has_splits:
+        manifest = manifest.subset(manifest.split_indices()["test"])
+        clips_rule = "manifest split column: test rows"
     manifest = manifest.subset([i for i, s in enumerate(manifest) if s.label])
-    known = run.method.known_classes
-    labels = unknown_label_vector(manifest.labels, known)
+    known = run.known_classes
+    for label, match in near_known_labels(manifest.labels, known).items():
+        warnings.warn(OpenmerWarning(f"{manifest.source or data}: label {label!r} differs from the known class "
+                                     f"{match!r} only in case or spaces; it is scored as unknown"), stacklevel=2)
+    seen = run.info.seen_ids
+    keep = [i for i, s in enumerate(manifest) if s.id not in seen]
+    n_seen = len(manifest) - len(keep)
+    if n_seen:
+        warnings.warn(OpenmerWarning(f"left out {n_seen} clip(s) of {data} that {Path(run_dir).name} was trained or "
+                                     "selected on (same ids as in its run.json)"), stacklevel=2)
+        manifest = manifest.subset(keep)
+    elif not seen and partition is None and not manifest.has_splits:
+        warnings.warn(OpenmerWarning(f"{Path(run_dir)} does not record its training clips (an older run folder); "
+                                     "make sure none of them is in the evaluation data"), stacklevel=2)
+    labels = label_indices(manifest.labels, known)
     if (labels >= 0).sum() == 0 or (labels < 0).sum() == 0:
-        raise DataError(manifest.source or data, "evaluation needs both known-class and unknown-class samples")
+        raise DataError(manifest.source or data, f"evaluation needs both known-class and unknown-class clips "
+                                                 f"({clips_rule}, {n_seen} seen clip(s) left out); found "
+                                                 f"{int((labels >= 0).sum())} known and {int((labels < 0).sum())} unknown")
     clips = ClipDataset(manifest, labels, run.modalities, vision_preprocess=vision_preprocess(run.encoders))
     s = score_clips(run, clips, cache_dir=default_cache_dir())
     conf, pred = s.confidence.numpy(), s.prediction.numpy()
-    metrics = open_set_metrics(conf, pred, labels, num_classes=len(known))
-    metrics["threshold"] = run.threshold
-    metrics["at_threshold"] = operating_point(conf, pred, labels, run.threshold, num_classes=len(known))
-    metrics["n_known"], metrics["n_unknown"] = int((labels >= 0).sum()), int((labels < 0).sum())
+    metrics: dict[str, Any] = open_set_metrics(conf, pred, labels, num_classes=len(known))
+    metrics.update(_operating_points(conf, pred, labels, run))
+    metrics.update(n_known=int((labels >= 0).sum()), n_unknown=int((labels < 0).sum()), n_excluded_seen=n_seen,
+                   clips=clips_rule)
     if out is not None:
         out = Path(out)
-        out.mkdir(parents=True, exist_ok=True)
-        (out / "evaluation.json").write_text(json.dumps(metrics, indent=2) + "\n", encoding="utf-8")
-        rs = RunScores(method=run.info["method"], modalities=tuple(run.modalities), level=f"O({len(known)}:{len(set(manifest.labels) - set(known))})",
-                       openness=float("nan"), split=0, known_classes=known,
-                       unknown_classes=sorted(set(manifest.labels) - set(known)), confidence=conf, prediction=pred,
+        atomic_write_json(out / "evaluation.json", metrics)
+        unknown_classes = sorted({lb for lb in manifest.labels if lb} - set(known))
+        rs = RunScores(method=run.info.method, modalities=tuple(run.modalities),
+                       level=f"O({len(known)}:{len(unknown_classes)})", openness=float("nan"), split=0,
+                       known_classes=known, unknown_classes=unknown_classes, confidence=conf, prediction=pred,
                        labels=labels, class_names=list(manifest.labels), features=None, threshold=run.threshold)
         name = Path(run_dir).name
         plot_roc([rs], out / "roc.png", f"ROC: {name} on {data}")
@@ -136,65 +176,178 @@ def evaluate(run_dir: str | Path, data: str | Path, *, out: str | Path | None = 
     return metrics
 
 
-def files_to_manifest(paths: list[str | Path], text: str | None = None) -> Manifest:
-    """A manifest for loose media files (a folder expands to the media files inside it).
+# ----------------------------------------------------------------------------- predict
+def window_bounds(duration: float, window: float = WINDOW_SECONDS, hop: float = HOP_SECONDS) -> list[tuple[float, float]]:
+    """``(start, end)`` seconds of the windows that cover a clip of ``duration`` seconds.
 
-    Video files give video + their audio track; audio files give audio; the transcript is
-    ``text`` or a sidecar ``<name>.txt`` beside the file.
+    Windows of ``window`` s start every ``hop`` s; the last one ends at the end of the clip. A
+    clip no longer than ``window`` is one window.
 
-    Raises:
-        DataError: a path that does not exist, or a folder without media files.
+    Example:
+        >>> window_bounds(22.0, 10.0, 5.0)
+        [(0.0, 10.0), (5.0, 15.0), (10.0, 20.0), (12.0, 22.0)]
     """
-    files: list[Path] = []
+    if duration <= window:
+        return [(0.0, float(duration))]
+    starts = list(np.arange(0.0, duration - window, hop))
+    if duration - window - starts[-1] > 1e-6:
+        starts.append(duration - window)
+    return [(round(float(s), 6), round(float(s) + window, 6)) for s in starts]
+
+
+def _media_files(paths: Iterable[str | Path]) -> Iterator[tuple[Path, str | None]]:
+    """``(file, None)`` per media file (folders expanded), or ``(path, error)`` for a path that gives none."""
     for p in map(Path, paths):
         if p.is_dir():
-            found = sorted(f for f in p.iterdir() if f.suffix.lower() in AUDIO_EXT | VIDEO_EXT)
+            found = sorted(f for f in p.iterdir() if f.is_file() and f.suffix.lower() in AUDIO_EXT | VIDEO_EXT)
             if not found:
-                raise DataError(p, f"folder contains no media file ({', '.join(sorted(AUDIO_EXT | VIDEO_EXT))})")
-            files.extend(found)
+                yield p, f"{p}: folder contains no media file ({', '.join(sorted(AUDIO_EXT | VIDEO_EXT))})"
+            yield from ((f, None) for f in found)
         elif p.is_file():
-            files.append(p)
+            yield p, None
         else:
-            raise DataError(p, "no such file or folder")
-    samples = []
-    for f in files:
-        f = f.resolve()
-        sidecar = f.with_suffix(".txt")
-        transcript = text if text is not None else (sidecar.read_text(encoding="utf-8").strip() if sidecar.is_file() else None)
-        is_video = f.suffix.lower() in VIDEO_EXT
-        samples.append(Sample(id=str(f), video=str(f) if is_video else None, audio=None if is_video else str(f),
-                              text=transcript or None))
-    return Manifest(samples, root=Path("/"), name="predict")
+            yield p, f"{p}: no such file or folder"
 
 
-def predict(run_dir: str | Path | LoadedRun, files: list[str | Path], *, text: str | None = None) -> list[dict[str, Any]]:
-    """Label each file with a known class or ``"unknown"``.
+def _transcript(file: Path, text: str | None) -> str | None:
+    """``text``, else the sidecar ``<name>.txt`` read by :func:`openmer.media.load_text` (an empty one = none)."""
+    from openmer.media import load_text
+
+    if text is not None:
+        return text.strip() or None
+    sidecar = file.with_suffix(".txt")
+    if not sidecar.is_file():
+        return None
+    try:
+        return load_text(sidecar)
+    except MediaError as exc:
+        if exc.reason.startswith("empty"):
+            return None
+        raise
+
+
+def _has_modalities(file: Path, transcript: str | None) -> tuple[dict[str, bool], float | None]:
+    """Which modalities ``file`` (+ transcript) offers, and its duration in seconds, from the headers only."""
+    from openmer.media import probe
+
+    info = probe(file)  # MediaError naming the file when it is unreadable
+    is_video = file.suffix.lower() in VIDEO_EXT
+    return {"video": is_video and info.has_video, "audio": info.has_audio, "text": bool(transcript)}, info.duration_s
+
+
+def _describe(has: dict[str, bool], file: Path) -> str:
+    parts = [m for m in ("video", "audio") if has[m]]
+    media = " and ".join(parts) if parts else ("no audio track" if file.suffix.lower() in VIDEO_EXT else "no audio")
+    return f"{media}, {'a transcript' if has['text'] else 'no transcript'}"
+
+
+def _result(run: LoadedRun, confidence: float, prediction: int, probabilities: Sequence[float] | None) -> dict[str, Any]:
+    known = run.known_classes
+    return {"label": decide(confidence, prediction, run.threshold, known), "confidence": confidence,
+            "threshold": run.threshold,
+            "probabilities": None if probabilities is None else dict(zip(known, map(float, probabilities), strict=True))}
+
+
+def predict_file(run: LoadedRun, file: str | Path, *, text: str | None = None, window: float = WINDOW_SECONDS,
+                 hop: float = HOP_SECONDS) -> dict[str, Any]:
+    """Label one media file; clips longer than ``window`` seconds are scored in windows.
 
     Returns:
-        One dict per file: ``file``, ``label``, ``confidence``, ``threshold``, ``probabilities``
-        (known class -> p), ``modalities`` (those used for this file).
+        ``{"file", "label", "confidence", "threshold", "probabilities", "modalities"}`` plus
+        ``"warnings"`` (e.g. a clip shorter than :data:`MIN_CLIP_SECONDS`) when there are any, and
+        for a windowed clip ``"window_s"``, ``"hop_s"`` and ``"windows"`` (one result per window with
+        ``start_s``/``end_s``). The whole-clip result of a windowed clip averages the windows:
+        confidence = mean window confidence, class = argmax of the mean probabilities (openmer's
+        rule, not the paper's; the paper scores single utterances).
 
     Raises:
-        MediaError: a file that cannot be decoded (the message names it).
-        DataError: a missing file or folder.
+        MediaError: the file (or its sidecar transcript) cannot be read, or it offers none of the
+            modalities the model uses (the message names the file and what the model needs).
     """
+    file = Path(file).resolve()
+    transcript = _transcript(file, text)
+    has, duration = _has_modalities(file, transcript)
+    used = [m for m in run.modalities if has[m]]
+    if not used:
+        raise MediaError(file, f"has none of the modalities the model uses ({', '.join(run.modalities)}): it has "
+                               f"{_describe(has, file)}; nothing to predict from")
+    notes = []
+    timed = any(m in used for m in ("audio", "video"))
+    if timed and duration is not None and duration < MIN_CLIP_SECONDS:
+        notes.append(f"{duration:.3f} s is shorter than {MIN_CLIP_SECONDS} s: too short for a reliable prediction")
+    lacking = [("transcript" if m == "text" else m) for m in run.modalities if not has[m]]
+    if lacking:
+        notes.append(f"no {', no '.join(lacking)}: predicted from {', '.join(used)}")
+    bounds = window_bounds(duration, window, hop) if timed and duration is not None and duration > window else [(None, None)]
+    is_video = file.suffix.lower() in VIDEO_EXT
+    samples = [Sample(id=f"{file}#{i}", video=str(file) if is_video else None, audio=None if is_video else str(file),
+                      text=transcript, start=s, end=e) for i, (s, e) in enumerate(bounds)]
+    clips = ClipDataset(Manifest(samples, root=Path("/"), name="predict"), [-1] * len(samples), run.modalities,
+                        vision_preprocess=vision_preprocess(run.encoders))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", OpenmerWarning)  # the missing block is said in "warnings" above
+        s = score_clips(run, clips, cache_dir=None)
+    conf = s.confidence.numpy().astype(float)
+    probs = None if s.probabilities is None else s.probabilities.numpy().astype(float)
+    record: dict[str, Any] = {"file": str(file)}
+    if len(bounds) == 1:
+        record.update(_result(run, float(conf[0]), int(s.prediction[0]), None if probs is None else probs[0]))
+    else:
+        mean_p = None if probs is None else probs.mean(axis=0)
+        pred = int(np.argmax(mean_p)) if mean_p is not None else int(np.bincount(s.prediction.numpy()).argmax())
+        record.update(_result(run, float(conf.mean()), pred, mean_p))
+    record["modalities"] = used
+    if notes:
+        record["warnings"] = notes
+    if len(bounds) > 1:
+        record.update(window_s=window, hop_s=hop, windows=[
+            {"start_s": b[0], "end_s": b[1],
+             **_result(run, float(conf[i]), int(s.prediction[i]), None if probs is None else probs[i])}
+            for i, b in enumerate(bounds)])
+    return record
+
+
+def predict_iter(run_dir: str | Path | LoadedRun, files: Iterable[str | Path], *, text: str | None = None,
+                 window: float = WINDOW_SECONDS, hop: float = HOP_SECONDS) -> Iterator[dict[str, Any]]:
+    """:func:`predict`, one record at a time (as each file is scored).
+
+    Raises:
+        CheckpointError: the run folder cannot be loaded (before any file is read).
+        ConfigError: ``window``/``hop`` not positive, or ``hop > window``.
+    """
+    if not (window > 0 and 0 < hop <= window):
+        raise ConfigError(f"window and hop must be > 0 with hop <= window, got window {window} s, hop {hop} s")
     run = run_dir if isinstance(run_dir, LoadedRun) else load_run(run_dir)
-    manifest = files_to_manifest(list(files), text)
-    clips = ClipDataset(manifest, [-1] * len(manifest), run.modalities, vision_preprocess=vision_preprocess(run.encoders))
-    s = score_clips(run, clips, cache_dir=None)
-    known = run.method.known_classes
-    out = []
-    for i, sample in enumerate(manifest):
-        item = clips[i]
-        used = [m for m in run.modalities if item.get(m) is not None]
-        conf = float(s.confidence[i])
-        probs = s.probabilities[i].tolist() if s.probabilities is not None else None
-        out.append({
-            "file": sample.id,
-            "label": known[int(s.prediction[i])] if conf >= run.threshold else UNKNOWN_LABEL,
-            "confidence": conf,
-            "threshold": run.threshold,
-            "probabilities": None if probs is None else dict(zip(known, probs, strict=True)),
-            "modalities": used,
-        })
-    return out
+    for file, error in _media_files(files):
+        if error is not None:
+            yield {"file": str(file), "error": error}
+            continue
+        try:
+            yield predict_file(run, file, text=text, window=window, hop=hop)
+        except OpenmerError as exc:
+            yield {"file": str(file), "error": str(exc)}
+        except Exception as exc:  # noqa: BLE001 - one file's failure must not cost the others
+            logger.debug("predict failed on %s", file, exc_info=True)
+            yield {"file": str(file), "error": f"{file}: {type(exc).__name__}: {exc}"}
+
+
+def predict(run_dir: str | Path | LoadedRun, files: list[str | Path], *, text: str | None = None,
+            window: float = WINDOW_SECONDS, hop: float = HOP_SECONDS) -> list[dict[str, Any]]:
+    """Label each file with a known class or ``"unknown"``; a file that fails gets an error record.
+
+    Args:
+        run_dir: a run folder (or a :class:`LoadedRun`).
+        files: video or audio files, or folders of them.
+        text: transcript for every file (else a sidecar ``<name>.txt`` beside each file).
+        window, hop: clips longer than ``window`` seconds are scored in windows starting every
+            ``hop`` seconds (see :func:`predict_file`).
+
+    Returns:
+        One dict per file, in order: see :func:`predict_file`, or ``{"file", "error"}`` for a file
+        that could not be used (missing, corrupt, no usable modality...).
+
+    Raises:
+        CheckpointError: the run folder cannot be loaded.
+    """
+    return list(predict_iter(run_dir, files, text=text, window=window, hop=hop))
+

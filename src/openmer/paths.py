@@ -44,3 +44,51 @@ def require_shared(relative: str, what: str) -> Path:
             f"(looked in {where}; set SHARED_DIR to the folder that holds it, see shared/README.md).",
         )
     return root / relative
+
+
+#: how a stored path inside the shared folder is written, so that it survives a move of either
+SHARED_MARK = "${SHARED_DIR}"
+
+
+def portable_path(path: str) -> str:
+    """``path`` as stored in a run folder: ``${SHARED_DIR}/<relative>`` when it lies in the shared folder.
+
+    Hub ids and paths elsewhere are returned unchanged. :func:`resolve_portable` is the inverse.
+    """
+    root = shared_dir()
+    p = Path(path)
+    if root is None or not p.is_absolute():
+        return path
+    try:
+        rel = p.resolve().relative_to(root.resolve())
+    except ValueError:
+        return path
+    return f"{SHARED_MARK}/{rel.as_posix()}"
+
+
+def resolve_portable(stored: str) -> str:
+    """The local path of a stored path (see :func:`portable_path`).
+
+    ``${SHARED_DIR}/<relative>`` resolves against this machine's shared folder. An absolute path
+    that no longer exists but has a ``shared`` component (a run folder written on another
+    machine) resolves to the same relative path in this machine's shared folder when it exists
+    there. Anything else is returned unchanged.
+
+    Raises:
+        SharedDataMissing: a ``${SHARED_DIR}`` path and no shared folder here.
+    """
+    if stored.startswith(SHARED_MARK + "/"):
+        rel = stored[len(SHARED_MARK) + 1:]
+        return str(require_shared(rel, f"the encoder weights {rel}"))
+    p = Path(stored)
+    if p.is_absolute() and not p.exists() and "shared" in p.parts:
+        root = shared_dir()
+        rel = Path(*p.parts[len(p.parts) - p.parts[::-1].index("shared"):])
+        if root is not None and (root / rel).exists():
+            return str(root / rel)
+    return stored
+
+
+def default_cache_dir() -> Path:
+    """Folder of the on-disk encoder-feature cache: ``$OPENMER_CACHE/features`` (default ``~/.cache/openmer``)."""
+    return Path(os.environ.get("OPENMER_CACHE", Path.home() / ".cache" / "openmer")) / "features"

@@ -47,3 +47,58 @@ def test_missing_file_and_format(tmp_path):
     with pytest.raises(DataError, match="unsupported manifest format"):
         Manifest.read(write(tmp_path / "m.txt", "x"))
     assert Manifest([Sample("a", text="t")]).subset([True]).ids == ["a"]
+
+
+# ----------------------------------------------------------------------------- split column, root, sidecars
+def test_split_column(tmp_path):
+    m = Manifest.read(write(tmp_path / "m.csv", "id,text,label,split\n1,a,joy,train\n2,b,joy,val\n3,c,joy,test\n"))
+    assert m.has_splits and {k: v.tolist() for k, v in m.split_indices().items()} == {"train": [0], "val": [1], "test": [2]}
+    assert Manifest.read(m.write(tmp_path / "copy.csv")).samples == m.samples
+    with pytest.raises(DataError, match=r"row 1 \(id '1'\): split must be one of \['train', 'val', 'test'\], got 'dev'"):
+        Manifest.read(write(tmp_path / "bad.csv", "id,text,split\n1,a,dev\n"))
+    with pytest.raises(DataError, match=r"1 row\(s\) have no split \(first: row 2\)"):
+        Manifest.read(write(tmp_path / "part.csv", "id,text,split\n1,a,train\n2,b,\n")).split_indices()
+
+
+@pytest.mark.parametrize("column, value", [("audio", "../../etc/passwd"), ("video", "a/../../b.mp4"),
+                                           ("text", "../secret.txt")])
+def test_paths_leaving_the_root_are_refused(tmp_path, column, value):
+    path = write(tmp_path / "m.csv", f"id,{column}\n1,{value}\n")
+    with pytest.raises(DataError, match=rf"m.csv: row 1 \(id '1'\): {column} path .* leaves the manifest root"):
+        Manifest.read(path)
+    assert Manifest.read(path, allow_outside_root=True)[0].modalities == (column,)
+
+
+def test_absolute_paths_and_paths_inside_the_root_are_fine(tmp_path):
+    (tmp_path / "sub").mkdir()
+    m = Manifest.read(write(tmp_path / "m.csv", f"id,audio\n1,{tmp_path / 'x.wav'}\n2,sub/../y.wav\n3,./z.wav\n"))
+    assert len(m) == 3
+
+
+def test_sidecar_transcripts_are_read_by_the_checked_loader(tmp_path):
+    from openmer.errors import MediaError
+
+    (tmp_path / "ok.txt").write_text("\ufeffhallo welt\n", encoding="utf-8")
+    (tmp_path / "empty.txt").write_text("  \n", encoding="utf-8")
+    (tmp_path / "latin1.txt").write_bytes("sch\xf6n".encode("latin-1"))
+    m = Manifest.read(write(tmp_path / "m.csv", "id,text\n1,ok.txt\n2,empty.txt\n3,latin1.txt\n4,notes.txt\n"))
+    assert m.text_of(m[0]) == "hallo welt" and m.text_of(m[1]) is None
+    assert m.text_of(m[3]) == "notes.txt"  # no such file: the cell is the transcript itself
+    with pytest.raises(MediaError, match=r"latin1.txt: transcript is not valid UTF-8"):
+        m.text_of(m[2])
+
+
+def test_manifest_that_is_not_utf8_names_the_file(tmp_path):
+    (tmp_path / "m.csv").write_bytes("id,text\n1,sch\xf6n\n".encode("latin-1"))
+    with pytest.raises(DataError, match=r"m.csv: not valid UTF-8"):
+        Manifest.read(tmp_path / "m.csv")
+    (tmp_path / "bom.csv").write_text("\ufeffid,text\n1,hi\n", encoding="utf-8")
+    assert Manifest.read(tmp_path / "bom.csv").ids == ["1"]
+
+
+def test_label_helpers():
+    from openmer.data.manifest import label_indices, near_known_labels
+
+    assert label_indices(["b", "a", None, "c"], ["a", "b"]).tolist() == [1, 0, -1, -1]
+    assert near_known_labels(["Anger", "anger", " joy", "fear", None], ["anger", "joy"]) == {" joy": "joy",
+                                                                                            "Anger": "anger"}

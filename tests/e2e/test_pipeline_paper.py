@@ -25,7 +25,7 @@ def clip_manifest(tmp_path_factory) -> tuple[Manifest, object]:
     root = tmp_path_factory.mktemp("clips")
     rng = np.random.default_rng(0)
     samples = []
-    for group in range(4):
+    for group, split in enumerate(("train", "train", "train", "val", "test")):
         for name, (r, g, b, freq) in CLASSES.items():
             frames = np.zeros((6, 32, 32, 3), np.uint8) + np.array([r, g, b], np.uint8)
             frames = np.clip(frames + rng.integers(0, 30, frames.shape), 0, 255).astype(np.uint8)
@@ -34,7 +34,7 @@ def clip_manifest(tmp_path_factory) -> tuple[Manifest, object]:
             path = root / f"{name}_{group}.mp4"
             write_composite_clip(path, frames, 6, audio, 16000)
             samples.append(Sample(id=path.stem, label=name, group=f"g{group}", video=path.name,
-                                  text=f"i feel {name} today"))
+                                  text=f"i feel {name} today", split=split))
     manifest = Manifest(samples, root=root, name="tiny")
     return manifest, manifest.write(root / "manifest.csv")
 
@@ -48,12 +48,12 @@ def test_train_evaluate_predict(tmp_path, clip_manifest, tiny_paper_profile, met
                     out=tmp_path / "run", train_config=cfg)
     info = json.loads((run_dir / "run.json").read_text())
     assert info["modalities"] == ["video", "audio", "text"] and info["n_train"] == 6 and info["n_val"] == 2
-    assert (run_dir / "model.safetensors").is_file() and (run_dir / "last" / "trainer_state.pt").is_file()
+    assert (run_dir / "model.safetensors").is_file() and (run_dir / "last" / "trainer_state.json").is_file()
     assert info["groups"]["train"] and set(info["groups"]["train"]).isdisjoint(info["groups"]["val"])
 
     metrics = evaluate(run_dir, manifest_path, out=tmp_path / "eval")
     assert 0.0 <= metrics["oscr"] <= metrics["auroc"] <= 1.0
-    assert metrics["n_known"] == 8 and metrics["n_unknown"] == 4
+    assert metrics["n_known"] == 2 and metrics["n_unknown"] == 1  # the test rows of the split column
     assert (tmp_path / "eval" / "roc.png").stat().st_size > 0
 
     video = clip_manifest[0].root / "angry_0.mp4"

@@ -105,7 +105,7 @@ class _EncoderClock:
 
 def _clips(data: str | Path, n_clips: int, known: Sequence[str] | None):
     from openmer.data.clips import ClipDataset
-    from openmer.training.run import resolve_data, unknown_label_vector
+    from openmer.data.manifest import label_indices, resolve_data
 
     manifest, _ = resolve_data(data)
     if n_clips < 1 or n_clips > len(manifest):
@@ -116,7 +116,7 @@ def _clips(data: str | Path, n_clips: int, known: Sequence[str] | None):
     if absent:
         raise ConfigError(f"known class(es) {absent} do not occur in {data}; its classes are {classes}")
     sub = manifest.subset(list(range(n_clips)))
-    labels = unknown_label_vector([s.label for s in sub], known)
+    labels = label_indices([s.label for s in sub], known)
     batch = ClipDataset(sub, labels, MODALITIES).batches(n_clips)[0]
     if not bool(batch["audio_present"].all()) or not bool(batch["text_present"].all()):
         raise ConfigError(f"the first {n_clips} clips of {data} must all have audio and text for this timing")

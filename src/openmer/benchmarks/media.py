@@ -20,14 +20,14 @@ from openmer.benchmarks.runner import (
     trial_result,
 )
 from openmer.config import OpenmerConfig
-from openmer.data.clips import ClipDataset
+from openmer.data.clips import ClipDataset, vision_preprocess
 from openmer.data.feature_cache import encode_features
 from openmer.data.manifest import Manifest
 from openmer.methods.hcep import HCEP, HCEPConfig
+from openmer.paths import default_cache_dir
 from openmer.protocol import Protocol, open_set_subsets
 from openmer.reporting.scores import RunScores
 from openmer.training import TrainConfig, fit
-from openmer.training.run import default_cache_dir, vision_preprocess
 
 BASELINE_TRAIN = TrainConfig(epochs=60, optimizer="adam", lr=1e-3, batch_size=64, step_size=30, eval_every=5)
 

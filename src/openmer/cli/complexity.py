@@ -10,6 +10,7 @@ from rich.table import Table
 
 from openmer.cli.app import app
 from openmer.cli.common import console, handle_errors
+from openmer.files import atomic_write_text
 
 
 @app.command()
@@ -59,5 +60,4 @@ def complexity(
     text = json.dumps(rep, indent=2)
     typer.echo(text)
     if json_path is not None:
-        json_path.parent.mkdir(parents=True, exist_ok=True)
-        json_path.write_text(text + "\n", encoding="utf-8")
+        atomic_write_text(json_path, text + "\n")

@@ -10,6 +10,7 @@ from rich.table import Table
 
 from openmer.cli.app import app
 from openmer.cli.common import console, handle_errors
+from openmer.files import atomic_write_json
 
 
 @app.command("bench-encoders")
@@ -35,4 +36,4 @@ def bench_encoders(
     console.print(table)
     typer.echo(json.dumps(records, indent=2))
     if json_path is not None:
-        json_path.write_text(json.dumps(records, indent=2) + "\n", encoding="utf-8")
+        atomic_write_json(json_path, records)

@@ -8,7 +8,14 @@ from pathlib import Path
 import typer
 
 from openmer.cli.app import app
-from openmer.cli.common import console, handle_errors, rich_progress
+from openmer.cli.common import EXIT_SOME_FAILED, console, handle_errors, rich_progress
+
+
+def _profile(value: str):
+    """A profile name (``offline``, ``paper``) or a profile JSON file (a saved :class:`ProfileConfig`)."""
+    from openmer.backbones import ProfileConfig, profile_config
+
+    return ProfileConfig.from_json(Path(value)) if value.endswith(".json") else profile_config(value)
 
 
 @app.command()
@@ -16,26 +23,35 @@ from openmer.cli.common import console, handle_errors, rich_progress
 def train(
     data: str = typer.Option(..., "--data", help="A manifest file (.csv/.jsonl) or a built-in dataset: emodb, meld."),
     known: str = typer.Option(..., "--known", help="Comma-separated known classes, in class-index order."),
-    out: Path = typer.Option(..., "--out", help="Run folder to write."),
+    out: Path = typer.Option(..., "--out", help="Run folder to write (refused when it holds a run, unless --resume/--overwrite)."),
     method: str = typer.Option("hcep", "--method", help="hcep, arpl or msp."),
-    profile: str = typer.Option("offline", "--profile", help="Encoders: offline (../shared/models) or paper (CLIP + wav2vec 2.0)."),
+    profile: str = typer.Option(
+        "offline", "--profile",
+        help="Encoders: offline (../shared/models), paper (CLIP + wav2vec 2.0), or a profile JSON file."),
     epochs: int | None = typer.Option(None, "--epochs", help="Epochs (paper: 150)."),
     lr: float | None = typer.Option(None, "--lr", help="Learning rate (paper: 5e-4)."),
     batch_size: int | None = typer.Option(None, "--batch-size"),
     optimizer: str | None = typer.Option(None, "--optimizer", help="sgd (paper) or adam."),
-    seed: int = typer.Option(0, "--seed"),
-    acceptance: float = typer.Option(0.90, "--acceptance", help="Known-class acceptance rate that sets the deployable threshold."),
-    resume: bool = typer.Option(False, "--resume", help="Continue an interrupted run from OUT/last."),
+    seed: int = typer.Option(0, "--seed", help="Seed of the initial parameters, shuffling and dropout."),
+    acceptance: float = typer.Option(
+        0.90, "--acceptance", help="Known-class acceptance rate in (0, 1] that sets the deployable threshold."),
+    threshold_from: str = typer.Option(
+        "train", "--threshold-from",
+        help="Whose known-class confidences set the threshold: train (HCEP Sec. 4.4.6) or val."),
+    resume: bool = typer.Option(False, "--resume", help="Continue an interrupted run from OUT/last (same settings)."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace the run OUT holds."),
+    allow_outside_root: bool = typer.Option(
+        False, "--allow-outside-root", help="Accept manifest paths that leave the manifest's folder (../)."),
     audio_prompt_entry: str | None = typer.Option(
         None, "--audio-prompt-entry",
         help="waveform (paper: 2 x 8000 samples before the clip) or features (2 tokens after the conv front end; cheaper)."),
 ) -> None:
     """Train a method on the known classes of a dataset and save a run folder."""
-    from openmer.backbones import profile_config
+    from openmer.runs import read_run_info
     from openmer.training import TrainConfig
     from openmer.training.run import train as train_run
 
-    prof = profile_config(profile)
+    prof = _profile(profile)
     if audio_prompt_entry is not None:
         prof = prof.with_options("audio", prompt_entry=audio_prompt_entry)
 
@@ -53,23 +69,38 @@ def train(
             progress.update(task, completed=epoch, total=total, status=text)
 
         run_dir = train_run(data, classes, method=method, profile=prof, out=out, train_config=cfg,
-                            acceptance=acceptance, resume=resume, progress=on_epoch)
-    info = json.loads((run_dir / "run.json").read_text())
-    console.print(f"saved {run_dir} (selected epoch {info['best_epoch']}, threshold {info['threshold']:.4f})")
+                            acceptance=acceptance, threshold_from=threshold_from, resume=resume, overwrite=overwrite,
+                            allow_outside_root=allow_outside_root, progress=on_epoch)
+    info = read_run_info(run_dir)
+    th = info.threshold
+    console.print(f"saved {run_dir} (selected epoch {info.best_epoch}; threshold {th.value:.4f} accepts "
+                  f"{th.acceptance:.2f} of the known-class {th.source} clips)", highlight=False)
 
 
 @app.command()
 @handle_errors
 def evaluate(
     run_dir: Path = typer.Argument(..., help="A run folder from `openmer train`."),
-    data: str = typer.Option(..., "--data", help="A manifest file or a built-in dataset (its test groups)."),
+    data: str = typer.Option(
+        ..., "--data", help="A manifest file (its test rows when it has a split column) or a built-in dataset (its test groups)."),
     out: Path | None = typer.Option(None, "--out", help="Where evaluation.json and figures go (default RUN_DIR/eval)."),
+    allow_outside_root: bool = typer.Option(
+        False, "--allow-outside-root", help="Accept manifest paths that leave the manifest's folder (../)."),
 ) -> None:
-    """AUROC, OSCR, closed-set accuracy and figures of a run on a dataset (other classes = unknown)."""
+    """AUROC, OSCR, closed-set accuracy, the rates at the stored threshold, and figures (other classes = unknown)."""
     from openmer.inference import evaluate as evaluate_run
 
-    metrics = evaluate_run(run_dir, data, out=out or run_dir / "eval")
+    metrics = evaluate_run(run_dir, data, out=out or run_dir / "eval", allow_outside_root=allow_outside_root)
     typer.echo(json.dumps(metrics, indent=2))
+    console.print(f"{metrics['n_known']} known + {metrics['n_unknown']} unknown clips ({metrics['clips']}): "
+                  f"AUROC {metrics['auroc']:.3f}, OSCR {metrics['oscr']:.3f}", highlight=False)
+    rows = [("stored", metrics["threshold_acceptance"], metrics["at_threshold"])]
+    rows += [("target", p["acceptance"], p) for p in metrics["at_acceptance"]]
+    console.print(f"{'threshold':>10} {'chosen at':>10} {'known acc.':>10} {'TPR':>6} {'FPR':>6} {'CCR':>6}  "
+                  f"(chosen on the {metrics['threshold_source']} clips)", highlight=False)
+    for name, a, p in rows:
+        console.print(f"{p['threshold']:>10.4f} {f'{a:.2f} {name}':>10} {p['known_acceptance']:>10.3f} {p['tpr']:>6.3f} "
+                      f"{p['fpr']:>6.3f} {p['ccr']:>6.3f}", highlight=False)
 
 
 @app.command()
@@ -78,9 +109,22 @@ def predict(
     run_dir: Path = typer.Argument(..., help="A run folder from `openmer train`."),
     files: list[Path] = typer.Argument(..., help="Video or audio files, or folders of them."),
     text: str | None = typer.Option(None, "--text", help="Transcript for every file (else a sidecar NAME.txt is used)."),
+    window: float = typer.Option(10.0, "--window", help="Clips longer than this (seconds) are scored in windows of it."),
+    hop: float = typer.Option(5.0, "--hop", help="Seconds between the starts of two windows."),
 ) -> None:
-    """Name the emotion of each file, or say `unknown`: one JSON line per file."""
-    from openmer.inference import predict as predict_files
+    """Name the emotion of each file, or say `unknown`: one JSON line per file.
 
-    for record in predict_files(run_dir, list(files), text=text):
+    A file that cannot be used gets a line {"file": ..., "error": ...} and the others are still
+    scored; the exit status is then 3 (1: nothing could run, e.g. an unreadable run folder).
+    """
+    from openmer.inference import predict_iter
+
+    failed = total = 0
+    for record in predict_iter(run_dir, list(files), text=text, window=window, hop=hop):
+        total += 1
+        failed += "error" in record
         typer.echo(json.dumps(record))
+    if failed:
+        console.print(f"[bold red]error:[/] {failed} of {total} file(s) could not be used (see their \"error\")",
+                      highlight=False)
+        raise typer.Exit(code=EXIT_SOME_FAILED)

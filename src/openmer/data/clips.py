@@ -137,3 +137,9 @@ class ClipDataset(Dataset):
         """The whole dataset in order, batched (for scoring and feature extraction)."""
         return [self.collate_fn([self[j] for j in range(i, min(i + batch_size, len(self)))])
                 for i in range(0, len(self), batch_size)]
+
+
+def vision_preprocess(encoders: dict[str, Any]) -> VisionPreprocess | None:
+    """The vision encoder's ``preprocess(frames, path)`` (what :class:`ClipDataset` needs), or ``None`` without one."""
+    enc = encoders.get("video")
+    return None if enc is None else enc.preprocess

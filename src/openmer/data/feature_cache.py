@@ -19,6 +19,7 @@ import torch
 
 from openmer.backbones.base import Encoder
 from openmer.data.clips import ClipDataset
+from openmer.files import atomic_path
 
 logger = logging.getLogger(__name__)
 
@@ -111,10 +112,8 @@ def encode_features(
             if progress:
                 progress(min(start + batch_size, len(todo)), len(todo), f"encoding {m}")
         if path is not None and todo:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_suffix(".tmp.npz")
-            np.savez(tmp, **store)
-            tmp.replace(path)
+            with atomic_path(path) as tmp, tmp.open("wb") as fh:
+                np.savez(fh, **store)
         dim = int(enc.embed_dim)
         present[m] = np.array([k is not None and k in store for k in keys])
         feats[m] = np.stack([store[k] if (k is not None and k in store) else np.zeros(dim, np.float32) for k in keys]).astype(np.float32)

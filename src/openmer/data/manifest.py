@@ -11,24 +11,39 @@ label     class name (may be empty for unlabelled data to predict on)
 group     speaker / actor / dialogue id for group-aware splits (may be empty)
 start     optional segment start in seconds inside the media file
 end       optional segment end in seconds
+split     optional ``train``, ``val`` or ``test``: ``openmer train`` uses the train/val rows,
+          ``openmer evaluate`` the test rows only (all rows or none carry a split)
 ========  ==========================================================================
 
-Any modality may be absent. Paths are relative to ``root`` (by default the manifest's folder).
+Any modality may be absent. Relative paths are resolved against ``root`` (by default the
+manifest's folder); :meth:`Manifest.read` refuses a relative path that leaves the root (e.g.
+``../../etc/passwd``) unless ``allow_outside_root=True`` (``--allow-outside-root``). Absolute
+paths in a manifest are used as they are: a manifest you write yourself may point anywhere.
 """
 
 from __future__ import annotations
 
 import csv
+import io
 import json
+import os
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from openmer.errors import DataError
+import numpy as np
 
-COLUMNS = ("id", "video", "audio", "text", "label", "group", "start", "end")
+from openmer import UNKNOWN
+from openmer.errors import DataError, MediaError
+
+if TYPE_CHECKING:
+    from openmer.protocol import GroupPartition
+
+COLUMNS = ("id", "video", "audio", "text", "label", "group", "start", "end", "split")
 MODALITIES = ("video", "audio", "text")
+SPLITS = ("train", "val", "test")
 
 
 @dataclass(frozen=True)
@@ -43,6 +58,7 @@ class Sample:
     text: str | None = None
     start: float | None = None  # seconds
     end: float | None = None  # seconds
+    split: str | None = None  # "train", "val", "test" or None
 
     @property
     def modalities(self) -> tuple[str, ...]:
@@ -103,12 +119,42 @@ class Manifest:
         return None if not rel else (self.root / rel)
 
     def text_of(self, sample: Sample) -> str | None:
-        """The transcript, reading a ``.txt`` sidecar when ``text`` names one."""
+        """The transcript, reading a ``.txt`` sidecar when ``text`` names one (``None`` = no transcript).
+
+        Raises:
+            MediaError: the sidecar is not valid UTF-8 (read by :func:`openmer.media.load_text`).
+        """
         if not sample.text:
             return None
         if sample.text.endswith(".txt") and (self.root / sample.text).is_file():
-            return (self.root / sample.text).read_text(encoding="utf-8").strip()
+            from openmer.media.text import load_text
+
+            try:
+                return load_text(self.root / sample.text)
+            except MediaError as exc:
+                if exc.reason.startswith("empty"):
+                    return None  # an empty sidecar = no transcript, as an empty cell
+                raise
         return sample.text
+
+    @property
+    def has_splits(self) -> bool:
+        """Whether the rows carry a ``split`` column (train/val/test)."""
+        return any(s.split for s in self.samples)
+
+    def split_indices(self) -> dict[str, np.ndarray]:
+        """Row indices per ``split`` value: ``{"train", "val", "test"}`` -> (n,) int arrays.
+
+        Raises:
+            DataError: some rows carry a split and others do not.
+        """
+        missing = [n for n, s in enumerate(self.samples, start=1) if not s.split]
+        if missing and len(missing) < len(self.samples):
+            raise DataError(self.source or self.root,
+                            f"{len(missing)} row(s) have no split (first: row {missing[0]}) while others do; "
+                            f"give every row one of {list(SPLITS)} or leave the column empty")
+        splits = np.array([s.split or "" for s in self.samples])
+        return {name: np.flatnonzero(splits == name) for name in SPLITS}
 
     def subset(self, keep: Iterable[int] | Sequence[bool]) -> Manifest:
         """Rows by index list or boolean mask, same root."""
@@ -157,36 +203,49 @@ class Manifest:
 
     # ------------------------------------------------------------------ I/O
     @classmethod
-    def read(cls, path: str | Path, *, root: str | Path | None = None, name: str | None = None) -> Manifest:
+    def read(cls, path: str | Path, *, root: str | Path | None = None, name: str | None = None,
+             allow_outside_root: bool = False) -> Manifest:
         """Read a ``.csv`` or ``.jsonl`` manifest (columns as in the module docstring).
 
+        Args:
+            path: the manifest file.
+            root: folder that relative paths are resolved against (default: the file's folder).
+            name: dataset name for messages (default: the file name without extension).
+            allow_outside_root: accept relative paths that leave ``root`` (``../``).
+
         Raises:
-            DataError: file missing, unsupported extension, no ``id`` column, or a bad number.
+            DataError: file missing or not UTF-8, unsupported extension, no ``id`` column, a bad
+                number or split, or a relative path that leaves the root.
         """
         path = Path(path)
         if not path.is_file():
             raise DataError(path, "manifest file not found")
         if path.suffix == ".csv":
-            with path.open(encoding="utf-8", newline="") as f:
-                reader = csv.DictReader(f)
-                if reader.fieldnames is None or "id" not in reader.fieldnames:
-                    raise DataError(path, f"a manifest needs an 'id' column; found {reader.fieldnames}")
-                unknown = set(reader.fieldnames) - set(COLUMNS)
-                if unknown:
-                    raise DataError(path, f"unknown column(s) {sorted(unknown)}; allowed: {list(COLUMNS)}")
-                rows = list(reader)
+            reader = csv.DictReader(io.StringIO(_read_utf8(path), newline=""))
+            if reader.fieldnames is None or "id" not in reader.fieldnames:
+                raise DataError(path, f"a manifest needs an 'id' column; found {reader.fieldnames}")
+            unknown = set(reader.fieldnames) - set(COLUMNS)
+            if unknown:
+                raise DataError(path, f"unknown column(s) {sorted(unknown)}; allowed: {list(COLUMNS)}")
+            rows = list(reader)
         elif path.suffix in (".jsonl", ".json"):
             rows = []
-            for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+            for n, line in enumerate(_read_utf8(path).splitlines(), start=1):
                 if line.strip():
                     try:
                         rows.append(json.loads(line))
                     except json.JSONDecodeError as exc:
                         raise DataError(path, f"line {n} is not JSON: {exc}") from exc
+                    if not isinstance(rows[-1], dict):
+                        raise DataError(path, f"line {n} is not a JSON object")
         else:
             raise DataError(path, "unsupported manifest format; use .csv or .jsonl")
         samples = [_row_to_sample(path, n, r) for n, r in enumerate(rows, start=1)]
-        return cls(samples, root=Path(root) if root else path.parent, name=name or path.stem, source=path)
+        base = Path(root) if root else path.parent
+        if not allow_outside_root:
+            for n, sample in enumerate(samples, start=1):
+                _check_inside_root(path, base, n, sample)
+        return cls(samples, root=base, name=name or path.stem, source=path)
 
     def write(self, path: str | Path) -> Path:
         """Write as CSV (``.csv``) or JSON lines (``.jsonl``).
@@ -195,7 +254,6 @@ class Manifest:
         absolute paths, so the written file reads back to the same files.
         """
         path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
         # Paths stay relative when the file goes to the root folder; elsewhere they are written absolute.
         here = path.parent.resolve() == Path(self.root).resolve()
 
@@ -205,15 +263,16 @@ class Manifest:
                 return ""
             return str(Path(self.root).resolve() / v) if c in ("video", "audio") and not here else v
 
+        from openmer.files import atomic_write_text
+
         rows = [{c: cell(s, c) for c in COLUMNS} for s in self.samples]
         if path.suffix == ".jsonl":
-            path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
-        else:
-            with path.open("w", encoding="utf-8", newline="") as f:
-                w = csv.DictWriter(f, fieldnames=list(COLUMNS))
-                w.writeheader()
-                w.writerows(rows)
-        return path
+            return atomic_write_text(path, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
+        buffer = io.StringIO(newline="")
+        w = csv.DictWriter(buffer, fieldnames=list(COLUMNS))
+        w.writeheader()
+        w.writerows(rows)
+        return atomic_write_text(path, buffer.getvalue())
 
 
 def _row_to_sample(path: Path, n: int, row: dict) -> Sample:
@@ -233,10 +292,27 @@ def _row_to_sample(path: Path, n: int, row: dict) -> Sample:
     ident = opt("id")
     if ident is None:
         raise DataError(path, f"row {n} has an empty id")
+    split = opt("split")
+    if split is not None and split not in SPLITS:
+        raise DataError(path, f"row {n} (id {ident!r}): split must be one of {list(SPLITS)}, got {split!r}")
     return Sample(
         id=ident, label=opt("label"), group=opt("group"), video=opt("video"), audio=opt("audio"),
-        text=opt("text"), start=num("start"), end=num("end"),
+        text=opt("text"), start=num("start"), end=num("end"), split=split,
     )
+
+
+def _check_inside_root(path: Path, root: Path, n: int, sample: Sample) -> None:
+    """Refuse a relative media or sidecar path of row ``n`` that leaves ``root`` (lexically, after ``..``)."""
+    base = os.path.normpath(os.path.abspath(root))
+    for column in ("video", "audio", "text"):
+        rel = getattr(sample, column)
+        if not rel or (column == "text" and not rel.endswith(".txt")) or Path(rel).is_absolute():
+            continue
+        target = os.path.normpath(os.path.join(base, rel))
+        if target != base and not target.startswith(base.rstrip(os.sep) + os.sep):
+            raise DataError(path, f"row {n} (id {sample.id!r}): {column} path {rel!r} leaves the manifest root "
+                                  f"{base}; relative paths are resolved against it (pass --allow-outside-root, "
+                                  "or allow_outside_root=True, to accept it, or give an absolute path)")
 
 
 def read_csv(path: str | Path, required: Sequence[str] = (), what: str = "file") -> list[dict[str, str]]:
@@ -259,3 +335,63 @@ def read_csv(path: str | Path, required: Sequence[str] = (), what: str = "file")
         if missing:
             raise DataError(path, f"missing column(s) {missing}; found {reader.fieldnames}")
         return list(reader)
+
+
+def _read_utf8(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise DataError(path, f"not valid UTF-8 ({exc.reason} at byte {exc.start})") from exc
+
+
+def label_indices(labels: Sequence[str | None], known: Sequence[str]) -> np.ndarray:
+    """(N,) int64 class index of each label in ``known``; ``UNKNOWN`` (-1) for any other label."""
+    index = {k: i for i, k in enumerate(known)}
+    return np.array([index.get(lb, UNKNOWN) if lb is not None else UNKNOWN for lb in labels], dtype=np.int64)
+
+
+def _norm_label(label: str) -> str:
+    return " ".join(label.split()).casefold()
+
+
+def near_known_labels(labels: Iterable[str | None], known: Sequence[str]) -> dict[str, str]:
+    """Labels that are not a known class but equal one apart from case or whitespace.
+
+    Returns:
+        ``{label: known class}``, e.g. ``{"Anger": "anger", "anger ": "anger"}``: such rows are
+        treated as *unknown* (labels are compared exactly), which is rarely what was meant.
+    """
+    by_norm = {_norm_label(k): k for k in known}
+    out = {}
+    for lb in set(lb for lb in labels if lb):
+        if lb not in known and _norm_label(lb) in by_norm:
+            out[lb] = by_norm[_norm_label(lb)]
+    return dict(sorted(out.items()))
+
+
+def resolve_data(data: str | Path, *, allow_outside_root: bool = False) -> tuple[Manifest, GroupPartition | None]:
+    """A built-in dataset name (``emodb``, ``meld``) or a manifest file.
+
+    Returns:
+        ``(manifest, partition)``: the built-in protocol's group partition, or ``None`` for a
+        user manifest (which may carry its own ``split`` column).
+
+    Raises:
+        ConfigError: ``ravdess`` (features only, no media: use ``openmer benchmark ravdess``).
+        DataError / SharedDataMissing: the manifest or the shared data is missing or invalid.
+    """
+    from openmer.data.builtin import load_emodb, load_meld
+    from openmer.errors import ConfigError
+    from openmer.protocol import load_protocol
+
+    name = str(data)
+    if name == "emodb":
+        return load_emodb(), load_protocol("emodb").partition
+    if name == "meld":
+        return load_meld(split="all"), load_protocol("meld").partition
+    if name == "ravdess":
+        raise ConfigError("the shared RAVDESS copy holds precomputed features, not media: use `openmer benchmark ravdess`")
+    path = Path(data)
+    if not path.exists():
+        raise DataError(path, "no such manifest file (and not a built-in dataset name: emodb, meld)")
+    return Manifest.read(path, allow_outside_root=allow_outside_root).validate(), None

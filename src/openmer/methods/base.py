@@ -166,51 +166,90 @@ class OpenSetMethod(nn.Module, ABC):
     def load_extra_state(self, state: Mapping[str, Any]) -> None:
         """Inverse of :meth:`extra_state`."""
 
-    def save(self, run_dir: str | Path) -> Path:
-        """Write ``config.json`` and ``model.safetensors`` into ``run_dir`` (atomically)."""
-        from safetensors.torch import save_file
-
-        run_dir = Path(run_dir)
-        run_dir.mkdir(parents=True, exist_ok=True)
-        meta = {
-            "openmer_version": __version__,
+    def describe(self) -> dict[str, Any]:
+        """What defines this method besides its tensors: name, config, known classes, threshold, extra state."""
+        return {
             "method": self.name,
             "config": self.config.to_dict(),
             "known_classes": self.known_classes,
             "threshold": self.threshold,
             "extra": self.extra_state(),
         }
+
+    def save_weights(self, path: str | Path, metadata: dict[str, str] | None = None) -> Path:
+        """Write :meth:`trainable_state_dict` to a safetensors file (with ``metadata`` in its header),
+        atomically (temporary name, then rename)."""
+        from safetensors.torch import save_file
+
+        from openmer.files import atomic_path
+
         tensors = {k: v.detach().cpu().contiguous() for k, v in self.trainable_state_dict().items()}
-        tmp = run_dir / (WEIGHTS_FILE + ".tmp")
-        save_file(tensors, str(tmp))
-        tmp.replace(run_dir / WEIGHTS_FILE)
-        tmpc = run_dir / (CONFIG_FILE + ".tmp")
-        tmpc.write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n", encoding="utf-8")
-        tmpc.replace(run_dir / CONFIG_FILE)
+        with atomic_path(path) as tmp:
+            save_file(tensors, str(tmp), metadata=metadata)
+        return Path(path)
+
+    def save(self, run_dir: str | Path) -> Path:
+        """Write ``config.json`` (:meth:`describe`) and ``model.safetensors`` into ``run_dir`` (atomically).
+
+        A run folder written by ``openmer train`` stores the same description inside its
+        ``run.json`` instead (:mod:`openmer.runs`).
+        """
+        from openmer.files import atomic_write_json
+
+        run_dir = Path(run_dir)
+        self.save_weights(run_dir / WEIGHTS_FILE)
+        atomic_write_json(run_dir / CONFIG_FILE, {"openmer_version": __version__, **self.describe()}, sort_keys=True)
         return run_dir
 
     @classmethod
     def load(cls, run_dir: str | Path, *, device: str | torch.device = "cpu", **kwargs: Any) -> OpenSetMethod:
-        """Rebuild a saved method (any registered method when called on the base class).
+        """Rebuild a method saved by :meth:`save` (any registered method when called on the base class).
 
         Raises:
-            CheckpointError: missing files, an unknown method, or tensors that do not match
-                the rebuilt model (e.g. other encoders than at training time).
+            CheckpointError: missing or unreadable files (naming the file), an unknown method, or
+                tensors that do not match the rebuilt model (e.g. other encoders than at training time).
         """
-        from safetensors.torch import load_file
+        run_dir = Path(run_dir)
+        cfg_path = run_dir / CONFIG_FILE
+        if not cfg_path.is_file():
+            raise CheckpointError(f"{cfg_path}: not found; is {run_dir} a finished openmer run folder?")
+        try:
+            meta = json.loads(cfg_path.read_text(encoding="utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise CheckpointError(f"{cfg_path}: not valid JSON ({exc})") from exc
+        return cls.from_description(meta, run_dir / WEIGHTS_FILE, device=device, source=cfg_path, **kwargs)
 
+    @classmethod
+    def from_description(cls, meta: Mapping[str, Any], weights: str | Path, *, device: str | torch.device = "cpu",
+                         source: str | Path | None = None, **kwargs: Any) -> OpenSetMethod:
+        """Rebuild a method from :meth:`describe`'s dict and a safetensors file of its trainable tensors.
+
+        Args:
+            meta: ``{"method", "config", "known_classes", "threshold", "extra"}``.
+            weights: the safetensors file.
+            device: where the rebuilt method goes.
+            source: the file ``meta`` was read from, named in errors.
+            **kwargs: passed to :meth:`build` (e.g. ``encoders=``).
+
+        Raises:
+            CheckpointError: ``meta`` lacks a field or does not validate, ``weights`` is missing,
+                empty, truncated or corrupt, or its tensors do not match the rebuilt model.
+        """
+        from openmer.files import read_safetensors
         from openmer.methods.registry import get_method
 
-        run_dir = Path(run_dir)
-        cfg_path, w_path = run_dir / CONFIG_FILE, run_dir / WEIGHTS_FILE
-        for p in (cfg_path, w_path):
-            if not p.is_file():
-                raise CheckpointError(f"{p}: not found; is {run_dir} a finished openmer run folder?")
-        meta = json.loads(cfg_path.read_text(encoding="utf-8"))
-        method_cls = get_method(meta["method"]) if cls is OpenSetMethod else cls
-        config = method_cls.config_class.from_dict(meta["config"])
+        where = source or weights
+        missing_keys = [k for k in ("method", "config", "known_classes") if k not in meta]
+        if missing_keys:
+            raise CheckpointError(f"{where}: missing field(s) {missing_keys}")
+        try:
+            method_cls = get_method(meta["method"]) if cls is OpenSetMethod else cls
+            config = method_cls.config_class.from_dict(meta["config"])
+        except ConfigError as exc:
+            raise CheckpointError(f"{where}: {exc}") from exc
+        w_path = Path(weights)
+        state, _ = read_safetensors(w_path)
         method = method_cls.build(config, meta["known_classes"], extra=meta.get("extra", {}), **kwargs)
-        state = load_file(str(w_path))
         expected = method.trainable_state_dict()
         missing = set(expected) - set(state)
         unexpected = set(state) - set(expected)

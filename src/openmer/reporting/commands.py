@@ -30,7 +30,6 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
 
 from openmer.errors import ConfigError, DataError
 from openmer.reporting.scores import RunScores, load_runs
@@ -63,18 +62,19 @@ class FigureReport:
 def threshold_from_test_knowns(run: RunScores, acceptance: float = DEFAULT_ACCEPTANCE) -> float:
     """Threshold accepting a fraction ``acceptance`` of the run's *test* knowns.
 
-    Same rule as :func:`openmer.training.run.choose_threshold` (``(1 - a)`` quantile,
+    Same rule as :func:`openmer.methods.threshold.choose_threshold` (``(1 - a)`` quantile,
     ``method="lower"``), applied to test data because the run saved nothing else.
 
     Raises:
         ValueError: ``acceptance`` outside (0, 1], or the run has no known sample.
     """
-    if not 0 < acceptance <= 1:
-        raise ValueError(f"acceptance must be in (0, 1], got {acceptance}")
+    from openmer.methods.threshold import check_acceptance, choose_threshold
+
+    check_acceptance(acceptance)
     conf = run.confidence[run.is_known]
     if conf.size == 0:
         raise ValueError(f"run {run.name} has no known test sample to set a threshold from")
-    return float(np.quantile(conf, 1.0 - acceptance, method="lower"))
+    return choose_threshold(conf, acceptance)
 
 
 def _kinds(kinds: str | Iterable[str]) -> list[str]:

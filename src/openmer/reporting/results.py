@@ -148,9 +148,9 @@ def _jsonable(obj: Any) -> Any:
 
 
 def _write_text(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
+    from openmer.files import atomic_write_text
+
+    atomic_write_text(path, text)
 
 
 # ----------------------------------------------------------------------------- results.md

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -193,13 +192,11 @@ class RunScores:
             "n_samples": int(self.confidence.shape[0]),
             "arrays": sorted(arrays),
         }
-        tmp = npz.with_name(npz.name + ".tmp")
-        with open(tmp, "wb") as fh:
+        from openmer.files import atomic_path, atomic_write_json
+
+        with atomic_path(npz) as tmp, tmp.open("wb") as fh:
             np.savez(fh, **arrays)
-        os.replace(tmp, npz)
-        tmp = sidecar.with_name(sidecar.name + ".tmp")
-        tmp.write_text(json.dumps(meta, indent=2, sort_keys=True, allow_nan=False) + "\n", encoding="utf-8")
-        os.replace(tmp, sidecar)
+        atomic_write_json(sidecar, meta, sort_keys=True, allow_nan=False)
         return npz
 
     @classmethod

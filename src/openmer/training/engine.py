@@ -10,10 +10,12 @@ What the loop guarantees:
   heads); frozen encoders never change;
 - model selection uses the validation data only (known classes), never the test data;
 - ``run_dir`` receives the last state after every epoch, written atomically (temporary name then
-  rename): ``last/model.safetensors`` + ``last/trainer_state.pt`` (optimizer, scheduler, epoch,
-  best state, history); ``resume=True`` continues from it and gives the same result as an
-  uninterrupted run, because every epoch's shuffling and dropout are seeded from
-  ``(seed, epoch)`` alone;
+  rename) by :func:`openmer.runs.save_last`: ``last/model.safetensors``, the trainer state
+  (optimizer, scheduler, epoch, best state, history) as ``last/trainer_state.safetensors`` +
+  ``last/trainer_state.json`` (nothing pickled), and what defines the run; ``resume=True``
+  refuses a checkpoint of another run (naming the field that differs), then continues and gives
+  the same result as an uninterrupted run, because every epoch's shuffling and dropout are
+  seeded from ``(seed, epoch)`` alone;
 - a NaN/inf loss stops training with :class:`~openmer.errors.TrainingError` naming epoch and step;
   the last completed epoch stays on disk for ``--resume``.
 """
@@ -21,10 +23,8 @@ What the loop guarantees:
 from __future__ import annotations
 
 import copy
-import json
 import logging
-import math
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -186,28 +186,6 @@ def _is_better(metrics: dict[str, float], best: dict[str, float] | None, select:
     return (metrics["val_acc"], -metrics["val_loss"]) > (best["val_acc"], -best["val_loss"])
 
 
-def _save_last(run_dir: Path, method: Any, state: dict[str, Any]) -> None:
-    from safetensors.torch import save_file
-
-    last = run_dir / "last"
-    last.mkdir(parents=True, exist_ok=True)
-    tensors = {k: v.detach().cpu().contiguous() for k, v in method.trainable_state_dict().items()}
-    save_file(tensors, str(last / "model.safetensors.tmp"))
-    torch.save(state, last / "trainer_state.pt.tmp")
-    (last / "model.safetensors.tmp").replace(last / "model.safetensors")
-    (last / "trainer_state.pt.tmp").replace(last / "trainer_state.pt")
-
-
-def _load_last(run_dir: Path, method: Any) -> dict[str, Any]:
-    from safetensors.torch import load_file
-
-    last = run_dir / "last"
-    if not (last / "trainer_state.pt").is_file() or not (last / "model.safetensors").is_file():
-        raise CheckpointError(f"{last}: no checkpoint to resume from (expected model.safetensors and trainer_state.pt)")
-    method.load_state_dict(load_file(str(last / "model.safetensors")), strict=False)
-    return torch.load(last / "trainer_state.pt", weights_only=False)
-
-
 def fit(
     method: Any,
     train: Any,
@@ -218,6 +196,7 @@ def fit(
     resume: bool = False,
     progress: ProgressFn | None = None,
     accelerator: Any = None,
+    identity: Mapping[str, Any] | None = None,
 ) -> TrainResult:
     """Train ``method`` on ``train`` and select the best epoch on ``val``.
 
@@ -231,16 +210,23 @@ def fit(
         resume: continue from ``run_dir/last``.
         progress: called after each epoch as ``progress(epoch, epochs, status)``.
         accelerator: an ``accelerate.Accelerator`` (one is made when ``None``).
+        identity: what else defines the run besides the method (e.g. ``profile``, ``data``),
+            stored in ``last/`` and compared on ``resume``.
 
     Returns:
         :class:`TrainResult`; ``method`` holds the selected weights and is marked fitted.
 
     Raises:
         TrainingError: a NaN/inf loss (the message names epoch and step) or no trainable parameter.
-        CheckpointError: ``resume`` without a checkpoint.
+        CheckpointError: ``resume`` without a checkpoint, with a pickled one (refused unread),
+            or with one of another run (another method, known classes, class order, config or
+            ``identity`` field; the message names it).
+        OutputError: the checkpoint cannot be written (the message names the file).
     """
     from accelerate import Accelerator
     from accelerate.utils import DataLoaderConfiguration, set_seed
+
+    from openmer.runs import load_last, method_identity, save_last, save_metrics
 
     cfg = cfg or TrainConfig()
     if accelerator is None:
@@ -259,12 +245,13 @@ def fit(
     optimizer = make_optimizer(groups, cfg)
     scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=cfg.step_size, gamma=cfg.gamma)
     model, optimizer = accelerator.prepare(method, optimizer)
+    run_identity = {**method_identity(method), **dict(identity or {})}
 
     start_epoch, history, best, best_state, best_epoch = 0, [], None, None, -1
     if resume:
         if run_dir is None:
             raise CheckpointError("resume needs a run directory")
-        state = _load_last(run_dir, method)
+        state = load_last(run_dir, method, run_identity)
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
         start_epoch, history = state["epoch"] + 1, state["history"]
@@ -323,10 +310,10 @@ def fit(
             best, best_epoch, best_state = dict(status), epoch + 1, None
         history.append(status)
         if run_dir is not None and accelerator.is_main_process:
-            _save_last(run_dir, method, {
+            save_last(run_dir, method, {
                 "epoch": epoch, "history": history, "best": best, "best_state": best_state, "best_epoch": best_epoch,
                 "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(), "config": cfg.to_dict(),
-            })
+            }, run_identity)
         if progress is not None:
             progress(epoch + 1, cfg.epochs, status)
 
@@ -335,8 +322,6 @@ def fit(
     method.mark_fitted()
     method.eval()
     if run_dir is not None and accelerator.is_main_process:
-        (run_dir / "metrics.json").write_text(json.dumps(
-            {"select_metric": cfg.select_metric, "best_epoch": best_epoch, "history": history},
-            indent=2, default=lambda x: None if isinstance(x, float) and math.isnan(x) else x) + "\n")
+        save_metrics(run_dir, cfg.select_metric, best_epoch, history)
     accelerator.wait_for_everyone()
     return TrainResult(best_epoch=best_epoch, history=history, select_metric=cfg.select_metric)

@@ -1,77 +1,46 @@
-"""``openmer train``: train one method on a dataset's known classes and save a run folder.
+"""``openmer train``: train one method on a dataset's known classes and write a run folder.
 
-A run folder holds ``config.json`` + ``model.safetensors`` (the method, see
-:meth:`OpenSetMethod.save`), ``run.json`` (data, known classes, modalities, profile, training
-config, deployable threshold, selected epoch, openmer version), ``metrics.json`` (validation
-history) and ``last/`` (the per-epoch checkpoint that ``--resume`` continues from).
+The run folder (``run.json``, ``model.safetensors``, ``metrics.json``, ``last/``) is written and
+read by :mod:`openmer.runs` alone. This module chooses the data (the protocol's groups, a
+manifest's ``split`` column, or an 80/20 split of its groups), builds the method under the run's
+seed, trains it with :func:`openmer.training.fit` and chooses the deployable threshold
+(:mod:`openmer.methods.threshold`).
 """
 
 from __future__ import annotations
 
-import json
+import hashlib
 import logging
+import warnings
+from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
+import torch
 
-from openmer import UNKNOWN, __version__
 from openmer.backbones.factory import ProfileConfig, load_profile, profile_config
-from openmer.data.clips import ClipDataset
+from openmer.data.clips import ClipDataset, vision_preprocess
 from openmer.data.feature_cache import encode_features
-from openmer.data.manifest import MODALITIES, Manifest
+from openmer.data.manifest import MODALITIES, Manifest, near_known_labels, resolve_data
 from openmer.data.tensors import FeatureDataset
-from openmer.errors import ConfigError, DataError
+from openmer.errors import ConfigError, DataError, OpenmerWarning
 from openmer.methods.base import OpenSetMethod
+from openmer.methods.feature_method import FeatureMethod
 from openmer.methods.registry import get_method
-from openmer.protocol import GroupPartition, load_protocol, partition_indices
+from openmer.methods.threshold import (
+    DEFAULT_ACCEPTANCE, PAPER_ACCEPTANCE_RANGE, THRESHOLD_RULE, check_acceptance, choose_threshold, thresholds_at,
+)
+from openmer.paths import default_cache_dir
+from openmer.protocol import partition_indices
+from openmer.runs import DataInfo, RunInfo, ThresholdInfo, check_resume, prepare_out, save_run
 from openmer.training.config import TrainConfig
 from openmer.training.engine import ProgressFn, fit
 
 logger = logging.getLogger(__name__)
 
-RUN_FILE = "run.json"
-DEFAULT_ACCEPTANCE = 0.90
-
-
-def default_cache_dir() -> Path:
-    """``$OPENMER_CACHE`` or ``~/.cache/openmer`` (encoder features)."""
-    import os
-
-    return Path(os.environ.get("OPENMER_CACHE", Path.home() / ".cache" / "openmer")) / "features"
-
-
-def resolve_data(data: str | Path) -> tuple[Manifest, GroupPartition | None]:
-    """A built-in dataset name (``emodb``, ``meld``) or a manifest file.
-
-    Returns:
-        ``(manifest, partition)``: the built-in protocol's group partition, or ``None`` for a
-        user manifest (then :func:`train` partitions its groups 80/20 into train/val).
-
-    Raises:
-        ConfigError: ``ravdess`` (features only, no media: use ``openmer benchmark ravdess``).
-        DataError / SharedDataMissing: the manifest or the shared data is missing.
-    """
-    from openmer.data.builtin import load_emodb, load_meld
-
-    name = str(data)
-    if name == "emodb":
-        return load_emodb(), load_protocol("emodb").partition
-    if name == "meld":
-        return load_meld(split="all"), load_protocol("meld").partition
-    if name == "ravdess":
-        raise ConfigError("the shared RAVDESS copy holds precomputed features, not media: use `openmer benchmark ravdess`")
-    path = Path(data)
-    if not path.exists():
-        raise DataError(path, "no such manifest file (and not a built-in dataset name: emodb, meld)")
-    return Manifest.read(path).validate(), None
-
-
-def vision_preprocess(encoders: dict[str, Any]):
-    """The vision encoder's ``preprocess(frames, path)``, or ``None`` without a vision encoder."""
-    enc = encoders.get("video")
-    return None if enc is None else enc.preprocess
+ThresholdSource = Literal["train", "val"]
 
 
 def train_val_by_group(groups: Sequence[str], *, val_fraction: float = 0.2, seed: int = 0) -> tuple[dict[str, np.ndarray], dict[str, list[str]]]:
@@ -89,35 +58,59 @@ def train_val_by_group(groups: Sequence[str], *, val_fraction: float = 0.2, seed
             {"train": sorted(set(distinct) - val), "val": sorted(val)})
 
 
-def choose_threshold(known_confidence: np.ndarray, acceptance: float = DEFAULT_ACCEPTANCE) -> float:
-    """Deployable threshold from known-class data only (HCEP Sec. 4.4.6).
-
-    The threshold accepts (``confidence >= threshold``) a fraction ``acceptance`` of the given
-    known-class confidences (training or validation samples, never test). The paper reports that
-    known-acceptance rates of 0.60-0.66 worked best on MAFW; openmer's default is 0.90.
-
-    Raises:
-        ValueError: ``acceptance`` outside (0, 1] or no confidence given.
-    """
-    if not 0 < acceptance <= 1:
-        raise ValueError(f"acceptance must be in (0, 1], got {acceptance}")
-    conf = np.asarray(known_confidence, dtype=np.float64)
-    if conf.size == 0:
-        raise ValueError("no known-class confidence to choose a threshold from")
-    return float(np.quantile(conf, 1.0 - acceptance, method="lower"))
-
-
 def build_method(method: str, known: Sequence[str], *, profile: ProfileConfig, modalities: Sequence[str],
                  input_dim: int | None = None, encoders: dict[str, Any] | None = None,
                  options: dict[str, Any] | None = None, seed: int = 0) -> OpenSetMethod:
-    """A registered method for the given encoders (HCEP) or for their concatenated features (baselines)."""
+    """A registered method, its initial parameters drawn from ``seed`` (so equal seeds give equal runs).
+
+    A method on precomputed features (:class:`~openmer.methods.feature_method.FeatureMethod`) gets
+    ``input_dim``; a method on clips gets the profile, the modalities, the seed and ``encoders``
+    (loaded from the profile by its ``build`` when ``None``). The global RNG state is left as it was.
+    """
     cls = get_method(method)
     options = dict(options or {})
-    if method == "hcep":
-        cfg = cls.config_class.from_dict({"profile": profile.to_dict(), "modalities": list(modalities), "seed": seed, **options})
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        if issubclass(cls, FeatureMethod):
+            return cls(cls.config_class.from_dict({"input_dim": input_dim, **options}), known)
+        cfg = cls.config_class.from_dict({"profile": profile.to_dict(), "modalities": list(modalities), "seed": seed,
+                                          **options})
         return cls.build(cfg, known, encoders=encoders)
-    cfg = cls.config_class.from_dict({"input_dim": input_dim, **options})
-    return cls(cfg, known)
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _check_options(known: Sequence[str], acceptance: float, threshold_from: str) -> None:
+    try:
+        check_acceptance(acceptance)
+    except ValueError as exc:
+        raise ConfigError(f"--acceptance: {exc}") from None
+    if threshold_from not in ("train", "val"):
+        raise ConfigError(f"--threshold-from must be 'train' (the paper, HCEP Sec. 4.4.6) or 'val', not {threshold_from!r}")
+    if len(known) < 2:
+        raise ConfigError(f"--known needs at least 2 classes, got {list(known)}")
+    dup = sorted({k for k in known if list(known).count(k) > 1})
+    if dup:
+        raise ConfigError(f"--known lists {dup} more than once")
+
+
+def _parts(man: Manifest, partition: Any, seed: int) -> tuple[dict[str, np.ndarray], dict[str, list[str]], str]:
+    """Train/val row indices of the known-class rows, the groups of each part and the rule used."""
+    groups = [s.group or s.id for s in man]
+    if man.has_splits:
+        parts = man.split_indices()
+        rule = "manifest split column"
+    elif partition is not None:
+        parts = partition_indices(groups, partition)
+        return ({p: parts[p] for p in ("train", "val")},
+                {"train": list(partition.train_groups), "val": list(partition.val_groups)}, "protocol")
+    else:
+        parts, split_groups = train_val_by_group(groups, val_fraction=0.2, seed=seed)
+        return parts, split_groups, f"groups 80/20 (seed {seed})"
+    return ({p: parts[p] for p in ("train", "val")},
+            {p: sorted({groups[i] for i in parts[p]}) for p in ("train", "val")}, rule)
 
 
 def train(
@@ -131,83 +124,125 @@ def train(
     modalities: Sequence[str] | None = None,
     method_options: dict[str, Any] | None = None,
     acceptance: float = DEFAULT_ACCEPTANCE,
+    threshold_from: ThresholdSource = "train",
     resume: bool = False,
+    overwrite: bool = False,
+    allow_outside_root: bool = False,
     cache_dir: str | Path | None = None,
     progress: ProgressFn | None = None,
 ) -> Path:
-    """Train ``method`` on the known classes of ``data`` and write a run folder.
+    """Train ``method`` on the known classes of ``data`` and write a run folder (:mod:`openmer.runs`).
 
-    Samples of other classes are removed from training and validation (they are unknown). With
-    a built-in dataset, training and validation use the protocol's train/val groups (the test
-    groups are left for ``openmer evaluate``); with a manifest, its groups are split 80/20.
+    Rows of other classes are left out of training and validation (they are unknown); how many
+    per label is logged and recorded in ``run.json``. Training and validation clips come from a
+    built-in dataset's protocol groups, a manifest's ``split`` column (``test`` rows are left for
+    ``openmer evaluate``), or a seeded 80/20 split of the manifest's groups. Every option is
+    checked, and the output folder tested for writing, before any clip is decoded.
 
     Args:
         data: ``emodb``, ``meld`` or a manifest file.
         known: the known classes, in class-index order.
-        method: ``hcep``, ``arpl`` or ``msp``.
+        method: a registered method (``hcep``, ``arpl``, ``msp``).
         profile: ``offline``, ``paper`` or a :class:`ProfileConfig`.
         out: the run folder.
+        train_config: the schedule and ``seed`` (initial parameters, shuffling and dropout all
+            follow it: the same seed gives byte-identical ``model.safetensors``).
         modalities: defaults to the modalities present in the data that the profile encodes.
-        acceptance: known-class acceptance rate for the deployable threshold.
+        method_options: extra fields of the method's config.
+        acceptance: known-class acceptance rate of the deployable threshold, in (0, 1].
+        threshold_from: ``"train"`` (HCEP Sec. 4.4.6) or ``"val"``: whose known-class
+            confidences set the threshold.
+        resume: continue the run in ``out`` (refused when it was started with other settings).
+        overwrite: replace the run in ``out``.
+        allow_outside_root: accept manifest paths that leave the manifest's folder.
+        cache_dir: feature cache of the methods on features (default :func:`openmer.paths.default_cache_dir`).
+        progress: called after each epoch (see :func:`openmer.training.fit`).
 
     Returns:
         The run folder.
 
     Raises:
-        ConfigError: unknown method/profile, fewer than 2 known classes, a known class absent.
+        ConfigError: an invalid option, fewer than 2 known classes, a known class absent, ``out``
+            holding a run without ``resume``/``overwrite``, ``threshold_from="val"`` without
+            validation clips.
+        CheckpointError: ``resume`` without a checkpoint of the same run (naming the field that differs).
+        DataError: an invalid manifest (e.g. a path leaving its root), no training clip.
+        OutputError: ``out`` cannot be written (naming the file).
     """
     out = Path(out)
     cfg = train_config or TrainConfig()
-    manifest, partition = resolve_data(data)
     known = list(known)
+    _check_options(known, acceptance, threshold_from)
+    get_method(method)  # an unknown name fails here, listing the choices
+    prof = profile_config(profile) if isinstance(profile, str) else profile
+
+    manifest, partition = resolve_data(data, allow_outside_root=allow_outside_root)
     absent = [k for k in known if k not in manifest.classes]
     if absent:
         raise ConfigError(f"known class(es) {absent} do not occur in {data}; its classes are {manifest.classes}")
-    prof = profile_config(profile) if isinstance(profile, str) else profile
+    for label, match in near_known_labels(manifest.labels, known).items():
+        warnings.warn(OpenmerWarning(f"{manifest.source or data}: label {label!r} differs from the known class "
+                                     f"{match!r} only in case or spaces; its rows are left out as an unknown class"),
+                      stacklevel=2)
     available = set(manifest.modalities) | ({"audio"} if "video" in manifest.modalities else set())  # a video's audio track
     mods = [m for m in (modalities or [m for m in MODALITIES if m in available]) if m in prof.specs()]
     if not mods:
         raise ConfigError(f"{data} has modalities {manifest.modalities}, none of which profile {prof.name!r} encodes")
-    known_rows = [i for i, s in enumerate(manifest) if s.label in known]
+    if manifest.has_splits:
+        manifest.split_indices()  # refuses a partly filled split column
+    usable = [i for i, s in enumerate(manifest) if s.split != "test"]
+    known_rows = [i for i in usable if manifest[i].label in known]
+    dropped = dict(sorted(Counter(str(manifest[i].label) for i in usable if manifest[i].label not in known).items()))
+    if dropped:
+        logger.info("left out %d row(s) whose label is not a known class: %s", sum(dropped.values()),
+                    ", ".join(f"{k} {v}" for k, v in dropped.items()))
     man = manifest.subset(known_rows)
     labels = np.array([known.index(s.label) for s in man], dtype=np.int64)
-    groups = [s.group or s.id for s in man]
-    if partition is not None:
-        parts = partition_indices(groups, partition)
-        split_groups = {"train": list(partition.train_groups), "val": list(partition.val_groups)}
-    else:
-        parts, split_groups = train_val_by_group(groups, val_fraction=0.2, seed=cfg.seed)
-    encoders = load_profile(prof, modalities=tuple(set(mods) | ({"text"} if method == "hcep" else set())))
-    clips = ClipDataset(man, labels, mods, vision_preprocess=vision_preprocess(encoders))
-    if method == "hcep":
-        train_set, val_set = clips.subset(parts["train"]), clips.subset(parts["val"])
-        m = build_method(method, known, profile=prof, modalities=mods, encoders=encoders, options=method_options, seed=cfg.seed)
-        val_batches = val_set.batches(cfg.batch_size) if len(val_set) else None
-    else:
+    parts, split_groups, split_rule = _parts(man, partition, cfg.seed)
+    if len(parts["train"]) == 0:
+        raise DataError(manifest.source or data, f"no training clip of the known classes {known} ({split_rule})")
+    if threshold_from == "val" and len(parts["val"]) == 0:
+        raise ConfigError(f"--threshold-from val: {data} gives no validation clip ({split_rule}); use --threshold-from train")
+
+    is_file = partition is None  # a manifest file (a built-in dataset comes with its protocol's partition)
+    data_info = DataInfo(source=str(data), sha256=_sha256(Path(data)) if is_file else None, split_rule=split_rule,
+                         n_rows=len(manifest), dropped_labels=dropped)
+    identity = {"profile": prof.to_dict(), "modalities": mods,
+                "data": {"sha256": data_info.sha256} if is_file else {"dataset": str(data)}}
+    prepare_out(out, resume=resume, overwrite=overwrite)
+    if resume:
+        check_resume(out, {"method": method, "known_classes": known, "num_classes": len(known), **identity})
+
+    if issubclass(get_method(method), FeatureMethod):
+        encoders = load_profile(prof, modalities=tuple(mods))
+        clips = ClipDataset(man, labels, mods, vision_preprocess=vision_preprocess(encoders))
         feats, _ = encode_features(clips, encoders, cache_dir=cache_dir or default_cache_dir())
         x = np.concatenate([feats[mm] for mm in mods], axis=1)
         train_set = FeatureDataset(x[parts["train"]], labels[parts["train"]])
         val_set = FeatureDataset(x[parts["val"]], labels[parts["val"]])
-        m = build_method(method, known, profile=prof, modalities=mods, input_dim=x.shape[1], options=method_options)
+        m = build_method(method, known, profile=prof, modalities=mods, input_dim=x.shape[1], options=method_options,
+                         seed=cfg.seed)
+        train_batches = train_set.batches()
         val_batches = val_set.batches() if len(val_set) else None
-    result = fit(m, train_set, val_batches, cfg, run_dir=out, resume=resume, progress=progress)
-    # Threshold from known-class validation data (training data when there is no validation split).
-    ref = val_batches if val_batches else (train_set.batches() if hasattr(train_set, "batches") else None)
-    conf = m.score_all(ref).confidence.numpy()
+    else:  # a method on clips loads the encoders it needs from the profile
+        m = build_method(method, known, profile=prof, modalities=mods, options=method_options, seed=cfg.seed)
+        clips = ClipDataset(man, labels, mods, vision_preprocess=vision_preprocess(dict(getattr(m, "encoders", {}))))
+        train_set, val_set = clips.subset(parts["train"]), clips.subset(parts["val"])
+        train_batches = train_set.batches(cfg.batch_size)
+        val_batches = val_set.batches(cfg.batch_size) if len(val_set) else None
+    result = fit(m, train_set, val_batches, cfg, run_dir=out, resume=resume, progress=progress, identity=identity)
+
+    # Deployable threshold from known-class training (paper) or validation clips, never test clips.
+    conf = m.score_all(val_batches if threshold_from == "val" else train_batches).confidence.numpy()
     m.threshold = choose_threshold(conf, acceptance)
-    m.save(out)
-    run = {
-        "openmer_version": __version__, "data": str(data), "method": method, "known_classes": known,
-        "modalities": mods, "profile": prof.to_dict(), "train_config": cfg.to_dict(),
-        "groups": split_groups, "threshold": m.threshold, "acceptance": acceptance,
-        "threshold_source": "validation" if val_batches else "training",
-        "best_epoch": result.best_epoch, "select_metric": result.select_metric,
-        "n_train": len(parts["train"]), "n_val": len(parts["val"]),
-    }
-    (out / RUN_FILE).write_text(json.dumps(run, indent=2) + "\n", encoding="utf-8")
-    return out
-
-
-def unknown_label_vector(labels: Sequence[str | None], known: Sequence[str]) -> np.ndarray:
-    """Class index per label, ``UNKNOWN`` (-1) for any other label."""
-    return np.array([known.index(lb) if lb in known else UNKNOWN for lb in labels], dtype=np.int64)
+    targets = sorted({*PAPER_ACCEPTANCE_RANGE, DEFAULT_ACCEPTANCE, float(acceptance)})
+    threshold = ThresholdInfo(value=m.threshold, acceptance=acceptance, source=threshold_from, rule=THRESHOLD_RULE,
+                              at_acceptance=thresholds_at(conf, targets))
+    info = RunInfo(
+        method=method, method_config=m.config.to_dict(), method_extra=m.extra_state(), known_classes=known,
+        modalities=mods, profile=prof.to_dict(), train_config=cfg.to_dict(), threshold=threshold, data=data_info,
+        samples={p: [man[int(i)].id for i in parts[p]] for p in ("train", "val")}, groups=split_groups,
+        best_epoch=result.best_epoch, select_metric=result.select_metric,
+        n_train=len(parts["train"]), n_val=len(parts["val"]),
+    )
+    return save_run(out, m, info)

@@ -1,0 +1,201 @@
+"""`openmer train / evaluate / predict` on hostile input: one clear line, no lost work, one bad file costs nothing else."""
+
+from __future__ import annotations
+
+import errno
+import json
+import os
+
+import pytest
+from typer.testing import CliRunner
+
+from openmer.cli.app import app
+from openmer.cli.common import EXIT_SOME_FAILED
+from tests.backbones.conftest import tiny_paper_models, tiny_paper_profile  # noqa: F401  (fixtures)
+from tests.helpers.run_folders import (  # noqa: F401  (fixtures)
+    KNOWN, audio_text_data, clip_rows, copy_run, profile_json, trained_run, write_manifest, write_wav,
+)
+from tests.media.conftest import encode, make_frames
+
+runner = CliRunner()
+
+
+@pytest.fixture
+def cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("OPENMER_CACHE", str(tmp_path / "cache"))
+
+
+def _train_args(data, profile_file, out, *extra):
+    return ["train", "--data", str(data), "--known", ",".join(KNOWN), "--method", "arpl", "--profile",
+            str(profile_file), "--out", str(out), "--epochs", "2", "--batch-size", "4", "--optimizer", "adam",
+            "--lr", "1e-3", *extra]
+
+
+def _lines(text):
+    return [json.loads(line) for line in text.strip().splitlines()]
+
+
+# ----------------------------------------------------------------------------- train
+def test_train_prints_a_plain_line_per_epoch_and_refuses_to_overwrite(tmp_path, cache, tiny_paper_profile,
+                                                                      audio_text_data):
+    prof = profile_json(tiny_paper_profile, tmp_path / "profile.json")
+    res = runner.invoke(app, _train_args(audio_text_data, prof, tmp_path / "run"))
+    assert res.exit_code == 0, res.output
+    epochs = [line for line in res.stderr.splitlines() if line.startswith("train arpl: ")]
+    assert len(epochs) == 2 and epochs[0].startswith("train arpl: 1/2 done, elapsed 0:0") and "remaining ~" in epochs[0]
+    assert "note: left out 8 row(s) whose label is not a known class: angry 8" in res.stderr
+    assert "threshold" in res.stderr and "known-class train clips" in res.stderr
+
+    again = runner.invoke(app, _train_args(audio_text_data, prof, tmp_path / "run"))
+    assert again.exit_code == 1 and "already holds a run" in again.output and "--overwrite" in again.output
+    over = runner.invoke(app, _train_args(audio_text_data, prof, tmp_path / "run", "--overwrite"))
+    assert over.exit_code == 0, over.output
+
+
+@pytest.mark.parametrize("extra, match", [
+    (["--acceptance", "1.5"], "--acceptance: acceptance must be in (0, 1], got 1.5"),
+    (["--threshold-from", "test"], "--threshold-from must be 'train'"),
+    (["--resume", "--overwrite"], "give one of them"),
+])
+def test_train_option_errors_come_first(tmp_path, tiny_paper_profile, audio_text_data, extra, match):
+    res = runner.invoke(app, _train_args(audio_text_data, profile_json(tiny_paper_profile, tmp_path / "p.json"),
+                                         tmp_path / "run", *extra))
+    assert res.exit_code == 1 and match in res.output and "Traceback" not in res.output
+    assert not (tmp_path / "run").exists()
+
+
+def test_disk_full_during_training_names_the_file_and_leaves_no_partial_file(tmp_path, cache, tiny_paper_profile,
+                                                                            audio_text_data, monkeypatch):
+    import safetensors.torch
+
+    def full_disk(tensors, filename, metadata=None):
+        with open(filename, "wb") as f:
+            f.write(b"\x00" * 10)  # half a file...
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), filename)
+
+    monkeypatch.setattr(safetensors.torch, "save_file", full_disk)
+    out = tmp_path / "run"
+    res = runner.invoke(app, _train_args(audio_text_data, profile_json(tiny_paper_profile, tmp_path / "p.json"), out))
+    assert res.exit_code == 1, res.output
+    assert f"error: {out / 'last' / 'model.safetensors'}: No space left on device" in res.output
+    assert "Traceback" not in res.output
+    assert [p for p in out.rglob("*") if p.is_file()] == []  # ...removed
+
+
+def test_manifest_path_leaving_its_root_is_refused(tmp_path, tiny_paper_profile):
+    data = write_manifest(tmp_path / "m.csv", [{"id": "1", "audio": "../../etc/passwd", "label": "happy"}])
+    res = runner.invoke(app, _train_args(data, profile_json(tiny_paper_profile, tmp_path / "p.json"), tmp_path / "r"))
+    assert res.exit_code == 1 and "Traceback" not in res.output
+    assert "m.csv: row 1 (id '1'): audio path '../../etc/passwd' leaves the manifest root" in res.output
+    assert "--allow-outside-root" in res.output
+
+
+# ----------------------------------------------------------------------------- evaluate
+def test_evaluate_leaves_out_training_clips_and_reports_operating_points(tmp_path, cache, trained_run):
+    root = tmp_path / "data"
+    rows = clip_rows(root, groups=4) + [dict(r, id=r["id"] + "-new", group="s9") for r in clip_rows(root, groups=1)]
+    data = write_manifest(root / "m.csv", rows)
+    res = runner.invoke(app, ["evaluate", str(trained_run), "--data", str(data), "--out", str(tmp_path / "eval")])
+    assert res.exit_code == 0, res.output
+    metrics = json.loads(res.stdout)
+    assert metrics["n_excluded_seen"] == 16 and metrics["n_known"] == 4 and metrics["n_unknown"] == 10
+    assert "left out 16 clip(s)" in res.stderr
+    assert metrics["threshold_source"] == "train"
+    assert [p["acceptance"] for p in metrics["at_acceptance"]] == [0.6, 0.61, 0.62, 0.63, 0.64, 0.65, 0.66, 0.9]
+    for point in [metrics["at_threshold"], *metrics["at_acceptance"]]:
+        assert set(point) >= {"threshold", "known_acceptance", "tpr", "fpr", "ccr"}
+        assert 0 <= point["ccr"] <= point["tpr"] == point["known_acceptance"] <= 1
+    assert "TPR" in res.stderr and "0.66 target" in res.stderr
+    assert (tmp_path / "eval" / "evaluation.json").is_file() and (tmp_path / "eval" / "roc.png").is_file()
+
+
+def test_evaluate_uses_the_test_rows_of_a_split_column_and_warns_about_near_labels(tmp_path, cache, trained_run):
+    root = tmp_path / "data"
+    rows = [dict(r, id=r["id"] + "-x", split="test" if r["group"] == "s3" else "train") for r in clip_rows(root)]
+    rows.append({"id": "odd", "audio": rows[0]["audio"], "text": "hm", "label": "Happy", "group": "s3", "split": "test"})
+    res = runner.invoke(app, ["evaluate", str(trained_run), "--data", str(write_manifest(root / "m.csv", rows)),
+                              "--out", str(tmp_path / "eval")])
+    assert res.exit_code == 0, res.output
+    metrics = json.loads(res.stdout)
+    assert metrics["clips"] == "manifest split column: test rows"
+    assert metrics["n_known"] == 4 and metrics["n_unknown"] == 3  # group s3: 2 happy, 2 sad, 2 angry + "Happy"
+    assert "label 'Happy' differs from the known class 'happy' only in case or spaces" in res.stderr
+
+
+def test_evaluate_out_not_writable_fails_first(tmp_path, trained_run):
+    (tmp_path / "f").write_text("x")
+    res = runner.invoke(app, ["evaluate", str(trained_run), "--data", "nope.csv", "--out", str(tmp_path / "f")])
+    assert res.exit_code == 1 and f"error: {tmp_path / 'f'}: exists and is not a folder" in res.output
+
+
+# ----------------------------------------------------------------------------- predict
+def test_predict_scores_good_files_and_reports_bad_ones(tmp_path, trained_run):
+    folder = tmp_path / "clips"
+    good = write_wav(folder / "good.wav", 440.0)
+    (folder / "good.txt").write_text("i feel happy now", encoding="utf-8")
+    (folder / "corrupt.wav").write_bytes(os.urandom(4096))
+    (folder / "empty.wav").write_bytes(b"")
+    write_wav(folder / "latin1.wav", 220.0)
+    (folder / "latin1.txt").write_bytes("ich f\xfchle".encode("latin-1"))
+    encode(folder / "mute.mp4", make_frames(), 10, None, 22050)  # a video without an audio track, no transcript
+    short = write_wav(folder / "short.wav", 440.0, seconds=0.05)
+    res = runner.invoke(app, ["predict", str(trained_run), str(folder), str(tmp_path / "missing.wav")])
+    assert res.exit_code == EXIT_SOME_FAILED, res.output
+    records = {os.path.basename(r["file"]): r for r in _lines(res.stdout)}
+    assert sorted(records) == ["corrupt.wav", "empty.wav", "good.wav", "latin1.wav", "missing.wav", "mute.mp4",
+                               "short.wav"]
+    assert records["good.wav"]["label"] in KNOWN + ["unknown"] and records["good.wav"]["modalities"] == ["audio", "text"]
+    assert records["good.wav"]["file"] == str(good.resolve()) and "error" not in records["good.wav"]
+    assert "corrupt.wav: unreadable or corrupt" in records["corrupt.wav"]["error"]
+    assert "empty.wav" in records["empty.wav"]["error"]
+    assert "latin1.txt: transcript is not valid UTF-8" in records["latin1.wav"]["error"]
+    assert "missing.wav: no such file or folder" in records["missing.wav"]["error"]
+    mute = records["mute.mp4"]["error"]
+    assert "mute.mp4: has none of the modalities the model uses (audio, text)" in mute and "no transcript" in mute
+    assert records["short.wav"]["file"] == str(short.resolve()) and records["short.wav"]["warnings"] == [
+        "0.050 s is shorter than 0.25 s: too short for a reliable prediction", "no transcript: predicted from audio"]
+    assert "error: 5 of 7 file(s) could not be used" in res.stderr
+    assert "Traceback" not in res.output
+
+
+def test_predict_warns_on_a_very_short_clip(tmp_path, trained_run):
+    from openmer.inference import predict
+
+    [record] = predict(trained_run, [write_wav(tmp_path / "blip.wav", 440.0, seconds=0.2)], text="hm")
+    assert "error" not in record, record
+    assert record["warnings"] == ["0.200 s is shorter than 0.25 s: too short for a reliable prediction"]
+
+
+def test_predict_scores_a_long_clip_in_windows(tmp_path, trained_run):
+    long = write_wav(tmp_path / "interview.wav", 440.0, seconds=4.5)
+    res = runner.invoke(app, ["predict", str(trained_run), str(long), "--text", "i feel happy", "--window", "2",
+                              "--hop", "1"])
+    assert res.exit_code == 0, res.output
+    [record] = _lines(res.stdout)
+    assert record["window_s"] == 2.0 and record["hop_s"] == 1.0
+    assert [(w["start_s"], w["end_s"]) for w in record["windows"]] == [(0.0, 2.0), (1.0, 3.0), (2.0, 4.0), (2.5, 4.5)]
+    assert record["confidence"] == pytest.approx(sum(w["confidence"] for w in record["windows"]) / 4)
+    assert record["label"] in KNOWN + ["unknown"]
+    assert sum(record["probabilities"].values()) == pytest.approx(1.0)
+
+
+def test_predict_text_only_clip_for_an_audio_model_uses_what_is_there(tmp_path, trained_run):
+    """A video without audio but with a transcript: predicted from the text, said in "warnings"."""
+    encode(tmp_path / "mute.mp4", make_frames(), 10, None, 22050)
+    res = runner.invoke(app, ["predict", str(trained_run), str(tmp_path / "mute.mp4"), "--text", "so happy"])
+    assert res.exit_code == 0, res.output
+    [record] = _lines(res.stdout)
+    assert record["modalities"] == ["text"] and record["warnings"] == ["no audio: predicted from text"]
+
+
+@pytest.mark.parametrize("damage, match", [
+    (lambda r: (r / "model.safetensors").write_bytes(b"oops"), "model.safetensors: not a readable safetensors file"),
+    (lambda r: (r / "run.json").write_text("{"), "run.json: not valid JSON"),
+])
+def test_predict_on_a_damaged_run_is_one_line(tmp_path, trained_run, damage, match):
+    run = copy_run(trained_run, tmp_path / "run")
+    damage(run)
+    res = runner.invoke(app, ["predict", str(run), str(write_wav(tmp_path / "a.wav"))])
+    assert res.exit_code == 1 and f"error: {run}" in res.output and match in res.output
+    assert "Traceback" not in res.output and [ln for ln in res.output.splitlines() if "error" in ln] == \
+        [ln for ln in res.output.splitlines() if ln.startswith("error: ")] and res.output.count("error: ") == 1
