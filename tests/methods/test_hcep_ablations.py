@@ -91,7 +91,7 @@ def test_negative_only_has_no_positive_prompts_and_scores_softmax_d_neg():
     b = batch(seed=1)
     blocks, present = m.sample_features(b)
     d_neg = blockwise_composite_distance([blocks[k] for k in m.modalities], [neg[k] for k in m.modalities], present)
-    assert torch.allclose(m.score(b).probabilities, torch.softmax(d_neg, 1), atol=1e-6)
+    assert torch.allclose(m.score(b).probabilities, torch.softmax(m.config.osr_logit_scale * d_neg, 1), atol=1e-6)
     r = make(dpol_streams="negative_only", use_cuep=False)
     assert not hasattr(r, "random_pos") and set(r.random_neg) == {"text", "video", "audio"}
 

@@ -69,8 +69,13 @@ class Encoder(nn.Module):
         raise NotImplementedError
 
     # -- CUEP's whole learnable inputs (HCEP Sec. 3.4, Eq. 4) ----------------------------------
-    def init_whole_prompts(self, n: int, std: float, generator: torch.Generator | None = None) -> torch.Tensor:
+    def init_whole_prompts(self, n: int, std: float, generator: torch.Generator | None = None, *,
+                           length: int | None = None) -> torch.Tensor:
         """Initial values of n whole learnable inputs: Gaussian noise of ``std`` (HCEP Sec. 3.4).
+
+        Args:
+            length: for waveform encoders, the whole prompt's length in samples (default: the
+                encoder's own); ignored by the others.
 
         Returns:
             (n, *prompt_spec().whole_input_shape), in the encoder's input units.
@@ -80,12 +85,14 @@ class Encoder(nn.Module):
             raise ValueError(f"{type(self).__name__} has no whole-input prompts")
         return std * torch.randn((n, *shape), generator=generator)
 
-    def whole_prompts_from(self, inputs: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
+    def whole_prompts_from(self, inputs: torch.Tensor, lengths: torch.Tensor | None = None, *,
+                           length: int | None = None) -> torch.Tensor:
         """Real inputs turned into whole learnable inputs (a data-informed CUEP start).
 
         Args:
             inputs: a batch of this encoder's inputs (e.g. (B, T) waveforms, (B, N, C, S, S) videos).
             lengths: (B,) real lengths in samples, for waveforms.
+            length: as in :meth:`init_whole_prompts`.
 
         Returns:
             (B, *prompt_spec().whole_input_shape).

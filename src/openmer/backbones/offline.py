@@ -36,18 +36,20 @@ def _no_unknown(kind: str, unknown: dict, allowed: tuple[str, ...]) -> None:
 
 @register_encoder("minilm")
 def load_minilm(name_or_path: str, *, device: str | torch.device = "cpu", dtype: torch.dtype = torch.float32,
-                n_prompt_tokens: int = 2, max_length: int = 256, **unknown) -> MiniLMTextEncoder:
+                n_prompt_tokens: int = 2, max_length: int = 256, prompt_entry: str = "input",
+                prompt_layer: int | None = None, prefix_cache_mb: int = 1024, **unknown) -> MiniLMTextEncoder:
     """Load all-MiniLM-L6-v2 (a local folder or hub id) with ``AutoModel``/``AutoTokenizer``.
 
     The shared copy stores float16 weights; they are loaded as ``dtype`` (float32 by default).
     """
-    _no_unknown("minilm", unknown, ("n_prompt_tokens", "max_length"))
+    _no_unknown("minilm", unknown, ("n_prompt_tokens", "max_length", "prompt_entry", "prompt_layer", "prefix_cache_mb"))
     from transformers import AutoModel, AutoTokenizer
 
     tokenizer = AutoTokenizer.from_pretrained(name_or_path)
     model = AutoModel.from_pretrained(name_or_path, dtype=dtype).to(device)
     return MiniLMTextEncoder(model, tokenizer, str(name_or_path), n_prompt_tokens=n_prompt_tokens,
-                             max_length=max_length).freeze()
+                             max_length=max_length, prompt_entry=prompt_entry, prompt_layer=prompt_layer,
+                             prefix_cache_mb=prefix_cache_mb).freeze()
 
 
 @register_encoder("whisper")

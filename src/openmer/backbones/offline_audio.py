@@ -305,27 +305,31 @@ class WhisperAudioEncoder(Encoder):
         return [h[j, : int(n_keys[j])] for j in range(len(wave))]
 
     # -- CUEP's whole prompts -------------------------------------------------------------------
-    def init_whole_prompts(self, n: int, std: float, generator: torch.Generator | None = None) -> Tensor:
-        """Noise waveforms of ``whole_prompt_samples`` (std in waveform amplitude), or, with
-        ``prompt_entry="late"``, the hidden states such waveforms have at ``prompt_layer``."""
-        noise = std * torch.randn(n, self.whole_prompt_samples, generator=generator)
+    def init_whole_prompts(self, n: int, std: float, generator: torch.Generator | None = None, *,
+                           length: int | None = None) -> Tensor:
+        """Noise waveforms of ``length`` samples (default ``whole_prompt_samples``; std in waveform
+        amplitude), or, with ``prompt_entry="late"``, the hidden states such waveforms have at
+        ``prompt_layer``: (n, length) or (n, ceil(length / 320), 512)."""
+        noise = std * torch.randn(n, length or self.whole_prompt_samples, generator=generator)
         if self.prompt_entry != "late":
             return noise
         return self.whole_prompts_from(noise.to(self.device))
 
-    def whole_prompts_from(self, inputs: Tensor, lengths: Tensor | None = None) -> Tensor:
-        """Waveforms cut or zero-padded to ``whole_prompt_samples`` (their states at
-        ``prompt_layer`` with ``prompt_entry="late"``): (B, whole_input_shape)."""
+    def whole_prompts_from(self, inputs: Tensor, lengths: Tensor | None = None, *,
+                           length: int | None = None) -> Tensor:
+        """Waveforms cut or zero-padded to ``length`` samples (default ``whole_prompt_samples``), or
+        their states at ``prompt_layer`` with ``prompt_entry="late"``: (B, length) or
+        (B, ceil(length / 320), 512)."""
         inputs, lengths = self._with_prompts(inputs, None, lengths)
-        n = self.whole_prompt_samples
+        n = int(length or self.whole_prompt_samples)
         out = torch.zeros(len(inputs), n, dtype=inputs.dtype, device=inputs.device)
-        for i, length in enumerate(lengths.tolist()):
-            k = min(int(length), n)
+        for i, real in enumerate(lengths.tolist()):
+            k = min(int(real), n)
             out[i, :k] = inputs[i, :k]
         if self.prompt_entry != "late":
             return out
         with torch.no_grad():
-            frames = self.whole_prompt_frames
+            frames = int(output_frames(torch.tensor(n)))
             states = self._layer_input(out, torch.full((len(out),), n, device=out.device))
         return torch.stack([s[:frames] for s in states])
 

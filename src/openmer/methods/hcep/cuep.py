@@ -11,7 +11,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from openmer.backbones.base import PromptSpec
+from openmer.backbones.base import Encoder
 
 
 class CUEP(nn.Module):
@@ -19,8 +19,12 @@ class CUEP(nn.Module):
 
     Args:
         n_classes: K.
-        specs: ``{"video": spec, "audio": spec}``; each ``spec.whole_input_shape`` gives the
-            shape of one learnable input (e.g. (3, 224, 224), (80000,)).
+        encoders: ``{"video": encoder, "audio": encoder}``; each encoder's
+            ``prompt_spec().whole_input_shape`` gives the shape of one learnable input (e.g.
+            (3, 224, 224), (80000,)) and its :meth:`~openmer.backbones.base.Encoder.init_whole_prompts`
+            the initial noise.
+        lengths: per modality, the whole prompt's length in the encoder's input units (samples
+            for audio; HCEPConfig ``cuep_audio_samples``), default the encoder's own.
         init_std: standard deviation of the initial noise (in the encoder's input units:
             normalised pixels, waveform amplitude).
         generator: seeds the noise.
@@ -32,20 +36,34 @@ class CUEP(nn.Module):
             is empty without positives.
     """
 
-    def __init__(self, n_classes: int, specs: dict[str, PromptSpec], *, init_std: float = 0.1,
-                 generator: torch.Generator | None = None, with_positive: bool = True):
+    def __init__(self, n_classes: int, encoders: dict[str, Encoder], *, init_std: float = 0.1,
+                 generator: torch.Generator | None = None, with_positive: bool = True,
+                 lengths: dict[str, int] | None = None):
         super().__init__()
         self.positive = nn.ParameterDict()
         self.negative = nn.ParameterDict()
-        for m, spec in specs.items():
-            if spec.whole_input_shape is None:
+        self.lengths = dict(lengths or {})
+        for m, enc in encoders.items():
+            if enc.prompt_spec().whole_input_shape is None:
                 continue
-            shape = (n_classes, *spec.whole_input_shape)
+            length = self.lengths.get(m)
             # the positive is drawn first either way, so the negatives do not depend on with_positive
-            pos = init_std * torch.randn(shape, generator=generator)
+            pos = enc.init_whole_prompts(n_classes, init_std, generator, length=length)
             if with_positive:
                 self.positive[m] = nn.Parameter(pos)
-            self.negative[m] = nn.Parameter(init_std * torch.randn(shape, generator=generator))
+            self.negative[m] = nn.Parameter(enc.init_whole_prompts(n_classes, init_std, generator, length=length))
+
+    @torch.no_grad()
+    def start_from(self, modality: str, positive: Tensor | None, negative: Tensor) -> None:
+        """Overwrite the initial prompts of ``modality`` (a data-informed start, ``cuep_init="clips"``).
+
+        Args:
+            positive: (K, *whole_input_shape), or ``None`` without positives.
+            negative: (K, *whole_input_shape).
+        """
+        if positive is not None and modality in self.positive:
+            self.positive[modality].copy_(positive)
+        self.negative[modality].copy_(negative)
 
     def inputs(self, modality: str) -> Tensor:
         """(2K, *shape): the K positive then the K negative inputs of ``modality`` ((K, *shape),

@@ -13,7 +13,6 @@ Readings of ambiguous points are listed in ``docs/interpretation.md``.
 from __future__ import annotations
 
 import logging
-from dataclasses import replace
 from collections.abc import Sequence
 from typing import Any, Literal
 
@@ -27,10 +26,9 @@ from openmer.backbones.factory import ProfileConfig, load_encoder
 from openmer.errors import ConfigError, MissingModalityError
 from openmer.methods.base import Batch, MethodConfig, OpenSetMethod, OpenSetScores, frozen
 from openmer.methods.hcep.cuep import CUEP, class_sentences
-from openmer.methods.hcep.dpol import (
-    blockwise_composite_distance, blockwise_cosine, dpol_probabilities, emotion_logits, loss_osr,
-)
+from openmer.methods.hcep.dpol import blockwise_composite_distance, blockwise_cosine, emotion_logits, osr_logits
 from openmer.methods.registry import register
+from openmer.training.engine import LossOutput
 
 logger = logging.getLogger(__name__)
 
@@ -68,6 +66,17 @@ class HCEPConfig(MethodConfig):
             linear map per block, summed, to the text dimension) or ``"text_block"`` (F_T alone).
             Used with ``dpol_features="hybrid"`` only.
         logit_scale: inverse temperature of the cosine logits of L_emo.
+        osr_logit_scale: s, inverse temperature of the DPOL logits: p = softmax(s (D_neg - D_pos))
+            in L_osr and at inference. Eq. 8 has none; with L2-normalised blocks the distance
+            difference is bounded by about +-2 per block (ARPL's features are not unit-norm, so
+            its distances have the range that normalised blocks lose), and with s = 1 the
+            probabilities stay near uniform and training does not fit (``docs/interpretation.md``,
+            reading 12). 1.0 is Eq. 8 as written.
+        cuep_init: how CUEP's learnable whole inputs start: ``"noise"`` (paper, Sec. 3.4: Gaussian
+            noise of ``cuep_init_std``) or ``"clips"`` (data-informed, beyond the paper: class k's
+            positive prompt starts as the training clip of class k nearest its class mean, its
+            negative prompt as the training clip of another class nearest the mean of the other
+            classes, by cosine of the unprompted, centred features; chosen in :meth:`HCEP.setup`).
         normalize_blocks: L2-normalise each modality's feature before concatenation.
         center_blocks: subtract each block's mean over the training clips (unprompted features,
             computed once in :meth:`HCEP.setup`) before the normalisation, from sample and class
@@ -97,6 +106,8 @@ class HCEPConfig(MethodConfig):
     anchor: Literal["text", "video", "audio", "none"] = "text"
     emo_match: Literal["projection", "text_block"] = "projection"
     logit_scale: float = Field(default=30.0, gt=0)
+    osr_logit_scale: float = Field(default=30.0, gt=0)
+    cuep_init: Literal["noise", "clips"] = "noise"
     normalize_blocks: bool = True
     center_blocks: bool = False
     center_clips: int = Field(default=256, gt=0)
@@ -143,8 +154,6 @@ class HCEP(OpenSetMethod):
         text = self.encoders["text"]
         self.text_width = int(getattr(text, "width"))
         specs: dict[str, PromptSpec] = {m: self.encoders[m].prompt_spec() for m in mods if m != "text"}
-        if "audio" in specs and config.cuep_audio_samples is not None:
-            specs["audio"] = replace(specs["audio"], whole_input_shape=(config.cuep_audio_samples,))
         self.smep = _build_smep(config, text, specs, gen)
         dims = {m: int(self.encoders[m].embed_dim) for m in mods}
         self.block_dims = dims
@@ -153,7 +162,9 @@ class HCEP(OpenSetMethod):
         self._osr_uses_pos = config.dpol_streams == "negative_and_positive"
         self._with_pos = self._osr_uses_pos or config.dpol_features == "multimodal_only"
         if config.use_cuep:
-            self.cuep = CUEP(k, specs, init_std=config.cuep_init_std, generator=gen, with_positive=self._with_pos)
+            lengths = {"audio": config.cuep_audio_samples} if config.cuep_audio_samples is not None else {}
+            self.cuep = CUEP(k, {m: self.encoders[m] for m in specs}, init_std=config.cuep_init_std, generator=gen,
+                             with_positive=self._with_pos, lengths=lengths)
         else:  # Table 6 "random": learnable class features instead of prompted ones
             rand_pos = {m: 0.1 * torch.randn(k, d, generator=gen) for m, d in dims.items()}
             if self._with_pos:
@@ -227,29 +238,89 @@ class HCEP(OpenSetMethod):
 
     @torch.no_grad()
     def setup(self, train) -> None:
-        """Per-block means of the unprompted training features (``center_blocks``), once before training.
+        """Once before training, from the unprompted features of the training clips.
+
+        - ``center_blocks``: per-block means over the first ``center_clips`` clips;
+        - ``cuep_init="clips"``: the training clips CUEP's whole prompts start from (see
+          :class:`HCEPConfig`); ``train`` is then read twice (it must be re-iterable, as a
+          ``DataLoader`` without shuffling or a list of batches is).
 
         Args:
-            train: iterable of training batches; at most ``center_clips`` clips are encoded.
+            train: iterable of training batches (known classes, ``"label"`` = class index).
         """
-        if not self.config.center_blocks:
+        cuep = getattr(self, "cuep", None)
+        from_clips = self.config.cuep_init == "clips" and cuep is not None and bool(list(cuep.negative))
+        if not (self.config.center_blocks or from_clips):
             return
-        sums = {m: torch.zeros(d, device=self.text_pos.device) for m, d in self.block_dims.items()}
-        counts = dict.fromkeys(self.block_dims, 0)
-        seen = 0
+        device = self.text_pos.device
+        feats: dict[str, list[Tensor]] = {m: [] for m in self.modalities}
+        masks: dict[str, list[Tensor]] = {m: [] for m in self.modalities}
+        labels, seen = [], 0
         for batch in train:
             n = len(batch["label"])
+            labels.append(torch.as_tensor(batch["label"]).cpu())
             for m in self.modalities:
-                idx = _present(batch, m, n).to(self.text_pos.device).nonzero().squeeze(1)
-                if len(idx):
-                    sums[m] += self._encode(m, batch, idx, None).sum(0)
-                    counts[m] += len(idx)
+                mask = _present(batch, m, n).to(device)
+                f = torch.zeros(n, self.block_dims[m], device=device)
+                if bool(mask.any()):
+                    idx = mask.nonzero().squeeze(1)
+                    f[idx] = self._encode(m, batch, idx, None)
+                feats[m].append(f)
+                masks[m].append(mask)
             seen += n
-            if seen >= self.config.center_clips:
+            if not from_clips and seen >= self.config.center_clips:
                 break
-        for m in self.modalities:
-            if counts[m]:
-                getattr(self, f"block_mean_{m}").copy_(sums[m] / counts[m])
+        f_all = {m: torch.cat(v) for m, v in feats.items()}
+        present = {m: torch.cat(v) for m, v in masks.items()}
+        if self.config.center_blocks:
+            for m in self.modalities:
+                rows = present[m][: self.config.center_clips]
+                if bool(rows.any()):
+                    getattr(self, f"block_mean_{m}").copy_(f_all[m][: self.config.center_clips][rows].mean(0))
+        if from_clips:
+            self._start_cuep_from_clips(train, f_all, present, torch.cat(labels).to(device))
+
+    def _start_cuep_from_clips(self, train, feats: dict[str, Tensor], present: dict[str, Tensor], labels: Tensor) -> None:
+        """Choose per class and modality the clips CUEP starts from, then copy their inputs in."""
+        chosen: dict[str, tuple[list[int], list[int]]] = {}
+        for m in self.cuep.negative:
+            f = self._normalize(feats[m], m)
+            pos, neg = [], []
+            for k in range(self.num_classes):
+                for rows, out in (((labels == k) & present[m], pos), ((labels != k) & present[m], neg)):
+                    idx = rows.nonzero().squeeze(1)
+                    if len(idx) == 0:
+                        raise ConfigError(f"cuep_init='clips' needs training clips with {m} for every class "
+                                          f"and its complement; class {self.known_classes[k]!r} has none")
+                    centre = F.normalize(f[idx].mean(0), dim=0)
+                    out.append(int(idx[(f[idx] @ centre).argmax()]))
+            chosen[m] = (pos, neg)
+        wanted = {i for p, n in chosen.values() for i in p + n}
+        inputs: dict[str, dict[int, tuple[Tensor, int | None]]] = {m: {} for m in chosen}
+        offset = 0
+        for batch in train:
+            n = len(batch["label"])
+            for i in range(offset, offset + n):
+                if i in wanted:
+                    for m in chosen:
+                        lengths = batch.get(f"{m}_lengths")
+                        x = torch.as_tensor(batch[m])[i - offset]
+                        inputs[m][i] = (x, None if lengths is None else int(torch.as_tensor(lengths)[i - offset]))
+            offset += n
+            if offset > max(wanted):
+                break
+        for m, (pos, neg) in chosen.items():
+            enc, length = self.encoders[m], self.cuep.lengths.get(m)
+
+            def starts(rows: list[int]) -> Tensor:
+                xs = [inputs[m][i][0] for i in rows]
+                lens = [inputs[m][i][1] for i in rows]
+                x = nn.utils.rnn.pad_sequence(xs, batch_first=True) if xs[0].dim() == 1 else torch.stack(xs)
+                ln = None if lens[0] is None else torch.tensor(lens)
+                return enc.whole_prompts_from(x.to(self.text_pos.device), ln, length=length)
+
+            self.cuep.start_from(m, starts(pos) if self._with_pos else None, starts(neg))
+        logger.info("CUEP prompts start from training clips: %s", {m: c for m, c in chosen.items()})
 
     def _prompts(self) -> dict[str, Tensor]:
         return self.smep.prompts() if self.smep is not None else {}
@@ -341,7 +412,8 @@ class HCEP(OpenSetMethod):
             if m == "text":
                 f_pos, f_neg = text if text is not None else self.class_text_features(prompts)
             else:
-                both = self.encoders[m](self.cuep.inputs(m))  # one batch: (2K, D) positives then negatives, or (K, D)
+                # one batch: (2K, D) positives then negatives, or (K, D)
+                both = self.encoders[m].encode_whole_prompts(self.cuep.inputs(m))
                 f_pos, f_neg = (both[:k], both[k:]) if self._with_pos else (None, both)
             if self._with_pos:
                 pos[m] = self._normalize(f_pos, m)
@@ -382,29 +454,74 @@ class HCEP(OpenSetMethod):
         return emotion_logits(self._emo_query(blocks, present), t_pos, self.config.logit_scale)
 
     # ---------------------------------------------------------------- interface
-    def forward(self, batch: Batch) -> Tensor:
-        return self.loss(batch)
+    def parameter_groups(self) -> dict[str, list[nn.Parameter]]:
+        """``smep_tokens`` (SMEP's learnable prompts: P_T, or an anchor's own prompts),
+        ``smep_projections`` (N_V, N_A), ``cuep`` (the whole-input prompts, or the random class
+        features without CUEP) and ``emo_projection`` (L_emo's per-block maps)."""
+        groups: dict[str, list[nn.Parameter]] = {"smep_tokens": [], "smep_projections": [], "cuep": [],
+                                                 "emo_projection": []}
+        for name, p in self.named_parameters():
+            if not p.requires_grad:
+                continue
+            if name.startswith("smep.projections."):
+                groups["smep_projections"].append(p)
+            elif name.startswith("smep."):
+                groups["smep_tokens"].append(p)
+            elif name.startswith(("cuep.", "random_pos.", "random_neg.")):
+                groups["cuep"].append(p)
+            else:
+                groups["emo_projection"].append(p)
+        return groups
 
-    def loss(self, batch: Batch) -> Tensor:
-        """L = L_emo + L_osr (Eq. 9), each switchable for ablations."""
+    @torch.no_grad()
+    def diagnostics(self) -> dict[str, float]:
+        """Mean pairwise cosine of the K class features per block, for F_M+ (``class_cos_pos_<m>``)
+        and F_M- (``class_cos_neg_<m>``): near 1, the class prompts barely differ."""
+        was = self.training
+        self.eval()
+        pos, neg = self.class_features()
+        self.train(was)
+        out = {}
+        for kind, feats in (("pos", pos), ("neg", neg)):
+            for m, f in feats.items():
+                c = F.normalize(f, dim=-1) @ F.normalize(f, dim=-1).t()
+                k = len(c)
+                out[f"class_cos_{kind}_{m}"] = float((c.sum() - c.diagonal().sum()) / max(k * (k - 1), 1))
+        return out
+
+    def _osr_logits(self, blocks: dict[str, Tensor], present: Tensor,
+                    classes: tuple[dict[str, Tensor], dict[str, Tensor]]) -> Tensor:
+        """s (D_neg - D_pos) (N, K): the DPOL logits (Eq. 8, with ``osr_logit_scale`` s)."""
+        d_neg, d_pos = self._distances(blocks, present, classes)
+        return self.config.osr_logit_scale * osr_logits(d_neg, d_pos)
+
+    def training_step(self, batch: Batch) -> LossOutput:
+        """L = L_emo + L_osr (Eq. 9), each switchable for ablations; logits = the stream that predicts."""
         prompts = self._prompts()
         blocks, present = self.sample_features(batch, prompts)
         labels = torch.as_tensor(batch["label"], device=self.text_pos.device)
-        total = torch.zeros((), device=labels.device)
         text = self.class_text_features(prompts)  # once per step (prompted with "learnable_with_labels")
         classes = None
         if self.config.use_loss_osr or self.config.dpol_features == "multimodal_only":
             classes = self.class_features(prompts, text)
+        terms, logits = {}, None
         if self.config.use_loss_osr:
-            d_neg, d_pos = self._distances(blocks, present, classes)
-            total = total + loss_osr(d_neg, d_pos, labels)
+            logits = self._osr_logits(blocks, present, classes)
+            terms["loss_osr"] = F.cross_entropy(logits, labels)
         if self.config.use_loss_emo:
-            total = total + F.cross_entropy(self._emotion_logits(blocks, present, prompts, text, classes), labels)
-        return total
+            emo = self._emotion_logits(blocks, present, prompts, text, classes)
+            terms["loss_emo"] = F.cross_entropy(emo, labels)
+            logits = emo if logits is None else logits
+        return LossOutput(terms, logits)
+
+    def loss(self, batch: Batch) -> Tensor:
+        """L = L_emo + L_osr (Eq. 9)."""
+        return self.training_step(batch).total
 
     @torch.no_grad()
     def score(self, batch: Batch) -> OpenSetScores:
-        """Algorithm 1: p = softmax(D_neg - D_pos), confidence = max p, prediction = argmax p.
+        """Algorithm 1: p = softmax(s (D_neg - D_pos)), confidence = max p, prediction = argmax p
+        (s = ``osr_logit_scale``).
 
         Ablations: ``dpol_streams="negative_only"`` gives p = softmax(D_neg); without L_osr the
         emotion stream's probabilities are used.
@@ -412,8 +529,10 @@ class HCEP(OpenSetMethod):
         prompts = self._prompts()
         blocks, present = self.sample_features(batch, prompts)
         if self.config.use_loss_osr:
-            d_neg, d_pos = self._distances(blocks, present, self.class_features(prompts))
-            probs = dpol_probabilities(d_neg, d_pos)
+            logits = self._osr_logits(blocks, present, self.class_features(prompts))
+            if torch.isnan(logits).any():
+                raise ValueError("NaN in the DPOL distances")
+            probs = torch.softmax(logits, 1)
         else:  # ablation without L_osr: the emotion stream's probabilities
             probs = torch.softmax(self._emotion_logits(blocks, present, prompts), 1)
         conf, pred = probs.max(dim=1)
