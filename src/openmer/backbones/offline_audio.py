@@ -313,7 +313,7 @@ class WhisperAudioEncoder(Encoder):
         noise = std * torch.randn(n, length or self.whole_prompt_samples, generator=generator)
         if self.prompt_entry != "late":
             return noise
-        return self.whole_prompts_from(noise.to(self.device))
+        return self.whole_prompts_from(noise.to(self.device), length=noise.shape[1])
 
     def whole_prompts_from(self, inputs: Tensor, lengths: Tensor | None = None, *,
                            length: int | None = None) -> Tensor:
