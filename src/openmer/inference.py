@@ -13,10 +13,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from openmer.backbones.factory import ProfileConfig, load_profile
 from openmer.data.clips import ClipDataset
+from openmer.data.feature_blocks import fill_absent_blocks
 from openmer.data.feature_cache import encode_features
 from openmer.data.manifest import Manifest, Sample
 from openmer.data.tensors import FeatureDataset
@@ -68,24 +67,17 @@ def score_clips(run: LoadedRun, clips: ClipDataset, *, batch_size: int = 16, cac
     """Scores of every clip: prompted encoders for HCEP, cached unprompted features for baselines.
 
     Baselines on a clip that lacks one of their modalities use the training mean for that block
-    (a standardised zero), with a warning; HCEP leaves the block out (``docs/interpretation.md``).
+    (a standardised zero, :func:`~openmer.data.feature_blocks.fill_absent_blocks`), with a warning;
+    HCEP leaves the block out (``docs/interpretation.md``).
     """
     if run.info["method"] == "hcep":
         return run.method.score_all(clips.batches(batch_size))
     feats, present = encode_features(clips, run.encoders, cache_dir=cache_dir)
-    blocks = []
-    offset = 0
-    mean = run.method.embedding.mean.cpu().numpy()
     for m in run.modalities:
-        f = feats[m].copy()
-        d = f.shape[1]
         if not present[m].all():
             warnings.warn(f"{(~present[m]).sum()} clip(s) lack {m}; {run.info['method']} uses the training mean for it",
                           stacklevel=2)
-            f[~present[m]] = mean[offset: offset + d]
-        blocks.append(f)
-        offset += d
-    x = np.concatenate(blocks, axis=1)
+    x, _ = fill_absent_blocks(feats, present, run.modalities, block_mean=run.method.embedding.mean.cpu().numpy())
     return run.method.score_all(FeatureDataset(x, clips.labels).batches())
 
 

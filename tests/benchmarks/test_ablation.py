@@ -6,49 +6,12 @@ import json
 
 import numpy as np
 import pytest
-import soundfile as sf
 from typer.testing import CliRunner
 
-from openmer.backbones.factory import ProfileConfig
-from openmer.benchmarks import ablation, media
+from openmer.benchmarks import ablation
 from openmer.benchmarks.ablation import ABLATION_TABLES, ABLATIONS, run_ablations, select_ablations
-from openmer.benchmarks.media import MediaBenchmarkConfig
-from openmer.data.manifest import Manifest, Sample
 from openmer.errors import ConfigError
-from openmer.protocol import make_protocol
-from openmer.training import TrainConfig
-from tests.helpers.encoders import toy_encoders
-
-CLASSES = ["anger", "joy", "sadness", "fear"]
-WORDS = {"anger": "furious rage", "joy": "delighted laugh", "sadness": "tears gloom", "fear": "scared dark"}
-
-
-def tiny_config(*, seed: int = 0, quick: bool = True) -> MediaBenchmarkConfig:
-    return MediaBenchmarkConfig(
-        dataset="toy", profile="toy", modalities=("text", "audio"), n_splits=1, seed=seed,
-        hcep_train=TrainConfig(epochs=1, optimizer="adam", lr=1e-2, batch_size=16, seed=seed),
-        hcep_options={"cuep_audio_samples": 400}, preset_note="tiny test preset",
-    )
-
-
-@pytest.fixture
-def tiny_data(tmp_path, monkeypatch):
-    """40 clips (4 classes x 5 speakers x 2), 0.05 s sine WAVs, toy encoders instead of the profile."""
-    samples = []
-    t = np.arange(800) / 16000
-    for c, cls in enumerate(CLASSES):
-        for g in range(5):
-            for r in range(2):
-                name = f"{cls}_{g}_{r}.wav"
-                sf.write(tmp_path / name, 0.3 * np.sin(2 * np.pi * (200 + 150 * c + 7 * r) * t), 16000)
-                samples.append(Sample(id=name[:-4], label=cls, group=f"spk{g}", audio=name, text=WORDS[cls]))
-    manifest = Manifest(samples, root=tmp_path, name="toy")
-    protocol = make_protocol("toy", CLASSES, [s.group for s in samples], level_sizes=[3, 2], n_splits=1)
-    monkeypatch.setattr(media, "profile_config", lambda name: ProfileConfig(name=name))
-    monkeypatch.setattr(media, "load_profile",
-                        lambda prof, modalities=None, **_: {m: e for m, e in toy_encoders().items() if m in modalities})
-    return manifest, protocol
-
+from tests.helpers.tiny_media import tiny_config
 
 def test_ablation_names_cover_the_paper_tables():
     assert set(ABLATION_TABLES) == {"table5", "table6_streams", "table6_text_prompts", "table7", "fig4_tokens",

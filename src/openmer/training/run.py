@@ -19,6 +19,7 @@ import numpy as np
 from openmer import UNKNOWN, __version__
 from openmer.backbones.factory import ProfileConfig, load_profile, profile_config
 from openmer.data.clips import ClipDataset
+from openmer.data.feature_blocks import fill_absent_blocks
 from openmer.data.feature_cache import encode_features
 from openmer.data.manifest import MODALITIES, Manifest
 from openmer.data.tensors import FeatureDataset
@@ -184,10 +185,10 @@ def train(
         m = build_method(method, known, profile=prof, modalities=mods, encoders=encoders, options=method_options, seed=cfg.seed)
         val_batches = val_set.batches(cfg.batch_size) if len(val_set) else None
     else:
-        feats, _ = encode_features(clips, encoders, cache_dir=cache_dir or default_cache_dir())
-        x = np.concatenate([feats[mm] for mm in mods], axis=1)
-        train_set = FeatureDataset(x[parts["train"]], labels[parts["train"]])
-        val_set = FeatureDataset(x[parts["val"]], labels[parts["val"]])
+        feats, present = encode_features(clips, encoders, cache_dir=cache_dir or default_cache_dir())
+        x, mask = fill_absent_blocks(feats, present, mods, train_rows=parts["train"])
+        train_set = FeatureDataset(x[parts["train"]], labels[parts["train"]], mask[parts["train"]])
+        val_set = FeatureDataset(x[parts["val"]], labels[parts["val"]], mask[parts["val"]])
         m = build_method(method, known, profile=prof, modalities=mods, input_dim=x.shape[1], options=method_options)
         val_batches = val_set.batches() if len(val_set) else None
     result = fit(m, train_set, val_batches, cfg, run_dir=out, resume=resume, progress=progress)
