@@ -33,8 +33,6 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
-
 from openmer.errors import ConfigError, DataError
 from openmer.reporting.scores import RunScores, load_runs
 
