@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from openmer.data.clips import ClipDataset, vision_preprocess
+from openmer.data.feature_blocks import fill_absent_blocks
 from openmer.data.feature_cache import encode_features
 from openmer.data.manifest import Manifest, Sample, label_indices, near_known_labels, resolve_data
 from openmer.data.tensors import FeatureDataset
@@ -49,26 +50,18 @@ def score_clips(run: LoadedRun, clips: ClipDataset, *, batch_size: int = 16, cac
     """Scores of every clip: the method's own encoders for a method on clips, cached unprompted
     features for a method on features.
 
-    A method on features, on a clip that lacks one of its modalities, uses the training mean for
-    that block (a standardised zero), with a warning; HCEP leaves the block out
-    (``docs/interpretation.md``).
+    A method on features, on a clip that lacks one of their modalities use the training mean for that block
+    (a standardised zero, :func:`~openmer.data.feature_blocks.fill_absent_blocks`), with a warning;
+    HCEP leaves the block out (``docs/interpretation.md``).
     """
     if not isinstance(run.method, FeatureMethod):
         return run.method.score_all(clips.batches(batch_size))
     feats, present = encode_features(clips, run.encoders, cache_dir=cache_dir)
-    blocks = []
-    offset = 0
-    mean = run.method.embedding.mean.cpu().numpy()
     for m in run.modalities:
-        f = feats[m].copy()
-        d = f.shape[1]
         if not present[m].all():
             warnings.warn(OpenmerWarning(f"{(~present[m]).sum()} clip(s) lack {m}; {run.info.method} uses the "
                                          "training mean for it"), stacklevel=2)
-            f[~present[m]] = mean[offset: offset + d]
-        blocks.append(f)
-        offset += d
-    x = np.concatenate(blocks, axis=1)
+    x, _ = fill_absent_blocks(feats, present, run.modalities, block_mean=run.method.embedding.mean.cpu().numpy())
     return run.method.score_all(FeatureDataset(x, clips.labels).batches())
 
 

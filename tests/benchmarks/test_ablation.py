@@ -6,56 +6,32 @@ import json
 
 import numpy as np
 import pytest
-import soundfile as sf
 from typer.testing import CliRunner
 
-from openmer.backbones.factory import ProfileConfig
-from openmer.benchmarks import ablation, media
-from openmer.benchmarks.ablation import ABLATION_TABLES, ABLATIONS, run_ablations, select_ablations
-from openmer.benchmarks.media import MediaBenchmarkConfig
-from openmer.data.manifest import Manifest, Sample
+from openmer.benchmarks import ablation
+from openmer.benchmarks.ablation import (
+    ABLATIONS, TABLES, ablation_tag, run_ablations, select_ablations, table_ablations,
+)
+from openmer.reference import paper_rows
 from openmer.errors import ConfigError
-from openmer.protocol import make_protocol
-from openmer.training import TrainConfig
-from tests.helpers.encoders import toy_encoders
+from tests.helpers.tiny_media import tiny_config
 
-CLASSES = ["anger", "joy", "sadness", "fear"]
-WORDS = {"anger": "furious rage", "joy": "delighted laugh", "sadness": "tears gloom", "fear": "scared dark"}
-
-
-def tiny_config(*, seed: int = 0, quick: bool = True) -> MediaBenchmarkConfig:
-    return MediaBenchmarkConfig(
-        dataset="toy", profile="toy", modalities=("text", "audio"), n_splits=1, seed=seed,
-        hcep_train=TrainConfig(epochs=1, optimizer="adam", lr=1e-2, batch_size=16, seed=seed),
-        hcep_options={"cuep_audio_samples": 400}, preset_note="tiny test preset",
-    )
-
-
-@pytest.fixture
-def tiny_data(tmp_path, monkeypatch):
-    """40 clips (4 classes x 5 speakers x 2), 0.05 s sine WAVs, toy encoders instead of the profile."""
-    samples = []
-    t = np.arange(800) / 16000
-    for c, cls in enumerate(CLASSES):
-        for g in range(5):
-            for r in range(2):
-                name = f"{cls}_{g}_{r}.wav"
-                sf.write(tmp_path / name, 0.3 * np.sin(2 * np.pi * (200 + 150 * c + 7 * r) * t), 16000)
-                samples.append(Sample(id=name[:-4], label=cls, group=f"spk{g}", audio=name, text=WORDS[cls]))
-    manifest = Manifest(samples, root=tmp_path, name="toy")
-    protocol = make_protocol("toy", CLASSES, [s.group for s in samples], level_sizes=[3, 2], n_splits=1)
-    monkeypatch.setattr(media, "profile_config", lambda name: ProfileConfig(name=name))
-    monkeypatch.setattr(media, "load_profile",
-                        lambda prof, modalities=None, **_: {m: e for m, e in toy_encoders().items() if m in modalities})
-    return manifest, protocol
-
-
-def test_ablation_names_cover_the_paper_tables():
-    assert set(ABLATION_TABLES) == {"table5", "table6_streams", "table6_text_prompts", "table7", "fig4_tokens",
-                                    "fig4_anchor"}
-    assert all(n in ABLATIONS for rows in ABLATION_TABLES.values() for n in rows)
-    assert {ABLATIONS[n].get("n_prompt_tokens", 2) for n in ABLATION_TABLES["fig4_tokens"]} == {1, 2, 4, 8}
-    assert ABLATIONS["full"] == {}
+def test_tables_are_the_papers_rows_in_order():
+    assert set(TABLES) == {"5", "6", "7", "fig4"}
+    for key, table in TABLES.items():
+        assert all(name in ABLATIONS for name, _ in table.rows)
+        if table.paper is not None:  # every row label is a published row of that table, in the paper's order
+            assert [label for _, label in table.rows] == [r["method"] for r in paper_rows(table=table.paper)]
+    assert [n for n, _ in TABLES["5"].rows] == ["baseline", "baseline_smep", "smep_loss_emo", "cuep_loss_osr",
+                                               "no_loss_emo", "full"]
+    assert ABLATIONS["baseline"].baseline == "arpl" and ablation_tag("baseline") == "arpl[baseline]"
+    assert ablation_tag("baseline_smep") == "arpl[baseline_smep]" and ablation_tag("full") == "hcep[full]"
+    assert TABLES["6"].ablations == ["random_negative_only", "no_cuep", "negative_only", "full", "cuep_text_tokens",
+                                     "cuep_text_tokens_labels"]  # "full" makes two rows, runs once
+    assert {ABLATIONS[n].options.get("n_prompt_tokens", 2) for n in ("m1", "full", "m4", "m8")} == {1, 2, 4, 8}
+    assert ABLATIONS["full"].options == {} and ABLATIONS["full"].build is None
+    with pytest.raises(ConfigError, match="no ablation table '8'; choose from 5, 6, 7, fig4"):
+        table_ablations("8")
 
 
 def test_selection_leaves_out_what_does_not_apply_and_rejects_bad_names():
@@ -80,7 +56,7 @@ def test_grid_runs_one_tagged_hcep_per_ablation(tiny_data):
     assert [r.method for r in result.runs] == methods
     assert {r["level"] for r in result.records} == {"O(3:1)", "O(2:2)"}
     assert all(0.0 <= r["auroc"] <= 1.0 and 0.0 <= r["oscr"] <= 1.0 for r in result.records)
-    assert result.meta["ablations"]["negative_only"] == {"dpol_streams": "negative_only"}
+    assert result.meta["ablations"]["negative_only"] == {"options": {"dpol_streams": "negative_only"}}
     assert result.meta["config"]["methods"] == ["hcep"] and result.meta["ablations_left_out"] == {}
     assert calls[-1][0] == calls[-1][1] == 6 and "hcep[anchor_none]" in calls[-1][2]
     # the ablation really changes the model: different scores with the same data and seed
@@ -103,3 +79,48 @@ def test_ablate_command_writes_results(tiny_data, tmp_path, monkeypatch):
     assert len(list((out / "scores").glob("*.npz"))) == 4
     bad = CliRunner().invoke(app, ["ablate", "--data", "emodb", "--only", "full,typo", "--out", str(out)])
     assert bad.exit_code == 1 and "unknown ablation" in bad.output and "Traceback" not in bad.output
+
+
+def test_table5_runs_its_six_rows_beside_the_paper(tiny_data):
+    manifest, protocol = tiny_data
+    result = run_ablations(tiny_config(), manifest, protocol, names=table_ablations("5"))
+    tags = list(dict.fromkeys(r["method"] for r in result.records))
+    assert tags == ["arpl[baseline]", "arpl[baseline_smep]", "hcep[smep_loss_emo]", "hcep[cuep_loss_osr]",
+                    "hcep[no_loss_emo]", "hcep[full]"]
+    assert all(0.0 <= r["auroc"] <= 1.0 and "threshold" in r for r in result.records)
+    assert result.meta["ablations"]["baseline"] == {"options": {}, "model": "arpl on the cached unprompted features"}
+    assert result.meta["ablations"]["baseline_smep"]["model"] == "smep_prompted_arpl"
+    rows = result.meta["beside_paper"]["5"]
+    assert set(result.meta["beside_paper"]) == {"5"}  # only the table that ran whole
+    assert [r["row"] for r in rows] == [label for _, label in TABLES["5"].rows]
+    base = rows[0]
+    mine = [r for r in result.records if r["method"] == "arpl[baseline]"]
+    assert base["auroc"] == pytest.approx(np.mean([r["auroc"] for r in mine]))  # 1 split per level
+    assert (base["paper_auroc"], base["paper_oscr"]) == (0.6532, 0.5019)  # published, labelled reference
+    assert base["paper_source"].endswith("Table 5")
+    # the SMEP rows really use prompts: the prompted baseline differs from the unprompted one
+    confidences = {r.method: r.confidence for r in result.runs if r.level == "O(3:1)"}
+    assert not np.allclose(confidences["arpl[baseline]"], confidences["arpl[baseline_smep]"])
+
+
+def test_ablate_table_command_prints_beside_the_paper(tiny_data, tmp_path, monkeypatch):
+    import openmer.cli.ablate  # noqa: F401  (registers the command on the app)
+    from openmer.cli.app import app
+
+    manifest, protocol = tiny_data
+    monkeypatch.setitem(ablation.DATASETS, "emodb", (tiny_config, lambda: (manifest, protocol)))
+    out = tmp_path / "out"
+    res = CliRunner().invoke(app, ["ablate", "--data", "emodb", "--quick", "--table", "7", "--out", str(out)],
+                             terminal_width=200)
+    assert res.exit_code == 0, res.output
+    assert "Multimodal-only Features" in res.output and "76.49" in res.output and "61.81" in res.output
+    assert "hcep[dpol_multimodal_only]" in res.output and "reference, not measured here" in res.output
+    data = json.loads((out / "results.json").read_text())
+    assert {row["method"] for row in data["summary"]} == {"hcep[dpol_text_only]", "hcep[dpol_multimodal_only]",
+                                                         "hcep[full]"}
+    assert [r["table"] for r in data["reference"]] == ["Table 7"] * 3
+    md = (out / "results.md").read_text()
+    assert "ours beside the paper's" in md and "| Hybrid Features Setting | hcep[full] |" in md
+    assert "## Published numbers (reference, not measured here)" in md
+    bad = CliRunner().invoke(app, ["ablate", "--data", "emodb", "--table", "5", "--only", "full", "--out", str(out)])
+    assert bad.exit_code == 1 and "not both" in bad.output

@@ -57,3 +57,26 @@ def test_cli_rejects_unknown_class_before_loading(shared):
     res = CliRunner().invoke(app, ["complexity", "--clips", "2", "--repeats", "1", "--known", "anger,joy"])
     assert res.exit_code == 1
     assert "joy" in res.output and "Traceback" not in res.output
+
+
+def test_report_and_cli_show_table8_as_reference(report):
+    from rich.console import Console
+
+    from openmer.cli.complexity import reference_table8
+    from openmer.reference import paper_rows
+
+    assert report["reference"]["rows"] == paper_rows(table="Table 8")
+    assert "not measured here" in report["reference"]["note"]
+    console = Console(width=200, record=True)
+    console.print(reference_table8(report["reference"]))
+    text = console.export_text()
+    assert "HCEP Table 8 (reference)" in text and "not measured here" in text
+    assert "HCEP(Ours)" in text and "80.12" in text and "38.8" in text
+
+
+def test_paper_time_ratio_is_the_one_table8_prints():
+    from openmer.benchmarks.complexity import PAPER_TABLE8_TIME_RATIO
+    from openmer.reference import paper_row
+
+    hcep, arpl = (paper_row("Table 8", m, "O(8:2)")["inference_s"] for m in ("HCEP(Ours)", "APRL [25]"))
+    assert PAPER_TABLE8_TIME_RATIO == round(hcep / arpl, 2)

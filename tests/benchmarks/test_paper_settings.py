@@ -191,9 +191,10 @@ def test_setting_runs_end_to_end(name, roots, tiny_encoders, tmp_path) -> None:
     assert [r.split for r in result.runs] == list(range(repeats))
     for r in result.records:
         assert 0.0 <= r["auroc"] <= 1.0 and 0.0 <= r["oscr"] <= 1.0
-    paths = write_results(tmp_path, result.records, result.meta, reference_rows=paper_rows(setting=name))
-    assert paper_rows(setting=name) == []  # no published rows entered yet
-    assert REFERENCE_HEADER not in paths["markdown"].read_text()
+    rows = paper_rows(setting=name)  # the setting's results table of the paper, labelled reference
+    assert rows and {r["table"] for r in rows} == {ps.SETTINGS[name].table}
+    paths = write_results(tmp_path, result.records, result.meta, reference_rows=rows)
+    assert REFERENCE_HEADER in paths["markdown"].read_text()
 
 
 def test_cli_mosei_quick_with_reference_rows(roots, tiny_encoders, tmp_path, monkeypatch) -> None:

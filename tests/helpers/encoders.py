@@ -37,10 +37,10 @@ class ToyText(Encoder):
 
     def forward(self, texts, prompts=None):
         out = []
-        for t in texts:
+        for i, t in enumerate(texts):
             e = self.emb(self._ids(t))
-            if prompts is not None:
-                e = torch.cat([e[:1], prompts, e[1:]], 0)
+            if prompts is not None:  # (m, width) shared, or (B, m, width) per text
+                e = torch.cat([e[:1], prompts[i] if prompts.dim() == 3 else prompts, e[1:]], 0)
             out.append(self.proj(torch.tanh(e)).mean(0))
         return torch.stack(out)
 

@@ -151,7 +151,7 @@ def test_class_features_follow_loaded_parameters(options):
 
 def test_fit_scores_equal_reloaded_scores_when_best_epoch_is_not_last(tmp_path, monkeypatch):
     from openmer.training import TrainConfig, engine, fit
-    from openmer.training.run import choose_threshold
+    from openmer.methods.threshold import choose_threshold
 
     calls = {"n": 0}
 

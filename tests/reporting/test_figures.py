@@ -66,10 +66,24 @@ def test_threshold_sweep(tmp_path, runs):
     assert np.all(accepted >= sweep["rate"] - 1e-12)
     assert np.all(np.diff(sweep["threshold"]) <= 0)
     assert sweep["fpr"][-1] == operating_point(run.confidence, run.prediction, run.labels, train_conf.min())["fpr"]
-    # without train confidences the test knowns set the threshold: a = 1 accepts every known
-    assert F.threshold_sweep(run)["tpr"][-1] == 1.0
     _check_png(F.plot_threshold_sweep(run, tmp_path / "sweep.png", "sweep", train_confidence=train_conf))
-    _check_png(F.plot_threshold_sweep(run, tmp_path / "sweep_test.png"))
+    # test labels never set the thresholds: a run without saved training/validation confidences is refused
+    with pytest.raises(ValueError, match="must not be set on the test set"):
+        F.threshold_sweep(run)
+    with pytest.raises(ValueError, match="must not be set on the test set"):
+        F.plot_threshold_sweep(run, tmp_path / "sweep_test.png")
+
+
+def test_threshold_sweep_uses_the_saved_validation_confidences(tmp_path, runs):
+    run = runs[0]
+    val = np.random.default_rng(2).normal(0.9, 0.02, 40)  # far above the test knowns (mean 0.7)
+    saved = RunScores(**{**run.__dict__, "threshold_confidence": val, "threshold_source": "validation",
+                         "threshold": float(np.quantile(val, 0.1, method="lower"))})
+    sweep = F.threshold_sweep(saved)
+    np.testing.assert_array_equal(sweep["threshold"], np.quantile(val, 1 - F.ACCEPTANCE_RATES, method="lower"))
+    # a = 1 accepts every validation known, not every test known
+    assert sweep["threshold"][-1] == val.min() and sweep["tpr"][-1] < 1.0
+    _check_png(F.plot_threshold_sweep(saved, tmp_path / "saved.png"))
 
 
 def test_confusion_counts(runs):

@@ -12,14 +12,17 @@ from typer.testing import CliRunner
 import openmer.cli.figures  # noqa: F401  (registers the command on the app)
 from openmer.cli.app import app
 from openmer.errors import ConfigError, DataError
-from openmer.reporting.commands import FIGURE_KINDS, paper_figures, threshold_from_test_knowns
+from openmer.reporting.commands import FIGURE_KINDS, open_set_threshold, paper_figures
 from openmer.reporting.scores import RunScores, save_runs
+from openmer.methods.threshold import choose_threshold
 
 EMOTIONS = ["anger", "boredom", "disgust", "fear", "happiness", "neutral", "sadness"]
 runner = CliRunner()
 
 
-def _run(method: str, n_known: int, split: int, *, features: bool, threshold: float | None, n: int = 50) -> RunScores:
+def _run(method: str, n_known: int, split: int, *, features: bool, threshold: float | None, n: int = 50,
+         val: bool = False) -> RunScores:
+    """Synthetic test scores; ``val``: with validation confidences and the threshold chosen on them."""
     rng = np.random.default_rng(100 * n_known + 10 * split + sum(map(ord, method)))
     known, unknown = EMOTIONS[:n_known], EMOTIONS[n_known:]
     names = rng.choice(EMOTIONS, size=n)
@@ -31,17 +34,23 @@ def _run(method: str, n_known: int, split: int, *, features: bool, threshold: fl
         centers = rng.normal(size=(len(EMOTIONS), 6)) * 3
         feats = centers[[EMOTIONS.index(c) for c in names]] + rng.normal(size=(n, 6))
     u = len(EMOTIONS) - n_known
+    val_conf = np.clip(rng.normal(0.8, 0.1, 30), 0, 1) if val else None
+    if val:
+        threshold = choose_threshold(val_conf)
     return RunScores(method=method, modalities=("audio", "text"), level=f"O({n_known}:{u})",
                      openness=1 - np.sqrt(n_known / len(EMOTIONS)), split=split, known_classes=known,
                      unknown_classes=unknown, confidence=conf, prediction=pred, labels=labels,
-                     class_names=list(names), features=feats, threshold=threshold)
+                     class_names=list(names), features=feats, threshold=threshold,
+                     threshold_confidence=val_conf, threshold_source="validation" if val else None)
 
 
 @pytest.fixture(scope="module")
 def bench_dir(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("bench_emodb")
-    runs = [_run("hcep", k, s, features=True, threshold=None) for k in (5, 4) for s in (0, 1)]
+    runs = [_run("hcep", k, s, features=True, threshold=None, val=True) for k in (5, 4) for s in (0, 1)]
+    # as an older benchmark folder: a threshold, but not the confidences it was chosen from
     runs += [_run("arpl", k, 0, features=False, threshold=0.6) for k in (5, 4)]
+    runs += [_run("msp", 5, 0, features=False, threshold=None)]  # no threshold at all
     save_runs(out, runs)
     return out
 
@@ -64,13 +73,19 @@ def test_cli_writes_every_kind(bench_dir):
     # per (method, level): first split only
     assert "fig10_threshold_hcep_audio-text_O5-2_split0.png" in names
     assert "fig10_threshold_hcep_audio-text_O5-2_split1.png" not in names
+    # no threshold sweep without training/validation confidences, no open-set confusion without a threshold
+    assert not any(n.startswith(("fig10_threshold_arpl", "fig10_threshold_msp", "fig11_confusion_open_msp"))
+                   for n in names)
+    assert "threshold sweep (Fig. 10) skipped for arpl" in res.output
+    assert "open-set confusion (Fig. 11) skipped for msp" in res.output
     assert "fig11_confusion_open_arpl_audio-text_O4-3_split0.png" in names
     assert "fig11_confusion_closed_hcep_audio-text_O4-3_split0.png" in names
     assert "fig6-8_tsne_hcep_audio-text_O4-3_split0.png" in names
     assert not any(n.startswith("fig6-8_tsne_arpl") for n in names)  # ARPL runs have no features
     assert "t-SNE skipped for arpl" in res.output
-    # 2 methods x 2 levels: Fig. 7 x 2, Fig. 9 x 4, (Fig. 10 + 2 x Fig. 11) x 4, t-SNE x 2 (HCEP only)
-    assert len(names) == 2 + 4 + 3 * 4 + 2
+    # Fig. 7 x 3 methods, Fig. 9 x 2 levels x 2; HCEP (Fig. 10 + 2 x Fig. 11) x 2 levels, ARPL 2 x Fig. 11
+    # x 2 levels, MSP closed-set Fig. 11; t-SNE x 2 (HCEP only)
+    assert len(names) == 3 + 4 + 3 * 2 + 2 * 2 + 1 + 2
     for name in names:
         _png(out / name)
 
@@ -101,20 +116,26 @@ def test_titles_name_the_run_and_the_threshold_source(bench_dir, tmp_path, monke
     folder = bench_dir.name
     assert all(folder in t and "O(4:3)" in t for t in titles)
     open_hcep = next(t for t in titles if "hcep" in t and "open-set" in t)
-    assert "0.90 known-acceptance of the TEST knowns" in open_hcep  # HCEP runs saved no threshold
+    assert "deployed threshold (from validation knowns)" in open_hcep
+    assert not any("TEST" in t or "test knowns" in t for t in titles)
     open_arpl = next(t for t in titles if "arpl" in t and "open-set" in t)
-    assert "run's threshold" in open_arpl and "threshold 0.6" in open_arpl
+    assert "deployed threshold" in open_arpl and "threshold 0.6" in open_arpl
     titles.clear()
-    paper_figures(bench_dir, kinds="threshold", method="arpl", out=tmp_path)
-    assert all("no training confidences saved" in t and "TEST knowns" in t for t in titles)
+    paper_figures(bench_dir, kinds="threshold", method="hcep", out=tmp_path)
+    assert titles and all("thresholds from 30 known validation confidences" in t for t in titles)
 
 
-def test_threshold_from_test_knowns_accepts_the_fraction(bench_dir):
-    run = _run("hcep", 5, 0, features=False, threshold=None)
-    thr = threshold_from_test_knowns(run, 0.9)
-    assert np.mean(run.confidence[run.is_known] >= thr) >= 0.9
-    with pytest.raises(ValueError):
-        threshold_from_test_knowns(run, 0.0)
+def test_open_set_threshold_never_reads_the_test_set(bench_dir):
+    run = _run("hcep", 5, 0, features=False, threshold=None, val=True)
+    assert open_set_threshold(run) == (run.threshold, "the run's deployed threshold (from validation knowns)")
+    thr, text = open_set_threshold(run, 0.62)  # the paper's acceptance range, on the validation knowns
+    assert thr == choose_threshold(run.threshold_confidence, 0.62) and "0.62 known-acceptance of the validation" in text
+    assert np.mean(run.threshold_confidence >= thr) >= 0.62
+    old = _run("arpl", 5, 0, features=False, threshold=None)
+    with pytest.raises(ValueError, match="no deployable threshold"):
+        open_set_threshold(old)
+    with pytest.raises(ValueError, match="no training/validation confidences"):
+        open_set_threshold(old, 0.9)
 
 
 def test_errors_are_readable(bench_dir, tmp_path):

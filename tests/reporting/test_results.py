@@ -136,6 +136,21 @@ def test_run_scores_round_trip(tmp_path, rng, features):
         np.testing.assert_array_equal(back.features, run.features)
     else:
         assert back.features is None
+    assert back.threshold_confidence is None and back.threshold_source is None
+
+
+def test_run_scores_keep_the_threshold_and_the_confidences_it_came_from(tmp_path, rng):
+    val = rng.random(7)
+    run = _run(rng)
+    run = RunScores(**{**run.__dict__, "threshold": float(np.quantile(val, 0.1)), "threshold_confidence": val,
+                       "threshold_source": "validation"})
+    back = RunScores.load(run.save(tmp_path / "r"))
+    np.testing.assert_array_equal(back.threshold_confidence, val)
+    assert back.threshold_source == "validation" and back.threshold == run.threshold
+    with pytest.raises(ValueError, match="threshold_source"):
+        RunScores(**{**run.__dict__, "threshold_source": "test"})
+    with pytest.raises(ValueError, match="threshold_confidence"):
+        RunScores(**{**run.__dict__, "threshold_confidence": np.array([np.nan])})
 
 
 def test_run_scores_validation(rng):

@@ -49,6 +49,7 @@ from typing import Any
 import torch
 
 from openmer.errors import ConfigError
+from openmer.reference import paper_rows
 
 __all__ = ["PAPER_TABLE8_TIME_RATIO", "TARGET_SLACK", "complexity_report", "count_parameters"]
 
@@ -164,7 +165,9 @@ def complexity_report(
         ``{"records": [{"method", "learnable_params", "frozen_params", "ms_per_clip",
         "first_call_ms_per_clip", "learnable_breakdown"}, ...], "ratio": {...}, "cuep_check":
         {...}, "encoder_ms_per_clip": {...}, "machine": {...}, "clips", "n_clips", "repeats",
-        "known_classes", "profile"}``; see the module docstring for the ``ratio`` block.
+        "known_classes", "profile", "reference": {"table", "note", "rows"}}``; see the module
+        docstring for the ``ratio`` block. ``reference`` holds the paper's Table 8 rows
+        (:func:`openmer.reference.paper_rows`), labelled as published, not measured.
 
     Raises:
         ConfigError: bad ``n_clips``/``repeats``/``known``, or the clips lack audio or text.
@@ -324,4 +327,10 @@ def complexity_report(
         },
         "cuep_check": cuep_check,
         "machine": _machine(threads, device),
+        "reference": {
+            "table": "Table 8",
+            "note": "published (HCEP Table 8: MAFW 10 emotions, the paper's encoders and hardware); "
+                    "not measured here",
+            "rows": paper_rows(table="Table 8"),
+        },
     }

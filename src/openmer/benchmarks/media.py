@@ -2,12 +2,17 @@
 
 Every method sees the same frozen encoders: HCEP trains its prompts through them; the ARPL
 baseline (HCEP's "Baseline") and MSP train heads on the concatenated *unprompted* features,
-which are encoded once and cached on disk (:mod:`openmer.data.feature_cache`).
+which are encoded once and cached on disk (:mod:`openmer.data.feature_cache`). A clip that lacks
+a modality is the same clip, with the same presence mask, for every method: HCEP leaves the
+block out, the heads get the training mean of the block
+(:func:`~openmer.data.feature_blocks.fill_absent_blocks`). Every trial records its deployable
+threshold, chosen from known-class validation data (:func:`~openmer.benchmarks.runner.deployable_threshold`).
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -16,18 +21,22 @@ from pydantic import Field
 
 from openmer.backbones.factory import load_profile, profile_config
 from openmer.benchmarks.runner import (
-    BenchmarkResult, FeatureBenchmarkConfig, Progress, benchmark_meta, run_feature_benchmark, select_levels,
-    trial_result,
+    BenchmarkResult, FeatureBenchmarkConfig, Progress, benchmark_meta, deployable_threshold, run_feature_benchmark,
+    select_levels, trial_result,
 )
 from openmer.config import OpenmerConfig
 from openmer.data.clips import ClipDataset, vision_preprocess
 from openmer.data.feature_cache import encode_features
 from openmer.data.manifest import Manifest
+from openmer.methods.base import OpenSetMethod
 from openmer.methods.hcep import HCEP, HCEPConfig
 from openmer.paths import default_cache_dir
 from openmer.protocol import Protocol, open_set_subsets
 from openmer.reporting.scores import RunScores
 from openmer.training import TrainConfig, fit
+
+#: ``build(config, known_classes, encoders)`` -> the prompted model of a trial (default :class:`HCEP`)
+PromptedBuilder = Callable[[HCEPConfig, Sequence[str], dict[str, Any]], OpenSetMethod]
 
 BASELINE_TRAIN = TrainConfig(epochs=60, optimizer="adam", lr=1e-3, batch_size=64, step_size=30, eval_every=5)
 
@@ -72,12 +81,16 @@ def _stratified_cap(indices: np.ndarray, labels: np.ndarray, cap: int | None, se
 
 
 def run_media_benchmark(cfg: MediaBenchmarkConfig, manifest: Manifest, protocol: Protocol, *,
-                        progress: Progress | None = None, encoders: dict[str, Any] | None = None) -> BenchmarkResult:
+                        progress: Progress | None = None, encoders: dict[str, Any] | None = None,
+                        build: PromptedBuilder | None = None) -> BenchmarkResult:
     """Run HCEP and the baselines on every (openness level, split) of ``protocol``.
 
     Args:
         encoders: already loaded encoders of ``cfg.profile`` (e.g. shared by an ablation grid);
             loaded here when ``None``.
+        build: what the ``"hcep"`` entry of ``cfg.methods`` trains (default :class:`HCEP`); the
+            ablation grid passes models that HCEPConfig has no option for
+            (:mod:`openmer.benchmarks.ablation_models`). It must provide ``features(batch)``.
     """
     t0 = time.perf_counter()
     prof = profile_config(cfg.profile)
@@ -94,14 +107,14 @@ def run_media_benchmark(cfg: MediaBenchmarkConfig, manifest: Manifest, protocol:
     baselines = tuple(m for m in cfg.methods if m != "hcep")
     if baselines:
         t = time.perf_counter()
-        feats, _ = encode_features(clips, encoders, cache_dir=default_cache_dir(),
-                                   progress=(lambda d, n, msg: progress(0, 1, f"{msg} {d}/{n}")) if progress else None)
+        feats, present = encode_features(clips, encoders, cache_dir=default_cache_dir(),
+                                         progress=(lambda d, n, msg: progress(0, 1, f"{msg} {d}/{n}")) if progress else None)
         timings["encode_features_s"] = time.perf_counter() - t
         fcfg = FeatureBenchmarkConfig(dataset=cfg.dataset, methods=baselines, modality_sets=(tuple(cfg.modalities),),
                                       levels=cfg.levels, n_splits=cfg.n_splits,
                                       train=cfg.baseline_train.model_copy(update={"seed": cfg.seed}))
         t = time.perf_counter()
-        base = run_feature_benchmark(fcfg, feats, names, groups, protocol, progress=progress)
+        base = run_feature_benchmark(fcfg, feats, names, groups, protocol, present=present, progress=progress)
         timings["baselines_s"] = time.perf_counter() - t
         records += base.records
         runs += base.runs
@@ -119,16 +132,18 @@ def run_media_benchmark(cfg: MediaBenchmarkConfig, manifest: Manifest, protocol:
             hcfg = HCEPConfig.from_dict({"profile": prof.to_dict(), "modalities": list(cfg.modalities), "seed": seed,
                                          **cfg.hcep_options})
             torch.manual_seed(seed)
-            method = HCEP(hcfg, split.known_classes, encoders)
+            method = (build or HCEP)(hcfg, split.known_classes, encoders)
             tcfg = cfg.hcep_train.model_copy(update={"seed": seed})
-            val = clips.subset(sub["val"], y[sub["val"]])
-            fit(method, clips.subset(tr, y[tr]), val.batches(tcfg.batch_size) if len(val) else None, tcfg)
+            train, val = clips.subset(tr, y[tr]), clips.subset(sub["val"], y[sub["val"]])
+            fit(method, train, val.batches(tcfg.batch_size) if len(val) else None, tcfg)
+            threshold = deployable_threshold(method, val, train, batch_size=tcfg.batch_size)
             test = clips.subset(sub["test"], y[sub["test"]])
             test_batches = test.batches(tcfg.batch_size)
             s = method.score_all(test_batches)
             f_m = torch.cat([method.features(b).cpu() for b in test_batches]).numpy()  # F_M, for t-SNE (Figs. 6, 8)
             record, run = trial_result("hcep", cfg.modalities, split, s.confidence.numpy(), s.prediction.numpy(),
-                                       test.labels, [names[j] for j in sub["test"]], features=f_m)
+                                       test.labels, [names[j] for j in sub["test"]], features=f_m,
+                                       threshold=threshold)
             records.append(record)
             runs.append(run)
         timings["hcep_s"] = time.perf_counter() - t

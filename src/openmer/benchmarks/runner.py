@@ -1,7 +1,9 @@
 """Feature-level open-set benchmark: every (method, modalities, openness level, split) trial.
 
 A trial trains a method on the known classes of the training groups, selects on the validation
-groups (known classes only), then scores the test groups (known + unknown classes) once.
+groups (known classes only), chooses its deployable threshold from the validation confidences
+(HCEP Sec. 4.4.6; :func:`deployable_threshold`), then scores the test groups (known + unknown
+classes) once.
 """
 
 from __future__ import annotations
@@ -19,12 +21,14 @@ from pydantic import Field
 from openmer import __version__
 from openmer.config import OpenmerConfig
 from openmer.errors import ConfigError
+from openmer.data.feature_blocks import fill_absent_blocks
 from openmer.data.tensors import FeatureDataset
 from openmer.methods.registry import get_method
 from openmer.metrics import open_set_metrics
 from openmer.protocol import OpenSetSplit, Protocol, open_set_subsets
 from openmer.reporting.scores import RunScores
 from openmer.training import TrainConfig, fit
+from openmer.methods.threshold import DEFAULT_ACCEPTANCE, choose_threshold
 
 #: ``progress(done, total, message)``
 Progress = Callable[[int, int, str], None]
@@ -121,6 +125,7 @@ def run_feature_benchmark(
     groups: Sequence[str],
     protocol: Protocol,
     *,
+    present: dict[str, np.ndarray] | None = None,
     progress: Progress | None = None,
 ) -> BenchmarkResult:
     """Run every trial of a feature-level benchmark.
@@ -131,6 +136,9 @@ def run_feature_benchmark(
         labels: (N,) class names.
         groups: (N,) speaker/actor ids, partitioned by ``protocol.partition``.
         protocol: the openness levels, splits and group partition (:mod:`openmer.protocol`).
+        present: modality name -> (N,) bool, False where a clip lacks the modality (``None``:
+            every clip has every modality). Absent blocks are filled with the trial's training
+            mean of the present rows (:func:`~openmer.data.feature_blocks.fill_absent_blocks`).
         progress: optional callback.
 
     Returns:
@@ -145,12 +153,10 @@ def run_feature_benchmark(
     for i, (level, split, method_name, mods) in enumerate(trials):
         if progress:
             progress(i, len(trials), f"{method_name} {'+'.join(mods)} {level} split {split.index}")
-        x = np.concatenate([np.asarray(features[m], dtype=np.float32) for m in mods], axis=1)
         sub = open_set_subsets(labels, groups, split, protocol.partition)
+        x, mask = fill_absent_blocks(features, present, mods, train_rows=sub["train"])
         y = sub["labels"]
-        train = FeatureDataset(x[sub["train"]], y[sub["train"]])
-        val = FeatureDataset(x[sub["val"]], y[sub["val"]])
-        test = FeatureDataset(x[sub["test"]], y[sub["test"]])
+        train, val, test = (FeatureDataset(x[sub[p]], y[sub[p]], mask[sub[p]]) for p in ("train", "val", "test"))
         method_cls = get_method(method_name)
         mcfg = method_cls.config_class.from_dict(
             {"input_dim": x.shape[1], **cfg.method_options.get(method_name, {})})
@@ -158,9 +164,10 @@ def run_feature_benchmark(
         method = method_cls(mcfg, split.known_classes)
         tcfg = cfg.train.model_copy(update={"seed": cfg.train.seed + split.index})
         fit(method, train, val.batches(), tcfg)
+        threshold = deployable_threshold(method, val, train)
         s = method.score_all(test.batches())
         record, run = trial_result(method_name, mods, split, s.confidence.numpy(), s.prediction.numpy(),
-                                   test.y.numpy(), [labels[j] for j in sub["test"]])
+                                   test.y.numpy(), [labels[j] for j in sub["test"]], threshold=threshold)
         records.append(record)
         runs.append(run)
     if progress:
@@ -169,17 +176,63 @@ def run_feature_benchmark(
     return BenchmarkResult(records=records, runs=runs, meta=meta)
 
 
+@dataclass(frozen=True)
+class TrialThreshold:
+    """A trial's deployable threshold and the known-class confidences it was chosen from.
+
+    Attributes:
+        value: accept a sample as known when ``confidence >= value``.
+        source: ``"validation"`` or ``"training"`` (never test).
+        confidence: (M,) the known-class confidences the threshold was chosen from.
+    """
+
+    value: float
+    source: str
+    confidence: np.ndarray
+
+
+def deployable_threshold(method: Any, val: Any, train: Any, *, batch_size: int | None = None,
+                         acceptance: float = DEFAULT_ACCEPTANCE) -> TrialThreshold:
+    """The threshold a trained method would be deployed with (HCEP Sec. 4.4.6).
+
+    :func:`openmer.methods.threshold.choose_threshold` on the confidences of the known-class
+    validation samples, or of the training samples when the trial has no validation sample.
+    Test samples are never used. Both splits hold known classes only.
+
+    Args:
+        method: a fitted :class:`~openmer.methods.base.OpenSetMethod`.
+        val, train: the trial's validation and training sets (anything with ``len`` and
+            ``batches()``: :class:`~openmer.data.tensors.FeatureDataset`, :class:`~openmer.data.clips.ClipDataset`).
+        batch_size: passed to ``batches`` (``None``: the set's default).
+        acceptance: the fraction of those known confidences to accept (openmer's default 0.90).
+    """
+    source, data = ("validation", val) if val is not None and len(val) else ("training", train)
+    batches = data.batches() if batch_size is None else data.batches(batch_size)
+    conf = method.score_all(batches).confidence.numpy().astype(np.float64)
+    return TrialThreshold(choose_threshold(conf, acceptance), source, conf)
+
+
 def trial_result(method: str, modalities: Sequence[str], split: OpenSetSplit, confidence: np.ndarray,
                  prediction: np.ndarray, labels: np.ndarray, class_names: list[str],
-                 features: np.ndarray | None = None) -> tuple[dict[str, Any], RunScores]:
-    """The metrics record and the saved scores of one trial (test split scored once)."""
+                 features: np.ndarray | None = None,
+                 threshold: TrialThreshold | None = None) -> tuple[dict[str, Any], RunScores]:
+    """The metrics record and the saved scores of one trial (test split scored once).
+
+    With ``threshold``, the record carries its value (``"threshold"``) and the saved scores carry
+    the value, its source and the known-class confidences it was chosen from (for Figs. 10/11).
+    """
     metrics = open_set_metrics(confidence, prediction, labels, num_classes=split.n_known)
     record = {"method": method, "modalities": "+".join(modalities), "level": split.label,
               "openness": split.openness, "split": split.index, **metrics}
+    if threshold is not None:
+        record["threshold"] = threshold.value
     run = RunScores(method=method, modalities=tuple(modalities), level=split.label, openness=split.openness,
                     split=split.index, known_classes=list(split.known_classes),
                     unknown_classes=list(split.unknown_classes), confidence=confidence, prediction=prediction,
-                    labels=labels, class_names=class_names, features=features, threshold=None)
+                    labels=labels, class_names=class_names, features=features,
+                    threshold=None if threshold is None else threshold.value,
+                    threshold_confidence=None if threshold is None else threshold.confidence,
+                    threshold_source=None if threshold is None else threshold.source)
     return record, run
 
 

@@ -57,7 +57,20 @@ def complexity(
                   f"{cc['first_call_ms_per_clip']:.1f} ms/clip, later {cc['later_call_ms_per_clip']:.1f} ms/clip; "
                   f"encoder calls first {cc['encoder_calls_first']}, later {cc['encoder_calls_later'][0]})",
                   highlight=False)
+    console.print(reference_table8(rep["reference"]))
     text = json.dumps(rep, indent=2)
     typer.echo(text)
     if json_path is not None:
         atomic_write_text(json_path, text + "\n")
+
+
+def reference_table8(reference: dict) -> Table:
+    """HCEP's published Table 8 as a rich table, titled as reference (not measured here)."""
+    table = Table(title=f"HCEP {reference['table']} (reference): {reference['note']}")
+    for col in ("openness", "modality", "method", "AUROC (%)", "OSCR (%)", "learnable params (M)", "pretrained",
+                "inference (s)"):
+        table.add_column(col, justify="right" if "(" in col else "left")
+    for r in reference["rows"]:
+        table.add_row(r["level"], r["modality"], r["method"], f"{100 * r['auroc']:.2f}", f"{100 * r['oscr']:.2f}",
+                      f"{r['learnable_params_m']:g}", str(r["pretrained"]), f"{r['inference_s']:g}")
+    return table

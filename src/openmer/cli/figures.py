@@ -33,9 +33,10 @@ def figures(
     level: str | None = typer.Option(None, "--level", help="Only this openness level as saved, e.g. 'O(6:2)'."),
     split: int | None = typer.Option(None, "--split", help="Split for the per-run figures (default: the first saved)."),
     out: Path | None = typer.Option(None, "--out", help="Output folder (default RUN_DIR/figures/paper)."),
-    acceptance: float = typer.Option(
-        0.90, "--acceptance", min=0.01, max=1.0,
-        help="Known-acceptance rate of the open-set confusion threshold when the run saved none (set on test knowns)."),
+    acceptance: float | None = typer.Option(
+        None, "--acceptance", min=0.01, max=1.0,
+        help="Open-set confusion threshold: accept this fraction of the run's known training/validation "
+             "confidences (e.g. 0.62, the paper's range); default: the run's deployed threshold. Never test data."),
     threads: int = typer.Option(1, "--threads", min=1, help="BLAS/OpenMP threads for t-SNE."),
 ) -> None:
     """Write the paper's figures as PNGs: distributions, ROC/OSCR, threshold sweep, confusion, t-SNE."""

@@ -77,7 +77,8 @@ def encode_features(
 
     Returns:
         ``(features, present)``: modality -> (N, D) float32, and modality -> (N,) bool (False
-        where the clip lacks the modality; its row is then zeros).
+        where the clip lacks the modality; its row is then zeros, to be filled by
+        :func:`openmer.data.feature_blocks.fill_absent_blocks` before a feature head sees it).
     """
     n = len(dataset)
     feats: dict[str, np.ndarray] = {}

@@ -13,24 +13,35 @@ class FeatureDataset(Dataset):
     Args:
         features: (N, D) float array.
         labels: (N,) int array, known-class index or -1 for unknown.
+        present: optional (N, D) bool, False where a value was filled in for an absent modality
+            (:func:`openmer.data.feature_blocks.fill_absent_blocks`); batches then carry it as
+            ``"features_present"`` so that training statistics skip filled values.
     """
 
-    def __init__(self, features: np.ndarray, labels: np.ndarray):
+    def __init__(self, features: np.ndarray, labels: np.ndarray, present: np.ndarray | None = None):
         if len(features) != len(labels):
             raise ValueError(f"features ({len(features)}) and labels ({len(labels)}) differ in length")
         self.x = torch.as_tensor(np.asarray(features), dtype=torch.float32)
         self.y = torch.as_tensor(np.asarray(labels), dtype=torch.int64)
+        self.present = None if present is None else torch.as_tensor(np.asarray(present), dtype=torch.bool)
+        if self.present is not None and self.present.shape != self.x.shape:
+            raise ValueError(f"present must have the shape of features {tuple(self.x.shape)}, got {tuple(self.present.shape)}")
+
+    def _rows(self, idx) -> dict[str, torch.Tensor]:
+        out = {"features": self.x[idx], "label": self.y[idx]}
+        if self.present is not None:
+            out["features_present"] = self.present[idx]
+        return out
 
     def __len__(self) -> int:
         return len(self.y)
 
     def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
-        return {"features": self.x[i], "label": self.y[i]}
+        return self._rows(i)
 
     def __getitems__(self, indices: list[int]) -> dict[str, torch.Tensor]:
         """A whole batch by one indexing (the DataLoader calls this instead of per-row access)."""
-        idx = torch.as_tensor(indices, dtype=torch.int64)
-        return {"features": self.x[idx], "label": self.y[idx]}
+        return self._rows(torch.as_tensor(indices, dtype=torch.int64))
 
     @staticmethod
     def collate_fn(batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
@@ -39,5 +50,4 @@ class FeatureDataset(Dataset):
 
     def batches(self, batch_size: int = 1024) -> list[dict[str, torch.Tensor]]:
         """The whole set in order, as a few large batches (for scoring)."""
-        return [{"features": self.x[i:i + batch_size], "label": self.y[i:i + batch_size]}
-                for i in range(0, len(self.y), batch_size)]
+        return [self._rows(slice(i, i + batch_size)) for i in range(0, len(self.y), batch_size)]

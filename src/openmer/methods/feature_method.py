@@ -46,5 +46,11 @@ class FeatureMethod(OpenSetMethod):
         return x
 
     def setup(self, train: Iterable[Batch]) -> None:
-        xs = [self.features(b) for b in train]
-        self.embedding.fit_statistics(torch.cat(xs))
+        """Standardisation statistics of the training features (observed values only, where the
+        batches carry ``"features_present"``)."""
+        batches = list(train)
+        x = torch.cat([self.features(b) for b in batches])
+        present = None
+        if all("features_present" in b for b in batches):
+            present = torch.cat([torch.as_tensor(b["features_present"], dtype=torch.bool) for b in batches]).to(x.device)
+        self.embedding.fit_statistics(x, present)

@@ -34,10 +34,22 @@ class FeatureEmbedding(nn.Module):
             self.net = nn.Linear(input_dim, embed_dim)
 
     @torch.no_grad()
-    def fit_statistics(self, x: Tensor) -> None:
-        """Set mean/std from training features (N, D); constant dimensions get std 1."""
-        self.mean.copy_(x.mean(dim=0))
-        std = x.std(dim=0, unbiased=False)
+    def fit_statistics(self, x: Tensor, present: Tensor | None = None) -> None:
+        """Set mean/std from training features (N, D); constant dimensions get std 1.
+
+        ``present`` (N, D) bool restricts each dimension's statistics to the observed values
+        (values filled in for an absent modality are left out, see
+        :func:`openmer.data.feature_blocks.fill_absent_blocks`); a dimension never observed
+        gets mean 0 and std 1.
+        """
+        if present is None:
+            mean, std = x.mean(dim=0), x.std(dim=0, unbiased=False)
+        else:
+            w = present.to(x.dtype)
+            n = w.sum(dim=0).clamp(min=1.0)
+            mean = (x * w).sum(dim=0) / n
+            std = (((x - mean) ** 2 * w).sum(dim=0) / n).sqrt()
+        self.mean.copy_(mean)
         self.std.copy_(torch.where(std > 1e-8, std, torch.ones_like(std)))
 
     def forward(self, x: Tensor) -> Tensor:

@@ -18,10 +18,13 @@ The per-run kinds (threshold, confusion, tsne) draw one split per (method, modal
 ``split`` if given, else the first saved split. Every title starts with the benchmark folder's
 name, then method, modalities and level.
 
-Thresholds. A benchmark saves no training confidences, so the threshold sweep sets its
-thresholds from the *test* knowns (optimistic; the title says so). The open-set confusion uses
-the run's own threshold when it has one (chosen on training/validation knowns), else the
-threshold that accepts :data:`DEFAULT_ACCEPTANCE` (0.90) of the test knowns; the title says which.
+Thresholds (HCEP Sec. 4.4.6): test labels never choose one. A benchmark saves, per trial, the
+deployable threshold and the known-class validation (or training) confidences it was chosen from
+(:attr:`RunScores.threshold_confidence`). The threshold sweep sets its thresholds from those
+confidences and draws the test-set TPR/FPR/CCR against them, with the deployed threshold marked;
+the open-set confusion uses the deployed threshold, or, with ``acceptance``, the threshold that
+accepts that fraction of the same training/validation confidences. A run saved without them
+(an older benchmark folder) gets neither figure, and a note says why.
 """
 
 from __future__ import annotations
@@ -30,16 +33,13 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-
 from openmer.errors import ConfigError, DataError
 from openmer.reporting.scores import RunScores, load_runs
 
-__all__ = ["DEFAULT_ACCEPTANCE", "FIGURE_KINDS", "FigureReport", "paper_figures", "threshold_from_test_knowns"]
+__all__ = ["FIGURE_KINDS", "FigureReport", "open_set_threshold", "paper_figures"]
 
 #: the figure kinds of :func:`paper_figures`, in the order they are drawn
 FIGURE_KINDS = ("distributions", "curves", "threshold", "confusion", "tsne")
-#: known-acceptance rate of the fallback open-set threshold (as ``openmer train``'s default)
-DEFAULT_ACCEPTANCE = 0.90
 
 GroupKey = tuple[str, str, str]  # (method, modalities, level)
 
@@ -59,22 +59,33 @@ class FigureReport:
     notes: list[str] = field(default_factory=list)
 
 
-def threshold_from_test_knowns(run: RunScores, acceptance: float = DEFAULT_ACCEPTANCE) -> float:
-    """Threshold accepting a fraction ``acceptance`` of the run's *test* knowns.
+def open_set_threshold(run: RunScores, acceptance: float | None = None) -> tuple[float, str]:
+    """The threshold of a run's open-set confusion (Fig. 11), chosen without test labels.
 
-    Same rule as :func:`openmer.methods.threshold.choose_threshold` (``(1 - a)`` quantile,
-    ``method="lower"``), applied to test data because the run saved nothing else.
+    Args:
+        run: saved scores of one trial.
+        acceptance: ``None``: the run's deployed threshold; a fraction in (0, 1]: the threshold
+            that accepts it of the run's known-class training/validation confidences
+            (:func:`openmer.methods.threshold.choose_threshold`, e.g. the paper's 0.60-0.66).
+
+    Returns:
+        ``(threshold, description)`` for the figure's title.
 
     Raises:
-        ValueError: ``acceptance`` outside (0, 1], or the run has no known sample.
+        ValueError: the run saved no threshold (or no training/validation confidences when
+            ``acceptance`` is given), or ``acceptance`` is outside (0, 1].
     """
-    from openmer.methods.threshold import check_acceptance, choose_threshold
+    from openmer.methods.threshold import choose_threshold
 
-    check_acceptance(acceptance)
-    conf = run.confidence[run.is_known]
-    if conf.size == 0:
-        raise ValueError(f"run {run.name} has no known test sample to set a threshold from")
-    return choose_threshold(conf, acceptance)
+    source = run.threshold_source or "training/validation"
+    if acceptance is None:
+        if run.threshold is None:
+            raise ValueError(f"run {run.name} saved no deployable threshold")
+        return run.threshold, f"the run's deployed threshold (from {source} knowns)"
+    if run.threshold_confidence is None:
+        raise ValueError(f"run {run.name} saved no training/validation confidences to choose a threshold from")
+    return (choose_threshold(run.threshold_confidence, acceptance),
+            f"{acceptance:.2f} known-acceptance of the {source} knowns")
 
 
 def _kinds(kinds: str | Iterable[str]) -> list[str]:
@@ -122,7 +133,7 @@ def paper_figures(
     level: str | None = None,
     split: int | None = None,
     out: str | Path | None = None,
-    acceptance: float = DEFAULT_ACCEPTANCE,
+    acceptance: float | None = None,
     tsne_points: int = 2000,
     threads: int = 1,
 ) -> FigureReport:
@@ -136,13 +147,15 @@ def paper_figures(
         split: the split drawn by the per-run figures (default: the first saved split of each
             method/modalities/level); also restricts the distributions and curves to it.
         out: output folder (default ``<run_dir>/figures/paper``).
-        acceptance: known-acceptance rate of the fallback open-set threshold (see module doc).
+        acceptance: known-acceptance rate of the open-set confusion threshold on the runs'
+            training/validation knowns (default: each run's deployed threshold; module doc).
         tsne_points: at most this many samples per t-SNE map.
         threads: BLAS/OpenMP threads for t-SNE (``threadpoolctl``), to stay fast and polite.
 
     Returns:
         A :class:`FigureReport` (written PNGs, and notes on skipped figures: a run without
-        saved features gets no t-SNE).
+        saved features gets no t-SNE, one without a threshold from training/validation knowns
+        no threshold sweep and no open-set confusion).
 
     Raises:
         DataError: ``run_dir`` has no saved scores.
@@ -192,10 +205,16 @@ def paper_figures(
                 title = f"{folder} · {lv} · {methods}\n{name} on the test set (HCEP Fig. 9)"
                 report.written.append(plot(members, dest / f"fig9_{kind}_{F._slug(_level_slug(lv))}.png", title))
 
+    def no_threshold(key: GroupKey, r: RunScores, figure: str) -> None:
+        report.notes.append(f"{figure} skipped for {key[0]} · {key[1]} · {key[2]} split {r.split}: the run saved no "
+                            "threshold chosen on training/validation knowns (rerun the benchmark with this openmer)")
+
     if "threshold" in wanted:
         for key, r in chosen.items():
-            title = (f"{head(key, r, len(groups[key]))}\nthreshold sweep (HCEP Fig. 10); "
-                     "no training confidences saved")
+            if r.threshold_confidence is None:
+                no_threshold(key, r, "threshold sweep (Fig. 10)")
+                continue
+            title = f"{head(key, r, len(groups[key]))}\nthreshold sweep (HCEP Fig. 10)"
             report.written.append(F.plot_threshold_sweep(r, dest / f"fig10_threshold_{stem(key, r)}.png", title))
 
     if "confusion" in wanted:
@@ -203,11 +222,11 @@ def paper_figures(
             base = head(key, r, len(groups[key]))
             report.written.append(F.plot_confusion(
                 r, dest / f"fig11_confusion_closed_{stem(key, r)}.png", f"{base} (HCEP Fig. 11)", open_set=False))
-            if r.threshold is not None:
-                thr, source = r.threshold, "the run's threshold (from training/validation knowns)"
-            else:
-                thr = threshold_from_test_knowns(r, acceptance)
-                source = f"{acceptance:.2f} known-acceptance of the TEST knowns (run saved none)"
+            try:
+                thr, source = open_set_threshold(r, acceptance)
+            except ValueError:
+                no_threshold(key, r, "open-set confusion (Fig. 11)")
+                continue
             per_class = r.class_names is not None and 0 < len(r.unknown_classes) <= 6
             report.written.append(F.plot_confusion(
                 r, dest / f"fig11_confusion_open_{stem(key, r)}.png", f"{base} (HCEP Fig. 11)\nthreshold: {source}",

@@ -259,33 +259,45 @@ def plot_confidence_hist(
 # ----------------------------------------------------------------------------- threshold sweep
 
 
+def _threshold_reference(run: RunScores, train_confidence: Any) -> np.ndarray:
+    """The known-class training/validation confidences that set the thresholds (never test)."""
+    ref = run.threshold_confidence if train_confidence is None else train_confidence
+    if ref is None:
+        raise ValueError(f"run {run.name} has no known-class training/validation confidences "
+                         "(threshold_confidence); the thresholds must not be set on the test set (HCEP Sec. 4.4.6)")
+    ref = np.asarray(ref, dtype=np.float64)
+    if ref.ndim != 1 or ref.size == 0 or not np.all(np.isfinite(ref)):
+        raise ValueError("train_confidence must be a non-empty 1-D array of finite confidences of known samples")
+    return ref
+
+
 def threshold_sweep(
     run: RunScores, train_confidence: Any = None, rates: Any = ACCEPTANCE_RATES
 ) -> dict[str, np.ndarray]:
-    """Test-set TPR, FPR and CCR when the threshold is set to accept a fraction ``a`` of reference knowns.
+    """Test-set TPR, FPR and CCR when the threshold is set to accept a fraction ``a`` of training/validation knowns.
 
     The threshold for rate ``a`` is the ``(1 - a)`` quantile (``method="lower"``) of the
-    reference confidences, so that at least a fraction ``a`` of them satisfies
-    ``confidence >= threshold`` (HCEP Sec. 4.4.6, Fig. 10).
+    known-class training/validation confidences, so that at least a fraction ``a`` of them
+    satisfies ``confidence >= threshold`` (HCEP Sec. 4.4.6, Fig. 10; the rule of
+    :func:`openmer.methods.threshold.choose_threshold`). The test set only gives the rates drawn.
 
     Args:
         run: the scored test set.
-        train_confidence: (M,) confidences of *known* training/validation samples; ``None`` uses
-            the test knowns' confidences instead (optimistic: the threshold sees the test set).
+        train_confidence: (M,) confidences of *known* training/validation samples; ``None`` =
+            ``run.threshold_confidence`` (saved by the benchmarks).
         rates: acceptance rates ``a`` in (0, 1].
 
     Returns:
         ``{"rate", "threshold", "tpr", "fpr", "ccr"}``, each (len(rates),) float64.
 
     Raises:
-        ValueError: if ``train_confidence`` is empty, not 1-D or not finite, or a rate is outside (0, 1].
+        ValueError: if there are no training/validation confidences (given or saved), they are
+            empty, not 1-D or not finite, or a rate is outside (0, 1].
     """
     rates = np.asarray(rates, dtype=np.float64)
     if rates.ndim != 1 or rates.size == 0 or np.any((rates <= 0) | (rates > 1)):
         raise ValueError("rates must be a non-empty 1-D array of fractions in (0, 1]")
-    ref = run.confidence[run.is_known] if train_confidence is None else np.asarray(train_confidence, dtype=np.float64)
-    if ref.ndim != 1 or ref.size == 0 or not np.all(np.isfinite(ref)):
-        raise ValueError("train_confidence must be a non-empty 1-D array of finite confidences of known samples")
+    ref = _threshold_reference(run, train_confidence)
     thresholds = np.quantile(ref, 1.0 - rates, method="lower")
     points = [operating_point(run.confidence, run.prediction, run.labels, t, num_classes=run.n_known)
               for t in thresholds]
@@ -301,14 +313,19 @@ def plot_threshold_sweep(
 ) -> Path:
     """TPR, FPR and CCR on the test set against the known-acceptance rate that set the threshold (HCEP Fig. 10).
 
-    See :func:`threshold_sweep`. Without ``train_confidence`` the thresholds come from the test
-    knowns, and the title says so.
+    See :func:`threshold_sweep`: the thresholds come from known-class training/validation
+    confidences only. A run with a deployed ``threshold`` gets a vertical line at the fraction of
+    those confidences it accepts, labelled with its test-set TPR, FPR and CCR.
 
     Returns:
         ``path``.
+
+    Raises:
+        ValueError: as :func:`threshold_sweep`.
     """
     sweep = threshold_sweep(run, train_confidence)
-    source = "train/val knowns" if train_confidence is not None else "TEST knowns (no train confidences given; optimistic)"
+    ref = _threshold_reference(run, train_confidence)
+    source = (run.threshold_source or "training/validation") if train_confidence is None else "training/validation"
     fig = _new_figure(FIGSIZE)
     ax = fig.add_subplot()
     ax.plot([0, 1], [0, 1], ls=":", color="0.5", lw=1, label="rate = acceptance rate")
@@ -316,14 +333,21 @@ def plot_threshold_sweep(
                                      ("fpr", _UNKNOWN_COLOR, "s", "FPR (unknowns accepted)"),
                                      ("ccr", "tab:green", "^", "CCR (knowns accepted and correct)")):
         ax.plot(sweep["rate"], sweep[key], marker=marker, ms=4, color=color, label=name)
-    ax.set_xlabel(f"known-acceptance rate used to set the threshold (on {'train/val' if train_confidence is not None else 'test'} knowns)")
+    if run.threshold is not None:
+        at = operating_point(run.confidence, run.prediction, run.labels, run.threshold, num_classes=run.n_known)
+        rate = float(np.mean(ref >= run.threshold))
+        ax.axvline(rate, color="k", ls="--", lw=1,
+                   label=f"deployed threshold {run.threshold:.3g}: test TPR {at['tpr']:.2f}, "
+                         f"FPR {at['fpr']:.2f}, CCR {at['ccr']:.2f}")
+    ax.set_xlabel(f"known-acceptance rate used to set the threshold (on {source} knowns)")
     ax.set_ylabel("rate on the test set (fraction)")
     ax.set_xlim(0, 1.02)
     ax.set_ylim(0, 1.02)
     ax.grid(alpha=0.3)
-    ax.legend(loc="upper left", fontsize="small")
+    ax.legend(loc="upper left", fontsize="x-small")
     head = title or f"Threshold sweep: {_describe([run])}"
-    ax.set_title(f"{head}\nthreshold from {source}", fontsize="medium")
+    ax.set_title(f"{head}\nthresholds from {len(ref)} known {source} confidences; curves on the test set",
+                 fontsize="medium")
     return _save(fig, path)
 
 

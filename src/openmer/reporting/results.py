@@ -301,10 +301,14 @@ def _render_markdown(
     meta: Mapping[str, Any],
     reference_rows: Sequence[Mapping[str, Any]] | None,
     title: str,
+    sections: Mapping[str, Sequence[str]] | None = None,
 ) -> str:
     out = [f"# {title}", ""]
     if summary:
         out += ["## Open-set results (measured here)", "", *_main_table(summary), ""]
+    for heading, lines in (sections or {}).items():
+        out += [f"## {heading}", "", *lines, ""]
+    if summary:
         out += ["## All metrics per level", "", *_detail_table(summary), ""]
     else:
         out += ["No records.", ""]
@@ -348,6 +352,7 @@ def write_results(
     *,
     reference_rows: Sequence[Mapping[str, Any]] | None = None,
     title: str | None = None,
+    sections: Mapping[str, Sequence[str]] | None = None,
 ) -> dict[str, Path]:
     """Write ``results.json`` and ``results.md`` into ``out_dir``.
 
@@ -360,6 +365,8 @@ def write_results(
             ``level``, metric keys as *fractions*, ``source``); shown in results.md in a separate
             section marked as not measured here, and stored under ``"reference"`` in results.json.
         title: heading of results.md (default: "openmer results", plus ``meta["dataset"]`` if set).
+        sections: extra results.md sections after the measured table, heading -> markdown lines
+            (e.g. an ablation table beside the paper's); not stored in results.json.
 
     Returns:
         ``{"json": <out_dir>/results.json, "markdown": <out_dir>/results.md}``.
@@ -383,7 +390,7 @@ def write_results(
         title = "openmer results" + (f": {meta['dataset']}" if meta.get("dataset") else "")
     # render from the rounded values so results.md and results.json agree
     markdown = _render_markdown(payload["records"], payload["summary"], payload["meta"],
-                                payload.get("reference"), title)
+                                payload.get("reference"), title, sections)
     _write_text(json_path, json.dumps(payload, indent=2, sort_keys=True, ensure_ascii=False, allow_nan=False) + "\n")
     _write_text(md_path, markdown)
     return {"json": json_path, "markdown": md_path}

@@ -58,6 +58,11 @@ class RunScores:
         features: (N, D) float array of the samples' features (for t-SNE), or ``None``.
         threshold: a deployed acceptance threshold (accept = ``confidence >= threshold``), set
             from training/validation data, or ``None``.
+        threshold_confidence: (M,) float64 confidences of the known-class *validation* (or
+            training) samples the threshold was chosen from (HCEP Sec. 4.4.6), never test
+            samples; the threshold sweep (Fig. 10) sets its thresholds from them. ``None`` when
+            not saved.
+        threshold_source: ``"validation"`` or ``"training"``: where ``threshold_confidence`` came from.
 
     Raises:
         ValueError: on construction, if arrays are not 1-D / 2-D as documented, their lengths
@@ -77,6 +82,8 @@ class RunScores:
     class_names: list[str] | None = None
     features: np.ndarray | None = None
     threshold: float | None = None
+    threshold_confidence: np.ndarray | None = None
+    threshold_source: str | None = None
 
     def __post_init__(self) -> None:
         self.method = str(self.method)
@@ -130,6 +137,13 @@ class RunScores:
             self.threshold = float(self.threshold)
             if math.isnan(self.threshold):
                 raise ValueError("threshold must not be NaN (use None for no threshold)")
+        if self.threshold_confidence is not None:
+            ref = np.asarray(self.threshold_confidence, dtype=np.float64)
+            if ref.ndim != 1 or ref.size == 0 or not np.all(np.isfinite(ref)):
+                raise ValueError("threshold_confidence must be a non-empty 1-D array of finite confidences")
+            self.threshold_confidence = ref
+        if self.threshold_source is not None and self.threshold_source not in ("validation", "training"):
+            raise ValueError(f"threshold_source must be 'validation' or 'training', got {self.threshold_source!r}")
 
     # ------------------------------------------------------------------ derived
     @property
@@ -177,6 +191,8 @@ class RunScores:
         arrays = {name: getattr(self, name) for name in _ARRAYS}
         if self.features is not None:
             arrays["features"] = self.features
+        if self.threshold_confidence is not None:
+            arrays["threshold_confidence"] = self.threshold_confidence
         meta = {
             "schema_version": SCHEMA_VERSION,
             "openmer_version": __version__,
@@ -189,6 +205,7 @@ class RunScores:
             "unknown_classes": self.unknown_classes,
             "class_names": self.class_names,
             "threshold": self.threshold,
+            "threshold_source": self.threshold_source,
             "n_samples": int(self.confidence.shape[0]),
             "arrays": sorted(arrays),
         }
@@ -239,6 +256,8 @@ class RunScores:
             class_names=meta["class_names"],
             features=arrays.get("features"),
             threshold=meta["threshold"],
+            threshold_confidence=arrays.get("threshold_confidence"),
+            threshold_source=meta.get("threshold_source"),
         )
 
 

@@ -22,6 +22,7 @@ import torch
 
 from openmer.backbones.factory import ProfileConfig, load_profile, profile_config
 from openmer.data.clips import ClipDataset, vision_preprocess
+from openmer.data.feature_blocks import fill_absent_blocks
 from openmer.data.feature_cache import encode_features
 from openmer.data.manifest import MODALITIES, Manifest, near_known_labels, resolve_data
 from openmer.data.tensors import FeatureDataset
@@ -216,10 +217,10 @@ def train(
     if issubclass(get_method(method), FeatureMethod):
         encoders = load_profile(prof, modalities=tuple(mods))
         clips = ClipDataset(man, labels, mods, vision_preprocess=vision_preprocess(encoders))
-        feats, _ = encode_features(clips, encoders, cache_dir=cache_dir or default_cache_dir())
-        x = np.concatenate([feats[mm] for mm in mods], axis=1)
-        train_set = FeatureDataset(x[parts["train"]], labels[parts["train"]])
-        val_set = FeatureDataset(x[parts["val"]], labels[parts["val"]])
+        feats, present = encode_features(clips, encoders, cache_dir=cache_dir or default_cache_dir())
+        x, mask = fill_absent_blocks(feats, present, mods, train_rows=parts["train"])
+        train_set = FeatureDataset(x[parts["train"]], labels[parts["train"]], mask[parts["train"]])
+        val_set = FeatureDataset(x[parts["val"]], labels[parts["val"]], mask[parts["val"]])
         m = build_method(method, known, profile=prof, modalities=mods, input_dim=x.shape[1], options=method_options,
                          seed=cfg.seed)
         train_batches = train_set.batches()
