@@ -250,3 +250,56 @@ def test_center_blocks_uses_training_means():
     off = make()
     off.setup([b])
     assert torch.equal(off.block_mean_audio, torch.zeros_like(off.block_mean_audio))
+
+
+def test_one_validation_pass_gives_the_loss_and_the_scores_of_two():
+    m = make()
+    m.mark_fitted()
+    m.eval()
+    b = batch(seed=4)
+    b["label"] = b["label"].clone()
+    b["label"][:2] = -1  # two unknown samples: scored, left out of the loss
+    loss, s = m.evaluate_batch(b)
+    known = {k: (v[2:] if isinstance(v, torch.Tensor) else v[2:]) for k, v in b.items()}
+    with torch.no_grad():
+        assert torch.allclose(loss, m.loss(known), atol=1e-6)
+    assert torch.allclose(s.probabilities, m.score(b).probabilities, atol=1e-6)
+
+
+def test_training_logs_what_explains_learning(tmp_path):
+    """Issue 10: per epoch, both loss terms, accuracies, logit spread, class-feature cosines, gradient norms."""
+    import json
+
+    from openmer.training import TrainConfig, fit
+
+    m = make()
+    fit(m, [batch(seed=1)], [batch(seed=2)], TrainConfig(epochs=2, optimizer="adam", lr=1e-2,
+                                                        lr_scales={"cuep": 10.0}), run_dir=tmp_path)
+    last = json.loads((tmp_path / "metrics.json").read_text())["history"][-1]
+    for key in ("loss_emo", "loss_osr", "train_acc", "val_acc", "val_logit_spread", "val_majority_fraction",
+                "class_cos_pos_audio", "class_cos_neg_video", "class_cos_pos_text",
+                "grad_norm_smep_tokens", "grad_norm_smep_projections", "grad_norm_cuep", "grad_norm_emo_projection"):
+        assert key in last, key
+    assert abs(last["loss_emo"] + last["loss_osr"] - last["train_loss"]) < 1e-4
+    assert all(last[f"grad_norm_{g}"] > 0 for g in ("smep_tokens", "cuep", "emo_projection"))
+
+
+def test_lr_scales_set_the_learning_rate_of_a_parameter_group():
+    from openmer.errors import ConfigError
+    from openmer.training import TrainConfig
+    from openmer.training.engine import make_optimizer
+
+    m = make()
+    opt = make_optimizer(m.parameter_groups(), TrainConfig(lr=1e-3, lr_scales={"cuep": 30.0}))
+    lrs = {g["name"]: g["lr"] for g in opt.param_groups}
+    assert lrs["cuep"] == pytest.approx(3e-2) and lrs["smep_tokens"] == pytest.approx(1e-3)
+    with pytest.raises(ConfigError, match="cuepp"):
+        make_optimizer(m.parameter_groups(), TrainConfig(lr_scales={"cuepp": 2.0}))
+
+
+def test_a_collapsed_validation_is_reported(caplog):
+    from openmer.training.engine import collapse_warning
+
+    assert collapse_warning({"val_majority_fraction": 0.95, "val_confidence": 0.9}, 5).startswith("one class")
+    assert "near-uniform" in collapse_warning({"val_majority_fraction": 0.4, "val_confidence": 0.23}, 5)
+    assert collapse_warning({"val_majority_fraction": 0.4, "val_confidence": 0.7}, 5) is None

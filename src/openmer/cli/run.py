@@ -63,9 +63,11 @@ def train(
 
         def on_epoch(epoch: int, total: int, status: dict) -> None:
             text = f"loss {status['train_loss']:.4f}"
-            for key in ("val_acc", "val_auroc", "val_oscr"):
+            for key in ("loss_emo", "loss_osr", "train_acc", "val_acc", "val_confidence", "val_auroc", "val_oscr"):
                 if key in status:
                     text += f"  {key} {status[key]:.3f}"
+            if status.get("collapsed"):
+                text += "  COLLAPSED"
             progress.update(task, completed=epoch, total=total, status=text)
 
         run_dir = train_run(data, classes, method=method, profile=prof, out=out, train_config=cfg,

@@ -112,6 +112,21 @@ class OpenSetMethod(nn.Module, ABC):
     def forward(self, batch: Batch) -> LossOutput | Tensor:
         return self.training_step(batch)
 
+    @torch.no_grad()
+    def evaluate_batch(self, batch: Batch) -> tuple[Tensor | None, OpenSetScores]:
+        """The training loss over the batch's known samples (``None`` when it has none) and the
+        scores of all its samples, for validation. Methods that can share one forward pass between
+        the two override this."""
+        y = torch.as_tensor(batch["label"])
+        known = y >= 0
+        loss = None
+        if bool(known.any()):
+            kb = {k: (v[known] if isinstance(v, Tensor) and v.shape[:1] == y.shape else
+                      [x for x, m in zip(v, known.tolist(), strict=True) if m] if isinstance(v, list) else v)
+                  for k, v in batch.items()}
+            loss = self.training_step(kb).total
+        return loss, self.score(batch)
+
     def parameter_groups(self) -> dict[str, list[nn.Parameter]]:
         """Trainable parameters by group name, for per-group learning rates and gradient norms.
 

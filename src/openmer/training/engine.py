@@ -144,13 +144,9 @@ def evaluate_known(method: Any, batches: Iterable[Any]) -> dict[str, float]:
     losses, confs, preds, labels, probs = [], [], [], [], []
     for b in batches:
         y = torch.as_tensor(b["label"])
-        known = y >= 0
-        if known.any():
-            kb = {k: (v[known] if isinstance(v, torch.Tensor) and v.shape[:1] == y.shape else
-                      [x for x, m in zip(v, known.tolist(), strict=True) if m] if isinstance(v, list) else v)
-                  for k, v in b.items()}
-            losses.append(float(_total_loss(method(kb))) * int(known.sum()))
-        s = method.score(b)
+        loss, s = method.evaluate_batch(b)
+        if loss is not None:
+            losses.append(float(loss) * int((y >= 0).sum()))
         probs.append(None if s.probabilities is None else s.probabilities.cpu())
         confs.append(s.confidence.cpu())
         preds.append(s.prediction.cpu())

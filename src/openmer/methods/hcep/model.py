@@ -495,24 +495,40 @@ class HCEP(OpenSetMethod):
         d_neg, d_pos = self._distances(blocks, present, classes)
         return self.config.osr_logit_scale * osr_logits(d_neg, d_pos)
 
-    def training_step(self, batch: Batch) -> LossOutput:
-        """L = L_emo + L_osr (Eq. 9), each switchable for ablations; logits = the stream that predicts."""
+    def _streams(self, batch: Batch, *, emo: bool, osr: bool) -> tuple[Tensor | None, Tensor | None]:
+        """One pass of the samples through the prompted encoders: (emotion logits, DPOL logits),
+        each (B, K) or ``None`` when not asked for (Eq. 5-8)."""
         prompts = self._prompts()
         blocks, present = self.sample_features(batch, prompts)
-        labels = torch.as_tensor(batch["label"], device=self.text_pos.device)
         text = self.class_text_features(prompts)  # once per step (prompted with "learnable_with_labels")
         classes = None
-        if self.config.use_loss_osr or self.config.dpol_features == "multimodal_only":
+        if osr or (emo and self.config.dpol_features == "multimodal_only"):
             classes = self.class_features(prompts, text)
-        terms, logits = {}, None
-        if self.config.use_loss_osr:
-            logits = self._osr_logits(blocks, present, classes)
-            terms["loss_osr"] = F.cross_entropy(logits, labels)
-        if self.config.use_loss_emo:
-            emo = self._emotion_logits(blocks, present, prompts, text, classes)
+        osr_out = self._osr_logits(blocks, present, classes) if osr else None
+        emo_out = self._emotion_logits(blocks, present, prompts, text, classes) if emo else None
+        return emo_out, osr_out
+
+    def _loss_output(self, emo: Tensor | None, osr: Tensor | None, labels: Tensor) -> LossOutput:
+        terms = {}
+        if osr is not None:
+            terms["loss_osr"] = F.cross_entropy(osr, labels)
+        if emo is not None:
             terms["loss_emo"] = F.cross_entropy(emo, labels)
-            logits = emo if logits is None else logits
-        return LossOutput(terms, logits)
+        return LossOutput(terms, osr if osr is not None else emo)
+
+    def _scores(self, emo: Tensor | None, osr: Tensor | None) -> OpenSetScores:
+        logits = osr if self.config.use_loss_osr else emo  # without L_osr: the emotion stream (ablation)
+        if torch.isnan(logits).any():
+            raise ValueError("NaN in the DPOL distances")
+        probs = torch.softmax(logits, 1)
+        conf, pred = probs.max(dim=1)
+        return OpenSetScores(conf, pred, probs)
+
+    def training_step(self, batch: Batch) -> LossOutput:
+        """L = L_emo + L_osr (Eq. 9), each switchable for ablations; logits = the stream that predicts."""
+        labels = torch.as_tensor(batch["label"], device=self.text_pos.device)
+        emo, osr = self._streams(batch, emo=self.config.use_loss_emo, osr=self.config.use_loss_osr)
+        return self._loss_output(emo, osr, labels)
 
     def loss(self, batch: Batch) -> Tensor:
         """L = L_emo + L_osr (Eq. 9)."""
@@ -523,20 +539,25 @@ class HCEP(OpenSetMethod):
         """Algorithm 1: p = softmax(s (D_neg - D_pos)), confidence = max p, prediction = argmax p
         (s = ``osr_logit_scale``).
 
-        Ablations: ``dpol_streams="negative_only"`` gives p = softmax(D_neg); without L_osr the
+        Ablations: ``dpol_streams="negative_only"`` gives p = softmax(s D_neg); without L_osr the
         emotion stream's probabilities are used.
         """
-        prompts = self._prompts()
-        blocks, present = self.sample_features(batch, prompts)
-        if self.config.use_loss_osr:
-            logits = self._osr_logits(blocks, present, self.class_features(prompts))
-            if torch.isnan(logits).any():
-                raise ValueError("NaN in the DPOL distances")
-            probs = torch.softmax(logits, 1)
-        else:  # ablation without L_osr: the emotion stream's probabilities
-            probs = torch.softmax(self._emotion_logits(blocks, present, prompts), 1)
-        conf, pred = probs.max(dim=1)
-        return OpenSetScores(conf, pred, probs)
+        emo, osr = self._streams(batch, emo=not self.config.use_loss_osr, osr=self.config.use_loss_osr)
+        return self._scores(emo, osr)
+
+    @torch.no_grad()
+    def evaluate_batch(self, batch: Batch) -> tuple[Tensor | None, OpenSetScores]:
+        """Validation loss and scores from one pass of the samples through the encoders."""
+        emo, osr = self._streams(batch, emo=self.config.use_loss_emo or not self.config.use_loss_osr,
+                                 osr=self.config.use_loss_osr)
+        scores = self._scores(emo, osr)
+        labels = torch.as_tensor(batch["label"], device=self.text_pos.device)
+        known = labels >= 0
+        if not bool(known.any()):
+            return None, scores
+        emo_k = emo[known] if emo is not None and self.config.use_loss_emo else None
+        osr_k = osr[known] if osr is not None else None
+        return self._loss_output(emo_k, osr_k, labels[known]).total, scores
 
     @torch.no_grad()
     def features(self, batch: Batch) -> Tensor:
