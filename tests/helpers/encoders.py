@@ -11,10 +11,10 @@ import zlib
 import torch
 from torch import Tensor, nn
 
-from openmer.backbones.base import Encoder, PromptSpec
+from openmer.backbones.base import AudioEncoder, PromptSpec, TextEncoder, VisionEncoder
 
 
-class ToyText(Encoder):
+class ToyText(TextEncoder):
     modality = "text"
     kind = "toy-text"
 
@@ -45,7 +45,7 @@ class ToyText(Encoder):
         return torch.stack(out)
 
 
-class ToyAudio(Encoder):
+class ToyAudio(AudioEncoder):
     modality = "audio"
     kind = "toy-audio"
 
@@ -65,7 +65,7 @@ class ToyAudio(Encoder):
         return torch.relu(self.conv(waves[:, None])).mean(-1)
 
 
-class ToyVision(Encoder):
+class ToyVision(VisionEncoder):
     modality = "video"
     kind = "toy-vision"
 
@@ -88,6 +88,6 @@ class ToyVision(Encoder):
         return f.view(x.shape[0], x.shape[1], -1).mean(1) if video else f
 
 
-def toy_encoders() -> dict[str, Encoder]:
+def toy_encoders() -> dict[str, TextEncoder | AudioEncoder | VisionEncoder]:
     torch.manual_seed(0)
     return {"text": ToyText(), "audio": ToyAudio(), "video": ToyVision()}

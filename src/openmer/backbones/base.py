@@ -9,7 +9,8 @@ Learnable prompts belong to the *method* (SMEP, CUEP), never to the encoder.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import ClassVar, Literal
+from collections.abc import Mapping
+from typing import Any, ClassVar, Literal
 
 import torch
 from torch import nn
@@ -106,8 +107,88 @@ class Encoder(nn.Module):
         """(n, *whole_input_shape) whole learnable inputs -> (n, D) features, as a real input."""
         return self(prompts)
 
+    # -- the one batch-encoding call ------------------------------------------------------------
+    def encode_batch(self, batch: Mapping[str, Any], rows: torch.Tensor | None = None,
+                     prompts: torch.Tensor | None = None) -> torch.Tensor:
+        """Features (n, D) of the batch's rows ``rows`` (default: all) for this encoder's modality.
+
+        ``batch`` is a :meth:`openmer.data.clips.ClipDataset.collate_fn` batch; each typed base
+        (:class:`TextEncoder`, :class:`AudioEncoder`, :class:`VisionEncoder`) reads its own keys.
+        """
+        raise NotImplementedError(f"{type(self).__name__} does not say how to read a batch")
+
     @property
     def device(self) -> torch.device:
         for t in list(self.parameters()) + list(self.buffers()):
             return t.device
         return torch.device("cpu")
+
+
+def _rows(batch_size: int, rows: torch.Tensor | None) -> list[int]:
+    return list(range(batch_size)) if rows is None else [int(i) for i in torch.as_tensor(rows).reshape(-1).tolist()]
+
+
+class TextEncoder(Encoder):
+    """A frozen text encoder: sentences -> (B, D).
+
+    Subclasses set ``width`` (the token-embedding width of its prompt tokens) and implement
+    :meth:`token_embeddings` (to initialise SMEP's tokens) and ``forward(texts, prompts=None)``.
+    """
+
+    modality: ClassVar[Modality] = "text"
+    width: int
+
+    def token_embeddings(self, text: str) -> torch.Tensor:  # pragma: no cover - abstract
+        """(n, width) embeddings of the text's own tokens at the prompt entry, detached."""
+        raise NotImplementedError
+
+    def encode_batch(self, batch: Mapping[str, Any], rows: torch.Tensor | None = None,
+                     prompts: torch.Tensor | None = None) -> torch.Tensor:
+        """``batch["text"]`` rows -> (n, D). Identical sentences are encoded once (EmoDB has 10
+        distinct sentences, RAVDESS 2) unless every row has its own prompts, (n, m, width)."""
+        texts = [batch["text"][i] for i in _rows(len(batch["text"]), rows)]
+        if prompts is not None and prompts.dim() == 3:
+            return self(texts, prompts=prompts)
+        distinct = list(dict.fromkeys(texts))
+        if len(distinct) == len(texts):
+            return self(texts, prompts=prompts)
+        feats = self(distinct, prompts=prompts)
+        index = {t: i for i, t in enumerate(distinct)}
+        return feats[torch.tensor([index[t] for t in texts], device=feats.device)]
+
+
+class AudioEncoder(Encoder):
+    """A frozen audio encoder: (B, T) waveforms at ``sample_rate`` Hz (+ lengths in samples) -> (B, D)."""
+
+    modality: ClassVar[Modality] = "audio"
+    sample_rate: ClassVar[int] = 16000
+
+    def encode_batch(self, batch: Mapping[str, Any], rows: torch.Tensor | None = None,
+                     prompts: torch.Tensor | None = None) -> torch.Tensor:
+        """``batch["audio"]`` (B, T) and ``batch["audio_lengths"]`` (B,) rows -> (n, D)."""
+        x = torch.as_tensor(batch["audio"]).to(self.device)
+        idx = torch.tensor(_rows(len(x), rows), device=x.device)
+        lengths = batch.get("audio_lengths")
+        lengths = None if lengths is None else torch.as_tensor(lengths).to(x.device)[idx]
+        return self(x[idx], prompts=prompts, lengths=lengths)
+
+
+class VisionEncoder(Encoder):
+    """A frozen vision encoder: (B, N, C, S, S) videos of N preprocessed frames -> (B, D).
+
+    Subclasses implement :meth:`preprocess`, which turns decoded frames into what ``forward``
+    takes (face crops for a face CNN, CLIP normalisation for a ViT).
+    """
+
+    modality: ClassVar[Modality] = "video"
+
+    def preprocess(self, frames: Any, path: Any = None) -> torch.Tensor:  # pragma: no cover - abstract
+        """(N, H, W, 3) uint8 RGB frames of ``path`` -> (N, C, S, S) float, as ``forward`` takes them."""
+        raise NotImplementedError
+
+    def encode_batch(self, batch: Mapping[str, Any], rows: torch.Tensor | None = None,
+                     prompts: torch.Tensor | None = None) -> torch.Tensor:
+        """``batch["video"]`` rows -> (n, D)."""
+        x = torch.as_tensor(batch["video"]).to(self.device)
+        idx = torch.tensor(_rows(len(x), rows), device=x.device)
+        return self(x[idx], prompts=prompts)

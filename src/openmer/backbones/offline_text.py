@@ -18,7 +18,7 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor, nn
 
-from openmer.backbones.base import Encoder, PromptSpec
+from openmer.backbones.base import PromptSpec, TextEncoder
 from openmer.backbones.prefix import PrefixCache
 
 #: where the prompts enter (see :class:`MiniLMTextEncoder`)
@@ -31,7 +31,7 @@ def mean_pool(hidden: Tensor, mask: Tensor) -> Tensor:
     return (hidden * m).sum(1) / m.sum(1).clamp(min=1e-9)
 
 
-class MiniLMTextEncoder(Encoder):
+class MiniLMTextEncoder(TextEncoder):
     """Frozen all-MiniLM-L6-v2 (BERT) text encoder, 384-d unit-norm output.
 
     Args:

@@ -24,7 +24,7 @@ from typing import Literal
 import torch
 from torch import Tensor, nn
 
-from openmer.backbones.base import Encoder, PromptSpec
+from openmer.backbones.base import AudioEncoder, PromptSpec
 from openmer.backbones.clip import expand_prompts
 
 PromptEntry = Literal["waveform", "features"]
@@ -49,7 +49,7 @@ def normalize_waveforms(x: Tensor, lengths: Tensor, eps: float = 1e-7) -> Tensor
     return ((x - mean) / torch.sqrt(var + eps)) * valid
 
 
-class Wav2Vec2AudioEncoder(Encoder):
+class Wav2Vec2AudioEncoder(AudioEncoder):
     """wav2vec 2.0 (``Wav2Vec2Model``) with waveform or feature-token prompts, mean-pooled.
 
     Args:

@@ -9,7 +9,7 @@ per clip; the decoded inputs are kept in memory (``cache=True``).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -143,3 +143,24 @@ def vision_preprocess(encoders: dict[str, Any]) -> VisionPreprocess | None:
     """The vision encoder's ``preprocess(frames, path)`` (what :class:`ClipDataset` needs), or ``None`` without one."""
     enc = encoders.get("video")
     return None if enc is None else enc.preprocess
+
+
+def modality_present(batch: Mapping[str, Any], modality: str, n: int | None = None) -> torch.Tensor:
+    """(B,) bool: which samples of a :meth:`ClipDataset.collate_fn` batch have ``modality``.
+
+    The one presence rule of openmer: a modality whose key is missing (or ``None``) is absent for
+    every sample; otherwise the batch's ``<modality>_present`` mask decides; without a mask, a
+    transcript is present when it is not empty, and audio/video are present.
+
+    Args:
+        n: the batch size, needed only when the batch may lack the modality's key entirely.
+    """
+    if batch.get(modality) is None:
+        size = n if n is not None else len(batch["label"])
+        return torch.zeros(size, dtype=torch.bool)
+    key = f"{modality}_present"
+    if key in batch:
+        return torch.as_tensor(batch[key], dtype=torch.bool)
+    if modality == "text":
+        return torch.tensor([bool(t) for t in batch["text"]], dtype=torch.bool)
+    return torch.ones(len(batch[modality]), dtype=torch.bool)

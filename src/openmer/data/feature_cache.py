@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 from openmer.backbones.base import Encoder
-from openmer.data.clips import ClipDataset
+from openmer.data.clips import ClipDataset, modality_present
 from openmer.files import atomic_path
 
 logger = logging.getLogger(__name__)
@@ -98,16 +98,10 @@ def encode_features(
         for start in range(0, len(todo), batch_size):
             idx = todo[start : start + batch_size]
             batch = dataset.collate_fn([dataset[i] for i in idx])
-            mask = batch[f"{m}_present"] if f"{m}_present" in batch else torch.ones(len(idx), dtype=torch.bool)
-            sel = mask.nonzero().squeeze(1)
+            sel = modality_present(batch, m, len(idx)).nonzero().squeeze(1)
             if len(sel) == 0:
                 continue
-            if m == "text":
-                out = enc([batch["text"][j] for j in sel.tolist()])
-            elif m == "audio":
-                out = enc(batch["audio"][sel], lengths=batch["audio_lengths"][sel])
-            else:
-                out = enc(batch["video"][sel])
+            out = enc.encode_batch(batch, sel)
             for j, row in zip(sel.tolist(), out.float().cpu().numpy(), strict=True):
                 store[keys[idx[j]]] = row
             if progress:

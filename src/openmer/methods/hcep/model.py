@@ -21,8 +21,9 @@ import torch.nn.functional as F
 from pydantic import Field
 from torch import Tensor, nn
 
-from openmer.backbones.base import Encoder, PromptSpec
+from openmer.backbones.base import Encoder, PromptSpec, TextEncoder
 from openmer.backbones.factory import ProfileConfig, load_encoder
+from openmer.data.clips import modality_present
 from openmer.errors import ConfigError, MissingModalityError
 from openmer.methods.base import Batch, MethodConfig, OpenSetMethod, OpenSetScores, frozen
 from openmer.methods.hcep.cuep import CUEP, class_sentences
@@ -152,7 +153,10 @@ class HCEP(OpenSetMethod):
         self.encoders = nn.ModuleDict({m: frozen(e) for m, e in encoders.items() if m in mods or m == "text"})
         gen = torch.Generator().manual_seed(config.seed)
         text = self.encoders["text"]
-        self.text_width = int(getattr(text, "width"))
+        if not isinstance(text, TextEncoder):
+            raise ConfigError(f"HCEP's text encoder must be a TextEncoder (token prompts, class sentences); "
+                              f"got {type(text).__name__}")
+        self.text_width = int(text.width)
         specs: dict[str, PromptSpec] = {m: self.encoders[m].prompt_spec() for m in mods if m != "text"}
         self.smep = _build_smep(config, text, specs, gen)
         dims = {m: int(self.encoders[m].embed_dim) for m in mods}
@@ -260,7 +264,7 @@ class HCEP(OpenSetMethod):
             n = len(batch["label"])
             labels.append(torch.as_tensor(batch["label"]).cpu())
             for m in self.modalities:
-                mask = _present(batch, m, n).to(device)
+                mask = modality_present(batch, m, n).to(device)
                 f = torch.zeros(n, self.block_dims[m], device=device)
                 if bool(mask.any()):
                     idx = mask.nonzero().squeeze(1)
@@ -341,7 +345,7 @@ class HCEP(OpenSetMethod):
         device = self.text_pos.device
         blocks, present = {}, []
         for m in self.modalities:
-            mask = _present(batch, m, n).to(device)
+            mask = modality_present(batch, m, n).to(device)
             feat = torch.zeros(n, self.block_dims[m], device=device)
             if bool(mask.any()):
                 idx = mask.nonzero().squeeze(1)
@@ -355,16 +359,7 @@ class HCEP(OpenSetMethod):
         return blocks, present_t
 
     def _encode(self, m: str, batch: Batch, idx: Tensor, prompt: Tensor | None) -> Tensor:
-        enc = self.encoders[m]
-        if m == "text":
-            texts = [batch["text"][i] for i in idx.tolist()]
-            return enc(texts, prompts=prompt)
-        x = torch.as_tensor(batch[m]).to(self.text_pos.device)[idx]
-        if m == "audio":
-            lengths = batch.get("audio_lengths")
-            lengths = None if lengths is None else torch.as_tensor(lengths).to(x.device)[idx]
-            return enc(x, prompts=prompt, lengths=lengths)
-        return enc(x, prompts=prompt)
+        return self.encoders[m].encode_batch(batch, idx, prompts=prompt)
 
     def class_text_features(self, prompts: dict[str, Tensor] | None = None) -> tuple[Tensor, Tensor]:
         """F_T+ and F_T- (K, D_T), not normalised: the encoded class sentences (CUEP, Eq. 4).
@@ -607,16 +602,3 @@ def _batch_size(batch: Batch) -> int:
         if m in batch:
             return len(batch[m])
     raise MissingModalityError("empty batch: no text, audio or video")
-
-
-def _present(batch: Batch, m: str, n: int) -> Tensor:
-    if m not in batch or batch[m] is None:
-        return torch.zeros(n, dtype=torch.bool)
-    key = f"{m}_present"
-    if key in batch:
-        return torch.as_tensor(batch[key], dtype=torch.bool)
-    if m == "text":
-        return torch.tensor([bool(t) for t in batch["text"]], dtype=torch.bool)
-    return torch.ones(n, dtype=torch.bool)
-
-
