@@ -1,4 +1,5 @@
-"""``openmer bench-encoders``: encoder throughput with and without prompts on this machine."""
+"""``openmer bench-encoders`` and ``openmer bench-train``: encoder throughput with and without prompts, and
+the cost of an HCEP training step, on this machine."""
 
 from __future__ import annotations
 
@@ -37,3 +38,40 @@ def bench_encoders(
     typer.echo(json.dumps(records, indent=2))
     if json_path is not None:
         atomic_write_json(json_path, records)
+
+
+@app.command("bench-train")
+@handle_errors
+def bench_train(
+    profile: str = typer.Option("offline", "--profile", help="Encoder profile (offline: MiniLM + Whisper)."),
+    data: str = typer.Option("emodb", "--data", help="The clips timed (emodb)."),
+    variants: str | None = typer.Option(
+        None, "--variants", help="Comma-separated subset of: waveform, waveform-no-dedupe, features, late, late-bf16."),
+    n_clips: int = typer.Option(32, "--clips", help="Clips per training step (one batch)."),
+    repeats: int = typer.Option(3, "--repeats", help="Timed rounds (median reported)."),
+    threads: int | None = typer.Option(None, "--threads", help="torch threads (default: torch's)."),
+    json_path: Path | None = typer.Option(None, "--json", help="Also write the records as JSON here."),
+) -> None:
+    """The cost of one HCEP training step per component and prompt entry, against the baselines' forward."""
+    from openmer.benchmarks.train_cost import train_step_report
+    from openmer.errors import ConfigError
+
+    if data != "emodb":
+        raise ConfigError(f"bench-train times EmoDB clips; --data {data!r} is not supported")
+    chosen = [v.strip() for v in variants.split(",") if v.strip()] if variants else None
+    rep = train_step_report(profile, variants=chosen, n_clips=n_clips, repeats=repeats, threads=threads)
+    table = Table(title=f"HCEP training step, {rep['n_clips']} EmoDB clips, {rep['records'][0]['torch_threads']} "
+                        f"torch threads, medians of {rep['repeats']}")
+    cols = ("variant", "step s", "clips s", "cuep s", "dpol s", "backward s", "optim s", "floor s", "forward s",
+            "step/forward", "step/floor", "clips/s", "peak MB")
+    for col in cols:
+        table.add_column(col, justify="left" if col == "variant" else "right")
+    for r in rep["records"]:
+        table.add_row(r["variant"], *(f"{r[k]:.3f}" for k in ("step_s", "clips_s", "cuep_s", "dpol_s", "backward_s",
+                                                              "optimizer_s", "floor_s", "forward_s")),
+                      f"{r['step_over_forward']:.2f}", f"{r['step_over_floor']:.2f}", f"{r['clips_per_s']:.1f}",
+                      f"{r['peak_mem_mb']:.0f}")
+    console.print(table)
+    typer.echo(json.dumps(rep["records"], indent=2))
+    if json_path is not None:
+        atomic_write_json(json_path, rep["records"])
