@@ -17,7 +17,7 @@ pytestmark = [requires_shared_path("data/emodb"), requires_shared_path("models/w
 
 def test_bench_train_records(tmp_path):
     out = tmp_path / "bench.json"
-    res = CliRunner().invoke(app, ["bench-train", "--variants", "late,features", "--clips", "4", "--repeats", "1",
+    res = CliRunner().invoke(app, ["bench-train", "--variants", "late,features", "--clips", "2", "--repeats", "1",
                                    "--json", str(out)])
     assert res.exit_code == 0, res.output
     records = json.loads(out.read_text())
