@@ -41,3 +41,6 @@ class TrainConfig(OpenmerConfig):
     #: learning-rate multiplier per parameter group of the method
     #: (:meth:`~openmer.methods.base.OpenSetMethod.parameter_groups`), e.g. ``{"cuep": 30}``
     lr_scales: dict[str, float] = Field(default_factory=dict)
+    #: "bf16": training forward passes under bf16 autocast (CPUs with AVX-512 BF16 / AMX, GPUs),
+    #: through accelerate; "no" (default): float32
+    mixed_precision: Literal["no", "bf16"] = "no"

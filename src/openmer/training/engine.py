@@ -229,7 +229,7 @@ def fit(
     if accelerator is None:
         # cpu=True without CUDA makes a multi-process launch (torchrun / accelerate launch) use gloo.
         # split_batches: the global batch is cfg.batch_size whatever the number of processes.
-        accelerator = Accelerator(cpu=not torch.cuda.is_available(),
+        accelerator = Accelerator(cpu=not torch.cuda.is_available(), mixed_precision=cfg.mixed_precision,
                                   dataloader_config=DataLoaderConfiguration(split_batches=True))
     run_dir = Path(run_dir) if run_dir is not None else None
     set_seed(cfg.seed)
