@@ -27,7 +27,7 @@ def _need(relative: str) -> None:
 @pytest.fixture(scope="module")
 def profile():
     _need("models")
-    from openmer.backbones.offline import offline_profile
+    from openmer.backbones.profiles import offline_profile
 
     return offline_profile()
 
@@ -110,7 +110,7 @@ def test_offline_profile(profile):
 
 
 def test_offline_profile_missing_shared(monkeypatch, tmp_path):
-    from openmer.backbones.offline import offline_profile
+    from openmer.backbones.profiles import offline_profile
     from openmer.errors import SharedDataMissing
 
     monkeypatch.setenv("SHARED_DIR", str(tmp_path))
@@ -359,7 +359,7 @@ def _numpy_mini_xception(path, x_nhwc: np.ndarray) -> tuple[np.ndarray, np.ndarr
 
 
 def test_face_torch_matches_numpy_reference(face_enc, face_crop):
-    from openmer.backbones.offline_face import preprocess_face
+    from openmer.backbones.fer import preprocess_face
 
     face = preprocess_face(face_crop)
     assert face.shape == (1, 64, 64) and face.min() >= -1 and face.max() <= 1
@@ -376,7 +376,7 @@ def test_face_torch_matches_numpy_reference(face_enc, face_crop):
 
 
 def test_face_video_prompts_and_gradients(face_enc, face_crop):
-    from openmer.backbones.offline_face import preprocess_face
+    from openmer.backbones.fer import preprocess_face
 
     face = preprocess_face(face_crop)
     g = torch.Generator().manual_seed(0)
@@ -399,7 +399,7 @@ def test_face_video_prompts_and_gradients(face_enc, face_crop):
 
 
 def test_face_errors(face_enc):
-    from openmer.backbones.offline_face import preprocess_face
+    from openmer.backbones.fer import preprocess_face
 
     with pytest.raises(ValueError, match="faces must be"):
         face_enc(torch.zeros(64, 64))

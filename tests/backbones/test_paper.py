@@ -13,7 +13,7 @@ from transformers import Wav2Vec2Config, Wav2Vec2FeatureExtractor, Wav2Vec2Model
 
 from openmer.backbones import ENCODER_KINDS, EncoderSpec, ProfileConfig, load_encoder
 from openmer.backbones.clip import CLIP_MEAN, CLIP_STD, ClipTextEncoder, ClipVisionEncoder
-from openmer.backbones.paper import paper_profile
+from openmer.backbones.profiles import paper_profile
 from openmer.backbones.wav2vec2 import Wav2Vec2AudioEncoder
 from openmer.errors import ConfigError
 

@@ -122,7 +122,7 @@ def _face_inputs(n: int, frames: int) -> tuple[torch.Tensor, str]:
         import cv2
         from skimage import data
 
-        from openmer.backbones.offline_face import crop_face, preprocess_face
+        from openmer.backbones.fer import crop_face, preprocess_face
 
         gray = cv2.cvtColor(data.astronaut(), cv2.COLOR_RGB2GRAY)
         box = cv2.CascadeClassifier(cv2.data.haarcascades + "haarcascade_frontalface_default.xml").detectMultiScale(

@@ -8,7 +8,7 @@
   and the frame features are averaged.
 
 Both wrap the submodules of a transformers ``CLIPModel`` (they never copy or re-implement the
-layers) and never read files: :mod:`openmer.backbones.paper` loads them.
+layers) and never read files: :mod:`openmer.backbones.pretrained` loads them.
 
 Outputs are the *projected* CLIP features (``text_projection`` / ``visual_projection``), not
 L2-normalised: methods normalise where their equations say so.

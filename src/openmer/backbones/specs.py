@@ -1,0 +1,102 @@
+"""What names an encoder and a profile (configs), and the registries the loaders and profiles fill.
+
+- :class:`EncoderSpec`: one encoder: its loader kind, weights (hub id or folder), loader options;
+- :class:`ProfileConfig`: one encoder per modality (stored in every checkpoint);
+- ``ENCODER_KINDS``: loader kind -> ``loader(name_or_path, *, device, dtype, **options) -> Encoder``
+  (filled by :mod:`openmer.backbones.pretrained`);
+- ``PROFILES``: profile name -> a function building its :class:`ProfileConfig` (filled by
+  :mod:`openmer.backbones.profiles`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from pydantic import Field
+
+from openmer.backbones.base import Encoder, Modality
+from openmer.config import OpenmerConfig
+from openmer.errors import ConfigError
+from openmer.registry import Registry
+
+EncoderLoader = Callable[..., Encoder]
+
+
+def _fill_kinds() -> None:
+    from openmer.backbones import pretrained  # noqa: F401  (its decorators fill ENCODER_KINDS)
+
+
+def _fill_profiles() -> None:
+    from openmer.backbones import profiles  # noqa: F401  (its decorators fill PROFILES)
+
+
+ENCODER_KINDS: Registry[EncoderLoader] = Registry("encoder kind", fill=_fill_kinds)
+PROFILES: Registry[Callable[[], Any]] = Registry("profile", fill=_fill_profiles)
+
+
+def register_encoder(kind: str) -> Callable[[EncoderLoader], EncoderLoader]:
+    """Decorator: register ``loader(name_or_path, *, device, dtype, **options) -> Encoder`` as ``kind``."""
+    return ENCODER_KINDS.register(kind)
+
+
+def _keyword_options(loader: EncoderLoader) -> list[str]:
+    """The options a loader declares as keyword arguments (besides device and dtype)."""
+    import inspect
+
+    params = inspect.signature(loader).parameters.values()
+    return sorted(p.name for p in params if p.kind is p.KEYWORD_ONLY and p.name not in ("device", "dtype"))
+
+
+def check_options(kind: str, options: dict[str, Any], allowed: dict[str, type | tuple[type, ...]]) -> None:
+    """Refuse loader options an encoder kind does not take, or of the wrong type.
+
+    ``allowed`` maps option names to types; a loader with explicit keyword options passes its
+    leftover ``**unknown`` and ``{}`` (the message then lists the loader's keyword options).
+
+    Raises:
+        ConfigError: naming the option, the kind and what is allowed.
+    """
+    bad = sorted(set(options) - set(allowed))
+    if bad:
+        from openmer.backbones.specs import ENCODER_KINDS
+
+        names = sorted(allowed) or _keyword_options(ENCODER_KINDS.get(kind))
+        raise ConfigError(f"unknown option(s) {bad} for encoder kind {kind!r}; allowed: {names}")
+    for key, value in options.items():
+        typ = allowed[key]
+        types = typ if isinstance(typ, tuple) else (typ,)
+        if not isinstance(value, types) or (int in types and bool not in types and isinstance(value, bool)):
+            names = " or ".join(t.__name__ for t in types)
+            raise ConfigError(f"option {key!r} of encoder kind {kind!r} must be {names}, got {value!r}")
+
+
+class EncoderSpec(OpenmerConfig):
+    """One encoder: its loader kind, weights (hub id or folder) and loader options."""
+
+    kind: str
+    name_or_path: str
+    options: dict[str, int | float | str | bool] = Field(default_factory=dict)
+
+
+class ProfileConfig(OpenmerConfig):
+    """One encoder per modality; a modality set to ``None`` is not used."""
+
+    name: str
+    text: EncoderSpec | None = None
+    video: EncoderSpec | None = None
+    audio: EncoderSpec | None = None
+
+    def specs(self) -> dict[Modality, EncoderSpec]:
+        return {m: s for m in ("video", "audio", "text") if (s := getattr(self, m)) is not None}
+
+    def with_options(self, modality: Modality, **options: int | float | str | bool) -> ProfileConfig:
+        """A copy whose ``modality`` encoder gets extra loader options (e.g. ``prompt_entry="features"``).
+
+        Raises:
+            ConfigError: the profile has no encoder for ``modality``.
+        """
+        spec = getattr(self, modality, None)
+        if spec is None:
+            raise ConfigError(f"profile {self.name!r} has no {modality} encoder")
+        return self.model_copy(update={modality: spec.model_copy(update={"options": {**spec.options, **options}})})
