@@ -205,7 +205,24 @@ def complexity_report(
             head.score({"features": torch.cat(feats, dim=1)})
         return run
 
-    calls = {"hcep": lambda: methods["hcep"].score(batch), "arpl": baseline("arpl"), "msp": baseline("msp")}
+    def clear_prefix_caches() -> None:  # late prompt entry: test clips are new clips, their prefix is paid
+        for enc in encoders.values():
+            cache = getattr(enc, "prefix_cache", None)
+            if cache is not None:
+                cache.clear()
+
+    zero_prompts = {m: torch.zeros(encoders[m].prompt_spec().shape, device=device) for m in MODALITIES}
+
+    def hcep_call() -> None:
+        clear_prefix_caches()
+        methods["hcep"].score(batch)
+
+    def floor_call() -> None:  # the same encoder calls as HCEP's, at the same lengths, with zero prompts
+        clear_prefix_caches()
+        encoders["audio"](batch["audio"], prompts=zero_prompts["audio"], lengths=batch["audio_lengths"])
+        encoders["text"](batch["text"], prompts=zero_prompts["text"])
+
+    calls = {"hcep": hcep_call, "arpl": baseline("arpl"), "msp": baseline("msp"), "floor": floor_call}
     sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
     clock = _EncoderClock(encoders)
     hcep = methods["hcep"]
@@ -267,6 +284,7 @@ def complexity_report(
     t_plain = enc_med["arpl"]
     floor = sum(t_plain[m] * length_ratio[m] for m in MODALITIES) / sum(t_plain.values())
     ratio = med["hcep"] / med["arpl"]
+    measured_floor = med["floor"] / med["arpl"]
 
     frozen_params = sum(count_parameters(encoders[m]) for m in MODALITIES)
     breakdown = {
@@ -278,6 +296,7 @@ def complexity_report(
     plain = f"unprompted: audio {t_audio} samples, text {n_tok} tokens"
     inputs = {"hcep": f"prompted: audio {t_audio}+{n_audio_prompt} samples, text {n_tok}+{n_text_prompt} tokens",
               "arpl": plain, "msp": plain}
+    calls.pop("floor")
     records = [{
         "method": name,
         "learnable_params": count_parameters(methods[name], trainable=True),
@@ -318,9 +337,14 @@ def complexity_report(
             "length_ratio": length_ratio,
             "length_ratio_floor": floor,
             "floor_weights_ms_per_clip": {m: 1000.0 * t_plain[m] / n_clips for m in MODALITIES},
-            "target": TARGET_SLACK * floor,
-            "target_ok": ratio <= TARGET_SLACK * floor,
-            "floor_rule": "floor = sum_m t_m * length_ratio_m / sum_m t_m, t_m = unprompted encoder time inside ARPL",
+            "measured_floor": measured_floor,
+            "hcep_over_measured_floor": med["hcep"] / med["floor"],
+            "target": TARGET_SLACK * measured_floor,
+            "target_ok": ratio <= TARGET_SLACK * measured_floor,
+            "floor_rule": ("measured_floor = time of the encoders called as HCEP calls them (same inputs, same "
+                           "lengths, zero prompts of the prompt shapes; prefix caches cleared) / ARPL's time; "
+                           "length_ratio_floor = sum_m t_m * length_ratio_m / sum_m t_m, the linear estimate "
+                           "(t_m = unprompted encoder time inside ARPL), which attention's quadratic cost exceeds"),
             "paper_table8_time_ratio": PAPER_TABLE8_TIME_RATIO,
             "paper_table8_note": "HCEP Table 8: HCEP's inference time over the baseline's, as reported with "
                                  "the paper's encoders and hardware; a reference, not a target",
