@@ -28,7 +28,7 @@ import io
 import json
 import os
 from collections import Counter
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -273,6 +273,39 @@ class Manifest:
         w.writeheader()
         w.writerows(rows)
         return atomic_write_text(path, buffer.getvalue())
+
+
+def concat_manifests(parts: Mapping[str, Manifest], *, name: str, root: str | Path | None = None) -> Manifest:
+    """Several datasets' manifests as one, told apart by a prefix.
+
+    Args:
+        parts: prefix (e.g. the dataset name) -> its manifest, in the order wanted.
+        name: name of the result.
+        root: root of the result (default: the first part's); media paths are made absolute,
+            so it only matters for writing the manifest out.
+
+    Returns:
+        The rows of every part in order, ``id`` -> ``"<prefix>/<id>"`` and ``group`` ->
+        ``"<prefix>/<group>"`` (a row without a group gets its id as group, as the benchmarks
+        treat it), so ids and speakers of different datasets never collide.
+
+    Raises:
+        DataError: no part, or a prefix containing ``/``.
+    """
+    if not parts:
+        raise DataError(None, "concat_manifests needs at least one manifest")
+    samples: list[Sample] = []
+    for prefix, manifest in parts.items():
+        if not prefix or "/" in prefix:
+            raise DataError(manifest.source, f"manifest prefix {prefix!r} must be non-empty and contain no '/'")
+        base = Path(manifest.root).resolve()
+        for s in manifest:
+            samples.append(replace(
+                s, id=f"{prefix}/{s.id}", group=f"{prefix}/{s.group or s.id}",
+                video=str(base / s.video) if s.video else None, audio=str(base / s.audio) if s.audio else None,
+            ))
+    first = next(iter(parts.values()))
+    return Manifest(samples, root=Path(root) if root is not None else first.root, name=name)
 
 
 def _row_to_sample(path: Path, n: int, row: dict) -> Sample:

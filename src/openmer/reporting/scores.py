@@ -58,6 +58,10 @@ class RunScores:
         features: (N, D) float array of the samples' features (for t-SNE), or ``None``.
         threshold: a deployed acceptance threshold (accept = ``confidence >= threshold``), set
             from training/validation data, or ``None``.
+        train_set: the dataset trained on, when a benchmark trains on one and tests on several
+            (cross-corpus: ``"emodb"``), else ``None``.
+        test_set: the dataset this test set comes from in such a benchmark (``"ravdess-speech"``),
+            else ``None``. Set both or neither; ``train_set == test_set`` is the in-corpus test.
 
     Raises:
         ValueError: on construction, if arrays are not 1-D / 2-D as documented, their lengths
@@ -77,6 +81,8 @@ class RunScores:
     class_names: list[str] | None = None
     features: np.ndarray | None = None
     threshold: float | None = None
+    train_set: str | None = None
+    test_set: str | None = None
 
     def __post_init__(self) -> None:
         self.method = str(self.method)
@@ -130,6 +136,10 @@ class RunScores:
             self.threshold = float(self.threshold)
             if math.isnan(self.threshold):
                 raise ValueError("threshold must not be NaN (use None for no threshold)")
+        if (self.train_set is None) != (self.test_set is None):
+            raise ValueError(f"set both train_set and test_set or neither, got {self.train_set!r} / {self.test_set!r}")
+        if self.train_set is not None:
+            self.train_set, self.test_set = str(self.train_set), str(self.test_set)
 
     # ------------------------------------------------------------------ derived
     @property
@@ -148,17 +158,26 @@ class RunScores:
         return "+".join(self.modalities)
 
     @property
+    def transfer(self) -> str | None:
+        """``"<train_set> -> <test_set>"``, or ``None`` for a single-dataset run."""
+        return None if self.train_set is None else f"{self.train_set} -> {self.test_set}"
+
+    @property
     def name(self) -> str:
-        """Short human-readable name, e.g. ``"arpl · face_au+audio · O(6:2) · split 0"``."""
-        return f"{self.method} · {self.modality_label} · {self.level} · split {self.split}"
+        """Short human-readable name, e.g. ``"arpl · face_au+audio · O(6:2) · split 0"``
+        (with ``"· emodb -> ravdess-speech"`` before the split for a cross-dataset run)."""
+        where = f" · {self.transfer}" if self.transfer else ""
+        return f"{self.method} · {self.modality_label} · {self.level}{where} · split {self.split}"
 
     @property
     def file_stem(self) -> str:
-        """File-name-safe stem, e.g. ``"arpl_face_au-audio_O6-2_split0"``."""
+        """File-name-safe stem, e.g. ``"arpl_face_au-audio_O6-2_split0"``
+        (``"..._O5-1_emodb-to-ravdess-speech_split0"`` for a cross-dataset run)."""
         import re
 
         level = self.level.replace("(", "").replace(")", "").replace(":", "-")
-        raw = f"{self.method}_{self.modality_label.replace('+', '-')}_{level}_split{self.split}"
+        where = f"_{self.train_set}-to-{self.test_set}" if self.train_set is not None else ""
+        raw = f"{self.method}_{self.modality_label.replace('+', '-')}_{level}{where}_split{self.split}"
         return re.sub(r"[^A-Za-z0-9_.-]+", "-", raw)
 
     # ------------------------------------------------------------------ save / load
@@ -189,6 +208,8 @@ class RunScores:
             "unknown_classes": self.unknown_classes,
             "class_names": self.class_names,
             "threshold": self.threshold,
+            "train_set": self.train_set,
+            "test_set": self.test_set,
             "n_samples": int(self.confidence.shape[0]),
             "arrays": sorted(arrays),
         }
@@ -239,6 +260,8 @@ class RunScores:
             class_names=meta["class_names"],
             features=arrays.get("features"),
             threshold=meta["threshold"],
+            train_set=meta.get("train_set"),
+            test_set=meta.get("test_set"),
         )
 
 
