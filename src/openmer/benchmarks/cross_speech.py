@@ -36,12 +36,9 @@ from typing import Any
 import numpy as np
 from pydantic import model_validator
 
-from openmer.benchmarks.media import (
-    MediaBenchmarkConfig, benchmark_encoders, benchmark_profile, emodb_config, run_media_benchmark,
-)
-from openmer.benchmarks.runner import (
-    BenchmarkResult, Progress, benchmark_meta, registered_methods, select_levels, trial_result,
-)
+from openmer.benchmarks.media import MediaBenchmarkConfig, benchmark_encoders, benchmark_profile, run_media_benchmark
+from openmer.benchmarks.ravdess import speech_preset
+from openmer.benchmarks.runner import BenchmarkResult, Progress, benchmark_meta, select_levels, trial_result
 from openmer.data.builtin import load_emodb, load_ravdess_speech
 from openmer.data.manifest import Manifest, concat_manifests
 from openmer.data.vocabulary import shared_classes, shared_manifest, vocabulary_rows
@@ -80,28 +77,17 @@ class CrossSpeechConfig(MediaBenchmarkConfig):
 
 
 def cross_speech_config(*, seed: int = 0, quick: bool = False) -> CrossSpeechConfig:
-    """The default preset (or ``quick``): every registered method, speech + transcript.
+    """The default preset (or ``quick``): every registered method, speech + transcript, built by
+    :func:`openmer.benchmarks.ravdess.speech_preset` (HCEP's training options from the EmoDB preset).
 
-    HCEP takes its training options from the EmoDB preset (:func:`openmer.benchmarks.media.emodb_config`,
-    one place for them), on at most 240 class-stratified training clips per trial; the
-    feature-level methods train on all with the EmoDB preset's head schedule. Default: both
-    directions, 4 levels x 4 splits. ``quick``: both directions, O(5:1) and O(2:4), 1 split,
-    HCEP as the EmoDB quick preset (1 epoch on at most 96 clips), heads 15 epochs.
+    Default: both directions, 4 levels x 4 splits, HCEP on at most
+    :data:`~openmer.benchmarks.ravdess.HCEP_TRAIN_CLIPS` training clips per trial in either
+    direction. ``quick``: both directions, O(3:3), 1 split, HCEP as the EmoDB quick preset (1
+    epoch on at most 96 clips), heads 15 epochs.
     """
-    base = emodb_config(seed=seed, quick=quick)
-    cap = base.max_train_per_trial if quick else 240
-    hcep = base.hcep_train
-    note = (f"quick preset: O(5:1) and O(2:4), 1 split, both directions; HCEP {hcep.epochs} epoch(s) on <= {cap} "
-            f"clips; heads {base.baseline_train.epochs} epochs" if quick else
-            f"both directions, 4 levels x 4 splits; HCEP: the EmoDB preset's training ({hcep.epochs} epochs, "
-            f"{hcep.optimizer} lr {hcep.lr:g}, batch {hcep.batch_size}, options {base.hcep_options}) on <= {cap} "
-            f"training clips per trial; heads on cached unprompted features, {base.baseline_train.optimizer} "
-            f"lr {base.baseline_train.lr:g}, {base.baseline_train.epochs} epochs")
-    return CrossSpeechConfig.model_validate({
-        **base.model_dump(), "dataset": PROTOCOL, "methods": registered_methods(),
-        "levels": ("O(5:1)", "O(2:4)") if quick else None, "n_splits": 1 if quick else 4,
-        "max_train_per_trial": cap, "preset_note": note,
-    })
+    scope = "both directions, O(3:3), 1 split" if quick else "both directions, 4 levels x 4 splits"
+    return speech_preset(CrossSpeechConfig, seed=seed, quick=quick, scope=scope, dataset=PROTOCOL,
+                         levels=("O(3:3)",) if quick else None, n_splits=1 if quick else 4)
 
 
 def load_cross_speech(corpora: Sequence[str] = tuple(CORPORA)) -> Manifest:

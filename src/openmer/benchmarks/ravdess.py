@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -44,10 +44,16 @@ from openmer.protocol import load_protocol
 
 #: manifest modality -> its name as an encoded feature set (``audio`` is the MFCC contour)
 ENCODED = {"audio": "audio_wav", "text": "text"}
+#: HCEP's training clips per trial in the default preset (a CPU budget: prompts run through the
+#: encoders at every step; the feature-level methods use every training clip)
+HCEP_TRAIN_CLIPS = 120
 MODALITY_SETS = (
     ("face_au",), ("audio",), ("face_au", "audio"),
     ("audio_wav",), ("face_au", "audio_wav"), ("text", "audio_wav"),
 )
+
+
+C = TypeVar("C", bound=MediaBenchmarkConfig)
 
 
 class RavdessBenchmarkConfig(MediaBenchmarkConfig):
@@ -64,31 +70,42 @@ class RavdessBenchmarkConfig(MediaBenchmarkConfig):
     feature_sets: tuple[tuple[str, ...], ...] = MODALITY_SETS
 
 
-def ravdess_config(*, seed: int = 0, quick: bool = False) -> RavdessBenchmarkConfig:
-    """The default preset (or ``quick``).
+def speech_preset(config_class: type[C], *, seed: int, quick: bool, scope: str, **fields: Any) -> C:
+    """A speech benchmark's preset built on the EmoDB preset (:func:`openmer.benchmarks.media.emodb_config`).
 
-    Every registered method. The feature-level methods train heads on frozen features with the
-    EmoDB preset's baseline schedule (Adam lr 1e-3, 60 epochs, batch 64, validation every 5
-    epochs; ``quick``: 15). HCEP takes its training options from the EmoDB preset
-    (:func:`openmer.benchmarks.media.emodb_config`, one place for them) and trains on at most
-    240 class-stratified training clips per trial (RAVDESS clips are 3.7 s on average, EmoDB's
-    2 s). Default: 3 levels x 4 splits; ``quick``: O(6:2) and O(2:6), 1 split, HCEP as the
-    EmoDB quick preset (1 epoch on at most 96 clips).
+    HCEP's training options and the feature-level methods' head schedule come from there (one
+    place for them, quick or not); every registered method runs; HCEP trains on at most
+    :data:`HCEP_TRAIN_CLIPS` class-stratified clips per trial (``quick``: the EmoDB quick cap).
+
+    Args:
+        config_class: the benchmark's config class (a :class:`MediaBenchmarkConfig`).
+        seed, quick: as the EmoDB preset.
+        scope: what runs (levels, splits...), the start of ``preset_note``.
+        **fields: the benchmark's own fields (``dataset``, ``levels``, ``n_splits``, ...).
     """
     base = emodb_config(seed=seed, quick=quick)
+    cap = base.max_train_per_trial if quick else HCEP_TRAIN_CLIPS
+    h, b = base.hcep_train, base.baseline_train
+    note = (f"{'quick preset: ' if quick else ''}{scope}; HCEP: the EmoDB {'quick ' if quick else ''}preset's "
+            f"training ({h.epochs} epoch(s), {h.optimizer} lr {h.lr:g}, batch {h.batch_size}, options "
+            f"{base.hcep_options}) on <= {cap} training clips per trial; feature-level methods: heads on cached "
+            f"unprompted features, {b.optimizer} lr {b.lr:g}, {b.epochs} epochs, batch {b.batch_size}, selection "
+            f"on val accuracy every {b.eval_every} epochs")
+    return config_class.model_validate({**base.model_dump(), "methods": registered_methods(),
+                                        "max_train_per_trial": cap, "preset_note": note, **fields})
+
+
+def ravdess_config(*, seed: int = 0, quick: bool = False) -> RavdessBenchmarkConfig:
+    """The default preset (or ``quick``), built by :func:`speech_preset`.
+
+    Default: 3 levels x 4 splits; HCEP on <= :data:`HCEP_TRAIN_CLIPS` training clips per trial
+    (RAVDESS clips are 3.7 s on average, EmoDB's 2 s). ``quick``: O(6:2) and O(2:6), 1 split,
+    HCEP as the EmoDB quick preset (1 epoch on at most 96 clips), heads 15 epochs.
+    """
     levels = ("O(6:2)", "O(2:6)") if quick else None
-    cap = base.max_train_per_trial if quick else 240
-    hcep = base.hcep_train
-    note = (f"quick preset: O(6:2) and O(2:6), 1 split; feature heads {base.baseline_train.epochs} epochs; "
-            f"HCEP {hcep.epochs} epoch(s) on <= {cap} clips" if quick else
-            f"feature heads: Adam lr {base.baseline_train.lr:g}, {base.baseline_train.epochs} epochs, batch "
-            f"{base.baseline_train.batch_size}, selection on val accuracy every {base.baseline_train.eval_every} epochs; "
-            f"HCEP on text+audio_wav: the EmoDB preset's training ({hcep.epochs} epochs, {hcep.optimizer} lr {hcep.lr:g}, "
-            f"batch {hcep.batch_size}, options {base.hcep_options}) on <= {cap} training clips per trial")
-    return RavdessBenchmarkConfig.model_validate({
-        **base.model_dump(), "dataset": "ravdess", "methods": registered_methods(), "modalities": ("text", "audio"),
-        "levels": levels, "n_splits": 1 if quick else 4, "max_train_per_trial": cap, "preset_note": note,
-    })
+    scope = "O(6:2) and O(2:6), 1 split" if quick else "3 levels x 4 splits"
+    return speech_preset(RavdessBenchmarkConfig, seed=seed, quick=quick, scope=scope, dataset="ravdess",
+                         modalities=("text", "audio"), levels=levels, n_splits=1 if quick else 4)
 
 
 def _encoded_name(modalities: tuple[str, ...]) -> tuple[str, ...]:
