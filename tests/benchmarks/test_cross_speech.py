@@ -107,7 +107,7 @@ def test_preset_takes_hcep_training_from_the_emodb_preset():
     from openmer.methods import METHODS
 
     assert set(cross_speech_config().methods) == set(METHODS)
-    assert cross_speech_config(quick=True).levels == ("O(3:3)",)
+    assert cross_speech_config(quick=True).levels == ("O(2:4)",)
     with pytest.raises(ValueError, match="need two different corpora"):
         CrossSpeechConfig.model_validate({**cross_speech_config().model_dump(), "directions": [("emodb", "emodb")]})
 

@@ -102,4 +102,4 @@ def test_preset():
     assert cfg.modalities == ("text", "audio") and cfg.n_splits == 4 and cfg.levels is None
     quick = ravdess_config(quick=True)
     assert quick.hcep_train == media.emodb_config(quick=True).hcep_train
-    assert quick.levels == ("O(6:2)", "O(2:6)") and quick.n_splits == 1
+    assert quick.levels == ("O(2:6)",) and quick.n_splits == 1

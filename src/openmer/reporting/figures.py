@@ -273,8 +273,8 @@ def plot_confidence_shift(
     Meant for a distribution shift: the same trained models scored on their own corpus's test
     speakers (in-corpus) and on another corpus's (cross-corpus). One row per openness level (in
     the order of the first column), one column per test set; a panel pools the splits of its
-    level, and the panels of a row share their bins. Panel titles give the test set's AUROC
-    (mean ± population std over splits).
+    level, and the panels of a row share their bins. Panel titles give the test set's openness
+    (its own unknown classes) and AUROC (mean ± population std over splits).
 
     Args:
         columns: column title (e.g. ``"in-corpus: emodb"``) -> the runs scored on that test set.
@@ -309,7 +309,7 @@ def plot_confidence_shift(
                 ax.set_title(f"{name} · {level}: no runs", fontsize="small")
                 continue
             score = _mean_std_text([auroc(r.confidence, r.labels) for r in members], "AUROC")
-            _confidence_panel(ax, members, edges, f"{name} · {level}\n{score}")
+            _confidence_panel(ax, members, edges, f"{name} · {level} · openness {members[0].openness:.2f}\n{score}")
     every = [r for runs in cols.values() for r in runs]
     fig.suptitle(title or f"Confidence of known vs unknown test samples, by test set: {_describe(every)}",
                  fontsize="medium")
