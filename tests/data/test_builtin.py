@@ -185,3 +185,15 @@ def test_load_builtin_unknown_name():
     assert sorted(DATASETS) == ["emodb", "meld", "ravdess", "ravdess-speech"]
     with pytest.raises(ConfigError, match=r"unknown dataset 'mafw'; choose from \['emodb', 'meld', 'ravdess', "):
         load_builtin("mafw")
+
+
+def test_ravdess_speech_is_a_built_in_data_name(shared):
+    """``--data ravdess-speech`` (openmer train / evaluate) reads the speech clips with their protocol's partition."""
+    from openmer.data.manifest import resolve_data
+
+    _data(shared, "ravdess-speech")
+    manifest, partition = resolve_data("ravdess-speech")
+    assert len(manifest) == 1440 and manifest.name == "ravdess-speech"
+    assert partition == load_protocol("ravdess").partition
+    with pytest.raises(ConfigError, match="--data ravdess-speech"):
+        resolve_data("ravdess")

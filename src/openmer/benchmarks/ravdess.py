@@ -131,7 +131,7 @@ def run_ravdess(cfg: RavdessBenchmarkConfig | None = None, *, root: str | Path |
     """
     from openmer.data.clips import ClipDataset
     from openmer.data.feature_cache import encode_features
-    from openmer.training.run import default_cache_dir
+    from openmer.paths import default_cache_dir
 
     t0 = time.perf_counter()
     cfg = cfg or ravdess_config()

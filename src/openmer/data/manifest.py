@@ -403,28 +403,29 @@ def near_known_labels(labels: Iterable[str | None], known: Sequence[str]) -> dic
 
 
 def resolve_data(data: str | Path, *, allow_outside_root: bool = False) -> tuple[Manifest, GroupPartition | None]:
-    """A built-in dataset name (``emodb``, ``meld``) or a manifest file.
+    """A built-in dataset name (``emodb``, ``meld``, ``ravdess-speech``) or a manifest file.
 
     Returns:
-        ``(manifest, partition)``: the built-in protocol's group partition, or ``None`` for a
-        user manifest (which may carry its own ``split`` column).
+        ``(manifest, partition)``: the built-in protocol's group partition (the protocol of the
+        same name), or ``None`` for a user manifest (which may carry its own ``split`` column).
 
     Raises:
-        ConfigError: ``ravdess`` (features only, no media: use ``openmer benchmark ravdess``).
+        ConfigError: ``ravdess`` (features only, no media: use ``ravdess-speech`` or
+            ``openmer benchmark ravdess``).
         DataError / SharedDataMissing: the manifest or the shared data is missing or invalid.
     """
-    from openmer.data.builtin import load_emodb, load_meld
+    from openmer.data.builtin import load_emodb, load_meld, load_ravdess_speech
     from openmer.errors import ConfigError
     from openmer.protocol import load_protocol
 
+    builtin = {"emodb": load_emodb, "meld": lambda: load_meld(split="all"), "ravdess-speech": load_ravdess_speech}
     name = str(data)
-    if name == "emodb":
-        return load_emodb(), load_protocol("emodb").partition
-    if name == "meld":
-        return load_meld(split="all"), load_protocol("meld").partition
+    if name in builtin:
+        return builtin[name](), load_protocol(name).partition
     if name == "ravdess":
-        raise ConfigError("the shared RAVDESS copy holds precomputed features, not media: use `openmer benchmark ravdess`")
+        raise ConfigError("the shared RAVDESS copy holds precomputed features, not media: use `--data ravdess-speech` "
+                          "(its audio) or `openmer benchmark ravdess`")
     path = Path(data)
     if not path.exists():
-        raise DataError(path, "no such manifest file (and not a built-in dataset name: emodb, meld)")
+        raise DataError(path, f"no such manifest file (and not a built-in dataset name: {', '.join(builtin)})")
     return Manifest.read(path, allow_outside_root=allow_outside_root).validate(), None
