@@ -204,7 +204,7 @@ def run_cross_speech(cfg: CrossSpeechConfig | None = None, *, progress: Progress
         for run in res.runs:
             if run.class_names != [sub[i].label for i in test_idx]:
                 raise RuntimeError(f"{run.name}: scored samples are not the direction's test samples in order")
-            for record, part in split_by_test_set(run, test_groups, level_of_k[run.n_known], source):
+            for record, part in split_by_test_set(run, test_groups, level_of_k[run.n_known], source, protocol.seed):
                 records.append(record)
                 runs.append(part)
         counts = {c: int(sum(_corpus(g) == c for g in test_groups)) for c in (source, target)}
