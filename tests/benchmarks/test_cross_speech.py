@@ -98,6 +98,29 @@ def test_split_by_test_set_gives_one_record_per_corpus():
         split_by_test_set(run, groups[:5], "O(2:4)", "emodb")
 
 
+def test_shift_rows_pair_in_corpus_with_cross_corpus():
+    def rec(method, level, test_level, test_set, split, auroc):
+        return {"method": method, "modalities": "text+audio", "level": level, "openness": 0.2, "split": split,
+                "auroc": auroc, "oscr": auroc / 2, "closed_acc": 0.5, "macro_f1": 0.5, "fpr95": 0.5,
+                "train_set": "emodb", "test_set": test_set, "test_level": test_level}
+
+    records = [rec(m, lv, tl, t, s, a + 0.1 * s)
+               for lv, (tl_in, tl_x) in (("O(5:1)", ("O(5:2)", "O(5:3)")), ("O(2:4)", ("O(2:5)", "O(2:6)")))
+               for m in ("msp", "hcep") for s in (0, 1)
+               for t, tl, a in (("emodb", tl_in, 0.7), ("ravdess-speech", tl_x, 0.5))]
+    rows = cross_speech.shift_rows(records)
+    assert [(r["method"], r["level"]) for r in rows] == [("msp", "O(5:1)"), ("msp", "O(2:4)"),
+                                                         ("hcep", "O(5:1)"), ("hcep", "O(2:4)")]
+    first = rows[0]
+    assert (first["in_level"], first["cross_level"], first["test_set"]) == ("O(5:2)", "O(5:3)", "ravdess-speech")
+    assert first["in_auroc"] == pytest.approx(0.75) and first["cross_auroc"] == pytest.approx(0.55)
+    assert first["cross_oscr"] == pytest.approx(0.275)
+    (title, lines), _ = cross_speech.report_sections(records, ["emodb", "ravdess-speech"])
+    text = "\n".join(lines)
+    assert "| msp | text+audio | emodb -> ravdess-speech | O(5:1), O(2:4) | 75.0 / 37.5 | 55.0 / 27.5 | -20.0 | -10.0 |" in text
+    assert "| hcep | text+audio | emodb -> ravdess-speech | O(2:4) | O(2:5): 75.0 / 37.5 | O(2:6): 55.0 / 27.5 |" in text
+
+
 def test_preset_takes_hcep_training_from_the_emodb_preset():
     for quick in (False, True):
         cfg, emodb = cross_speech_config(quick=quick), media.emodb_config(quick=quick)

@@ -222,32 +222,67 @@ def _pct(x: float) -> str:
     return f"{100 * x:.1f}"
 
 
-def report_sections(records: Sequence[dict[str, Any]], corpora: Sequence[str]) -> list[tuple[str, list[str]]]:
-    """results.md sections: what the shift costs (in-corpus vs cross-corpus) and the label vocabulary."""
+def _change(before: float, after: float) -> str:
+    """``after - before`` in percentage points, signed."""
+    return f"{100 * (after - before):+.1f}"
+
+
+def shift_rows(records: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """In-corpus vs cross-corpus, side by side: one row per (method, modalities, direction, level).
+
+    Returns:
+        Rows with ``method``, ``modalities``, ``train_set``, ``test_set`` (the other corpus),
+        ``level``, ``in_level`` / ``cross_level`` (the test sets' own O(K:U)), and
+        ``in_auroc``, ``in_oscr``, ``cross_auroc``, ``cross_oscr`` (means over splits,
+        fractions); ordered by direction, method and level, each in order of first appearance.
+    """
     summary = summarise(records)
     cell = {(r["method"], r["modalities"], r["train_set"], r["test_set"], r["level"]): r for r in summary}
     test_level = {(r["train_set"], r["test_set"], r["level"]): r["test_level"] for r in records}
     rows = []
     for (method, mods, train, test, level), within in cell.items():
-        if test != train:
-            continue
-        for other in (k[3] for k in cell if k[:3] == (method, mods, train) and k[3] != train and k[4] == level):
+        for other in dict.fromkeys(k[3] for k in cell if k[:3] == (method, mods, train) and k[3] != train):
+            if test != train or (method, mods, train, other, level) not in cell:
+                continue
             cross = cell[(method, mods, train, other, level)]
-            rows.append([
-                method, mods, f"{train} -> {other}", level,
-                f"{test_level[(train, train, level)]}: {_pct(within['auroc_mean'])} / {_pct(within['oscr_mean'])}",
-                f"{test_level[(train, other, level)]}: {_pct(cross['auroc_mean'])} / {_pct(cross['oscr_mean'])}",
-                f"{100 * (cross['auroc_mean'] - within['auroc_mean']):+.1f}",
-                f"{100 * (cross['oscr_mean'] - within['oscr_mean']):+.1f}",
-            ])
+            rows.append({"method": method, "modalities": mods, "train_set": train, "test_set": other, "level": level,
+                         "in_level": test_level[(train, train, level)], "cross_level": test_level[(train, other, level)],
+                         "in_auroc": within["auroc_mean"], "in_oscr": within["oscr_mean"],
+                         "cross_auroc": cross["auroc_mean"], "cross_oscr": cross["oscr_mean"]})
+    def order(values: Sequence[Any]) -> dict[Any, int]:  # position of first appearance
+        return {v: i for i, v in reversed(list(enumerate(values)))}
+
+    direction, method, level = (order([r["train_set"] for r in rows]),
+                                order([(r["train_set"], r["method"]) for r in rows]), order([r["level"] for r in records]))
+    return sorted(rows, key=lambda r: (direction[r["train_set"]], method[(r["train_set"], r["method"])],
+                                       r["modalities"], level[r["level"]]))
+
+
+def report_sections(records: Sequence[dict[str, Any]], corpora: Sequence[str]) -> list[tuple[str, list[str]]]:
+    """results.md sections: what the shift costs (in-corpus vs cross-corpus) and the label vocabulary."""
+    rows = shift_rows(records)
+    detail = [[r["method"], r["modalities"], f"{r['train_set']} -> {r['test_set']}", r["level"],
+               f"{r['in_level']}: {_pct(r['in_auroc'])} / {_pct(r['in_oscr'])}",
+               f"{r['cross_level']}: {_pct(r['cross_auroc'])} / {_pct(r['cross_oscr'])}",
+               _change(r["in_auroc"], r["cross_auroc"]), _change(r["in_oscr"], r["cross_oscr"])] for r in rows]
+    groups: dict[tuple[str, str, str, str], list[dict[str, Any]]] = {}
+    for r in rows:
+        groups.setdefault((r["method"], r["modalities"], r["train_set"], r["test_set"]), []).append(r)
+    means = []
+    for (method, mods, train, other), members in groups.items():
+        m = {k: float(np.mean([r[k] for r in members])) for k in ("in_auroc", "in_oscr", "cross_auroc", "cross_oscr")}
+        means.append([method, mods, f"{train} -> {other}", ", ".join(r["level"] for r in members),
+                      f"{_pct(m['in_auroc'])} / {_pct(m['in_oscr'])}", f"{_pct(m['cross_auroc'])} / {_pct(m['cross_oscr'])}",
+                      _change(m["in_auroc"], m["cross_auroc"]), _change(m["in_oscr"], m["cross_oscr"])])
+    header = ["Method", "Modalities", "Trained on -> other corpus", "Known set", "In-corpus AUROC / OSCR",
+              "Cross-corpus AUROC / OSCR", "Change AUROC", "Change OSCR"]
     shift = [
         "The same trained models, scored on the training corpus's own test speakers (in-corpus) and on the other "
         "corpus's test speakers (cross-corpus). AUROC / OSCR in percent (%), mean over the splits of each level; "
         "the test set's own openness level O(K:U) counts the unknown classes it holds. Change = cross-corpus "
-        "minus in-corpus, in percentage points (negative = the shift costs).",
-        "",
-        *markdown_table(["Method", "Modalities", "Trained on -> other corpus", "Known set", "In-corpus AUROC / OSCR",
-                         "Cross-corpus AUROC / OSCR", "Change AUROC", "Change OSCR"], rows),
+        "minus in-corpus, in percentage points (negative = the shift costs). First the unweighted mean over the "
+        "known-set levels, then each level.",
+        "", *markdown_table(header, means), "", *markdown_table(header, detail),
     ]
     vocab = vocabulary_rows(corpora)
     table = markdown_table(["shared name", *corpora], [[r["shared"], *(r[c] or "—" for c in corpora)] for r in vocab])
@@ -258,5 +293,5 @@ def report_sections(records: Sequence[dict[str, Any]], corpora: Sequence[str]) -
 
 __all__ = [
     "CORPORA", "DIRECTIONS", "CrossSpeechConfig", "cross_speech_config", "direction_protocol", "load_cross_speech",
-    "report_sections", "run_cross_speech", "split_by_test_set", "corpus_test_split",
+    "report_sections", "run_cross_speech", "shift_rows", "split_by_test_set", "corpus_test_split",
 ]
