@@ -12,7 +12,7 @@ from openmer.backbones.factory import ProfileConfig
 from openmer.benchmarks import media
 from openmer.benchmarks.ravdess import MODALITY_SETS, RavdessBenchmarkConfig, ravdess_config, run_ravdess
 from openmer.data.builtin import RAVDESS_CLASSES
-from openmer.errors import DataError
+from openmer.errors import ConfigError, DataError
 from openmer.training import TrainConfig
 from tests.helpers.encoders import toy_encoders
 
@@ -85,6 +85,12 @@ def test_features_only_needs_no_speech_folder(folders, tmp_path):
     cfg = tiny_config(methods=("msp",), feature_sets=(("face_au",), ("face_au", "audio")))
     result = run_ravdess(cfg, root=feats, speech_root=tmp_path / "nowhere")
     assert [r["modalities"] for r in result.records] == ["face_au", "face_au+audio"]
+
+
+def test_unknown_feature_set_is_an_error(folders):
+    feats, speech = folders
+    with pytest.raises(ConfigError, match=r"unknown RAVDESS feature set\(s\) \['video'\]; choose from \['face_au', 'audio', 'audio_wav', 'text'\]"):
+        run_ravdess(tiny_config(feature_sets=(("video", "audio"),)), root=feats, speech_root=speech)
 
 
 def test_mismatched_folders_are_an_error(folders):

@@ -39,7 +39,7 @@ from openmer.benchmarks.runner import (
     run_feature_benchmark,
 )
 from openmer.data.builtin import load_ravdess_features, load_ravdess_speech
-from openmer.errors import DataError
+from openmer.errors import ConfigError, DataError
 from openmer.protocol import load_protocol
 
 #: manifest modality -> its name as an encoded feature set (``audio`` is the MFCC contour)
@@ -140,6 +140,9 @@ def run_ravdess(cfg: RavdessBenchmarkConfig | None = None, *, root: str | Path |
     feature_methods = tuple(m for m in cfg.methods if consumes_features(m))
     encoder_methods = tuple(m for m in cfg.methods if m not in feature_methods)
     wanted = {m for s in cfg.feature_sets for m in s} if feature_methods else set()
+    known = (*table.features, *ENCODED.values())
+    if wanted - set(known):
+        raise ConfigError(f"unknown RAVDESS feature set(s) {sorted(wanted - set(known))}; choose from {list(known)}")
     to_encode = tuple(m for m, name in ENCODED.items() if name in wanted)
     features: dict[str, np.ndarray] = dict(table.features)
     timings: dict[str, float] = {}
