@@ -2,7 +2,8 @@
 
 Deterministic and re-runnable: ``python scripts/make_splits.py`` rewrites the same bytes (seed 0).
 It needs no data: classes and groups are fixed by the datasets' documentation (shared/README.md,
-shared/data/ravdess-au-mfcc/FORMAT.md). ``--check`` only compares and exits 1 on a difference.
+shared/data/ravdess-au-mfcc/FORMAT.md) and, for ``cross-speech``, by the label vocabulary
+(``openmer.data.vocabulary``). ``--check`` only compares and exits 1 on a difference.
 
 If a protocol has to change, bump its ``version`` here so that results stay traceable.
 """
@@ -13,7 +14,10 @@ import argparse
 import sys
 from pathlib import Path
 
+from dataclasses import replace
+
 from openmer.data.builtin import EMODB_CLASSES, EMODB_SPEAKER_GENDER, MELD_CLASSES, MELD_SPLITS, RAVDESS_CLASSES
+from openmer.data.vocabulary import common_classes
 from openmer.protocol import GroupPartition, Protocol, make_protocol, write_protocol
 
 SEED = 0
@@ -34,8 +38,17 @@ def _actors(first: int, last: int) -> tuple[str, ...]:
     return tuple(f"{a:02d}" for a in range(first, last + 1))
 
 
+def _prefixed(partitions: dict[str, GroupPartition]) -> GroupPartition:
+    """One partition of several corpora's groups, each group as ``"<corpus>/<group>"``
+    (the ids :func:`openmer.data.manifest.concat_manifests` gives)."""
+    return GroupPartition(*(
+        tuple(f"{corpus}/{g}" for corpus, p in partitions.items() for g in getattr(p, f"{part}_groups"))
+        for part in ("train", "val", "test")
+    ))
+
+
 def build_protocols() -> dict[str, Protocol]:
-    """The three built-in protocols, by dataset name."""
+    """The built-in protocols, by dataset name."""
     ravdess = make_protocol(
         "ravdess",
         RAVDESS_CLASSES,
@@ -81,7 +94,32 @@ def build_protocols() -> dict[str, Protocol]:
             "Unknown classes are removed from train and val; model selection uses val only, never test."
         ),
     )
-    return {p.dataset: p for p in (ravdess, emodb, meld)}
+    ravdess_speech = replace(ravdess, dataset="ravdess-speech", note=(
+        "The RAVDESS protocol (same actor-independent partition, same known/unknown splits) for the "
+        "1440 speech clips as audio + statement: train actors 01-16, val actors 17-20, test actors 21-24 "
+        "(odd actors male, even female: val and test 2 male + 2 female each). Classes in RAVDESS emotion-code "
+        "order 01..08. Unknown classes are removed from train and val; model selection uses val only, never test."
+    ))
+    corpora = {"emodb": emodb.partition, "ravdess-speech": ravdess.partition}
+    cross_speech = make_protocol(
+        "cross-speech",
+        common_classes(*corpora),
+        groups=None,
+        level_sizes=[5, 4, 3, 2],
+        n_splits=N_SPLITS,
+        seed=SEED,
+        partition=_prefixed(corpora),
+        note=(
+            "Cross-corpus EmoDB <-> RAVDESS speech. Classes: the 6 emotions both corpora have, by their shared "
+            "names (openmer.data.vocabulary); each split names the K known ones. The partition is each corpus's "
+            "own (the emodb and ravdess-speech protocols), groups prefixed 'emodb/' and 'ravdess-speech/'. A run "
+            "in direction A -> B trains on A's train groups (known classes only), selects on A's val groups "
+            "(known classes only, val only, never test), and tests on A's test groups (in-corpus) and on B's "
+            "test groups (cross-corpus); there, every class of the test corpus outside the known set is unknown "
+            "(the shared ones left out, and EmoDB's boredom or RAVDESS's calm and surprise)."
+        ),
+    )
+    return {p.dataset: p for p in (ravdess, emodb, meld, ravdess_speech, cross_speech)}
 
 
 def main(argv: list[str] | None = None) -> int:

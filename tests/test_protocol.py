@@ -297,6 +297,9 @@ EXPECTED = {
     "ravdess": (RAVDESS_CLASSES, ["O(6:2)", "O(4:4)", "O(2:6)"]),
     "emodb": (EMODB_CLASSES, ["O(5:2)", "O(4:3)", "O(3:4)", "O(2:5)"]),
     "meld": (MELD_CLASSES, ["O(5:2)", "O(4:3)", "O(3:4)", "O(2:5)"]),
+    "ravdess-speech": (RAVDESS_CLASSES, ["O(6:2)", "O(4:4)", "O(2:6)"]),
+    "cross-speech": (("anger", "disgust", "fear", "happiness", "neutral", "sadness"),
+                     ["O(5:1)", "O(4:2)", "O(3:3)", "O(2:4)"]),
 }
 
 
@@ -332,6 +335,24 @@ def test_shipped_partitions():
     g = EMODB_SPEAKER_GENDER
     assert emo == group_partition(g, counts=(3, 1, 1), strata=g, seed=0)
     assert load_protocol("meld").partition == GroupPartition(("train",), ("dev",), ("test",))
+
+
+def test_ravdess_speech_protocol_is_the_ravdess_protocol():
+    """The speech clips are the AU clips: same partition, same known/unknown splits."""
+    speech, features = load_protocol("ravdess-speech"), load_protocol("ravdess")
+    assert speech.partition == features.partition and speech.levels == features.levels
+    assert speech.classes == features.classes and speech.dataset == "ravdess-speech"
+
+
+def test_cross_speech_protocol_keeps_each_corpus_partition():
+    cross = load_protocol("cross-speech")
+    assert cross.version == 1 and cross.seed == 0
+    for corpus in ("emodb", "ravdess-speech"):
+        own = load_protocol(corpus).partition
+        for part in ("train", "val", "test"):
+            mine = [g for g in getattr(cross.partition, f"{part}_groups") if g.startswith(f"{corpus}/")]
+            assert mine == [f"{corpus}/{g}" for g in getattr(own, f"{part}_groups")], (corpus, part)
+    assert len(cross.partition.groups) == 10 + 24
 
 
 def test_regenerating_protocols_gives_the_committed_files(tmp_path):

@@ -19,6 +19,7 @@ from openmer.data import (
     load_emodb,
     load_meld,
     load_ravdess_features,
+    load_ravdess_speech,
 )
 from openmer.errors import ConfigError, DataError, SharedDataMissing
 from openmer.protocol import load_protocol, open_set_subsets
@@ -118,10 +119,43 @@ def test_ravdess_misaligned_ids_raise(shared, tmp_path):
         load_ravdess_features(tmp_path)
 
 
+def test_load_ravdess_speech(shared):
+    """Counts as shared/README.md gives them: 1440 clips, neutral 96, every other emotion 192, 24 x 60."""
+    m = load_ravdess_speech(_data(shared, "ravdess-speech"))
+    assert isinstance(m, Manifest) and m.name == "ravdess-speech" and len(m) == 1440
+    counts = Counter(m.labels)
+    assert counts["neutral"] == 96 and all(counts[c] == 192 for c in RAVDESS_CLASSES if c != "neutral")
+    assert set(counts) == set(RAVDESS_CLASSES)
+    assert Counter(m.groups) == {f"{a:02d}": 60 for a in range(1, 25)}
+    assert Counter(m[i].text for i in range(len(m))) == {"Kids are talking by the door": 720,
+                                                         "Dogs are sitting by the door": 720}
+    s = m[0]
+    assert s.id == "01-01-01-01-01-01-01" and s.audio == "Actor_01/03-01-01-01-01-01-01.flac" and s.group == "01"
+    assert m.modalities == ("audio", "text")
+    m.validate(classes=RAVDESS_CLASSES, check_files=True)  # every FLAC exists, ids unique
+
+
+def test_ravdess_speech_joins_the_au_features_on_id(shared):
+    speech = load_ravdess_speech(_data(shared, "ravdess-speech"))
+    table = load_ravdess_features(_data(shared, "ravdess-au-mfcc"))
+    assert speech.ids == table.ids
+    assert speech.labels == table.labels and speech.groups == table.groups
+
+
+def test_ravdess_speech_audio_is_16k_mono(shared):
+    from openmer.media import load_audio
+
+    m = load_ravdess_speech(_data(shared, "ravdess-speech"))
+    wave = load_audio(m.path(m[0], "audio"))
+    assert wave.ndim == 1 and 2.9 * 16000 <= len(wave) <= 5.3 * 16000
+
+
 # ------------------------------------------------------------------ protocols on the real data
-@pytest.mark.parametrize(("name", "kw"), [("emodb", {}), ("meld", {"split": "all"}), ("ravdess", {})])
+@pytest.mark.parametrize(("name", "kw"), [("emodb", {}), ("meld", {"split": "all"}), ("ravdess", {}),
+                                          ("ravdess-speech", {})])
 def test_protocol_applies_to_real_data(shared, name, kw):
-    _data(shared, {"emodb": "emodb", "meld": "meld", "ravdess": "ravdess-au-mfcc"}[name])
+    _data(shared, {"emodb": "emodb", "meld": "meld", "ravdess": "ravdess-au-mfcc",
+                   "ravdess-speech": "ravdess-speech"}[name])
     data = load_builtin(name, **kw)
     proto = load_protocol(name)
     assert set(data.labels) == set(proto.classes)
@@ -133,7 +167,7 @@ def test_protocol_applies_to_real_data(shared, name, kw):
 
 
 # ------------------------------------------------------------------ errors without data
-@pytest.mark.parametrize("loader", [load_emodb, load_meld, load_ravdess_features])
+@pytest.mark.parametrize("loader", [load_emodb, load_meld, load_ravdess_features, load_ravdess_speech])
 def test_missing_root_raises_data_error(tmp_path, loader):
     with pytest.raises(DataError, match="not found"):
         loader(tmp_path / "nowhere")
@@ -148,6 +182,18 @@ def test_default_root_missing_raises_shared_data_missing(tmp_path, monkeypatch):
 
 
 def test_load_builtin_unknown_name():
-    assert sorted(DATASETS) == ["emodb", "meld", "ravdess"]
-    with pytest.raises(ConfigError, match=r"unknown dataset 'mafw'; choose from \['emodb', 'meld', 'ravdess'\]"):
+    assert sorted(DATASETS) == ["emodb", "meld", "ravdess", "ravdess-speech"]
+    with pytest.raises(ConfigError, match=r"unknown dataset 'mafw'; choose from \['emodb', 'meld', 'ravdess', "):
         load_builtin("mafw")
+
+
+def test_ravdess_speech_is_a_built_in_data_name(shared):
+    """``--data ravdess-speech`` (openmer train / evaluate) reads the speech clips with their protocol's partition."""
+    from openmer.data.manifest import resolve_data
+
+    _data(shared, "ravdess-speech")
+    manifest, partition = resolve_data("ravdess-speech")
+    assert len(manifest) == 1440 and manifest.name == "ravdess-speech"
+    assert partition == load_protocol("ravdess").partition
+    with pytest.raises(ConfigError, match="--data ravdess-speech"):
+        resolve_data("ravdess")

@@ -129,3 +129,32 @@ def test_write_standard_figures(tmp_path, runs):
         assert p.parent == tmp_path / "figures"
         assert mpimg.imread(p).shape[2] == 4
     assert F.write_standard_figures(tmp_path, []) == []
+
+
+def _cross(run: RunScores, train: str, test: str) -> RunScores:
+    return RunScores(**{**run.__dict__, "train_set": train, "test_set": test})
+
+
+def test_confidence_shift_side_by_side(tmp_path, runs):
+    columns = {"in-corpus: emodb": [_cross(r, "emodb", "emodb") for r in runs],
+               "cross-corpus: ravdess-speech": [_cross(r, "emodb", "ravdess-speech") for r in runs[:2]]}
+    # two levels (rows) x two test sets (columns); the cross column has no runs at the second level
+    _check_png(F.plot_confidence_shift(columns, tmp_path / "shift.png"), (4.2 * 2 + 0.4, 3.2 * 2 + 0.8))
+    with pytest.raises(ValueError, match="no test sets"):
+        F.plot_confidence_shift({}, tmp_path / "none.png")
+    with pytest.raises(ValueError, match="no runs"):
+        F.plot_confidence_shift({"in-corpus: emodb": []}, tmp_path / "none.png")
+
+
+def test_shift_figures_one_per_method_and_training_set(tmp_path, runs):
+    one = runs[:1]
+    cross = ([_cross(r, "emodb", t) for r in one for t in ("ravdess-speech", "emodb")]
+             + [_cross(r, "ravdess-speech", "emodb") for r in one])
+    paths = F.write_shift_figures(tmp_path, [*cross, *runs])  # runs without train_set are left out
+    assert sorted(p.name for p in paths) == ["shift_confidence_msp_face_au-audio_emodb.png",
+                                             "shift_confidence_msp_face_au-audio_ravdess-speech.png"]
+    assert F.write_shift_figures(tmp_path, runs) == []
+    # the per-test-set standard figures do not overwrite each other
+    groups = F._group_runs(cross)
+    assert len(groups) == 3 and {k[3] for k in groups} == {"emodb -> ravdess-speech", "emodb -> emodb",
+                                                          "ravdess-speech -> emodb"}

@@ -148,3 +148,12 @@ def test_errors_are_readable(bench_dir, tmp_path):
     res = runner.invoke(app, ["figures", str(bench_dir), "--method", "nope", "--out", str(tmp_path)])
     assert res.exit_code == 1 and "no saved run has method 'nope'" in res.output and "Traceback" not in res.output
     assert set(FIGURE_KINDS) == {"distributions", "curves", "threshold", "confusion", "tsne"}
+
+
+def test_cross_dataset_runs_get_one_figure_per_test_set(tmp_path):
+    base = _run("hcep", 5, 0, features=False, threshold=0.5, val=True)
+    runs = [RunScores(**{**base.__dict__, "train_set": "emodb", "test_set": t}) for t in ("emodb", "ravdess-speech")]
+    save_runs(tmp_path, runs)
+    report = paper_figures(tmp_path, kinds="threshold")
+    assert sorted(p.name for p in report.written) == ["fig10_threshold_hcep_audio-text_O5-2_emodb-to-emodb_split0.png",
+                                                      "fig10_threshold_hcep_audio-text_O5-2_emodb-to-ravdess-speech_split0.png"]

@@ -170,3 +170,37 @@ def test_run_scores_load_missing_file(tmp_path, rng):
     path.with_suffix(".json").unlink()
     with pytest.raises(FileNotFoundError, match="missing"):
         RunScores.load(path)
+
+
+# ----------------------------------------------------------------------------- cross-dataset records
+
+
+def test_train_and_test_sets_identify_groups_and_get_columns(tmp_path):
+    recs = [
+        {**_record("msp", "text+audio", "O(5:1)", 0.15, s, auroc=a), "train_set": "emodb", "test_set": t}
+        for s in range(2) for t, a in (("emodb", 0.8), ("ravdess-speech", 0.6))
+    ]
+    summary = summarise(recs)
+    assert [(r["test_set"], r["n_splits"], r["auroc_mean"]) for r in summary] == [
+        ("emodb", 2, pytest.approx(0.8)), ("ravdess-speech", 2, pytest.approx(0.6))]
+    assert all(r["train_set"] == "emodb" for r in summary)
+    assert "train_set" not in summarise([_record("msp", "a", "O(1:1)", 0.3, 0)])[0]  # single-dataset rows stay as they were
+    paths = write_results(tmp_path, recs, {"dataset": "x"}, sections=[("Extra table", ["| a |", "|---|", "| 1 |"])])
+    md = paths["markdown"].read_text()
+    assert "| Method | Modalities | Trained on | Tested on | O(5:1) AUROC / OSCR (%)" in md
+    assert "| msp | text+audio | emodb | ravdess-speech | 60.0 ± 0.0" in md
+    assert "## Extra table\n\n| a |" in md and md.index("## Extra table") < md.index("## How these numbers")
+
+
+def test_run_scores_train_and_test_set(tmp_path, rng):
+    run = _run(rng)
+    run.train_set, run.test_set = None, None
+    assert run.transfer is None and "->" not in run.name
+    cross = RunScores(**{**run.__dict__, "train_set": "emodb", "test_set": "ravdess-speech"})
+    assert cross.transfer == "emodb -> ravdess-speech" and cross.name.endswith("emodb -> ravdess-speech · split 2")
+    assert cross.file_stem == "arpl_face_au-audio_O3-1_emodb-to-ravdess-speech_split2"
+    back = RunScores.load(cross.save(tmp_path / cross.file_stem))
+    assert (back.train_set, back.test_set) == ("emodb", "ravdess-speech")
+    assert RunScores.load(run.save(tmp_path / "plain")).train_set is None
+    with pytest.raises(ValueError, match="set both train_set and test_set or neither"):
+        RunScores(**{**run.__dict__, "train_set": "emodb"})

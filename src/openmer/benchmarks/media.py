@@ -19,7 +19,7 @@ import numpy as np
 import torch
 from pydantic import Field
 
-from openmer.backbones.factory import load_profile, profile_config
+from openmer.backbones.factory import ProfileConfig, load_profile, profile_config
 from openmer.benchmarks.runner import (
     BenchmarkResult, FeatureBenchmarkConfig, Progress, benchmark_meta, deployable_threshold, run_feature_benchmark,
     select_levels, trial_result,
@@ -80,6 +80,28 @@ def _stratified_cap(indices: np.ndarray, labels: np.ndarray, cap: int | None, se
     return np.sort(np.concatenate(keep))
 
 
+def benchmark_profile(cfg: MediaBenchmarkConfig) -> ProfileConfig:
+    """The encoder profile of ``cfg``: ``cfg.profile`` with ``cfg.encoder_options`` applied.
+
+    Raises:
+        ConfigError: unknown profile, or options for a modality the profile has no encoder for.
+    """
+    prof = profile_config(cfg.profile)
+    for modality, options in cfg.encoder_options.items():
+        prof = prof.with_options(modality, **options)
+    return prof
+
+
+def benchmark_encoders(cfg: MediaBenchmarkConfig, extra: tuple[str, ...] = ()) -> dict[str, Any]:
+    """The frozen encoders of :func:`benchmark_profile` for ``cfg.modalities``, text (HCEP's CUEP
+    sentences need it) and the ``extra`` modalities.
+
+    Raises:
+        ConfigError / SharedDataMissing: as :func:`openmer.backbones.factory.load_profile`.
+    """
+    return load_profile(benchmark_profile(cfg), modalities=tuple(sorted(set(cfg.modalities) | {"text"} | set(extra))))
+
+
 def run_media_benchmark(cfg: MediaBenchmarkConfig, manifest: Manifest, protocol: Protocol, *,
                         progress: Progress | None = None, encoders: dict[str, Any] | None = None,
                         build: PromptedBuilder | None = None) -> BenchmarkResult:
@@ -93,11 +115,9 @@ def run_media_benchmark(cfg: MediaBenchmarkConfig, manifest: Manifest, protocol:
             (:mod:`openmer.benchmarks.ablation_models`). It must provide ``features(batch)``.
     """
     t0 = time.perf_counter()
-    prof = profile_config(cfg.profile)
-    for modality, options in cfg.encoder_options.items():
-        prof = prof.with_options(modality, **options)
+    prof = benchmark_profile(cfg)
     if encoders is None:
-        encoders = load_profile(prof, modalities=tuple(set(cfg.modalities) | {"text"}))
+        encoders = benchmark_encoders(cfg)
     names = list(manifest.labels)
     groups = [s.group or s.id for s in manifest]
     clips = ClipDataset(manifest, np.full(len(manifest), -1), cfg.modalities, vision_preprocess=vision_preprocess(encoders))

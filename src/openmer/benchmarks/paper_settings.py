@@ -47,7 +47,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -55,7 +55,7 @@ import numpy as np
 
 from openmer.benchmarks.media import BASELINE_TRAIN, MediaBenchmarkConfig, run_media_benchmark
 from openmer.benchmarks.runner import BenchmarkResult, Progress
-from openmer.data.manifest import Manifest, Sample
+from openmer.data.manifest import Manifest, Sample, concat_manifests
 from openmer.datasets.mafw import COMPOUND_SEPARATOR, HCEP_MAFW_CLASSES, load_mafw
 from openmer.datasets.mosei import MOSEI_EMOTIONS, load_mosei
 from openmer.datasets.ovmerd import OVMERD_KNOWN, load_ovmerd
@@ -242,18 +242,9 @@ def load_setting(name: str, root: str | Path | Mapping[str, str | Path] | Sequen
     if name == "ov-merd":
         return SettingData(load_ovmerd(Path(roots)))  # type: ignore[arg-type]
     assert isinstance(roots, dict) and setting.name == "cross"
-    mafw, mosei = _mafw(roots["mafw"], compound=False), _mosei(roots["mosei"])
-    samples, parts = [], {}
-    for prefix, data in (("mafw", mafw), ("mosei", mosei)):
-        base = Path(data.manifest.root).resolve()
-        for s in data.manifest:
-            g = f"{prefix}/{s.group or s.id}"
-            samples.append(replace(
-                s, id=f"{prefix}/{s.id}", group=g,
-                video=str(base / s.video) if s.video else None, audio=str(base / s.audio) if s.audio else None,
-            ))
-        parts.update({f"{prefix}/{g}": p for g, p in data.parts.items()})
-    manifest = Manifest(samples, root=roots["mafw"], name="cross-mafw-mosei")
+    data = {"mafw": _mafw(roots["mafw"], compound=False), "mosei": _mosei(roots["mosei"])}
+    manifest = concat_manifests({k: d.manifest for k, d in data.items()}, name="cross-mafw-mosei", root=roots["mafw"])
+    parts = {f"{prefix}/{g}": p for prefix, d in data.items() for g, p in d.parts.items()}
     return SettingData(manifest, parts)
 
 

@@ -57,11 +57,36 @@ class FeatureBenchmarkConfig(OpenmerConfig):
 
 @dataclass
 class BenchmarkResult:
-    """Records (one per trial), the raw scores per trial, and how the run was made."""
+    """Records (one per trial), the raw scores per trial, and how the run was made.
+
+    ``sections``: extra ``(heading, markdown lines)`` for results.md
+    (:func:`openmer.reporting.results.write_results`), e.g. a cross-corpus run's label vocabulary.
+    """
 
     records: list[dict[str, Any]]
     runs: list[RunScores]
     meta: dict[str, Any] = field(default_factory=dict)
+    sections: list[tuple[str, list[str]]] = field(default_factory=list)
+
+
+def registered_methods() -> tuple[str, ...]:
+    """Every registered method (:data:`openmer.methods.METHODS`), in registration order: the
+    default method list of the benchmarks that run every method."""
+    from openmer.methods import METHODS
+
+    return tuple(METHODS)
+
+
+def consumes_features(method: str) -> bool:
+    """True when ``method`` trains on precomputed feature vectors (a
+    :class:`~openmer.methods.feature_method.FeatureMethod`), False when it runs through the encoders.
+
+    Raises:
+        ConfigError: unknown method (the message lists the registered ones).
+    """
+    from openmer.methods.feature_method import FeatureMethod
+
+    return issubclass(get_method(method), FeatureMethod)
 
 
 def machine_description() -> dict[str, Any]:

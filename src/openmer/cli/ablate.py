@@ -56,8 +56,8 @@ def ablate(
     result.meta["command"] = shlex.join(["openmer", *sys.argv[1:]])
     result.meta["preset"] = result.meta.get("config", {}).get("preset_note", "")
     beside = result.meta.get("beside_paper", {})
-    sections = {f"{TABLES[key].title}: ours beside the paper's": beside_paper_markdown(rows, key)
-                for key, rows in beside.items()}
+    sections = [(f"{TABLES[key].title}: ours beside the paper's", beside_paper_markdown(rows, key))
+                for key, rows in beside.items()]
     paths = write_results(out, result.records, result.meta, title=f"HCEP ablations on {data.value}",
                           reference_rows=reference_rows(list(beside)), sections=sections)
     save_runs(out, result.runs)

@@ -18,6 +18,7 @@ from openmer.errors import ConfigError
 class BenchmarkName(str, Enum):
     ravdess = "ravdess"
     emodb = "emodb"
+    cross_speech = "cross-speech"
     meld = "meld"
     mafw = "mafw"
     mosei = "mosei"
@@ -51,22 +52,24 @@ def _config_and_runner(name: BenchmarkName, seed: int, quick: bool, profile: str
 
         return cfg, run_setting
 
-    from openmer.benchmarks import media
+    from openmer.benchmarks import cross_speech, media
     from openmer.benchmarks.ravdess import ravdess_config, run_ravdess
 
     if roots and name.value != "ravdess":
-        raise ConfigError(f"benchmark {name.value} reads its data from ../shared; --root is for {list(PAPER_SETTINGS)}")
+        raise ConfigError(f"benchmark {name.value} reads its data from ../shared; --root is for {list(PAPER_SETTINGS)}"
+                          " (and ravdess: the AU/MFCC feature folder)")
     if name.value == "ravdess":
-        if profile not in (None, "offline"):
-            raise ConfigError("benchmark ravdess runs on precomputed features; --profile does not apply")
         if roots and len(roots) != 1:
-            raise ConfigError(f"benchmark ravdess takes one --root, got {len(roots)}")
+            raise ConfigError(f"benchmark ravdess takes one --root (the AU/MFCC feature folder), got {len(roots)}")
         cfg = ravdess_config(seed=seed, quick=quick)
+        if profile is not None:
+            cfg = cfg.model_copy(update={"profile": profile})
         root = roots[0] if roots else None
         return cfg, lambda cfg, *, progress=None: run_ravdess(cfg, root=root, progress=progress)
     table = {
         "emodb": (media.emodb_config, media.run_emodb),
         "meld": (media.meld_config, media.run_meld),
+        "cross-speech": (cross_speech.cross_speech_config, cross_speech.run_cross_speech),
     }
     make, run = table[name.value]
     cfg = make(seed=seed, quick=quick)
@@ -83,10 +86,10 @@ def benchmark(
     root: list[str] = typer.Option(
         None, "--root",
         help="Dataset folder as distributed, for mafw, mosei, mafw-compound, ov-merd; "
-             "cross: --root mafw=MAFW_DIR --root mosei=MOSEI_DIR."),
+             "cross: --root mafw=MAFW_DIR --root mosei=MOSEI_DIR; ravdess: the AU/MFCC feature folder."),
     profile: str = typer.Option(
         None, "--profile", help="Encoder profile: 'paper' (default for the paper settings) or 'offline' "
-                                "(default for ravdess, emodb, meld)."),
+                                "(default for ravdess, emodb, meld, cross-speech)."),
     seed: int = typer.Option(0, help="Training seed (the known/unknown splits are fixed)."),
     quick: bool = typer.Option(False, "--quick", help="Smoke-run preset: fewer levels, splits and epochs."),
     audio_prompt_entry: str | None = typer.Option(
@@ -95,17 +98,17 @@ def benchmark(
     methods: str | None = typer.Option(None, "--methods", help="Comma-separated subset of the methods, e.g. hcep."),
     schedule: str = typer.Option(
         "preset", "--schedule",
-        help="emodb, meld: 'preset' (shortened HCEP training that fits a 2-core CPU) or 'paper' "
+        help="emodb, meld, ravdess, cross-speech: 'preset' (shortened HCEP training that fits a 2-core CPU) or 'paper' "
              "(HCEP Sec. 4.1.4: 150 epochs SGD lr 5e-4, all training clips; meant for a GPU)."),
     levels: str | None = typer.Option(None, "--levels", help="Comma-separated subset of the openness levels, e.g. 'O(5:2)'."),
     splits: int | None = typer.Option(None, "--splits", min=1, help="Run only the first N splits of each level."),
 ) -> None:
     """Run a benchmark and write results.json, results.md (with the paper's rows when entered) and figures.
 
-    ravdess, emodb and meld read ../shared; the paper settings read your copy of the dataset (--root).
+    ravdess, emodb, meld and cross-speech read ../shared; the paper settings read your copy of the dataset (--root).
     """
     from openmer.reference import paper_rows
-    from openmer.reporting.figures import write_standard_figures
+    from openmer.reporting.figures import write_shift_figures, write_standard_figures
     from openmer.reporting.results import write_results
     from openmer.reporting.scores import save_runs
 
@@ -127,7 +130,8 @@ def benchmark(
         from openmer.benchmarks.media import MediaBenchmarkConfig, with_paper_schedule
 
         if not isinstance(cfg, MediaBenchmarkConfig) or name.value in PAPER_SETTINGS:
-            raise ConfigError(f"--schedule paper applies to emodb and meld; {name.value} has its own preset")
+            raise ConfigError(f"--schedule paper applies to emodb, meld, ravdess and cross-speech; "
+                              f"{name.value} has its own preset")
         cfg = with_paper_schedule(cfg)
     elif schedule != "preset":
         raise ConfigError(f"--schedule must be 'preset' or 'paper', not {schedule!r}")
@@ -135,9 +139,10 @@ def benchmark(
         result = run(cfg, progress=ProgressCallback(progress, f"benchmark {name.value}"))
     result.meta["command"] = shlex.join(["openmer", *sys.argv[1:]])
     result.meta["preset"] = cfg.preset_note
-    paths = write_results(out, result.records, result.meta, reference_rows=paper_rows(setting=name.value))
+    paths = write_results(out, result.records, result.meta, reference_rows=paper_rows(setting=name.value),
+                          sections=result.sections)
     save_runs(out, result.runs)
-    figures = write_standard_figures(out, result.runs)
+    figures = write_standard_figures(out, result.runs) + write_shift_figures(out, result.runs)
     console.print(f"wrote {', '.join(str(p) for p in [*paths.values(), *figures])}")
     console.print(f"benchmark {name.value} took {time.perf_counter() - start:.1f} s")
 

@@ -21,7 +21,7 @@ def _profile(value: str):
 @app.command()
 @handle_errors
 def train(
-    data: str = typer.Option(..., "--data", help="A manifest file (.csv/.jsonl) or a built-in dataset: emodb, meld."),
+    data: str = typer.Option(..., "--data", help="A manifest file (.csv/.jsonl) or a built-in dataset: emodb, meld, ravdess-speech."),
     known: str = typer.Option(..., "--known", help="Comma-separated known classes, in class-index order."),
     out: Path = typer.Option(..., "--out", help="Run folder to write (refused when it holds a run, unless --resume/--overwrite)."),
     method: str = typer.Option("hcep", "--method", help="hcep, arpl or msp."),

@@ -10,6 +10,7 @@ from openmer.data.builtin import (
     load_emodb,
     load_meld,
     load_ravdess_features,
+    load_ravdess_speech,
 )
 from openmer.data.manifest import COLUMNS, MODALITIES, Manifest, Sample
 
@@ -27,4 +28,5 @@ __all__ = [
     "load_emodb",
     "load_meld",
     "load_ravdess_features",
+    "load_ravdess_speech",
 ]

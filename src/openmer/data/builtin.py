@@ -3,6 +3,8 @@
 * :func:`load_emodb` - EmoDB speech (wav) + the spoken German sentence, 535 samples, group = speaker.
 * :func:`load_meld` - MELD transcripts (text only), group = MELD's own split name.
 * :func:`load_ravdess_features` - RAVDESS per-clip OpenFace AU + audio feature vectors, group = actor.
+* :func:`load_ravdess_speech` - RAVDESS speech audio (16 kHz FLAC) + the spoken statement, 1440
+  clips, group = actor; ids join :func:`load_ravdess_features`.
 
 Each loader's ``root`` defaults to the folder inside ``shared/``; a missing folder raises
 :class:`~openmer.errors.SharedDataMissing` (default root) or :class:`~openmer.errors.DataError`
@@ -79,6 +81,35 @@ def load_emodb(root: str | Path | None = None) -> Manifest:
         for r in rows
     ]
     return Manifest(samples, root=root, name="emodb", source=path)
+
+
+def load_ravdess_speech(root: str | Path | None = None) -> Manifest:
+    """The RAVDESS speech clips as a manifest: ``audio`` = ``Actor_XX/03-01-....flac``, ``text`` =
+    the spoken statement, ``group`` = actor.
+
+    Args:
+        root: the folder with ``labels.csv`` and ``Actor_01/`` ... ``Actor_24/``; default
+            ``<shared>/data/ravdess-speech``.
+
+    Returns:
+        1440 samples in ``labels.csv`` order (24 actors x 60). ``id`` = the clip's ``av_clip_id``
+        (the audio-visual clip's RAVDESS name, e.g. ``01-01-01-01-01-01-01``), which is also the id
+        of :func:`load_ravdess_features`, so the AU/MFCC features and the audio join on ``id``.
+        ``label`` in :data:`RAVDESS_CLASSES` (neutral 96 clips, every other emotion 192), ``group``
+        = 2-digit actor (odd male, even female). The audio is 16 kHz mono, 2.94-5.27 s; the text
+        is one of the two statements, spoken in every emotion (it carries no emotion).
+
+    Raises:
+        SharedDataMissing: no ``root`` given and the shared copy is absent.
+        DataError: ``root`` or ``labels.csv`` missing, a column missing, an unknown emotion.
+    """
+    root = _root(root, "data/ravdess-speech", "the RAVDESS speech recordings")
+    path = root / "labels.csv"
+    rows = read_csv(path, ("file", "av_clip_id", "actor", "emotion", "text"))
+    _check_labels(path, (r["emotion"] for r in rows), RAVDESS_CLASSES)
+    samples = [Sample(id=r["av_clip_id"], label=r["emotion"], group=r["actor"], audio=r["file"], text=r["text"])
+               for r in rows]
+    return Manifest(samples, root=root, name="ravdess-speech", source=path)
 
 
 def load_meld(root: str | Path | None = None, split: str = "train") -> Manifest:
@@ -253,11 +284,12 @@ DATASETS: dict[str, Callable[..., Manifest | FeatureTable]] = {
     "emodb": load_emodb,
     "meld": load_meld,
     "ravdess": load_ravdess_features,
+    "ravdess-speech": load_ravdess_speech,
 }
 
 
 def load_builtin(name: str, **kwargs: Any) -> Manifest | FeatureTable:
-    """Load a built-in dataset by name (``"emodb"``, ``"meld"``, ``"ravdess"``).
+    """Load a built-in dataset by name (``"emodb"``, ``"meld"``, ``"ravdess"``, ``"ravdess-speech"``).
 
     Raises:
         ConfigError: an unknown name (the message lists the choices).

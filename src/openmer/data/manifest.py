@@ -28,7 +28,7 @@ import io
 import json
 import os
 from collections import Counter
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -275,6 +275,39 @@ class Manifest:
         return atomic_write_text(path, buffer.getvalue())
 
 
+def concat_manifests(parts: Mapping[str, Manifest], *, name: str, root: str | Path | None = None) -> Manifest:
+    """Several datasets' manifests as one, told apart by a prefix.
+
+    Args:
+        parts: prefix (e.g. the dataset name) -> its manifest, in the order wanted.
+        name: name of the result.
+        root: root of the result (default: the first part's); media paths are made absolute,
+            so it only matters for writing the manifest out.
+
+    Returns:
+        The rows of every part in order, ``id`` -> ``"<prefix>/<id>"`` and ``group`` ->
+        ``"<prefix>/<group>"`` (a row without a group gets its id as group, as the benchmarks
+        treat it), so ids and speakers of different datasets never collide.
+
+    Raises:
+        DataError: no part, or a prefix containing ``/``.
+    """
+    if not parts:
+        raise DataError(None, "concat_manifests needs at least one manifest")
+    samples: list[Sample] = []
+    for prefix, manifest in parts.items():
+        if not prefix or "/" in prefix:
+            raise DataError(manifest.source, f"manifest prefix {prefix!r} must be non-empty and contain no '/'")
+        base = Path(manifest.root).resolve()
+        for s in manifest:
+            samples.append(replace(
+                s, id=f"{prefix}/{s.id}", group=f"{prefix}/{s.group or s.id}",
+                video=str(base / s.video) if s.video else None, audio=str(base / s.audio) if s.audio else None,
+            ))
+    first = next(iter(parts.values()))
+    return Manifest(samples, root=Path(root) if root is not None else first.root, name=name)
+
+
 def _row_to_sample(path: Path, n: int, row: dict) -> Sample:
     def opt(key: str) -> str | None:
         v = row.get(key)
@@ -370,28 +403,29 @@ def near_known_labels(labels: Iterable[str | None], known: Sequence[str]) -> dic
 
 
 def resolve_data(data: str | Path, *, allow_outside_root: bool = False) -> tuple[Manifest, GroupPartition | None]:
-    """A built-in dataset name (``emodb``, ``meld``) or a manifest file.
+    """A built-in dataset name (``emodb``, ``meld``, ``ravdess-speech``) or a manifest file.
 
     Returns:
-        ``(manifest, partition)``: the built-in protocol's group partition, or ``None`` for a
-        user manifest (which may carry its own ``split`` column).
+        ``(manifest, partition)``: the built-in protocol's group partition (the protocol of the
+        same name), or ``None`` for a user manifest (which may carry its own ``split`` column).
 
     Raises:
-        ConfigError: ``ravdess`` (features only, no media: use ``openmer benchmark ravdess``).
+        ConfigError: ``ravdess`` (features only, no media: use ``ravdess-speech`` or
+            ``openmer benchmark ravdess``).
         DataError / SharedDataMissing: the manifest or the shared data is missing or invalid.
     """
-    from openmer.data.builtin import load_emodb, load_meld
+    from openmer.data.builtin import load_emodb, load_meld, load_ravdess_speech
     from openmer.errors import ConfigError
     from openmer.protocol import load_protocol
 
+    builtin = {"emodb": load_emodb, "meld": lambda: load_meld(split="all"), "ravdess-speech": load_ravdess_speech}
     name = str(data)
-    if name == "emodb":
-        return load_emodb(), load_protocol("emodb").partition
-    if name == "meld":
-        return load_meld(split="all"), load_protocol("meld").partition
+    if name in builtin:
+        return builtin[name](), load_protocol(name).partition
     if name == "ravdess":
-        raise ConfigError("the shared RAVDESS copy holds precomputed features, not media: use `openmer benchmark ravdess`")
+        raise ConfigError("the shared RAVDESS copy holds precomputed features, not media: use `--data ravdess-speech` "
+                          "(its audio) or `openmer benchmark ravdess`")
     path = Path(data)
     if not path.exists():
-        raise DataError(path, "no such manifest file (and not a built-in dataset name: emodb, meld)")
+        raise DataError(path, f"no such manifest file (and not a built-in dataset name: {', '.join(builtin)})")
     return Manifest.read(path, allow_outside_root=allow_outside_root).validate(), None

@@ -41,7 +41,7 @@ __all__ = ["FIGURE_KINDS", "FigureReport", "open_set_threshold", "paper_figures"
 #: the figure kinds of :func:`paper_figures`, in the order they are drawn
 FIGURE_KINDS = ("distributions", "curves", "threshold", "confusion", "tsne")
 
-GroupKey = tuple[str, str, str]  # (method, modalities, level)
+GroupKey = tuple[str, str, str, str]  # (method, modalities, level, "<train_set> -> <test_set>" or "")
 
 
 @dataclass
@@ -117,10 +117,10 @@ def _level_slug(level: str) -> str:
 
 
 def _groups(runs: Sequence[RunScores]) -> dict[GroupKey, list[RunScores]]:
-    """Runs by (method, modalities, level); levels in openness order within a method."""
+    """Runs by (method, modalities, level, train -> test set); levels in openness order within a method."""
     out: dict[GroupKey, list[RunScores]] = {}
     for r in runs:
-        out.setdefault((r.method, r.modality_label, r.level), []).append(r)
+        out.setdefault((r.method, r.modality_label, r.level, r.transfer or ""), []).append(r)
     order = {k[:2]: i for i, k in reversed(list(enumerate(out)))}
     return dict(sorted(out.items(), key=lambda kv: (order[kv[0][:2]], kv[1][0].openness, kv[0][2])))
 
@@ -178,15 +178,17 @@ def paper_figures(
     chosen = {key: min(members, key=lambda r: r.split) for key, members in groups.items()}
 
     def stem(key: GroupKey, r: RunScores) -> str:
-        return F._slug(f"{key[0]}_{key[1]}_{_level_slug(key[2])}_split{r.split}")
+        where = f"_{r.train_set}-to-{r.test_set}" if r.train_set is not None else ""
+        return F._slug(f"{key[0]}_{key[1]}_{_level_slug(key[2])}{where}_split{r.split}")
 
     def head(key: GroupKey, r: RunScores, n_splits: int) -> str:
         more = f" (of {n_splits})" if n_splits > 1 else ""
-        return f"{folder} · {key[0]} · {key[1]} · {key[2]} · split {r.split}{more}"
+        where = f" · {key[3]}" if key[3] else ""
+        return f"{folder} · {key[0]} · {key[1]} · {key[2]}{where} · split {r.split}{more}"
 
     if "distributions" in wanted:
         by_method: dict[tuple[str, str], list[RunScores]] = {}
-        for (m, mods, _), members in groups.items():
+        for (m, mods, _, _), members in groups.items():
             by_method.setdefault((m, mods), []).extend(members)
         for (m, mods), members in by_method.items():
             levels = sorted({r.level for r in members}, key=lambda lv: next(r.openness for r in members if r.level == lv))
@@ -238,7 +240,7 @@ def paper_figures(
         for key, r in chosen.items():
             with_features = [x for x in groups[key] if x.features is not None]
             if not with_features:
-                report.notes.append(f"t-SNE skipped for {key[0]} · {key[1]} · {key[2]}: no features saved "
+                report.notes.append(f"t-SNE skipped for {' · '.join(k for k in key if k)}: no features saved "
                                     "(only HCEP runs carry F_M)")
                 continue
             r = r if r.features is not None else min(with_features, key=lambda x: x.split)

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -35,12 +35,14 @@ __all__ = [
     "confusion_counts",
     "hist_figsize",
     "plot_confidence_hist",
+    "plot_confidence_shift",
     "plot_confusion",
     "plot_oscr",
     "plot_roc",
     "plot_threshold_sweep",
     "plot_tsne",
     "threshold_sweep",
+    "write_shift_figures",
     "write_standard_figures",
 ]
 
@@ -53,7 +55,8 @@ ACCEPTANCE_RATES = np.round(np.arange(1, 21) * 0.05, 2)
 
 _KNOWN_COLOR = "tab:blue"
 _UNKNOWN_COLOR = "tab:red"
-GroupKey = tuple[str, str, str]
+#: (method, modalities, level, "<train_set> -> <test_set>" or "")
+GroupKey = tuple[str, str, str, str]
 
 
 # ----------------------------------------------------------------------------- helpers
@@ -85,29 +88,30 @@ def _as_runs(run_or_runs: RunScores | Sequence[RunScores]) -> list[RunScores]:
 
 
 def _group_runs(runs: Sequence[RunScores]) -> dict[GroupKey, list[RunScores]]:
-    """Runs by (method, modalities, level), in order of first appearance, levels by openness."""
+    """Runs by (method, modalities, level, train -> test set), in order of first appearance,
+    levels by openness."""
     groups: dict[GroupKey, list[RunScores]] = {}
     for r in runs:
-        groups.setdefault((r.method, r.modality_label, r.level), []).append(r)
+        groups.setdefault((r.method, r.modality_label, r.level, r.transfer or ""), []).append(r)
     first: dict[tuple[str, str], int] = {}
     for i, key in enumerate(groups):
         first.setdefault(key[:2], i)
-    return dict(sorted(groups.items(), key=lambda kv: (first[kv[0][:2]], kv[1][0].openness, kv[0][2])))
+    return dict(sorted(groups.items(), key=lambda kv: (first[kv[0][:2]], kv[0][3], kv[1][0].openness, kv[0][2])))
 
 
 def _group_labels(keys: Sequence[GroupKey]) -> dict[GroupKey, str]:
-    """Label each group by the parts that differ between groups (all of them if only one group)."""
-    varying = [i for i in range(3) if len({k[i] for k in keys}) > 1] or [2]
+    """Label each group by the parts that differ between groups (the level if only one group)."""
+    varying = [i for i in range(4) if len({k[i] for k in keys}) > 1] or [2]
     return {k: " · ".join(k[i] for i in varying) for k in keys}
 
 
 def _describe(runs: Sequence[RunScores]) -> str:
     """What the runs have in common, e.g. "arpl · face_au+audio" or "msp · audio · O(6:2) · split 1"."""
     parts = []
-    for getter in (lambda r: r.method, lambda r: r.modality_label, lambda r: r.level):
+    for getter in (lambda r: r.method, lambda r: r.modality_label, lambda r: r.level, lambda r: r.transfer):
         values = {getter(r) for r in runs}
-        if len(values) == 1:
-            parts.append(values.pop())
+        if len(values) == 1 and (value := values.pop()) is not None:
+            parts.append(value)
     if len(runs) == 1:
         parts.append(f"split {runs[0].split}")
     return " · ".join(parts) if parts else f"{len(runs)} runs"
@@ -236,23 +240,79 @@ def plot_confidence_hist(
     nrows = math.ceil(len(groups) / ncols)
     for i, (key, members) in enumerate(groups.items()):
         ax = fig.add_subplot(nrows, ncols, i + 1)
-        conf = np.concatenate([r.confidence for r in members])
-        known = np.concatenate([r.is_known for r in members])
-        edges = np.histogram_bin_edges(conf, bins=bins)
-        for mask, color, name in ((known, _KNOWN_COLOR, "known"), (~known, _UNKNOWN_COLOR, "unknown")):
-            if mask.any():
-                ax.hist(conf[mask], bins=edges, density=True, color=color, alpha=0.45,
-                        label=f"{name} (n={int(mask.sum())})")
-                ax.hist(conf[mask], bins=edges, density=True, color=color, histtype="step", lw=1.2)
-        if len(members) == 1 and members[0].threshold is not None:
-            ax.axvline(members[0].threshold, color="k", ls="--", lw=1, label=f"threshold {members[0].threshold:.3g}")
+        edges = np.histogram_bin_edges(np.concatenate([r.confidence for r in members]), bins=bins)
         pooled = f" ({len(members)} splits pooled)" if len(members) > 1 else ""
-        ax.set_title(f"{labels[key]}{pooled}", fontsize="small")
-        ax.set_xlabel("confidence (higher = more likely known)")
-        ax.set_ylabel("density")
-        ax.legend(fontsize="x-small")
-        ax.grid(alpha=0.3)
+        _confidence_panel(ax, members, edges, f"{labels[key]}{pooled}")
     fig.suptitle(title or f"Confidence of known vs unknown test samples: {_describe(runs)}", fontsize="medium")
+    return _save(fig, path)
+
+
+def _confidence_panel(ax: Any, members: Sequence[RunScores], edges: np.ndarray, title: str) -> None:
+    """One panel of known vs unknown confidence densities, the runs' samples pooled."""
+    conf = np.concatenate([r.confidence for r in members])
+    known = np.concatenate([r.is_known for r in members])
+    for mask, color, name in ((known, _KNOWN_COLOR, "known"), (~known, _UNKNOWN_COLOR, "unknown")):
+        if mask.any():
+            ax.hist(conf[mask], bins=edges, density=True, color=color, alpha=0.45,
+                    label=f"{name} (n={int(mask.sum())})")
+            ax.hist(conf[mask], bins=edges, density=True, color=color, histtype="step", lw=1.2)
+    if len(members) == 1 and members[0].threshold is not None:
+        ax.axvline(members[0].threshold, color="k", ls="--", lw=1, label=f"threshold {members[0].threshold:.3g}")
+    ax.set_title(title, fontsize="small")
+    ax.set_xlabel("confidence (higher = more likely known)")
+    ax.set_ylabel("density")
+    ax.legend(fontsize="x-small")
+    ax.grid(alpha=0.3)
+
+
+def plot_confidence_shift(
+    columns: Mapping[str, Sequence[RunScores]], path: str | Path, title: str | None = None, *, bins: int = 30
+) -> Path:
+    """Known vs unknown confidence on several test sets side by side (HCEP Fig. 7, one column per test set).
+
+    Meant for a distribution shift: the same trained models scored on their own corpus's test
+    speakers (in-corpus) and on another corpus's (cross-corpus). One row per openness level (in
+    the order of the first column), one column per test set; a panel pools the splits of its
+    level, and the panels of a row share their bins. Panel titles give the test set's openness
+    (its own unknown classes) and AUROC (mean ± population std over splits).
+
+    Args:
+        columns: column title (e.g. ``"in-corpus: emodb"``) -> the runs scored on that test set.
+        path: PNG file to write.
+        title: figure title; by default it names what the runs have in common.
+        bins: histogram bins per row.
+
+    Returns:
+        ``path``.
+
+    Raises:
+        ValueError: no column, or a column without runs.
+    """
+    if not columns:
+        raise ValueError("no test sets to plot")
+    cols = {name: _as_runs(runs) for name, runs in columns.items()}
+    levels: list[str] = []
+    for runs in cols.values():
+        for key in _group_runs(runs):
+            if key[2] not in levels:
+                levels.append(key[2])
+    ncols, nrows = len(cols), len(levels)
+    fig = _new_figure((4.2 * ncols + 0.4, 3.2 * nrows + 0.8))
+    for i, level in enumerate(levels):
+        at_level = {name: [r for r in runs if r.level == level] for name, runs in cols.items()}
+        present = [r.confidence for runs in at_level.values() for r in runs]
+        edges = np.histogram_bin_edges(np.concatenate(present), bins=bins)
+        for j, (name, members) in enumerate(at_level.items()):
+            ax = fig.add_subplot(nrows, ncols, i * ncols + j + 1)
+            if not members:
+                ax.set_axis_off()
+                ax.set_title(f"{name} · {level}: no runs", fontsize="small")
+                continue
+            score = _mean_std_text([auroc(r.confidence, r.labels) for r in members], "AUROC")
+            _confidence_panel(ax, members, edges, f"{name} · {level} · openness {members[0].openness:.2f}\n{score}")
+    every = [r for runs in cols.values() for r in runs]
+    fig.suptitle(title or f"Confidence of known vs unknown test samples, by test set: {_describe(every)}",
+                 fontsize="medium")
     return _save(fig, path)
 
 
@@ -516,7 +576,8 @@ def write_standard_figures(out_dir: str | Path, runs: Sequence[RunScores]) -> li
 
     Writes ``<out_dir>/figures/roc_<method>_<modalities>.png``, ``oscr_...png`` and
     ``confidence_hist_...png`` (names sanitised: characters other than letters, digits, ``.``,
-    ``_`` and ``-`` become ``-``, so ``face_au+audio`` -> ``face_au-audio``).
+    ``_`` and ``-`` become ``-``, so ``face_au+audio`` -> ``face_au-audio``). Runs of a
+    cross-dataset benchmark get one set per test set, ``..._<train_set>-to-<test_set>.png``.
 
     Args:
         out_dir: the benchmark's output folder.
@@ -526,15 +587,46 @@ def write_standard_figures(out_dir: str | Path, runs: Sequence[RunScores]) -> li
         The written paths, in order (an empty list for no runs).
     """
     figures = Path(out_dir) / "figures"
-    by_pair: dict[tuple[str, str], list[RunScores]] = {}
+    by_pair: dict[tuple[str, str, str | None], list[RunScores]] = {}
     for r in runs:
-        by_pair.setdefault((r.method, r.modality_label), []).append(r)
+        by_pair.setdefault((r.method, r.modality_label, r.transfer), []).append(r)
     written = []
-    for (method, modalities), members in by_pair.items():
+    for (method, modalities, transfer), members in by_pair.items():
+        where = members[0]
         stem = f"{_slug(method)}_{_slug(modalities)}"
         name = f"{method} · {modalities}"
+        if transfer is not None:
+            stem += f"_{_slug(where.train_set)}-to-{_slug(where.test_set)}"
+            name += f" · {transfer}"
         written.append(plot_roc(members, figures / f"roc_{stem}.png", f"ROC on the test sets: {name}"))
         written.append(plot_oscr(members, figures / f"oscr_{stem}.png", f"OSCR curves on the test sets: {name}"))
         written.append(plot_confidence_hist(members, figures / f"confidence_hist_{stem}.png",
                                             f"Test confidence, known vs unknown: {name}"))
+    return written
+
+
+def write_shift_figures(out_dir: str | Path, runs: Sequence[RunScores]) -> list[Path]:
+    """The distribution-shift figures of a cross-dataset benchmark (:func:`plot_confidence_shift`).
+
+    One figure per (method, modalities, training set), columns = the in-corpus test set, then
+    each other test set: ``<out_dir>/figures/shift_confidence_<method>_<modalities>_<train_set>.png``.
+    Runs without ``train_set`` are ignored.
+
+    Returns:
+        The written paths (an empty list when no run has a ``train_set``).
+    """
+    figures = Path(out_dir) / "figures"
+    by_source: dict[tuple[str, str, str], dict[str, list[RunScores]]] = {}
+    for r in runs:
+        if r.train_set is not None:
+            by_source.setdefault((r.method, r.modality_label, r.train_set), {}).setdefault(r.test_set, []).append(r)
+    written = []
+    for (method, modalities, train_set), by_test in by_source.items():
+        order = sorted(by_test, key=lambda t: (t != train_set, t))
+        columns = {f"{'in-corpus' if t == train_set else 'cross-corpus'}: {t}": by_test[t] for t in order}
+        stem = f"{_slug(method)}_{_slug(modalities)}_{_slug(train_set)}"
+        written.append(plot_confidence_shift(
+            columns, figures / f"shift_confidence_{stem}.png",
+            f"Trained on {train_set}: confidence of known vs unknown test samples, "
+            f"in-corpus vs cross-corpus ({method} · {modalities})"))
     return written

@@ -7,7 +7,9 @@ A *record* is one trial (method x modalities x openness level x split) as a flat
 
 Metrics are fractions in [0, 1] (as everywhere in openmer); ``results.md`` is the only place
 they become percentages, and it labels them "(%)". Extra keys are allowed; numeric extras are
-summarised like the metrics.
+summarised like the metrics. A benchmark that trains on one dataset and tests on several
+(cross-corpus) adds ``train_set`` and ``test_set`` to its records: they then identify a group
+too, and the tables get "Trained on" / "Tested on" columns.
 
 ``results.json`` is deterministic: keys sorted, floats rounded to 6 decimals, records in the
 order given, so the same records and meta give the same bytes.
@@ -26,10 +28,12 @@ import numpy as np
 
 from openmer import __version__
 
-__all__ = ["ID_KEYS", "METRICS", "REQUIRED_KEYS", "summarise", "write_results"]
+__all__ = ["DATASET_KEYS", "ID_KEYS", "METRICS", "REQUIRED_KEYS", "markdown_table", "summarise", "write_results"]
 
 #: keys that identify a summary group
 ID_KEYS = ("method", "modalities", "level")
+#: optional keys that also identify a group when records have them (cross-dataset benchmarks)
+DATASET_KEYS = ("train_set", "test_set")
 #: headline metrics, fractions in [0, 1] (see :func:`openmer.metrics.open_set_metrics`)
 METRICS = ("auroc", "oscr", "closed_acc", "macro_f1", "fpr95")
 #: keys every record must have
@@ -77,8 +81,12 @@ def _check_records(records: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]
     return out
 
 
+def _dataset_ids(rec: Mapping[str, Any]) -> tuple[str, ...]:
+    return tuple(str(rec[k]) if rec.get(k) is not None else "" for k in DATASET_KEYS)
+
+
 def summarise(records: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
-    """Mean and standard deviation over splits, per (method, modalities, level).
+    """Mean and standard deviation over splits, per (method, modalities, level[, train_set, test_set]).
 
     Args:
         records: one dict per trial with at least :data:`REQUIRED_KEYS` (metrics as fractions).
@@ -88,16 +96,18 @@ def summarise(records: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
         ``modalities``, ``level``, ``openness``, ``n_splits``, ``splits`` (sorted indices) and
         ``<metric>_mean`` / ``<metric>_std`` for every metric in :data:`METRICS` and every other
         numeric key present in all of the group's records. The standard deviation is the
-        *population* one (``ddof=0``), 0 for a single split.
+        *population* one (``ddof=0``), 0 for a single split. Records with ``train_set`` /
+        ``test_set`` are grouped by those too, and their rows carry them.
 
     Raises:
         ValueError: if a record lacks a required key or a metric is not in [0, 1].
     """
-    groups: dict[tuple[str, str, str], list[dict[str, Any]]] = {}
+    groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
     for rec in _check_records(records):
-        groups.setdefault(tuple(str(rec[k]) for k in ID_KEYS), []).append(rec)
+        groups.setdefault(tuple(str(rec[k]) for k in ID_KEYS) + _dataset_ids(rec), []).append(rec)
     summary = []
-    for (method, modalities, level), recs in groups.items():
+    for key, recs in groups.items():
+        method, modalities, level = key[:3]
         extras = sorted(
             k for k in recs[0]
             if k not in REQUIRED_KEYS and k not in _NOT_SUMMARISED and all(k in r and _is_number(r[k]) for r in recs)
@@ -106,6 +116,7 @@ def summarise(records: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
             "method": method,
             "modalities": modalities,
             "level": level,
+            **{k: v for k, v in zip(DATASET_KEYS, key[3:], strict=True) if v},
             "openness": float(np.mean([float(r["openness"]) for r in recs])),
             "n_splits": len(recs),
             "splits": sorted(int(r["split"]) for r in recs),
@@ -164,6 +175,32 @@ def _md_escape(text: Any) -> str:
     return str(text).replace("|", "\\|").replace("\n", " ")
 
 
+def markdown_table(header: Sequence[Any], rows: Iterable[Sequence[Any]]) -> list[str]:
+    """A Markdown table (one string per line), cells escaped (``|`` and newlines)."""
+    lines = ["| " + " | ".join(_md_escape(h) for h in header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(_md_escape(c) for c in row) + " |" for row in rows]
+    return lines
+
+
+def _row_key(row: Mapping[str, Any]) -> tuple[str, ...]:
+    """What a table row stands for: (method, modalities[, train_set, test_set])."""
+    return (str(row["method"]), str(row["modalities"])) + (_dataset_ids(row) if _has_datasets([row]) else ())
+
+
+def _has_datasets(rows: Iterable[Mapping[str, Any]]) -> bool:
+    return any(row.get(k) is not None for row in rows for k in DATASET_KEYS)
+
+
+def _key_headers(summary: Sequence[Mapping[str, Any]]) -> list[str]:
+    return ["Method", "Modalities", *(["Trained on", "Tested on"] if _has_datasets(summary) else [])]
+
+
+def _key_cells(summary: Sequence[Mapping[str, Any]], row: Mapping[str, Any]) -> list[str]:
+    key = _row_key(row)
+    width = len(_key_headers(summary))
+    return [_md_escape(v) for v in key] + [""] * (width - len(key))
+
+
 def _md_value(v: Any) -> str:
     if isinstance(v, (Mapping, list, tuple)):
         return "`" + json.dumps(_jsonable(v), sort_keys=True, separators=(", ", ": ")) + "`"
@@ -181,15 +218,16 @@ def _levels(summary: Sequence[Mapping[str, Any]]) -> list[str]:
 
 def _main_table(summary: Sequence[Mapping[str, Any]]) -> list[str]:
     levels = _levels(summary)
-    cells: dict[tuple[str, str], dict[str, Mapping[str, Any]]] = {}
+    cells: dict[tuple[str, ...], dict[str, Mapping[str, Any]]] = {}
     for row in summary:
-        cells.setdefault((row["method"], row["modalities"]), {})[row["level"]] = row
+        cells.setdefault(_row_key(row), {})[row["level"]] = row
     n_values = {row["n_splits"] for row in summary}
     same_n = len(n_values) == 1
-    header = ["Method", "Modalities", *[f"{lv} AUROC / OSCR (%)" for lv in levels], "Mean over levels AUROC / OSCR (%)"]
+    header = [*_key_headers(summary), *[f"{lv} AUROC / OSCR (%)" for lv in levels],
+              "Mean over levels AUROC / OSCR (%)"]
     lines = ["| " + " | ".join(_md_escape(h) for h in header) + " |", "|" + "---|" * len(header)]
-    for (method, modalities), by_level in cells.items():
-        row_cells = [_md_escape(method), _md_escape(modalities)]
+    for by_level in cells.values():
+        row_cells = _key_cells(summary, next(iter(by_level.values())))
         for lv in levels:
             r = by_level.get(lv)
             if r is None:
@@ -217,17 +255,17 @@ def _main_table(summary: Sequence[Mapping[str, Any]]) -> list[str]:
 def _detail_table(summary: Sequence[Mapping[str, Any]]) -> list[str]:
     levels = _levels(summary)
     order = {lv: i for i, lv in enumerate(levels)}
-    keyed: dict[tuple[str, str], list[Mapping[str, Any]]] = {}
+    keyed: dict[tuple[str, ...], list[Mapping[str, Any]]] = {}
     for row in summary:  # rows in order of first appearance, levels by openness within a row
-        keyed.setdefault((row["method"], row["modalities"]), []).append(row)
-    header = ["Method", "Modalities", "Level", "Openness", "Splits",
+        keyed.setdefault(_row_key(row), []).append(row)
+    header = [*_key_headers(summary), "Level", "Openness", "Splits",
               *[f"{_METRIC_TITLES[m]} (%)" for m in METRICS]]
     lines = ["| " + " | ".join(_md_escape(h) for h in header) + " |", "|" + "---|" * len(header)]
-    for (method, modalities), group in keyed.items():
+    for group in keyed.values():
         for r in sorted(group, key=lambda r: order[r["level"]]):
             values = [f"{_pct(r[f'{m}_mean'])} ± {_pct(r[f'{m}_std'])}" for m in METRICS]
             lines.append("| " + " | ".join([
-                _md_escape(method), _md_escape(modalities), _md_escape(r["level"]), f"{r['openness']:.3f}",
+                *_key_cells(summary, r), _md_escape(r["level"]), f"{r['openness']:.3f}",
                 ", ".join(str(s) for s in r["splits"]), *values]) + " |")
     caption = (
         "All headline metrics in percent (%), mean ± population standard deviation (ddof=0) over the splits "
@@ -301,12 +339,12 @@ def _render_markdown(
     meta: Mapping[str, Any],
     reference_rows: Sequence[Mapping[str, Any]] | None,
     title: str,
-    sections: Mapping[str, Sequence[str]] | None = None,
+    sections: Sequence[tuple[str, Sequence[str]]] = (),
 ) -> str:
     out = [f"# {title}", ""]
     if summary:
         out += ["## Open-set results (measured here)", "", *_main_table(summary), ""]
-    for heading, lines in (sections or {}).items():
+    for heading, lines in sections:
         out += [f"## {heading}", "", *lines, ""]
     if summary:
         out += ["## All metrics per level", "", *_detail_table(summary), ""]
@@ -352,7 +390,7 @@ def write_results(
     *,
     reference_rows: Sequence[Mapping[str, Any]] | None = None,
     title: str | None = None,
-    sections: Mapping[str, Sequence[str]] | None = None,
+    sections: Sequence[tuple[str, Sequence[str]]] = (),
 ) -> dict[str, Path]:
     """Write ``results.json`` and ``results.md`` into ``out_dir``.
 
@@ -365,8 +403,9 @@ def write_results(
             ``level``, metric keys as *fractions*, ``source``); shown in results.md in a separate
             section marked as not measured here, and stored under ``"reference"`` in results.json.
         title: heading of results.md (default: "openmer results", plus ``meta["dataset"]`` if set).
-        sections: extra results.md sections after the measured table, heading -> markdown lines
-            (e.g. an ablation table beside the paper's); not stored in results.json.
+        sections: extra ``(heading, markdown lines)`` a benchmark adds to results.md after the
+            tables (e.g. the label vocabulary of a cross-corpus run); what they show must also
+            be in ``records`` or ``meta``, which are what results.json keeps.
 
     Returns:
         ``{"json": <out_dir>/results.json, "markdown": <out_dir>/results.md}``.

@@ -63,6 +63,10 @@ class RunScores:
             samples; the threshold sweep (Fig. 10) sets its thresholds from them. ``None`` when
             not saved.
         threshold_source: ``"validation"`` or ``"training"``: where ``threshold_confidence`` came from.
+        train_set: the dataset trained on, when a benchmark trains on one and tests on several
+            (cross-corpus: ``"emodb"``), else ``None``.
+        test_set: the dataset this test set comes from in such a benchmark (``"ravdess-speech"``),
+            else ``None``. Set both or neither; ``train_set == test_set`` is the in-corpus test.
 
     Raises:
         ValueError: on construction, if arrays are not 1-D / 2-D as documented, their lengths
@@ -84,6 +88,8 @@ class RunScores:
     threshold: float | None = None
     threshold_confidence: np.ndarray | None = None
     threshold_source: str | None = None
+    train_set: str | None = None
+    test_set: str | None = None
 
     def __post_init__(self) -> None:
         self.method = str(self.method)
@@ -144,6 +150,10 @@ class RunScores:
             self.threshold_confidence = ref
         if self.threshold_source is not None and self.threshold_source not in ("validation", "training"):
             raise ValueError(f"threshold_source must be 'validation' or 'training', got {self.threshold_source!r}")
+        if (self.train_set is None) != (self.test_set is None):
+            raise ValueError(f"set both train_set and test_set or neither, got {self.train_set!r} / {self.test_set!r}")
+        if self.train_set is not None:
+            self.train_set, self.test_set = str(self.train_set), str(self.test_set)
 
     # ------------------------------------------------------------------ derived
     @property
@@ -162,17 +172,26 @@ class RunScores:
         return "+".join(self.modalities)
 
     @property
+    def transfer(self) -> str | None:
+        """``"<train_set> -> <test_set>"``, or ``None`` for a single-dataset run."""
+        return None if self.train_set is None else f"{self.train_set} -> {self.test_set}"
+
+    @property
     def name(self) -> str:
-        """Short human-readable name, e.g. ``"arpl · face_au+audio · O(6:2) · split 0"``."""
-        return f"{self.method} · {self.modality_label} · {self.level} · split {self.split}"
+        """Short human-readable name, e.g. ``"arpl · face_au+audio · O(6:2) · split 0"``
+        (with ``"· emodb -> ravdess-speech"`` before the split for a cross-dataset run)."""
+        where = f" · {self.transfer}" if self.transfer else ""
+        return f"{self.method} · {self.modality_label} · {self.level}{where} · split {self.split}"
 
     @property
     def file_stem(self) -> str:
-        """File-name-safe stem, e.g. ``"arpl_face_au-audio_O6-2_split0"``."""
+        """File-name-safe stem, e.g. ``"arpl_face_au-audio_O6-2_split0"``
+        (``"..._O5-1_emodb-to-ravdess-speech_split0"`` for a cross-dataset run)."""
         import re
 
         level = self.level.replace("(", "").replace(")", "").replace(":", "-")
-        raw = f"{self.method}_{self.modality_label.replace('+', '-')}_{level}_split{self.split}"
+        where = f"_{self.train_set}-to-{self.test_set}" if self.train_set is not None else ""
+        raw = f"{self.method}_{self.modality_label.replace('+', '-')}_{level}{where}_split{self.split}"
         return re.sub(r"[^A-Za-z0-9_.-]+", "-", raw)
 
     # ------------------------------------------------------------------ save / load
@@ -206,6 +225,8 @@ class RunScores:
             "class_names": self.class_names,
             "threshold": self.threshold,
             "threshold_source": self.threshold_source,
+            "train_set": self.train_set,
+            "test_set": self.test_set,
             "n_samples": int(self.confidence.shape[0]),
             "arrays": sorted(arrays),
         }
@@ -258,6 +279,8 @@ class RunScores:
             threshold=meta["threshold"],
             threshold_confidence=arrays.get("threshold_confidence"),
             threshold_source=meta.get("threshold_source"),
+            train_set=meta.get("train_set"),
+            test_set=meta.get("test_set"),
         )
 
 
