@@ -96,7 +96,7 @@ def evaluate(run_dir: str | Path, data: str | Path, *, out: str | Path | None = 
     Writes ``evaluation.json`` and figures (ROC, OSCR, confidence histogram, confusion) to ``out``.
 
     Returns:
-        ``{"auroc", "oscr", "closed_acc", "macro_f1", "fpr95", "threshold", "at_threshold": {...}, "n_known", "n_unknown"}``.
+        ``{"auroc", "oscr", "aupr_in", "aupr_out", "closed_acc", "macro_f1", "fpr95", "threshold", "at_threshold": {...}, "n_known", "n_unknown"}``.
     """
     from openmer.metrics import open_set_metrics, operating_point
     from openmer.reporting.figures import plot_confidence_hist, plot_confusion, plot_oscr, plot_roc

@@ -24,6 +24,7 @@ from openmer.data.clips import ClipDataset
 from openmer.data.feature_cache import encode_features
 from openmer.data.manifest import Manifest
 from openmer.methods.hcep import HCEP, HCEPConfig
+from openmer.methods.registry import get_method, list_methods
 from openmer.protocol import Protocol, open_set_subsets
 from openmer.reporting.scores import RunScores
 from openmer.training import TrainConfig, fit
@@ -46,7 +47,7 @@ class MediaBenchmarkConfig(OpenmerConfig):
     dataset: str
     profile: str = "offline"
     modalities: tuple[str, ...]
-    methods: tuple[str, ...] = ("hcep", "arpl", "msp")
+    methods: tuple[str, ...] = Field(default_factory=lambda: ("hcep", *list_methods(consumes="features")))
     levels: tuple[str, ...] | None = None
     n_splits: int = Field(default=4, gt=0)
     hcep_train: TrainConfig
@@ -91,7 +92,7 @@ def run_media_benchmark(cfg: MediaBenchmarkConfig, manifest: Manifest, protocol:
     records: list[dict[str, Any]] = []
     runs: list[RunScores] = []
     timings: dict[str, float] = {}
-    baselines = tuple(m for m in cfg.methods if m != "hcep")
+    baselines = tuple(m for m in cfg.methods if get_method(m).consumes == "features")
     if baselines:
         t = time.perf_counter()
         feats, _ = encode_features(clips, encoders, cache_dir=default_cache_dir(),

@@ -17,7 +17,7 @@ def train(
     data: str = typer.Option(..., "--data", help="A manifest file (.csv/.jsonl) or a built-in dataset: emodb, meld."),
     known: str = typer.Option(..., "--known", help="Comma-separated known classes, in class-index order."),
     out: Path = typer.Option(..., "--out", help="Run folder to write."),
-    method: str = typer.Option("hcep", "--method", help="hcep, arpl or msp."),
+    method: str = typer.Option("hcep", "--method", help="hcep, or a feature method: msp, arpl, cssr, cpn, lpl (docs/methods.md)."),
     profile: str = typer.Option("offline", "--profile", help="Encoders: offline (../shared/models) or paper (CLIP + wav2vec 2.0)."),
     epochs: int | None = typer.Option(None, "--epochs", help="Epochs (paper: 150)."),
     lr: float | None = typer.Option(None, "--lr", help="Learning rate (paper: 5e-4)."),

@@ -1,4 +1,4 @@
-"""Learnable heads shared by the feature-level methods (MSP, ARPL): one piece, used by both."""
+"""Learnable heads shared by the feature-level methods (MSP, ARPL, CSSR, CPN, LPL): one piece, used by all."""
 
 from __future__ import annotations
 
@@ -11,23 +11,31 @@ class FeatureEmbedding(nn.Module):
 
     ``z = (x - mean) / std`` (statistics from the training set, stored as buffers), then
     ``Linear(input_dim, hidden_dim) -> ReLU -> Dropout -> Linear(hidden_dim, embed_dim)``,
-    or a single ``Linear(input_dim, embed_dim)`` when ``hidden_dim == 0``.
+    or a single ``Linear(input_dim, embed_dim)`` when ``hidden_dim == 0``, or nothing
+    (``learned=False``: the standardised features themselves, as CSSR's frozen-backbone
+    features).
 
     Args:
         input_dim: D of the input features.
         hidden_dim: width of the hidden layer (0 = linear embedding).
-        embed_dim: E of the output embedding.
+        embed_dim: E of the output embedding (ignored when ``learned=False``: E = D).
         dropout: dropout probability after the hidden layer.
+        learned: ``False`` keeps the standardisation only.
 
     Shapes: (N, D) -> (N, E).
     """
 
-    def __init__(self, input_dim: int, hidden_dim: int, embed_dim: int, dropout: float = 0.0):
+    def __init__(self, input_dim: int, hidden_dim: int = 0, embed_dim: int = 0, dropout: float = 0.0,
+                 *, learned: bool = True):
         super().__init__()
         self.register_buffer("mean", torch.zeros(input_dim))
         self.register_buffer("std", torch.ones(input_dim))
-        if hidden_dim > 0:
-            self.net: nn.Module = nn.Sequential(
+        #: E, the width of the output
+        self.output_dim = embed_dim if learned else input_dim
+        if not learned:
+            self.net: nn.Module = nn.Identity()
+        elif hidden_dim > 0:
+            self.net = nn.Sequential(
                 nn.Linear(input_dim, hidden_dim), nn.ReLU(), nn.Dropout(dropout), nn.Linear(hidden_dim, embed_dim)
             )
         else:

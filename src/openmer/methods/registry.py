@@ -36,3 +36,11 @@ def get_method(name: str) -> type:
         return METHODS[name]
     except KeyError:
         raise ConfigError(f"unknown method {name!r}; choose one of {sorted(METHODS)}") from None
+
+
+def list_methods(consumes: str | None = None) -> tuple[str, ...]:
+    """Registered method names in registration order, optionally only those whose class declares
+    ``consumes`` (``"features"``: cached encoder features; ``"clips"``: media through encoders)."""
+    import openmer.methods  # noqa: F401  (fills METHODS)
+
+    return tuple(n for n, cls in METHODS.items() if consumes is None or cls.consumes == consumes)

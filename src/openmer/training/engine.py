@@ -14,6 +14,8 @@ What the loop guarantees:
   best state, history); ``resume=True`` continues from it and gives the same result as an
   uninterrupted run, because every epoch's shuffling and dropout are seeded from
   ``(seed, epoch)`` alone;
+- hooks: ``method.on_epoch_start(epoch, epochs)`` before each epoch, and
+  ``method.finalize(train)`` once at the end, in eval mode, after the selected weights are loaded;
 - a NaN/inf loss stops training with :class:`~openmer.errors.TrainingError` naming epoch and step;
   the last completed epoch stays on disk for ``--resume``.
 """
@@ -196,6 +198,7 @@ def fit(
 
     for epoch in range(start_epoch, cfg.epochs):
         set_seed(cfg.seed * 1000 + epoch)
+        method.on_epoch_start(epoch, cfg.epochs)
         model.train()
         total, n = 0.0, 0
         loader = accelerator.prepare_data_loader(_loader(train, cfg, epoch, shuffle=True)) \
@@ -234,8 +237,9 @@ def fit(
 
     if best_state is not None:
         method.load_state_dict(best_state, strict=False)
-    method.mark_fitted()
     method.eval()
+    method.finalize(_loader(train, cfg, 0, shuffle=False))
+    method.mark_fitted()
     if run_dir is not None and accelerator.is_main_process:
         (run_dir / "metrics.json").write_text(json.dumps(
             {"select_metric": cfg.select_metric, "best_epoch": best_epoch, "history": history},

@@ -24,6 +24,7 @@ from openmer.data.manifest import MODALITIES, Manifest
 from openmer.data.tensors import FeatureDataset
 from openmer.errors import ConfigError, DataError
 from openmer.methods.base import OpenSetMethod
+from openmer.methods.feature_method import feature_blocks
 from openmer.methods.registry import get_method
 from openmer.protocol import GroupPartition, load_protocol, partition_indices
 from openmer.training.config import TrainConfig
@@ -109,14 +110,18 @@ def choose_threshold(known_confidence: np.ndarray, acceptance: float = DEFAULT_A
 
 def build_method(method: str, known: Sequence[str], *, profile: ProfileConfig, modalities: Sequence[str],
                  input_dim: int | None = None, encoders: dict[str, Any] | None = None,
-                 options: dict[str, Any] | None = None, seed: int = 0) -> OpenSetMethod:
-    """A registered method for the given encoders (HCEP) or for their concatenated features (baselines)."""
+                 options: dict[str, Any] | None = None, seed: int = 0,
+                 blocks: Sequence[tuple[str, int]] | None = None) -> OpenSetMethod:
+    """A registered method for the given encoders (HCEP) or for their concatenated features (baselines).
+
+    ``blocks``: the feature methods' modality layout of the concatenated features (``(name, width)``).
+    """
     cls = get_method(method)
     options = dict(options or {})
     if method == "hcep":
         cfg = cls.config_class.from_dict({"profile": profile.to_dict(), "modalities": list(modalities), "seed": seed, **options})
         return cls.build(cfg, known, encoders=encoders)
-    cfg = cls.config_class.from_dict({"input_dim": input_dim, **options})
+    cfg = cls.config_class.from_dict({"input_dim": input_dim, **({"blocks": list(blocks)} if blocks else {}), **options})
     return cls(cfg, known)
 
 
@@ -144,7 +149,7 @@ def train(
     Args:
         data: ``emodb``, ``meld`` or a manifest file.
         known: the known classes, in class-index order.
-        method: ``hcep``, ``arpl`` or ``msp``.
+        method: a registered method name (``hcep``, or a feature method: ``msp``, ``arpl``, ``cssr``, ...).
         profile: ``offline``, ``paper`` or a :class:`ProfileConfig`.
         out: the run folder.
         modalities: defaults to the modalities present in the data that the profile encodes.
@@ -188,7 +193,8 @@ def train(
         x = np.concatenate([feats[mm] for mm in mods], axis=1)
         train_set = FeatureDataset(x[parts["train"]], labels[parts["train"]])
         val_set = FeatureDataset(x[parts["val"]], labels[parts["val"]])
-        m = build_method(method, known, profile=prof, modalities=mods, input_dim=x.shape[1], options=method_options)
+        m = build_method(method, known, profile=prof, modalities=mods, input_dim=x.shape[1], options=method_options,
+                         blocks=feature_blocks(feats, mods))
         val_batches = val_set.batches() if len(val_set) else None
     result = fit(m, train_set, val_batches, cfg, run_dir=out, resume=resume, progress=progress)
     # Threshold from known-class validation data (training data when there is no validation split).
