@@ -502,6 +502,14 @@ def fpr_at_95_tpr(confidence: Any, labels: Any) -> float:
     return fpr_at_tpr(confidence, labels, 0.95)
 
 
+def _aupr(confidence: Any, labels: Any, arpl_compatible: bool) -> tuple[float, float]:
+    conf, is_known, _ = _open_set_inputs(confidence, labels)
+    if arpl_compatible:
+        return _arpl_aupr(conf, is_known)
+    tp, fp, _, _ = _distinct_counts(conf, is_known, None)
+    return _aupr_exact(tp, fp)
+
+
 def aupr_in(confidence: Any, labels: Any, *, arpl_compatible: bool = False) -> float:
     """Area under the precision-recall curve with the *known* samples as positives (AUPR-in).
 
@@ -523,11 +531,7 @@ def aupr_in(confidence: Any, labels: Any, *, arpl_compatible: bool = False) -> f
         >>> aupr_in([0.9, 0.5, 0.5, 0.1], [0, 1, -1, -1])
         0.8333333333333333
     """
-    conf, is_known, _ = _open_set_inputs(confidence, labels)
-    if arpl_compatible:
-        return _arpl_aupr(conf, is_known)[0]
-    tp, fp, _, _ = _distinct_counts(conf, is_known, None)
-    return _aupr_exact(tp, fp)[0]
+    return _aupr(confidence, labels, arpl_compatible)[0]
 
 
 def aupr_out(confidence: Any, labels: Any, *, arpl_compatible: bool = False) -> float:
@@ -549,11 +553,7 @@ def aupr_out(confidence: Any, labels: Any, *, arpl_compatible: bool = False) -> 
         >>> aupr_out([0.9, 0.5, 0.5, 0.1], [0, 1, -1, -1])
         0.8333333333333333
     """
-    conf, is_known, _ = _open_set_inputs(confidence, labels)
-    if arpl_compatible:
-        return _arpl_aupr(conf, is_known)[1]
-    tp, fp, _, _ = _distinct_counts(conf, is_known, None)
-    return _aupr_exact(tp, fp)[1]
+    return _aupr(confidence, labels, arpl_compatible)[1]
 
 
 def closed_set_accuracy(predictions: Any, labels: Any, *, num_classes: int | None = None) -> float:

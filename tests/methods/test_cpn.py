@@ -9,8 +9,9 @@ import torch.nn.functional as F
 from openmer.data.tensors import FeatureDataset
 from openmer.methods.cpn import (
     CPN, CPNConfig, cpn_ova_loss, dempster_shafer_probabilities, ova_confidence, ova_logits, prototype_loss,
-    squared_distance, warmup_temperature,
+    warmup_temperature,
 )
+from openmer.methods.distance import squared_euclidean as squared_distance
 from openmer.metrics import auroc
 from openmer.training import TrainConfig, fit
 from tests.helpers.features import blobs

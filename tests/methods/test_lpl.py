@@ -105,7 +105,7 @@ def test_disagreeing_blocks_are_rejected_and_the_threshold_is_04_at_two_blocks()
     m = _trained()
     x = torch.as_tensor(blobs(seed=0, unknown="centre")[0][:2])  # two class-0 samples
     mixed = x.clone()
-    mixed[1, 4:] = 1e3 * torch.sign(x[1, 4:] - m.embedding[1].mean)  # block b far from everything
+    mixed[1, 4:] = 1e3 * torch.sign(x[1, 4:] - m.embedding.mean[4:])  # block b far from everything
     s = m.score({"features": mixed})
     with torch.no_grad():
         _, logits, fused, _ = m.streams({"features": mixed})
@@ -123,5 +123,7 @@ def test_blocks_must_sum_to_the_input_width():
         LPLConfig.from_dict({"input_dim": 8, "blocks": [["a", 4], ["b", 3]]})
     with pytest.raises(ConfigError, match="distinct"):
         LPLConfig.from_dict({"input_dim": 8, "blocks": [["a", 4], ["a", 4]]})
+    two = LPL(LPLConfig(input_dim=8, blocks=BLOCKS), ["a", "b"])
+    assert two.embedding.mean.shape == (8,)  # the whole vector's training mean (inference fills absent blocks with it)
     one = LPL(LPLConfig(input_dim=6), ["a", "b"])
     assert len(one.classifiers) == 1 and one.config.block_layout() == (("features", 6),)

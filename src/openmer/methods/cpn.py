@@ -22,6 +22,7 @@ from pydantic import Field, model_validator
 from torch import Tensor, nn
 
 from openmer.methods.base import Batch, OpenSetScores
+from openmer.methods.distance import squared_euclidean
 from openmer.methods.feature_method import FeatureMethod, FeatureMethodConfig
 from openmer.methods.posthoc import HeadOutputs
 from openmer.methods.registry import register
@@ -67,26 +68,12 @@ class CPNConfig(FeatureMethodConfig):
         return data
 
 
-def squared_distance(features: Tensor, prototypes: Tensor) -> Tensor:
-    """``||f - c_k||^2``, not divided by the dimension (reference ``disatance``).
-
-    Args:
-        features: (B, E).
-        prototypes: (K, E).
-
-    Returns:
-        (B, K).
-    """
-    f2 = features.pow(2).sum(dim=1, keepdim=True)
-    c2 = prototypes.pow(2).sum(dim=1, keepdim=True)
-    return f2 - 2.0 * features @ prototypes.t() + c2.t()
-
-
 def ova_logits(dist: Tensor, thresholds: Tensor, temperature: float) -> Tensor:
     """One-versus-all logits ``l_k = -T (d_k - tau_k)``: class k's binary classifier says "k" when d_k < tau_k.
 
     Args:
-        dist: (B, K) :func:`squared_distance`.
+        dist: (B, K) squared Euclidean distances to the prototypes, not divided by the dimension
+            (reference ``disatance``; :func:`~openmer.methods.distance.squared_euclidean`).
         thresholds: (K,) per-class rejection thresholds tau.
         temperature: T.
 
@@ -207,7 +194,7 @@ class CPN(FeatureMethod):
         self.train_temperature = warmup_temperature(epoch, num_epochs, c.temperature, c.warmup_fraction)
 
     def _logits(self, z: Tensor, temperature: float) -> Tensor:
-        dist = squared_distance(z, self.prototypes)
+        dist = squared_euclidean(z, self.prototypes)
         if self.config.training == "ova":
             return ova_logits(dist, self.thresholds, temperature)
         return -dist * temperature

@@ -17,7 +17,7 @@ from torch import Tensor, nn
 from openmer.errors import MissingModalityError
 from openmer.methods.base import Batch, MethodConfig, OpenSetMethod, OpenSetScores
 from openmer.methods.heads import FeatureEmbedding
-from openmer.methods.posthoc import POSTHOC_SCORES, HeadOutputs, get_score, head_outputs
+from openmer.methods.posthoc import HeadOutputs, get_score, head_outputs
 
 #: the block layout of a feature vector that is not split into modalities
 ONE_BLOCK = "features"
@@ -48,8 +48,8 @@ class FeatureMethodConfig(MethodConfig):
     @field_validator("score")
     @classmethod
     def _known_score(cls, v: str | None) -> str | None:
-        if v is not None and v not in POSTHOC_SCORES:
-            raise ValueError(f"unknown post-hoc score {v!r}; choose one of {list(POSTHOC_SCORES)}")
+        if v is not None:
+            get_score(v)  # ConfigError (a ValueError) listing the choices
         return v
 
     @model_validator(mode="after")

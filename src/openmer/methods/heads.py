@@ -23,6 +23,9 @@ class FeatureEmbedding(nn.Module):
         learned: ``False`` keeps the standardisation only.
 
     Shapes: (N, D) -> (N, E).
+
+    Raises:
+        ValueError: ``learned`` with ``embed_dim < 1``.
     """
 
     def __init__(self, input_dim: int, hidden_dim: int = 0, embed_dim: int = 0, dropout: float = 0.0,
@@ -30,8 +33,8 @@ class FeatureEmbedding(nn.Module):
         super().__init__()
         self.register_buffer("mean", torch.zeros(input_dim))
         self.register_buffer("std", torch.ones(input_dim))
-        #: E, the width of the output
-        self.output_dim = embed_dim if learned else input_dim
+        if learned and embed_dim < 1:
+            raise ValueError(f"a learned embedding needs embed_dim >= 1, got {embed_dim}")
         if not learned:
             self.net: nn.Module = nn.Identity()
         elif hidden_dim > 0:
@@ -50,3 +53,35 @@ class FeatureEmbedding(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         return self.net((x - self.mean) / self.std)
+
+
+class BlockEmbedding(nn.Module):
+    """One :class:`FeatureEmbedding` per block of a concatenated feature vector (per-modality streams).
+
+    Args:
+        widths: the blocks' widths D_1..D_M, in concatenation order (they sum to D).
+        hidden_dim, embed_dim, dropout: as :class:`FeatureEmbedding`, for every block.
+
+    Shapes: (N, D) -> (M, N, E). ``mean`` / ``std`` are the (D,) statistics of the whole vector.
+    """
+
+    def __init__(self, widths: list[int], hidden_dim: int, embed_dim: int, dropout: float = 0.0):
+        super().__init__()
+        self.widths = list(widths)
+        self.blocks = nn.ModuleList(FeatureEmbedding(d, hidden_dim, embed_dim, dropout) for d in self.widths)
+
+    @property
+    def mean(self) -> Tensor:
+        return torch.cat([b.mean for b in self.blocks])
+
+    @property
+    def std(self) -> Tensor:
+        return torch.cat([b.std for b in self.blocks])
+
+    def fit_statistics(self, x: Tensor) -> None:
+        """Per-block mean/std from training features (N, D)."""
+        for block, part in zip(self.blocks, torch.split(x, self.widths, dim=1), strict=True):
+            block.fit_statistics(part)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return torch.stack([b(part) for b, part in zip(self.blocks, torch.split(x, self.widths, dim=1), strict=True)])

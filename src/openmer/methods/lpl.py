@@ -30,7 +30,7 @@ from torch import Tensor, nn
 
 from openmer.methods.base import Batch, OpenSetScores
 from openmer.methods.feature_method import FeatureMethod, FeatureMethodConfig
-from openmer.methods.heads import FeatureEmbedding
+from openmer.methods.heads import BlockEmbedding
 from openmer.methods.posthoc import HeadOutputs
 from openmer.methods.registry import register
 
@@ -210,16 +210,7 @@ class LPL(FeatureMethod):
         self.register_buffer("radii", torch.ones(m, k))  # (M, K)
 
     def build_embedding(self, config: FeatureMethodConfig) -> nn.Module:
-        return nn.ModuleList(FeatureEmbedding(d, config.hidden_dim, config.embed_dim, config.dropout)
-                             for _, d in config.block_layout())
-
-    def _slices(self, x: Tensor) -> list[Tensor]:
-        return list(torch.split(x, [d for _, d in self.config.block_layout()], dim=1))
-
-    def setup(self, train: Iterable[Batch]) -> None:
-        x = torch.cat([self.features(b) for b in train])
-        for emb, part in zip(self.embedding, self._slices(x), strict=True):
-            emb.fit_statistics(part)
+        return BlockEmbedding([d for _, d in config.block_layout()], config.hidden_dim, config.embed_dim, config.dropout)
 
     def _present(self, batch: Batch, n: int) -> Tensor | None:
         if "block_present" not in batch:
@@ -232,7 +223,7 @@ class LPL(FeatureMethod):
     def streams(self, batch: Batch) -> tuple[Tensor, Tensor, Tensor, Tensor | None]:
         """``(embeddings (M, B, E), block logits (M, B, K), fused logits (B, K), present (B, M) | None)``."""
         x = self.features(batch)
-        z = torch.stack([emb(part) for emb, part in zip(self.embedding, self._slices(x), strict=True)])
+        z = self.embedding(x)
         logits = torch.stack([cls(e) for cls, e in zip(self.classifiers, z, strict=True)])
         present = self._present(batch, len(x))
         fused = fuse_logits(logits, entropy_weights(logits, self.block_anchors, present))

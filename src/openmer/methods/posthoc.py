@@ -16,14 +16,15 @@ Registry: ``POSTHOC_SCORES`` maps a name to a :class:`PostHocScore` class, fille
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import Any, ClassVar, NamedTuple, TypeVar
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any, ClassVar, NamedTuple
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
 from openmer.errors import ConfigError, NotFittedError
+from openmer.methods.registry import Registry
 
 __all__ = [
     "POSTHOC_SCORES", "HeadOutputs", "PostHocScore", "energy_confidence", "entropy_confidence", "get_score",
@@ -208,22 +209,10 @@ class PostHocScore(nn.Module):
             self.register_buffer(n, t.detach().float().contiguous())
 
 
-S = TypeVar("S", bound=type[PostHocScore])
-#: registered post-hoc scores, name -> class
-POSTHOC_SCORES: dict[str, type[PostHocScore]] = {}
-
-
-def register_score(name: str) -> Callable[[S], S]:
-    """Class decorator adding a :class:`PostHocScore` under ``name``."""
-
-    def deco(cls: S) -> S:
-        if name in POSTHOC_SCORES:
-            raise ConfigError(f"post-hoc score {name!r} registered twice")
-        cls.name = name
-        POSTHOC_SCORES[name] = cls
-        return cls
-
-    return deco
+#: registered post-hoc scores, name -> :class:`PostHocScore` class, in registration order
+POSTHOC_SCORES = Registry("post-hoc score")
+#: class decorator adding a :class:`PostHocScore` under a name
+register_score = POSTHOC_SCORES.register
 
 
 def get_score(name: str) -> type[PostHocScore]:
@@ -232,10 +221,7 @@ def get_score(name: str) -> type[PostHocScore]:
     Raises:
         ConfigError: unknown name; the message lists the choices.
     """
-    try:
-        return POSTHOC_SCORES[name]
-    except KeyError:
-        raise ConfigError(f"unknown post-hoc score {name!r}; choose one of {list(POSTHOC_SCORES)}") from None
+    return POSTHOC_SCORES.lookup(name)
 
 
 @register_score("msp")
