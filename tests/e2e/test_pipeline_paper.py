@@ -39,7 +39,7 @@ def clip_manifest(tmp_path_factory) -> tuple[Manifest, object]:
     return manifest, manifest.write(root / "manifest.csv")
 
 
-@pytest.mark.parametrize("method", ["hcep", "arpl"])
+@pytest.mark.parametrize("method", ["hcep", "arpl", "lpl"])  # lpl: one stream per modality block
 def test_train_evaluate_predict(tmp_path, clip_manifest, tiny_paper_profile, method, monkeypatch):
     monkeypatch.setenv("OPENMER_CACHE", str(tmp_path / "cache"))
     _, manifest_path = clip_manifest
@@ -53,6 +53,7 @@ def test_train_evaluate_predict(tmp_path, clip_manifest, tiny_paper_profile, met
 
     metrics = evaluate(run_dir, manifest_path, out=tmp_path / "eval")
     assert 0.0 <= metrics["oscr"] <= metrics["auroc"] <= 1.0
+    assert 0.0 <= metrics["aupr_in"] <= 1.0 and 0.0 <= metrics["aupr_out"] <= 1.0
     assert metrics["n_known"] == 8 and metrics["n_unknown"] == 4
     assert (tmp_path / "eval" / "roc.png").stat().st_size > 0
 

@@ -36,7 +36,7 @@ def test_confidence_limits_far_and_at_a_prototype():
     assert float(ova_confidence(at)) == pytest.approx(1.0, abs=1e-6)
     # m = 0 reduces the score to max_k p(k|x)
     logits = torch.randn(5, 3, generator=torch.Generator().manual_seed(1))
-    torch.testing.assert_close(ova_confidence(logits, 0.0), dempster_shafer_probabilities(logits)[:, :3].max(1).values)
+    torch.testing.assert_close(ova_confidence(logits, 0.0).float(), dempster_shafer_probabilities(logits)[:, :3].max(1).values)
 
 
 def test_warmup_schedule_is_the_references_on_its_200_epochs():
@@ -90,3 +90,12 @@ def test_mode_defaults_and_config_round_trip():
     cfg = CPNConfig(input_dim=5, training="dce", temperature=1.5, alpha=0.8, weight_pl=0.01, pl_normalized=True,
                     margin=0.0, warmup_fraction=0.1)
     assert CPNConfig.from_json(cfg.to_json()) == cfg
+
+
+def test_far_samples_keep_their_order_instead_of_tying_at_zero():
+    logits = torch.tensor([[-100.0, -120.0], [-110.0, -130.0], [-300.0, -300.0]])
+    reference = 1 - 1 / (1 + logits.exp().sum(1))  # the reference's float32 1 - p(unk): all exactly 0
+    assert torch.equal(reference, torch.zeros(3))
+    conf = ova_confidence(logits)
+    assert conf.dtype == torch.float64 and bool((conf[:-1] > conf[1:]).all()) and float(conf[-1]) > 0
+    torch.testing.assert_close(conf, torch.sigmoid(torch.logsumexp(logits.double(), 1)))

@@ -108,10 +108,16 @@ def ova_confidence(logits: Tensor, margin: float = -0.95) -> Tensor:
         margin: m (``mix_thres``).
 
     Returns:
-        (B,); in [0, 1] for ``m <= 0``; tends to 0 far from every prototype.
+        (B,) float64; in [0, 1] for ``m <= 0``; tends to 0 far from every prototype.
+
+    Computed in float64 and in log space, ``1 - p(unk) = sigmoid(logsumexp(l))`` and
+    ``p(k) = exp(l_k - softplus(logsumexp(l)))``: the reference's float32
+    ``1 / (1 + sum(exp(l)))`` rounds p(unk) to exactly 1 for every sample whose logits are
+    below about -88, and those samples then tie at confidence 0 (same values otherwise).
     """
-    p = dempster_shafer_probabilities(logits)
-    return torch.minimum(1.0 - p[:, -1], p[:, :-1].max(dim=1).values - margin)
+    lse = torch.logsumexp(logits.double(), dim=1)
+    p_max = torch.exp(logits.double().max(dim=1).values - F.softplus(lse))
+    return torch.minimum(torch.sigmoid(lse), p_max - margin)
 
 
 def prototype_loss(features: Tensor, prototypes: Tensor, labels: Tensor, *, normalized: bool) -> Tensor:

@@ -123,8 +123,12 @@ class FeatureMethod(OpenSetMethod):
         return torch.as_tensor(batch["label"], dtype=torch.int64, device=self._fitted.device)
 
     def setup(self, train: Iterable[Batch]) -> None:
+        """Standardisation statistics from the training data; a post-hoc score fitted before is
+        dropped (its statistics belong to the old weights; :meth:`finalize` fits it again)."""
         xs = [self.features(b) for b in train]
         self.embedding.fit_statistics(torch.cat(xs))
+        if self.posthoc is not None:
+            self.posthoc = get_score(self.config.score)().to(self._fitted.device)
 
     def forward(self, batch: Batch) -> Tensor:
         return self.loss(batch)
