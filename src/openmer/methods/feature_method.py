@@ -7,6 +7,7 @@ method's own confidence (``score=`` in the config), on the same trained head.
 
 from __future__ import annotations
 
+from abc import abstractmethod
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, ClassVar
 
@@ -134,17 +135,17 @@ class FeatureMethod(OpenSetMethod):
         return self.loss(batch)
 
     # ---------------------------------------------------------------- scores
+    @abstractmethod
     def head(self, batch: Batch) -> HeadOutputs:
         """(B, K) logits (argmax = prediction) and (B, E) penultimate features, for post-hoc scores."""
-        raise NotImplementedError
 
     def linear_head(self) -> tuple[Tensor, Tensor] | None:
         """``(W (K, E), b (K,))`` when the logits are a linear layer of the features, else ``None``."""
         return None
 
+    @abstractmethod
     def own_scores(self, batch: Batch) -> OpenSetScores:
         """The method's own (paper) scores of a batch."""
-        raise NotImplementedError
 
     @torch.no_grad()
     def score(self, batch: Batch) -> OpenSetScores:
