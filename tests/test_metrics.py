@@ -8,12 +8,14 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
-from sklearn.metrics import f1_score, roc_auc_score
+from sklearn.metrics import average_precision_score, f1_score, roc_auc_score
 from sklearn.metrics import roc_curve as sk_roc_curve
 
 from openmer.metrics import (
     OscrCurve,
     RocCurve,
+    aupr_in,
+    aupr_out,
     auroc,
     closed_set_accuracy,
     fpr_at_95_tpr,
@@ -73,7 +75,19 @@ def _arpl_metric_ood(x1, x2):
     tp, fp, tnr_at_tpr95 = _arpl_get_curve_online(x1, x2)
     tpr = np.concatenate([[1.0], tp / tp[0], [0.0]])
     fpr = np.concatenate([[1.0], fp / fp[0], [0.0]])
-    return {"TNR": 100.0 * tnr_at_tpr95, "AUROC": 100.0 * (-_trapz(1.0 - fpr, tpr))}
+    out = {"TNR": 100.0 * tnr_at_tpr95, "AUROC": 100.0 * (-_trapz(1.0 - fpr, tpr))}
+    # AUIN / AUOUT, as metric_ood
+    denom = (tp + fp).astype(float)
+    denom[denom == 0.0] = -1.0
+    pin_ind = np.concatenate([[True], denom > 0.0, [True]])
+    pin = np.concatenate([[0.5], tp / denom, [0.0]])
+    out["AUIN"] = 100.0 * (-_trapz(pin[pin_ind], tpr[pin_ind]))
+    denom = (tp[0] - tp + fp[0] - fp).astype(float)
+    denom[denom == 0.0] = -1.0
+    pout_ind = np.concatenate([[True], denom > 0.0, [True]])
+    pout = np.concatenate([[0.0], (fp[0] - fp) / denom, [0.5]])
+    out["AUOUT"] = 100.0 * (_trapz(pout[pout_ind], 1.0 - fpr[pout_ind]))
+    return out
 
 
 def _arpl_compute_oscr(x1, x2, pred, labels):
@@ -169,6 +183,20 @@ def test_oscr_arpl_hand_computed_perfect_separation():
     assert oscr(conf, preds, labels, arpl_compatible=True) == 0.875
 
 
+def test_aupr_hand_computed_with_ties():
+    # AUPR-in, knowns positive, groups by decreasing confidence:
+    #   0.9 {K}: TP 1, FP 0, precision 1, recall +1/3; 0.7 {K, U, K}: TP 3, FP 1, precision 3/4, recall +2/3;
+    #   0.2 {U, U}: recall +0.  AP = 1/3 * 1 + 2/3 * 3/4 = 5/6.
+    assert aupr_in(CONF, LABELS) == pytest.approx(5 / 6, abs=1e-15)
+    # AUPR-out, unknowns positive, groups by increasing confidence:
+    #   0.2 {U, U}: precision 1, recall +2/3; 0.7: TP 3, FP 2, precision 3/5, recall +1/3; 0.9: +0.
+    #   AP = 2/3 + 1/3 * 3/5 = 13/15.
+    assert aupr_out(CONF, LABELS) == pytest.approx(13 / 15, abs=1e-15)
+    # all tied: one operating point, precision = prevalence
+    assert aupr_in([1.0] * 4, [0, 1, 1, -1]) == 0.75
+    assert aupr_out([1.0] * 4, [0, 1, 1, -1]) == 0.25
+
+
 def test_curves_hand_computed():
     roc = roc_curve(CONF, LABELS)
     assert isinstance(roc, RocCurve)
@@ -239,13 +267,14 @@ def test_closed_set_accuracy_ignores_unknowns():
 
 def test_open_set_metrics_keys_and_values():
     out = open_set_metrics(CONF, PREDS, LABELS)
-    assert set(out) == {"auroc", "oscr", "closed_acc", "macro_f1", "fpr95"}
+    assert set(out) == {"auroc", "oscr", "aupr_in", "aupr_out", "closed_acc", "macro_f1", "fpr95"}
     assert all(isinstance(v, float) and 0.0 <= v <= 1.0 for v in out.values())
     assert out["auroc"] == auroc(CONF, LABELS)
     assert out["oscr"] == oscr(CONF, PREDS, LABELS)
     assert out["closed_acc"] == closed_set_accuracy(PREDS, LABELS)
     assert out["macro_f1"] == macro_f1(PREDS, LABELS)
     assert out["fpr95"] == fpr_at_95_tpr(CONF, LABELS)
+    assert out["aupr_in"] == aupr_in(CONF, LABELS) and out["aupr_out"] == aupr_out(CONF, LABELS)
 
 
 def test_return_types_are_python_floats():
@@ -269,6 +298,17 @@ def test_auroc_equals_sklearn_with_heavy_ties(seed, n_values):
     labels = rng.integers(-2, 4, n)
     conf = rng.integers(0, n_values, n).astype(float) * 0.1
     assert abs(auroc(conf, labels) - roc_auc_score(labels >= 0, conf)) <= 1e-12
+
+
+@pytest.mark.parametrize("seed", range(5))
+@pytest.mark.parametrize("n_values", [2, 5, 1000])
+def test_aupr_equals_sklearn_average_precision_with_ties(seed, n_values):
+    rng = np.random.default_rng(seed)
+    n = 700
+    labels = rng.integers(-2, 4, n)
+    conf = rng.integers(0, n_values, n).astype(float) * 0.1
+    assert abs(aupr_in(conf, labels) - average_precision_score(labels >= 0, conf)) <= 1e-12
+    assert abs(aupr_out(conf, labels) - average_precision_score(labels < 0, -conf)) <= 1e-12
 
 
 @pytest.mark.parametrize("seed", range(5))
@@ -314,6 +354,10 @@ def test_arpl_mode_matches_straight_port(seed, ties):
     assert oscr(conf, preds, labels, arpl_compatible=True) == _arpl_compute_oscr(x1, x2, pred_k, labels_k)
     out = open_set_metrics(conf, preds, labels, arpl_compatible=True)
     assert out["fpr95"] == pytest.approx(1.0 - ref["TNR"] / 100.0, abs=1e-12)
+    assert 100.0 * aupr_in(conf, labels, arpl_compatible=True) == ref["AUIN"]
+    assert 100.0 * aupr_out(conf, labels, arpl_compatible=True) == ref["AUOUT"]
+    assert (out["aupr_in"], out["aupr_out"]) == (aupr_in(conf, labels, arpl_compatible=True),
+                                                 aupr_out(conf, labels, arpl_compatible=True))
     assert out["oscr"] == oscr(conf, preds, labels, arpl_compatible=True)
 
 
@@ -369,6 +413,8 @@ def test_invariant_under_strictly_increasing_transform(case, name):
             conf, preds, labels, arpl_compatible=arpl, num_classes=3
         )
     assert fpr_at_95_tpr(moved, labels) == fpr_at_95_tpr(conf, labels)
+    assert aupr_in(moved, labels) == aupr_in(conf, labels)
+    assert aupr_out(moved, labels) == aupr_out(conf, labels)
 
 
 @_SETTINGS
@@ -407,6 +453,8 @@ _BOTH = [
     lambda c, p, y: fpr_at_95_tpr(c, y),
     lambda c, p, y: operating_point(c, p, y, 0.5),
     lambda c, p, y: open_set_metrics(c, p, y),
+    lambda c, p, y: aupr_in(c, y),
+    lambda c, p, y: aupr_out(c, y, arpl_compatible=True),
 ]
 _WITH_PREDS = [_BOTH[i] for i in (2, 3, 5, 7, 8)] + [
     lambda c, p, y: closed_set_accuracy(p, y),

@@ -98,7 +98,7 @@ def evaluate(run_dir: str | Path, data: str | Path, *, out: str | Path | None = 
     whose writability is checked before any clip is scored.
 
     Returns:
-        ``{"auroc", "oscr", "closed_acc", "macro_f1", "fpr95", "threshold", "threshold_source",
+        ``{"auroc", "oscr", "aupr_in", "aupr_out", "closed_acc", "macro_f1", "fpr95", "threshold", "threshold_source",
         "threshold_acceptance", "at_threshold": {...}, "at_acceptance": [...], "n_known",
         "n_unknown", "n_excluded_seen", "clips"}``; ``at_*`` hold ``known_acceptance`` (= TPR, the
         fraction of test knowns accepted), ``tpr``, ``fpr``, ``ccr`` and ``accepted_rate``.

@@ -1,4 +1,4 @@
-"""Exact open-set metrics: AUROC, OSCR, their curves, FPR at a TPR, closed-set scores.
+"""Exact open-set metrics: AUROC, OSCR, AUPR-in/out, their curves, FPR at a TPR, closed-set scores.
 
 Every function takes numpy array-likes and returns python floats (or NamedTuples of numpy
 arrays for the curves). Conventions, shared with the rest of openmer:
@@ -27,7 +27,10 @@ threshold ``+inf`` where nothing is accepted, (FPR, TPR) = (FPR, CCR) = (0, 0). 
 accepts everything: FPR = TPR = 1 and CCR = closed-set accuracy. AUROC and OSCR are the
 trapezoidal areas under TPR(FPR) and CCR(FPR); a tie between a known and an unknown sample
 therefore counts 1/2, exactly as in ``sklearn.metrics.roc_auc_score`` (which ``auroc``
-equals). The areas are accumulated in integer counts and divided once, so they are the
+equals). AUPR-in and AUPR-out are the *average precision* (step-wise area under the
+precision-recall curve, no interpolation) with the knowns, respectively the unknowns ranked by
+``-confidence``, as the positive class, on the same distinct-threshold points; they equal
+``sklearn.metrics.average_precision_score``. The areas are accumulated in integer counts and divided once, so they are the
 correctly rounded values of the exact rationals; strictly increasing transforms of
 ``confidence`` leave every result bit-for-bit unchanged. Everything is vectorised and costs
 one sort, O(N log N).
@@ -59,6 +62,9 @@ repository iCGY96/ARPL, file ``core/evaluation.py``, functions ``get_curve_onlin
   unknown samples immediately followed, in ascending confidence order, by a correctly
   classified known (a perfect detector with a perfect classifier scores
   ``1 - 1 / (2 * n_known * n_unknown)``, not 1). With ties it can be above or below.
+* **AUPR-in / AUPR-out** (``metric_ood``'s ``AUIN`` / ``AUOUT``): trapezoidal areas under
+  precision(recall) on the one-at-a-time staircase, with pseudo end points of precision 1/2 at
+  recall 1 (AUIN) and recall 0 (AUOUT), skipping points whose precision is 0/0.
 * **fpr95** (only in :func:`open_set_metrics`): ARPL reports ``TNR = 1 - FPR`` at the point of
   the one-at-a-time staircase whose TPR is *closest* to 0.95 (first such point); the ARPL mode
   returns that point's FPR. The exact mode takes the first distinct-threshold point whose
@@ -78,6 +84,8 @@ import numpy as np
 __all__ = [
     "OscrCurve",
     "RocCurve",
+    "aupr_in",
+    "aupr_out",
     "auroc",
     "closed_set_accuracy",
     "fpr_at_95_tpr",
@@ -257,6 +265,24 @@ def _area(fp: np.ndarray, y: np.ndarray, n_unknown: int, n_known: int) -> float:
     return twice / (2 * n_known * n_unknown)
 
 
+def _average_precision(pos: np.ndarray, neg: np.ndarray) -> float:
+    """Average precision from per-group counts, groups in order of decreasing score.
+
+    ``AP = sum_g (pos_g / P) * precision_g`` with ``precision_g = TP_g / (TP_g + FP_g)`` counted
+    down to and including group ``g`` (``sklearn.metrics.average_precision_score``); a tied group
+    is one operating point.
+    """
+    tp = np.cumsum(pos, dtype=np.int64)
+    fp = np.cumsum(neg, dtype=np.int64)
+    return float(np.sum(pos * (tp / (tp + fp))) / tp[-1])
+
+
+def _aupr_exact(tp: np.ndarray, fp: np.ndarray) -> tuple[float, float]:
+    """(AUPR-in, AUPR-out) from the cumulative counts of :func:`_distinct_counts`."""
+    known, unknown = np.diff(tp), np.diff(fp)  # per distinct value, confidence decreasing
+    return _average_precision(known, unknown), _average_precision(unknown[::-1], known[::-1])
+
+
 def roc_curve(confidence: Any, labels: Any) -> RocCurve:
     """ROC curve of known (positive) against unknown samples, one point per distinct confidence.
 
@@ -322,6 +348,24 @@ def _arpl_auroc(conf: np.ndarray, is_known: np.ndarray) -> float:
     tpr = np.concatenate([[1.0], tp / tp[0], [0.0]])
     fpr = np.concatenate([[1.0], fp / fp[0], [0.0]])
     return float(-_trapezoid(1.0 - fpr, tpr))
+
+
+def _arpl_aupr(conf: np.ndarray, is_known: np.ndarray) -> tuple[float, float]:
+    """ARPL ``metric_ood``'s ``AUIN`` and ``AUOUT`` (as fractions), vectorised."""
+    tp, fp = _arpl_staircase(conf, is_known)
+    tpr = np.concatenate([[1.0], tp / tp[0], [0.0]])
+    fpr = np.concatenate([[1.0], fp / fp[0], [0.0]])
+    denom = (tp + fp).astype(float)
+    denom[denom == 0.0] = -1.0
+    keep = np.concatenate([[True], denom > 0.0, [True]])
+    pin = np.concatenate([[0.5], tp / denom, [0.0]])
+    au_in = float(-_trapezoid(pin[keep], tpr[keep]))
+    denom = (tp[0] - tp + fp[0] - fp).astype(float)
+    denom[denom == 0.0] = -1.0
+    keep = np.concatenate([[True], denom > 0.0, [True]])
+    pout = np.concatenate([[0.0], (fp[0] - fp) / denom, [0.5]])
+    au_out = float(_trapezoid(pout[keep], 1.0 - fpr[keep]))
+    return au_in, au_out
 
 
 def _arpl_fpr95(conf: np.ndarray, is_known: np.ndarray) -> float:
@@ -458,6 +502,60 @@ def fpr_at_95_tpr(confidence: Any, labels: Any) -> float:
     return fpr_at_tpr(confidence, labels, 0.95)
 
 
+def _aupr(confidence: Any, labels: Any, arpl_compatible: bool) -> tuple[float, float]:
+    conf, is_known, _ = _open_set_inputs(confidence, labels)
+    if arpl_compatible:
+        return _arpl_aupr(conf, is_known)
+    tp, fp, _, _ = _distinct_counts(conf, is_known, None)
+    return _aupr_exact(tp, fp)
+
+
+def aupr_in(confidence: Any, labels: Any, *, arpl_compatible: bool = False) -> float:
+    """Area under the precision-recall curve with the *known* samples as positives (AUPR-in).
+
+    Args:
+        confidence: (N,) finite floats, higher = more likely known.
+        labels: (N,) integers, ``< 0`` for unknown samples.
+        arpl_compatible: reproduce ARPL's ``metric_ood`` ``AUIN`` (trapezoids on the one-at-a-time
+            staircase, see the module docstring) instead of the average precision.
+
+    Returns:
+        AUPR-in in [0, 1]. In the default mode it equals
+        ``sklearn.metrics.average_precision_score(labels >= 0, confidence)``; a chance-level
+        detector scores about the fraction of knowns, not 1/2.
+
+    Raises:
+        ValueError: as :func:`auroc`.
+
+    Example:
+        >>> aupr_in([0.9, 0.5, 0.5, 0.1], [0, 1, -1, -1])
+        0.8333333333333333
+    """
+    return _aupr(confidence, labels, arpl_compatible)[0]
+
+
+def aupr_out(confidence: Any, labels: Any, *, arpl_compatible: bool = False) -> float:
+    """Area under the precision-recall curve with the *unknown* samples as positives, ranked by ``-confidence``.
+
+    Args:
+        confidence: (N,) finite floats, higher = more likely known.
+        labels: (N,) integers, ``< 0`` for unknown samples.
+        arpl_compatible: reproduce ARPL's ``metric_ood`` ``AUOUT`` instead of the average precision.
+
+    Returns:
+        AUPR-out in [0, 1]. In the default mode it equals
+        ``sklearn.metrics.average_precision_score(labels < 0, -confidence)``.
+
+    Raises:
+        ValueError: as :func:`auroc`.
+
+    Example:
+        >>> aupr_out([0.9, 0.5, 0.5, 0.1], [0, 1, -1, -1])
+        0.8333333333333333
+    """
+    return _aupr(confidence, labels, arpl_compatible)[1]
+
+
 def closed_set_accuracy(predictions: Any, labels: Any, *, num_classes: int | None = None) -> float:
     """Accuracy of ``predictions`` on the known samples (``labels >= 0``); unknowns are ignored.
 
@@ -564,12 +662,13 @@ def open_set_metrics(
         confidence: (N,) finite floats, higher = more likely known.
         predictions: (N,) known-class indices in ``0..K-1``.
         labels: (N,) integers, ``< 0`` for unknown samples.
-        arpl_compatible: compute ``auroc``, ``oscr`` and ``fpr95`` as ARPL's
-            ``core/evaluation.py`` does (see the module docstring).
+        arpl_compatible: compute ``auroc``, ``oscr``, ``aupr_in``, ``aupr_out`` and ``fpr95`` as
+            ARPL's ``core/evaluation.py`` does (see the module docstring).
         num_classes: K; defaults to ``max(labels) + 1``.
 
     Returns:
-        ``{"auroc", "oscr", "closed_acc", "macro_f1", "fpr95"}``, fractions in [0, 1].
+        ``{"auroc", "oscr", "aupr_in", "aupr_out", "closed_acc", "macro_f1", "fpr95"}``, fractions
+        in [0, 1].
 
     Raises:
         ValueError: as :func:`oscr`.
@@ -580,6 +679,7 @@ def open_set_metrics(
         auroc_value = _arpl_auroc(conf, is_known)
         oscr_value = _arpl_oscr(conf, is_known, correct)
         fpr95 = _arpl_fpr95(conf, is_known)
+        aupr = _arpl_aupr(conf, is_known)
     else:
         tp, fp, cc, _ = _distinct_counts(conf, is_known, correct)
         assert cc is not None
@@ -587,9 +687,12 @@ def open_set_metrics(
         auroc_value = _area(fp, tp, n_unknown, n_known)
         oscr_value = _area(fp, cc, n_unknown, n_known)
         fpr95 = float(fp[np.argmax(tp / n_known >= 0.95)] / n_unknown)
+        aupr = _aupr_exact(tp, fp)
     return {
         "auroc": auroc_value,
         "oscr": oscr_value,
+        "aupr_in": aupr[0],
+        "aupr_out": aupr[1],
         "closed_acc": closed_set_accuracy(predictions, labels, num_classes=num_classes),
         "macro_f1": macro_f1(predictions, labels, num_classes),
         "fpr95": fpr95,

@@ -31,12 +31,15 @@ class Registry(Generic[T]):
         what: e.g. ``"method"``, ``"encoder kind"``.
         fill: called once before the first lookup, to import the modules whose decorators fill
             the registry (so that ``get`` works without the caller importing them first).
+        name_attribute: when set, the decorator also stores the registered name on the object
+            under this attribute (``"name"``: ``cls.name == "arpl"``).
     """
 
-    def __init__(self, what: str, fill: Callable[[], None] | None = None):
+    def __init__(self, what: str, fill: Callable[[], None] | None = None, name_attribute: str | None = None):
         self.what = what
         self._entries: dict[str, T] = {}
         self._fill = fill
+        self._name_attribute = name_attribute
 
     def _filled(self) -> dict[str, T]:
         if self._fill is not None:
@@ -54,6 +57,8 @@ class Registry(Generic[T]):
         def deco(obj: T) -> T:
             if name in self._entries:
                 raise ConfigError(f"{self.what} {name!r} registered twice")
+            if self._name_attribute is not None:
+                setattr(obj, self._name_attribute, name)
             self._entries[name] = obj
             return obj
 

@@ -105,7 +105,7 @@ def test_split_by_test_set_gives_one_record_per_corpus():
 def test_shift_rows_pair_in_corpus_with_cross_corpus():
     def rec(method, level, test_level, test_set, split, auroc):
         return {"method": method, "modalities": "text+audio", "level": level, "openness": 0.2, "split": split,
-                "auroc": auroc, "oscr": auroc / 2, "closed_acc": 0.5, "macro_f1": 0.5, "fpr95": 0.5,
+                "auroc": auroc, "oscr": auroc / 2, "aupr_in": 0.5, "aupr_out": 0.5, "closed_acc": 0.5, "macro_f1": 0.5, "fpr95": 0.5,
                 "train_set": "emodb", "test_set": test_set, "test_level": test_level}
 
     records = [rec(m, lv, tl, t, s, a + 0.1 * s)
@@ -184,7 +184,7 @@ def tiny_config(*, seed: int = 0, quick: bool = False) -> CrossSpeechConfig:
         levels=("O(2:4)",), n_splits=1, seed=seed,
         hcep_train=TrainConfig(epochs=1, optimizer="adam", lr=1e-2, batch_size=16, seed=seed),
         baseline_train=TrainConfig(epochs=2, optimizer="adam", lr=1e-3, batch_size=16, seed=seed),
-        hcep_options={"cuep_audio_samples": 400}, preset_note="tiny test preset",
+        hcep_options={"cuep_audio_samples": 400}, preset_note="tiny test preset", posthoc=(),
     )
 
 

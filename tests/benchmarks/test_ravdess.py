@@ -62,7 +62,7 @@ def tiny_config(**update) -> RavdessBenchmarkConfig:
         levels=("O(2:6)",), n_splits=1, feature_sets=(("face_au",), ("audio_wav",), ("text", "audio_wav")),
         hcep_train=TrainConfig(epochs=1, optimizer="adam", lr=1e-2, batch_size=16),
         baseline_train=TrainConfig(epochs=2, optimizer="adam", lr=1e-3, batch_size=16),
-        hcep_options={"cuep_audio_samples": 400},
+        hcep_options={"cuep_audio_samples": 400}, posthoc=(),
     )
     return base.model_copy(update=update)
 

@@ -28,12 +28,12 @@ def synthetic():
     return {"m1": np.array(x1), "m2": np.array(x2)}, labels, groups
 
 
-def run(tmp_path, name):
+def run(tmp_path, name, methods=("msp", "arpl"), posthoc=("energy", "knn")):
     feats, labels, groups = synthetic()
     part = GroupPartition(("s0", "s1", "s2", "s3"), ("s4",), ("s5",))
     protocol = make_protocol("toy", CLASSES, groups, [3, 2], n_splits=2, seed=0, partition=part)
-    cfg = FeatureBenchmarkConfig(dataset="toy", modality_sets=(("m1",), ("m1", "m2")),
-                                 train=TrainConfig(epochs=4, optimizer="adam", lr=1e-2, batch_size=16))
+    cfg = FeatureBenchmarkConfig(dataset="toy", modality_sets=(("m1",), ("m1", "m2")), methods=methods,
+                                 posthoc=posthoc, train=TrainConfig(epochs=4, optimizer="adam", lr=1e-2, batch_size=16))
     result = run_feature_benchmark(cfg, feats, labels, groups, protocol)
     result.meta.pop("seconds")
     result.meta.pop("machine")
@@ -43,15 +43,52 @@ def run(tmp_path, name):
 
 def test_tiny_benchmark_end_to_end_and_reproducible(tmp_path):
     result, paths = run(tmp_path, "one")
-    assert len(result.records) == 2 * 2 * 2 * 2  # levels x splits x modality sets x methods
+    # levels x splits x modality sets x methods x (own score + 2 post-hoc scores)
+    assert len(result.records) == 2 * 2 * 2 * 2 * 3
     r = result.records[0]
-    assert {"auroc", "oscr", "closed_acc", "macro_f1", "fpr95", "level", "split"} <= set(r)
+    assert {"auroc", "oscr", "aupr_in", "aupr_out", "closed_acc", "macro_f1", "fpr95", "level", "split"} <= set(r)
     assert all(0 <= rec["oscr"] <= rec["auroc"] <= 1 for rec in result.records)
+    assert [(rec["method"], rec["score"], rec.get("posthoc_of")) for rec in result.records[:6]] == [
+        ("msp", "msp", None), ("msp[energy]", "energy", "msp"), ("msp[knn]", "knn", "msp"),
+        ("arpl", "max_logit", None), ("arpl[energy]", "energy", "arpl"), ("arpl[knn]", "knn", "arpl")]
+    assert len(result.runs) == 2 * 2 * 2 * 2  # scores saved for the methods' own confidence only
     figures = write_standard_figures(tmp_path / "one", result.runs)
     assert figures and all(p.stat().st_size > 0 for p in figures)
-    assert "O(3:1)" in paths["markdown"].read_text()
+    md = paths["markdown"].read_text()
+    assert "O(3:1)" in md and "Post-hoc scores on the trained heads" in md and "AUPR-in" in md
     _, again = run(tmp_path, "two")
     assert json.loads(paths["json"].read_text()) == json.loads(again["json"].read_text())
+
+
+def test_default_methods_are_the_registered_feature_methods():
+    import pytest
+
+    from openmer.errors import ConfigError
+    from openmer.methods import get_method, list_methods
+    from openmer.methods.posthoc import POSTHOC_SCORES
+
+    cfg = FeatureBenchmarkConfig(dataset="toy", modality_sets=(("m1",),))
+    assert cfg.methods == list_methods(consumes="features")
+    assert {"msp", "arpl", "cssr", "cpn", "lpl"} <= set(cfg.methods) and "hcep" not in cfg.methods
+    assert all(get_method(m).consumes == "features" for m in cfg.methods)
+    assert cfg.posthoc == tuple(POSTHOC_SCORES)
+    feats, labels, groups = synthetic()
+    part = GroupPartition(("s0", "s1", "s2", "s3"), ("s4",), ("s5",))
+    protocol = make_protocol("toy", CLASSES, groups, [3], n_splits=1, seed=0, partition=part)
+    with pytest.raises(ConfigError, match="do not train on cached features"):
+        run_feature_benchmark(cfg.model_copy(update={"methods": ("hcep",)}), feats, labels, groups, protocol)
+
+
+def test_every_feature_method_runs_in_the_benchmark_with_blocks(tmp_path):
+    """Each registered feature method trains and is scored on two concatenated blocks (LPL splits them)."""
+    feats, labels, groups = synthetic()
+    part = GroupPartition(("s0", "s1", "s2", "s3"), ("s4",), ("s5",))
+    protocol = make_protocol("toy", CLASSES, groups, [3], n_splits=1, seed=0, partition=part)
+    cfg = FeatureBenchmarkConfig(dataset="toy", modality_sets=(("m1", "m2"),), posthoc=(),
+                                 train=TrainConfig(epochs=2, optimizer="adam", lr=1e-2, batch_size=16))
+    result = run_feature_benchmark(cfg, feats, labels, groups, protocol)
+    assert [r["method"] for r in result.records] == list(cfg.methods)
+    assert all(0 <= r["oscr"] <= r["auroc"] <= 1 for r in result.records)
 
 
 def test_select_levels_subset_and_unknown_level():

@@ -39,7 +39,7 @@ def clip_manifest(tmp_path_factory) -> tuple[Manifest, object]:
     return manifest, manifest.write(root / "manifest.csv")
 
 
-@pytest.mark.parametrize("method", ["hcep", "arpl"])
+@pytest.mark.parametrize("method", ["hcep", "arpl", "lpl"])  # lpl: one stream per modality block
 def test_train_evaluate_predict(tmp_path, clip_manifest, tiny_paper_profile, method, monkeypatch):
     monkeypatch.setenv("OPENMER_CACHE", str(tmp_path / "cache"))
     _, manifest_path = clip_manifest
@@ -54,6 +54,7 @@ def test_train_evaluate_predict(tmp_path, clip_manifest, tiny_paper_profile, met
     metrics = evaluate(run_dir, manifest_path, out=tmp_path / "eval")
     assert 0.0 <= metrics["oscr"] <= metrics["auroc"] <= 1.0
     assert metrics["n_known"] == 2 and metrics["n_unknown"] == 1  # the test rows of the split column
+    assert 0.0 <= metrics["aupr_in"] <= 1.0 and 0.0 <= metrics["aupr_out"] <= 1.0
     assert (tmp_path / "eval" / "roc.png").stat().st_size > 0
 
     video = clip_manifest[0].root / "angry_0.mp4"

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
 import torch
 
@@ -14,15 +13,9 @@ from openmer.methods.distance import composite_distance
 from openmer.methods.msp import MSP, MSPConfig
 from openmer.training import TrainConfig, fit
 
+from tests.helpers.features import blobs
+
 FAST = TrainConfig(epochs=15, optimizer="adam", lr=3e-3, batch_size=32, eval_every=5)
-
-
-def blobs(seed: int = 0, k: int = 3, n: int = 60, d: int = 8):
-    rng = np.random.default_rng(seed)
-    centers = rng.normal(0, 4, (k + 1, d))
-    x = np.concatenate([rng.normal(c, 1.0, (n, d)) for c in centers]).astype(np.float32)
-    y = np.repeat(np.arange(k + 1), n)
-    return x, np.where(y < k, y, -1)
 
 
 def test_composite_distance_matches_arpl_reference():

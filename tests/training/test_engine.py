@@ -70,3 +70,25 @@ def test_selection_uses_val_and_only_trainable_parameters_change():
     assert r.best_epoch == best["epoch"]
     assert not torch.equal(before["mean"], m.embedding.mean)  # set from the training statistics, not trained
     assert all(p.grad is None or p.requires_grad for p in m.parameters())
+
+
+def test_hooks_run_each_epoch_and_once_after_the_selected_weights_are_loaded():
+    calls = []
+
+    class Hooked(ARPL):
+        def on_epoch_start(self, epoch, num_epochs):
+            calls.append(("epoch", epoch, num_epochs, self.training))
+
+        def finalize(self, train):
+            n = sum(len(b["label"]) for b in train)
+            calls.append(("finalize", n, self.training, self.reciprocal_points.detach().clone()))
+
+    train, val = data()
+    torch.manual_seed(0)
+    m = Hooked(ARPLConfig(input_dim=6), ["a", "b", "c"])
+    fit(m, train, val.batches(), CFG.model_copy(update={"select_metric": "val_loss"}))
+    assert [c[:3] for c in calls[:-1]] == [("epoch", e, 6) for e in range(6)]
+    kind, n, training, points = calls[-1]
+    assert (kind, n, training) == ("finalize", len(train), False)  # the whole training set, eval mode
+    assert torch.equal(points, m.reciprocal_points.detach())  # after the selected state was loaded
+    assert m.is_fitted

@@ -30,6 +30,8 @@ from openmer.data.feature_cache import encode_features
 from openmer.data.manifest import Manifest
 from openmer.methods.base import OpenSetMethod
 from openmer.methods.hcep import HCEP, HCEPConfig
+from openmer.methods.posthoc import POSTHOC_SCORES
+from openmer.methods.registry import get_method, list_methods
 from openmer.paths import default_cache_dir
 from openmer.protocol import Protocol, open_set_subsets
 from openmer.reporting.scores import RunScores
@@ -50,12 +52,14 @@ class MediaBenchmarkConfig(OpenmerConfig):
         hcep_options: extra :class:`HCEPConfig` fields (ablations).
         encoder_options: per modality, extra encoder loader options, e.g.
             ``{"audio": {"prompt_entry": "features"}}`` (HCEP's cheaper audio prompt entry).
+        posthoc: post-hoc scores computed on the feature methods' trained heads as well
+            (:attr:`FeatureBenchmarkConfig.posthoc`); ``()`` = none.
     """
 
     dataset: str
     profile: str = "offline"
     modalities: tuple[str, ...]
-    methods: tuple[str, ...] = ("hcep", "arpl", "msp")
+    methods: tuple[str, ...] = Field(default_factory=lambda: ("hcep", *list_methods(consumes="features")))
     levels: tuple[str, ...] | None = None
     n_splits: int = Field(default=4, gt=0)
     hcep_train: TrainConfig
@@ -63,6 +67,7 @@ class MediaBenchmarkConfig(OpenmerConfig):
     hcep_options: dict[str, Any] = Field(default_factory=dict)
     encoder_options: dict[str, dict[str, Any]] = Field(default_factory=dict)
     max_train_per_trial: int | None = None
+    posthoc: tuple[str, ...] = tuple(POSTHOC_SCORES)
     preset_note: str = ""
     seed: int = 0
 
@@ -124,14 +129,14 @@ def run_media_benchmark(cfg: MediaBenchmarkConfig, manifest: Manifest, protocol:
     records: list[dict[str, Any]] = []
     runs: list[RunScores] = []
     timings: dict[str, float] = {}
-    baselines = tuple(m for m in cfg.methods if m != "hcep")
+    baselines = tuple(m for m in cfg.methods if get_method(m).consumes == "features")
     if baselines:
         t = time.perf_counter()
         feats, present = encode_features(clips, encoders, cache_dir=default_cache_dir(),
                                          progress=(lambda d, n, msg: progress(0, 1, f"{msg} {d}/{n}")) if progress else None)
         timings["encode_features_s"] = time.perf_counter() - t
         fcfg = FeatureBenchmarkConfig(dataset=cfg.dataset, methods=baselines, modality_sets=(tuple(cfg.modalities),),
-                                      levels=cfg.levels, n_splits=cfg.n_splits,
+                                      levels=cfg.levels, n_splits=cfg.n_splits, posthoc=cfg.posthoc,
                                       train=cfg.baseline_train.model_copy(update={"seed": cfg.seed}))
         t = time.perf_counter()
         base = run_feature_benchmark(fcfg, feats, names, groups, protocol, present=present, progress=progress)

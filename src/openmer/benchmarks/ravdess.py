@@ -167,7 +167,7 @@ def run_ravdess(cfg: RavdessBenchmarkConfig | None = None, *, root: str | Path |
     if feature_methods:
         t = time.perf_counter()
         fcfg = FeatureBenchmarkConfig(dataset="ravdess", methods=feature_methods, modality_sets=cfg.feature_sets,
-                                      levels=cfg.levels, n_splits=cfg.n_splits,
+                                      levels=cfg.levels, n_splits=cfg.n_splits, posthoc=cfg.posthoc,
                                       train=cfg.baseline_train.model_copy(update={"seed": cfg.seed}))
         base = run_feature_benchmark(fcfg, features, table.labels, table.groups, protocol, progress=progress)
         records += base.records

@@ -23,7 +23,9 @@ from openmer.config import OpenmerConfig
 from openmer.errors import ConfigError
 from openmer.data.feature_blocks import fill_absent_blocks
 from openmer.data.tensors import FeatureDataset
-from openmer.methods.registry import get_method
+from openmer.methods.feature_method import feature_blocks
+from openmer.methods.posthoc import POSTHOC_SCORES, posthoc_scores
+from openmer.methods.registry import get_method, list_methods
 from openmer.metrics import open_set_metrics
 from openmer.protocol import OpenSetSplit, Protocol, open_set_subsets
 from openmer.reporting.scores import RunScores
@@ -38,20 +40,25 @@ class FeatureBenchmarkConfig(OpenmerConfig):
     """What a feature-level benchmark runs.
 
     Attributes:
-        methods: registered method names.
-        modality_sets: each a tuple of feature-table modalities, concatenated in that order.
+        methods: registered method names that consume cached features (default: all of them, in
+            registration order).
+        modality_sets: each a tuple of feature-table modalities, concatenated in that order; each
+            method's config gets the block layout (``blocks``).
         levels: openness labels to run (``None`` = every level of the protocol).
         n_splits: splits per level (at most the protocol's).
         method_options: extra config fields per method name (e.g. ``{"arpl": {"weight_pl": 0.1}}``).
+        posthoc: post-hoc scores computed on every trained classifier head as well (records named
+            ``"<method>[<score>]"``, tagged ``posthoc_of``); ``()`` = none.
     """
 
     dataset: str
-    methods: tuple[str, ...] = ("msp", "arpl")
+    methods: tuple[str, ...] = Field(default_factory=lambda: list_methods(consumes="features"))
     modality_sets: tuple[tuple[str, ...], ...]
     levels: tuple[str, ...] | None = None
     n_splits: int = Field(default=4, gt=0)
     train: TrainConfig = TrainConfig(epochs=60, optimizer="adam", lr=1e-3, batch_size=64, step_size=30, eval_every=5)
     method_options: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    posthoc: tuple[str, ...] = tuple(POSTHOC_SCORES)
     preset_note: str = ""
 
 
@@ -170,6 +177,10 @@ def run_feature_benchmark(
         :class:`BenchmarkResult` with metrics per trial (fractions in [0, 1]).
     """
     levels = select_levels(cfg.levels, protocol)
+    not_features = [m for m in cfg.methods if get_method(m).consumes != "features"]
+    if not_features:
+        raise ConfigError(f"method(s) {not_features} do not train on cached features; feature methods: "
+                          f"{list(list_methods(consumes='features'))}")
     trials = [(lv, sp, m, mods) for lv in levels for sp in protocol.levels[lv][: cfg.n_splits]
               for mods in cfg.modality_sets for m in cfg.methods]
     records, runs = [], []
@@ -184,17 +195,23 @@ def run_feature_benchmark(
         train, val, test = (FeatureDataset(x[sub[p]], y[sub[p]], mask[sub[p]]) for p in ("train", "val", "test"))
         method_cls = get_method(method_name)
         mcfg = method_cls.config_class.from_dict(
-            {"input_dim": x.shape[1], **cfg.method_options.get(method_name, {})})
+            {"input_dim": x.shape[1], "blocks": feature_blocks(features, mods), **cfg.method_options.get(method_name, {})})
         torch.manual_seed(cfg.train.seed + split.index)
         method = method_cls(mcfg, split.known_classes)
         tcfg = cfg.train.model_copy(update={"seed": cfg.train.seed + split.index})
         fit(method, train, val.batches(), tcfg)
         threshold = deployable_threshold(method, val, train)
         s = method.score_all(test.batches())
+        names = [labels[j] for j in sub["test"]]
         record, run = trial_result(method_name, mods, split, s.confidence.numpy(), s.prediction.numpy(),
-                                   test.y.numpy(), [labels[j] for j in sub["test"]], threshold=threshold)
-        records.append(record)
+                                   test.y.numpy(), names, threshold=threshold)
+        records.append({**record, "score": method.score_name})
         runs.append(run)
+        if cfg.posthoc and callable(getattr(method, "head", None)):
+            for score, (conf, pred) in posthoc_scores(method, train.batches(), test.batches(), cfg.posthoc).items():
+                rec, _ = trial_result(f"{method_name}[{score}]", mods, split, conf.numpy(), pred.numpy(),
+                                      test.y.numpy(), names)
+                records.append({**rec, "score": score, "posthoc_of": method_name})
     if progress:
         progress(len(trials), len(trials), "done")
     meta = benchmark_meta(cfg, protocol, t0, trials=len(trials))

@@ -1,7 +1,10 @@
-"""Open-set methods behind one interface (:class:`OpenSetMethod`), found by name in ``METHODS``."""
+"""Open-set methods behind one interface (:class:`OpenSetMethod`), found by name in ``METHODS``.
 
-from openmer.methods import arpl, hcep, msp  # noqa: F401  (registers the methods)
+Registration order is the default order of the benchmarks' methods.
+"""
+
+from openmer.methods import msp, arpl, cssr, cpn, lpl, hcep  # noqa: F401, I001  (registers the methods, in this order)
 from openmer.methods.base import MethodConfig, OpenSetMethod, OpenSetScores
-from openmer.methods.registry import METHODS, get_method, register
+from openmer.methods.registry import METHODS, get_method, list_methods, register
 
-__all__ = ["METHODS", "MethodConfig", "OpenSetMethod", "OpenSetScores", "get_method", "register"]
+__all__ = ["METHODS", "MethodConfig", "OpenSetMethod", "OpenSetScores", "get_method", "list_methods", "register"]

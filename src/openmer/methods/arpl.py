@@ -19,6 +19,7 @@ from torch import Tensor, nn
 from openmer.methods.base import Batch, OpenSetScores
 from openmer.methods.distance import composite_distance
 from openmer.methods.feature_method import FeatureMethod, FeatureMethodConfig
+from openmer.methods.posthoc import HeadOutputs
 from openmer.methods.registry import register
 
 
@@ -27,7 +28,8 @@ class ARPLConfig(FeatureMethodConfig):
     temperature: float = Field(default=1.0, gt=0)
     weight_pl: float = Field(default=0.1, ge=0)  # weight of the radius margin term
     margin: float = 1.0
-    #: "logit": max composite distance, as ARPL's core/test.py; "softmax": max softmax of it
+    #: the own score: "logit" = max composite distance, as ARPL's core/test.py (reported as
+    #: ``max_logit``); "softmax" = max softmax of it over the temperature (reported as ``msp``)
     confidence: Literal["logit", "softmax"] = "logit"
 
 
@@ -57,7 +59,7 @@ class ARPL(FeatureMethod):
 
     Logits = composite distance of the embedding to each class's reciprocal point (far from the
     reciprocal point = that class). Confidence = max logit (``confidence="logit"``, as the
-    reference test code) or max softmax.
+    reference test code) or max softmax; any post-hoc score with ``score=``.
     """
 
     config_class = ARPLConfig
@@ -68,21 +70,25 @@ class ARPL(FeatureMethod):
         self.reciprocal_points = nn.Parameter(0.1 * torch.randn(self.num_classes, config.embed_dim))
         self.radius = nn.Parameter(torch.zeros(()))
 
+    @property
+    def own_score(self) -> str:  # type: ignore[override]
+        return "max_logit" if self.config.confidence == "logit" else "msp"
+
+    def head(self, batch: Batch) -> HeadOutputs:
+        z = self.embedding(self.features(batch))
+        return HeadOutputs(composite_distance(z, self.reciprocal_points), z)
+
     def logits(self, batch: Batch) -> Tensor:
         """(B, K) composite distances to the reciprocal points."""
-        return composite_distance(self.embedding(self.features(batch)), self.reciprocal_points)
-
-    def forward(self, batch: Batch) -> Tensor:
-        return self.loss(batch)
+        return self.head(batch).logits
 
     def loss(self, batch: Batch) -> Tensor:
         c = self.config
-        labels = torch.as_tensor(batch["label"], device=self.radius.device)
-        return arpl_loss(self.embedding(self.features(batch)), labels, self.reciprocal_points, self.radius,
+        return arpl_loss(self.embedding(self.features(batch)), self.labels(batch), self.reciprocal_points, self.radius,
                          temperature=c.temperature, weight_pl=c.weight_pl, margin=c.margin)
 
     @torch.no_grad()
-    def score(self, batch: Batch) -> OpenSetScores:
+    def own_scores(self, batch: Batch) -> OpenSetScores:
         logits = self.logits(batch)
         probs = torch.softmax(logits / self.config.temperature, dim=1)
         if self.config.confidence == "logit":

@@ -4,7 +4,11 @@ Modelled on pytorch-ood's ``Detector`` and OpenOOD's ``(pred, conf)`` pair:
 
 - a method is an ``nn.Module`` built from a :class:`MethodConfig` and the ordered
   ``known_classes`` (class index ``k`` = ``known_classes[k]``);
-- :meth:`OpenSetMethod.loss` gives the training loss of a batch (the engine calls it);
+- :meth:`OpenSetMethod.loss` gives the training loss of a batch (the engine calls it), and the
+  engine's hooks :meth:`OpenSetMethod.on_epoch_start` (schedules inside a loss, e.g. CPN's
+  temperature warm-up) and :meth:`OpenSetMethod.finalize` (statistics of the trained model on
+  the training data, e.g. LPL's logit prototypes, post-hoc score fits) let a method do more
+  without a second loop;
 - :meth:`OpenSetMethod.score` gives :class:`OpenSetScores`: ``confidence`` (higher = more
   likely a known class) and ``prediction`` (a known-class index), without gradients;
 - :meth:`OpenSetMethod.fit` trains with :func:`openmer.training.fit` and returns ``self``;
@@ -64,6 +68,9 @@ class OpenSetMethod(nn.Module, ABC):
 
     name: ClassVar[str]
     config_class: ClassVar[type[MethodConfig]]
+    #: what the method reads: ``"clips"`` (media batches through encoders it holds) or
+    #: ``"features"`` (cached encoder features, ``batch["features"]``); benchmarks read this
+    consumes: ClassVar[str] = "clips"
 
     def __init__(self, config: MethodConfig, known_classes: Sequence[str]):
         super().__init__()
@@ -96,6 +103,13 @@ class OpenSetMethod(nn.Module, ABC):
     # ---------------------------------------------------------------- training
     def setup(self, train: Iterable[Batch]) -> None:
         """Hook run once before training with the training data (e.g. feature statistics)."""
+
+    def on_epoch_start(self, epoch: int, num_epochs: int) -> None:
+        """Hook run by the engine before each training epoch (``epoch`` counts from 0)."""
+
+    def finalize(self, train: Iterable[Batch]) -> None:
+        """Hook run by the engine once after training, on the training data, once the selected
+        epoch's weights are loaded. State it computes must live in buffers, so that it is saved."""
 
     @abstractmethod
     def loss(self, batch: Batch) -> Tensor:

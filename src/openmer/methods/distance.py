@@ -1,4 +1,4 @@
-"""Distances shared by the reciprocal-point methods (ARPL, HESP, HCEP).
+"""Distances shared by the reciprocal-point and prototype methods (ARPL, HESP, HCEP, CPN).
 
 Source: Chen et al., "Adversarial Reciprocal Points Learning for Open Set Recognition",
 TPAMI 2021; reference code iCGY96/ARPL ``loss/Dist.py`` and ``loss/ARPLoss.py``.
@@ -7,6 +7,22 @@ TPAMI 2021; reference code iCGY96/ARPL ``loss/Dist.py`` and ``loss/ARPLoss.py``.
 from __future__ import annotations
 
 from torch import Tensor
+
+
+def squared_euclidean(features: Tensor, points: Tensor) -> Tensor:
+    """Squared Euclidean distance ``||f - p||^2``, expanded as ``f^2 - 2 f.p + p^2`` (as ARPL's
+    ``Dist`` and CPN's ``disatance``).
+
+    Args:
+        features: (N, D).
+        points: (K, D).
+
+    Returns:
+        (N, K).
+    """
+    f2 = features.pow(2).sum(dim=1, keepdim=True)
+    p2 = points.pow(2).sum(dim=1, keepdim=True)
+    return f2 - 2.0 * features @ points.t() + p2.t()
 
 
 def squared_l2_distance(features: Tensor, points: Tensor) -> Tensor:
@@ -19,10 +35,7 @@ def squared_l2_distance(features: Tensor, points: Tensor) -> Tensor:
     Returns:
         (N, K).
     """
-    f2 = features.pow(2).sum(dim=1, keepdim=True)
-    p2 = points.pow(2).sum(dim=1, keepdim=True)
-    dist = f2 - 2.0 * features @ points.t() + p2.t()
-    return dist / float(features.shape[1])
+    return squared_euclidean(features, points) / float(features.shape[1])
 
 
 def composite_distance(features: Tensor, points: Tensor) -> Tensor:

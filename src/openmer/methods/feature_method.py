@@ -1,35 +1,109 @@
-"""Common base of the methods that work on precomputed feature vectors (``batch["features"]``)."""
+"""Common base of the methods that work on precomputed feature vectors (``batch["features"]``).
+
+Every feature method is a classifier head: :meth:`FeatureMethod.head` gives its class logits and
+penultimate features, so any post-hoc score of :mod:`openmer.methods.posthoc` can replace the
+method's own confidence (``score=`` in the config), on the same trained head.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from abc import abstractmethod
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any, ClassVar
 
 import torch
-from pydantic import Field
-from torch import Tensor
+from pydantic import Field, field_validator, model_validator
+from torch import Tensor, nn
 
 from openmer.errors import MissingModalityError
-from openmer.methods.base import Batch, MethodConfig, OpenSetMethod
+from openmer.methods.base import Batch, MethodConfig, OpenSetMethod, OpenSetScores
 from openmer.methods.heads import FeatureEmbedding
+from openmer.methods.posthoc import HeadOutputs, get_score, head_outputs
+
+#: the block layout of a feature vector that is not split into modalities
+ONE_BLOCK = "features"
 
 
 class FeatureMethodConfig(MethodConfig):
-    """Shared options of the feature-level methods."""
+    """Shared options of the feature-level methods.
+
+    Attributes:
+        input_dim: D, the width of ``batch["features"]``.
+        hidden_dim / embed_dim / dropout: the :class:`FeatureEmbedding` MLP.
+        blocks: the modality layout of the concatenated feature vector, ordered ``(name, width)``
+            pairs whose widths sum to ``input_dim`` (e.g. ``(("face_au", 35), ("audio", 259))``);
+            ``None`` = one block. Methods with per-modality streams (LPL) split on it; the others
+            only record it.
+        score: a post-hoc score (:data:`~openmer.methods.posthoc.POSTHOC_SCORES`) that replaces the
+            method's own confidence, computed on the same trained head; ``None`` = the method's own
+            score (its paper's), named by the class's ``own_score``.
+    """
 
     input_dim: int = Field(gt=0)
     hidden_dim: int = Field(default=256, ge=0)
     embed_dim: int = Field(default=128, gt=0)
     dropout: float = Field(default=0.1, ge=0.0, lt=1.0)
+    blocks: tuple[tuple[str, int], ...] | None = None
+    score: str | None = None
+
+    @field_validator("score")
+    @classmethod
+    def _known_score(cls, v: str | None) -> str | None:
+        if v is not None:
+            get_score(v)  # ConfigError (a ValueError) listing the choices
+        return v
+
+    @model_validator(mode="after")
+    def _blocks_fit(self) -> FeatureMethodConfig:
+        if self.blocks is not None:
+            names = [n for n, _ in self.blocks]
+            if not self.blocks or len(set(names)) != len(names) or any(d <= 0 for _, d in self.blocks):
+                raise ValueError(f"blocks must be distinct (name, width > 0) pairs, got {self.blocks}")
+            if sum(d for _, d in self.blocks) != self.input_dim:
+                raise ValueError(f"block widths {self.blocks} do not sum to input_dim={self.input_dim}")
+        return self
+
+    def block_layout(self) -> tuple[tuple[str, int], ...]:
+        """``blocks``, or the single block ``(("features", input_dim),)``."""
+        return self.blocks or ((ONE_BLOCK, self.input_dim),)
+
+
+def feature_blocks(features: Mapping[str, Any], modalities: Sequence[str]) -> list[tuple[str, int]]:
+    """The ``blocks`` value for ``modalities`` concatenated in that order: ``[(name, width), ...]``.
+
+    Args:
+        features: modality -> (N, D_m) array or tensor.
+        modalities: the modalities, in concatenation order.
+    """
+    return [(m, int(features[m].shape[1])) for m in modalities]
 
 
 class FeatureMethod(OpenSetMethod):
-    """An :class:`OpenSetMethod` whose input is ``batch["features"]`` of shape (B, input_dim)."""
+    """An :class:`OpenSetMethod` whose input is ``batch["features"]`` of shape (B, input_dim).
+
+    Subclasses implement :meth:`loss`, :meth:`head` (logits + penultimate features) and
+    :meth:`own_scores` (the paper's confidence); :meth:`score` uses the configured post-hoc score
+    instead once it is fitted (:meth:`finalize` fits it on the training data after training).
+    """
 
     config: FeatureMethodConfig
+    consumes = "features"
+    #: the name of the method's own (paper) confidence, reported with its results
+    own_score: ClassVar[str]
 
     def __init__(self, config: FeatureMethodConfig, known_classes):
         super().__init__(config, known_classes)
-        self.embedding = FeatureEmbedding(config.input_dim, config.hidden_dim, config.embed_dim, config.dropout)
+        self.embedding = self.build_embedding(config)
+        self.posthoc = get_score(config.score)() if config.score is not None else None
+
+    def build_embedding(self, config: FeatureMethodConfig) -> nn.Module:
+        """The learned embedding of the features (default: the :class:`FeatureEmbedding` MLP)."""
+        return FeatureEmbedding(config.input_dim, config.hidden_dim, config.embed_dim, config.dropout)
+
+    @property
+    def score_name(self) -> str:
+        """The confidence :meth:`score` reports: the configured post-hoc score, or the method's own."""
+        return self.config.score or self.own_score
 
     def features(self, batch: Batch) -> Tensor:
         """``batch["features"]`` as float32 on the module's device.
@@ -40,17 +114,63 @@ class FeatureMethod(OpenSetMethod):
         """
         if "features" not in batch:
             raise MissingModalityError(f"{type(self).__name__} needs precomputed 'features' in the batch; got keys {sorted(batch)}")
-        x = torch.as_tensor(batch["features"], dtype=torch.float32, device=self.embedding.mean.device)
+        x = torch.as_tensor(batch["features"], dtype=torch.float32, device=self._fitted.device)
         if x.ndim != 2 or x.shape[1] != self.config.input_dim:
             raise ValueError(f"features must be (B, {self.config.input_dim}); got {tuple(x.shape)}")
         return x
 
+    def labels(self, batch: Batch) -> Tensor:
+        """``batch["label"]`` as int64 on the module's device."""
+        return torch.as_tensor(batch["label"], dtype=torch.int64, device=self._fitted.device)
+
     def setup(self, train: Iterable[Batch]) -> None:
         """Standardisation statistics of the training features (observed values only, where the
-        batches carry ``"features_present"``)."""
+        batches carry ``"features_present"``); a post-hoc score fitted before is dropped (its
+        statistics belong to the old weights; :meth:`finalize` fits it again)."""
         batches = list(train)
         x = torch.cat([self.features(b) for b in batches])
         present = None
         if all("features_present" in b for b in batches):
             present = torch.cat([torch.as_tensor(b["features_present"], dtype=torch.bool) for b in batches]).to(x.device)
         self.embedding.fit_statistics(x, present)
+        if self.posthoc is not None:
+            self.posthoc = get_score(self.config.score)().to(self._fitted.device)
+
+    # ---------------------------------------------------------------- scores
+    @abstractmethod
+    def head(self, batch: Batch) -> HeadOutputs:
+        """(B, K) logits (argmax = prediction) and (B, E) penultimate features, for post-hoc scores."""
+
+    def linear_head(self) -> tuple[Tensor, Tensor] | None:
+        """``(W (K, E), b (K,))`` when the logits are a linear layer of the features, else ``None``."""
+        return None
+
+    @abstractmethod
+    def own_scores(self, batch: Batch) -> OpenSetScores:
+        """The method's own (paper) scores of a batch."""
+
+    @torch.no_grad()
+    def score(self, batch: Batch) -> OpenSetScores:
+        if self.posthoc is not None and self.posthoc.is_fitted:
+            out = self.head(batch)
+            return OpenSetScores(self.posthoc(out), out.logits.argmax(dim=1), torch.softmax(out.logits, dim=1))
+        return self.own_scores(batch)
+
+    @torch.no_grad()
+    def finalize(self, train: Iterable[Batch]) -> None:
+        """Fit the configured post-hoc score on the known training samples' head outputs."""
+        if self.posthoc is not None and self.posthoc.needs_fit:
+            self.posthoc.fit(*head_outputs(self, train), linear=self.linear_head())
+
+    # ---------------------------------------------------------------- persistence
+    def extra_state(self) -> dict[str, Any]:
+        return {"posthoc_shapes": self.posthoc.state_shapes()} if self.posthoc is not None else {}
+
+    @classmethod
+    def build(cls, config: FeatureMethodConfig, known_classes: Sequence[str], *, extra: Mapping[str, Any] | None = None,
+              **kwargs: Any) -> FeatureMethod:
+        """Construct, with room for a saved post-hoc score's statistics (``extra["posthoc_shapes"]``)."""
+        method = cls(config, known_classes)
+        if method.posthoc is not None and extra and extra.get("posthoc_shapes"):
+            method.posthoc.allocate(extra["posthoc_shapes"])
+        return method

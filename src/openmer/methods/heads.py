@@ -1,4 +1,4 @@
-"""Learnable heads shared by the feature-level methods (MSP, ARPL): one piece, used by both."""
+"""Learnable heads shared by the feature-level methods (MSP, ARPL, CSSR, CPN, LPL): one piece, used by all."""
 
 from __future__ import annotations
 
@@ -11,23 +11,34 @@ class FeatureEmbedding(nn.Module):
 
     ``z = (x - mean) / std`` (statistics from the training set, stored as buffers), then
     ``Linear(input_dim, hidden_dim) -> ReLU -> Dropout -> Linear(hidden_dim, embed_dim)``,
-    or a single ``Linear(input_dim, embed_dim)`` when ``hidden_dim == 0``.
+    or a single ``Linear(input_dim, embed_dim)`` when ``hidden_dim == 0``, or nothing
+    (``learned=False``: the standardised features themselves, as CSSR's frozen-backbone
+    features).
 
     Args:
         input_dim: D of the input features.
         hidden_dim: width of the hidden layer (0 = linear embedding).
-        embed_dim: E of the output embedding.
+        embed_dim: E of the output embedding (ignored when ``learned=False``: E = D).
         dropout: dropout probability after the hidden layer.
+        learned: ``False`` keeps the standardisation only.
 
     Shapes: (N, D) -> (N, E).
+
+    Raises:
+        ValueError: ``learned`` with ``embed_dim < 1``.
     """
 
-    def __init__(self, input_dim: int, hidden_dim: int, embed_dim: int, dropout: float = 0.0):
+    def __init__(self, input_dim: int, hidden_dim: int = 0, embed_dim: int = 0, dropout: float = 0.0,
+                 *, learned: bool = True):
         super().__init__()
         self.register_buffer("mean", torch.zeros(input_dim))
         self.register_buffer("std", torch.ones(input_dim))
-        if hidden_dim > 0:
-            self.net: nn.Module = nn.Sequential(
+        if learned and embed_dim < 1:
+            raise ValueError(f"a learned embedding needs embed_dim >= 1, got {embed_dim}")
+        if not learned:
+            self.net: nn.Module = nn.Identity()
+        elif hidden_dim > 0:
+            self.net = nn.Sequential(
                 nn.Linear(input_dim, hidden_dim), nn.ReLU(), nn.Dropout(dropout), nn.Linear(hidden_dim, embed_dim)
             )
         else:
@@ -54,3 +65,38 @@ class FeatureEmbedding(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         return self.net((x - self.mean) / self.std)
+
+
+class BlockEmbedding(nn.Module):
+    """One :class:`FeatureEmbedding` per block of a concatenated feature vector (per-modality streams).
+
+    Args:
+        widths: the blocks' widths D_1..D_M, in concatenation order (they sum to D).
+        hidden_dim, embed_dim, dropout: as :class:`FeatureEmbedding`, for every block.
+
+    Shapes: (N, D) -> (M, N, E). ``mean`` / ``std`` are the (D,) statistics of the whole vector.
+    """
+
+    def __init__(self, widths: list[int], hidden_dim: int, embed_dim: int, dropout: float = 0.0):
+        super().__init__()
+        self.widths = list(widths)
+        self.blocks = nn.ModuleList(FeatureEmbedding(d, hidden_dim, embed_dim, dropout) for d in self.widths)
+
+    @property
+    def mean(self) -> Tensor:
+        return torch.cat([b.mean for b in self.blocks])
+
+    @property
+    def std(self) -> Tensor:
+        return torch.cat([b.std for b in self.blocks])
+
+    def fit_statistics(self, x: Tensor, present: Tensor | None = None) -> None:
+        """Per-block mean/std from training features (N, D); ``present`` (N, D) bool as
+        :meth:`FeatureEmbedding.fit_statistics` (observed values only)."""
+        parts = torch.split(x, self.widths, dim=1)
+        masks = [None] * len(parts) if present is None else torch.split(present, self.widths, dim=1)
+        for block, part, mask in zip(self.blocks, parts, masks, strict=True):
+            block.fit_statistics(part, mask)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return torch.stack([b(part) for b, part in zip(self.blocks, torch.split(x, self.widths, dim=1), strict=True)])

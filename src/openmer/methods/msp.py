@@ -8,6 +8,7 @@ from torch import Tensor, nn
 
 from openmer.methods.base import Batch, OpenSetScores
 from openmer.methods.feature_method import FeatureMethod, FeatureMethodConfig
+from openmer.methods.posthoc import HeadOutputs
 from openmer.methods.registry import register
 
 
@@ -25,23 +26,28 @@ class MSP(FeatureMethod):
     """
 
     config_class = MSPConfig
+    own_score = "msp"
 
     def __init__(self, config: MSPConfig, known_classes):
         super().__init__(config, known_classes)
         self.classifier = nn.Linear(config.embed_dim, self.num_classes)
 
+    def head(self, batch: Batch) -> HeadOutputs:
+        z = self.embedding(self.features(batch))
+        return HeadOutputs(self.classifier(z), z)
+
     def logits(self, batch: Batch) -> Tensor:
         """(B, K) classifier logits."""
-        return self.classifier(self.embedding(self.features(batch)))
+        return self.head(batch).logits
 
-    def forward(self, batch: Batch) -> Tensor:
-        return self.loss(batch)
+    def linear_head(self) -> tuple[Tensor, Tensor]:
+        return self.classifier.weight, self.classifier.bias
 
     def loss(self, batch: Batch) -> Tensor:
-        return F.cross_entropy(self.logits(batch), torch.as_tensor(batch["label"], device=self.classifier.weight.device))
+        return F.cross_entropy(self.logits(batch), self.labels(batch))
 
     @torch.no_grad()
-    def score(self, batch: Batch) -> OpenSetScores:
+    def own_scores(self, batch: Batch) -> OpenSetScores:
         probs = torch.softmax(self.logits(batch), dim=1)
         conf, pred = probs.max(dim=1)
         return OpenSetScores(conf, pred, probs)

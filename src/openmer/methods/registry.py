@@ -1,32 +1,23 @@
-"""Registry of open-set methods: ``@register("arpl")`` on the class; ``METHODS`` maps names to classes."""
+"""The method registry: name -> :class:`~openmer.methods.base.OpenSetMethod` class.
+
+Filled by ``@register("arpl")`` on the classes (timm's ``@register_model`` idiom, through
+:class:`openmer.registry.Registry`); :mod:`openmer.methods.posthoc` keeps its scores in a
+registry of the same kind.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import TypeVar
-
 from openmer.registry import Registry
-
-T = TypeVar("T", bound=type)
 
 
 def _fill() -> None:
     import openmer.methods  # noqa: F401  (its modules' decorators fill METHODS)
 
 
-METHODS: Registry[type] = Registry("method", fill=_fill)
-
-
-def register(name: str) -> Callable[[T], T]:
-    """Class decorator adding an :class:`~openmer.methods.base.OpenSetMethod` under ``name``
-    (and setting its ``name``)."""
-    add = METHODS.register(name)
-
-    def deco(cls: T) -> T:
-        cls.name = name  # type: ignore[attr-defined]
-        return add(cls)
-
-    return deco
+#: registered methods, name -> class, in registration order
+METHODS: Registry[type] = Registry("method", fill=_fill, name_attribute="name")
+#: class decorator adding an :class:`~openmer.methods.base.OpenSetMethod` under a name (and setting ``cls.name``)
+register = METHODS.register
 
 
 def get_method(name: str) -> type:
@@ -36,3 +27,9 @@ def get_method(name: str) -> type:
         ConfigError: unknown name; the message lists the choices.
     """
     return METHODS.get(name)
+
+
+def list_methods(consumes: str | None = None) -> tuple[str, ...]:
+    """Registered method names in registration order, optionally only those whose class declares
+    ``consumes`` (``"features"``: cached encoder features; ``"clips"``: media through encoders)."""
+    return tuple(n for n, cls in METHODS.items() if consumes is None or cls.consumes == consumes)

@@ -3,13 +3,18 @@
 A *record* is one trial (method x modalities x openness level x split) as a flat dict::
 
     {"method": "arpl", "modalities": "face_au+audio", "level": "O(6:2)", "openness": 0.134,
-     "split": 0, "auroc": 0.81, "oscr": 0.62, "closed_acc": 0.70, "macro_f1": 0.68, "fpr95": 0.71}
+     "split": 0, "auroc": 0.81, "oscr": 0.62, "aupr_in": 0.85, "aupr_out": 0.55,
+     "closed_acc": 0.70, "macro_f1": 0.68, "fpr95": 0.71, "score": "max_logit"}
 
 Metrics are fractions in [0, 1] (as everywhere in openmer); ``results.md`` is the only place
 they become percentages, and it labels them "(%)". Extra keys are allowed; numeric extras are
 summarised like the metrics. A benchmark that trains on one dataset and tests on several
 (cross-corpus) adds ``train_set`` and ``test_set`` to its records: they then identify a group
 too, and the tables get "Trained on" / "Tested on" columns.
+The tags in :data:`TAG_KEYS` are copied into the summary: ``score``
+(which confidence the record's metrics use) and ``posthoc_of`` (the record is a post-hoc score,
+method ``"<head>[<score>]"``, on the trained head of method ``<head>``). Post-hoc records get
+their own table in ``results.md``.
 
 ``results.json`` is deterministic: keys sorted, floats rounded to 6 decimals, records in the
 order given, so the same records and meta give the same bytes.
@@ -28,14 +33,16 @@ import numpy as np
 
 from openmer import __version__
 
-__all__ = ["DATASET_KEYS", "ID_KEYS", "METRICS", "REQUIRED_KEYS", "markdown_table", "summarise", "write_results"]
+__all__ = ["DATASET_KEYS", "ID_KEYS", "METRICS", "REQUIRED_KEYS", "TAG_KEYS", "markdown_table", "summarise", "write_results"]
 
 #: keys that identify a summary group
 ID_KEYS = ("method", "modalities", "level")
 #: optional keys that also identify a group when records have them (cross-dataset benchmarks)
 DATASET_KEYS = ("train_set", "test_set")
 #: headline metrics, fractions in [0, 1] (see :func:`openmer.metrics.open_set_metrics`)
-METRICS = ("auroc", "oscr", "closed_acc", "macro_f1", "fpr95")
+METRICS = ("auroc", "oscr", "aupr_in", "aupr_out", "closed_acc", "macro_f1", "fpr95")
+#: string tags copied from the records into their summary row (when all of a group's records agree)
+TAG_KEYS = ("score", "posthoc_of")
 #: keys every record must have
 REQUIRED_KEYS = (*ID_KEYS, "openness", "split", *METRICS)
 #: decimals kept for floats in results.json
@@ -44,6 +51,8 @@ DECIMALS = 6
 _METRIC_TITLES = {
     "auroc": "AUROC",
     "oscr": "OSCR",
+    "aupr_in": "AUPR-in",
+    "aupr_out": "AUPR-out",
     "closed_acc": "Closed-set acc.",
     "macro_f1": "Macro-F1",
     "fpr95": "FPR@95%TPR",
@@ -97,7 +106,7 @@ def summarise(records: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
         ``<metric>_mean`` / ``<metric>_std`` for every metric in :data:`METRICS` and every other
         numeric key present in all of the group's records. The standard deviation is the
         *population* one (``ddof=0``), 0 for a single split. Records with ``train_set`` /
-        ``test_set`` are grouped by those too, and their rows carry them.
+        ``test_set`` are grouped by those too, and their rows carry them, plus the :data:`TAG_KEYS` on which all of the group's records agree.
 
     Raises:
         ValueError: if a record lacks a required key or a metric is not in [0, 1].
@@ -121,6 +130,9 @@ def summarise(records: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
             "n_splits": len(recs),
             "splits": sorted(int(r["split"]) for r in recs),
         }
+        for tag in TAG_KEYS:
+            if tag in recs[0] and all(r.get(tag) == recs[0][tag] for r in recs):
+                row[tag] = recs[0][tag]
         for key in (*METRICS, *extras):
             values = np.array([float(r[key]) for r in recs], dtype=np.float64)
             row[f"{key}_mean"] = float(values.mean())
@@ -216,6 +228,10 @@ def _levels(summary: Sequence[Mapping[str, Any]]) -> list[str]:
     return sorted(openness, key=lambda lv: (openness[lv], lv))
 
 
+def _level_mean(rows: Sequence[Mapping[str, Any]], metric: str) -> float:
+    return float(np.mean([r[f"{metric}_mean"] for r in rows]))
+
+
 def _main_table(summary: Sequence[Mapping[str, Any]]) -> list[str]:
     levels = _levels(summary)
     cells: dict[tuple[str, ...], dict[str, Mapping[str, Any]]] = {}
@@ -224,7 +240,7 @@ def _main_table(summary: Sequence[Mapping[str, Any]]) -> list[str]:
     n_values = {row["n_splits"] for row in summary}
     same_n = len(n_values) == 1
     header = [*_key_headers(summary), *[f"{lv} AUROC / OSCR (%)" for lv in levels],
-              "Mean over levels AUROC / OSCR (%)"]
+              "Mean over levels AUROC / OSCR (%)", "Mean over levels AUPR-in / AUPR-out / FPR@95%TPR (%)"]
     lines = ["| " + " | ".join(_md_escape(h) for h in header) + " |", "|" + "---|" * len(header)]
     for by_level in cells.values():
         row_cells = _key_cells(summary, next(iter(by_level.values())))
@@ -239,15 +255,14 @@ def _main_table(summary: Sequence[Mapping[str, Any]]) -> list[str]:
                 text += f" (n={r['n_splits']})"
             row_cells.append(text)
         present = list(by_level.values())
-        mean_auroc = float(np.mean([r["auroc_mean"] for r in present]))
-        mean_oscr = float(np.mean([r["oscr_mean"] for r in present]))
-        row_cells.append(f"{_pct(mean_auroc)} / {_pct(mean_oscr)}")
+        row_cells.append(" / ".join(_pct(_level_mean(present, m)) for m in ("auroc", "oscr")))
+        row_cells.append(" / ".join(_pct(_level_mean(present, m)) for m in ("aupr_in", "aupr_out", "fpr95")))
         lines.append("| " + " | ".join(row_cells) + " |")
     n_text = f"{next(iter(n_values))} split(s) per level" if same_n else "n = splits per cell"
     caption = (
         f"AUROC / OSCR in percent (%), mean ± standard deviation over {n_text}; the standard deviation is the "
-        "population one (ddof=0). Higher is better. \"Mean over levels\" is the unweighted mean of the per-level "
-        "means shown in its row."
+        "population one (ddof=0). Higher is better, except FPR@95%TPR. \"Mean over levels\" is the unweighted "
+        "mean of the per-level means of its row."
     )
     return [caption, "", *lines]
 
@@ -271,6 +286,36 @@ def _detail_table(summary: Sequence[Mapping[str, Any]]) -> list[str]:
         "All headline metrics in percent (%), mean ± population standard deviation (ddof=0) over the splits "
         "listed. FPR@95%TPR is lower-is-better; the others higher-is-better. Openness is a fraction, "
         "1 - sqrt(K / (K + U))."
+    )
+    return [caption, "", *lines]
+
+
+def _posthoc_table(summary: Sequence[Mapping[str, Any]]) -> list[str]:
+    scores: list[str] = []
+    cells: dict[tuple[str, str], dict[str, list[Mapping[str, Any]]]] = {}
+    for row in summary:
+        score = str(row.get("score", row["method"]))
+        if score not in scores:
+            scores.append(score)
+        cells.setdefault((row["posthoc_of"], row["modalities"]), {}).setdefault(score, []).append(row)
+    header = ["Head", "Modalities", *[f"{_md_escape(sc)} AUROC / OSCR (%)" for sc in scores]]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for (head, modalities), by_score in cells.items():
+        means = {sc: _level_mean(rows, "auroc") for sc, rows in by_score.items()}
+        best = max(means.values())
+        row_cells = [_md_escape(head), _md_escape(modalities)]
+        for sc in scores:
+            if sc not in by_score:
+                row_cells.append("—")
+                continue
+            text = f"{_pct(means[sc])} / {_pct(_level_mean(by_score[sc], 'oscr'))}"
+            row_cells.append(f"**{text}**" if means[sc] == best else text)
+        lines.append("| " + " | ".join(row_cells) + " |")
+    caption = (
+        "Post-hoc scores computed on the same trained head and features as the method of the row (no retraining), "
+        "on the same test sets: AUROC / OSCR in percent (%), unweighted mean over the levels of the per-level means "
+        "over splits. Bold: the highest AUROC of the row. Per-level values are in results.json (methods named "
+        "\"<head>[<score>]\")."
     )
     return [caption, "", *lines]
 
@@ -342,13 +387,17 @@ def _render_markdown(
     sections: Sequence[tuple[str, Sequence[str]]] = (),
 ) -> str:
     out = [f"# {title}", ""]
-    if summary:
-        out += ["## Open-set results (measured here)", "", *_main_table(summary), ""]
+    own = [r for r in summary if "posthoc_of" not in r]
+    posthoc = [r for r in summary if "posthoc_of" in r]
+    if own:
+        out += ["## Open-set results (measured here)", "", *_main_table(own), ""]
     for heading, lines in sections:
         out += [f"## {heading}", "", *lines, ""]
-    if summary:
-        out += ["## All metrics per level", "", *_detail_table(summary), ""]
-    else:
+    if own:
+        out += ["## All metrics per level", "", *_detail_table(own), ""]
+    if posthoc:
+        out += ["## Post-hoc scores on the trained heads", "", *_posthoc_table(posthoc), ""]
+    if not summary:
         out += ["No records.", ""]
     out += ["## How these numbers were made", ""]
     machine = meta.get("machine")

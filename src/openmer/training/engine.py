@@ -16,6 +16,8 @@ What the loop guarantees:
   refuses a checkpoint of another run (naming the field that differs), then continues and gives
   the same result as an uninterrupted run, because every epoch's shuffling and dropout are
   seeded from ``(seed, epoch)`` alone;
+- hooks: ``method.on_epoch_start(epoch, epochs)`` before each epoch, and
+  ``method.finalize(train)`` once at the end, in eval mode, after the selected weights are loaded;
 - a NaN/inf loss stops training with :class:`~openmer.errors.TrainingError` naming epoch and step;
   the last completed epoch stays on disk for ``--resume``.
 """
@@ -257,6 +259,7 @@ def fit(
 
     for epoch in range(start_epoch, cfg.epochs):
         set_seed(cfg.seed * 1000 + epoch)
+        method.on_epoch_start(epoch, cfg.epochs)
         model.train()
         sums: dict[str, float] = {}
         n, correct, seen = 0, 0, 0
@@ -316,8 +319,9 @@ def fit(
 
     if best_state is not None:
         method.load_state_dict(best_state, strict=False)
-    method.mark_fitted()
     method.eval()
+    method.finalize(_loader(train, cfg, 0, shuffle=False))
+    method.mark_fitted()
     if run_dir is not None and accelerator.is_main_process:
         save_metrics(run_dir, cfg.select_metric, best_epoch, history)
     accelerator.wait_for_everyone()

@@ -28,7 +28,7 @@ from openmer.data.manifest import MODALITIES, Manifest, near_known_labels, resol
 from openmer.data.tensors import FeatureDataset
 from openmer.errors import ConfigError, DataError, OpenmerWarning
 from openmer.methods.base import OpenSetMethod
-from openmer.methods.feature_method import FeatureMethod
+from openmer.methods.feature_method import FeatureMethod, feature_blocks
 from openmer.methods.registry import get_method
 from openmer.methods.threshold import (
     DEFAULT_ACCEPTANCE, PAPER_ACCEPTANCE_RANGE, THRESHOLD_RULE, check_acceptance, choose_threshold, thresholds_at,
@@ -61,11 +61,13 @@ def train_val_by_group(groups: Sequence[str], *, val_fraction: float = 0.2, seed
 
 def build_method(method: str, known: Sequence[str], *, profile: ProfileConfig, modalities: Sequence[str],
                  input_dim: int | None = None, encoders: dict[str, Any] | None = None,
-                 options: dict[str, Any] | None = None, seed: int = 0) -> OpenSetMethod:
+                 options: dict[str, Any] | None = None, seed: int = 0,
+                 blocks: Sequence[tuple[str, int]] | None = None) -> OpenSetMethod:
     """A registered method, its initial parameters drawn from ``seed`` (so equal seeds give equal runs).
 
     A method on precomputed features (:class:`~openmer.methods.feature_method.FeatureMethod`) gets
-    ``input_dim``; a method on clips gets the profile, the modalities, the seed and ``encoders``
+    ``input_dim`` and ``blocks`` (the modality layout ``(name, width)`` of the concatenated
+    features); a method on clips gets the profile, the modalities, the seed and ``encoders``
     (loaded from the profile by its ``build`` when ``None``). The global RNG state is left as it was.
     """
     cls = get_method(method)
@@ -73,7 +75,8 @@ def build_method(method: str, known: Sequence[str], *, profile: ProfileConfig, m
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         if issubclass(cls, FeatureMethod):
-            return cls(cls.config_class.from_dict({"input_dim": input_dim, **options}), known)
+            return cls(cls.config_class.from_dict(
+                {"input_dim": input_dim, **({"blocks": list(blocks)} if blocks else {}), **options}), known)
         cfg = cls.config_class.from_dict({"profile": profile.to_dict(), "modalities": list(modalities), "seed": seed,
                                           **options})
         return cls.build(cfg, known, encoders=encoders)
@@ -143,7 +146,7 @@ def train(
     Args:
         data: ``emodb``, ``meld`` or a manifest file.
         known: the known classes, in class-index order.
-        method: a registered method (``hcep``, ``arpl``, ``msp``).
+        method: a registered method name (``hcep``, or a feature method: ``msp``, ``arpl``, ``cssr``, ...).
         profile: ``offline``, ``paper`` or a :class:`ProfileConfig`.
         out: the run folder.
         train_config: the schedule and ``seed`` (initial parameters, shuffling and dropout all
@@ -222,7 +225,7 @@ def train(
         train_set = FeatureDataset(x[parts["train"]], labels[parts["train"]], mask[parts["train"]])
         val_set = FeatureDataset(x[parts["val"]], labels[parts["val"]], mask[parts["val"]])
         m = build_method(method, known, profile=prof, modalities=mods, input_dim=x.shape[1], options=method_options,
-                         seed=cfg.seed)
+                         seed=cfg.seed, blocks=feature_blocks(feats, mods))
         train_batches = train_set.batches()
         val_batches = val_set.batches() if len(val_set) else None
     else:  # a method on clips loads the encoders it needs from the profile

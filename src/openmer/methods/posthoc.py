@@ -1,0 +1,394 @@
+"""Post-hoc scores for any trained classifier head (the pytorch-ood / OpenOOD detector set).
+
+A method with a classifier head exposes :meth:`head` -> :class:`HeadOutputs`: its class
+logits (B, K), whose argmax is its prediction, and the penultimate features (B, E) those logits
+are computed from. A post-hoc score turns them into a ``confidence`` (higher = more likely
+known) without retraining. Scores that need statistics of the known training data
+(Mahalanobis, KNN, ViM) are fitted on the head's outputs for the training samples, after
+training (:meth:`PostHocScore.fit`); their statistics are buffers, saved with the method.
+
+pytorch-ood returns *outlier* scores (its ``MaxSoftmax`` is ``-max softmax``); every function
+here returns the *confidence*, the negation of pytorch-ood's value (same as OpenOOD's ``conf``).
+
+Registry: ``POSTHOC_SCORES`` maps a name to a :class:`PostHocScore` class, filled by
+``@register_score("name")``; :func:`get_score` raises a ``ConfigError`` listing the choices.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any, ClassVar, NamedTuple
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from openmer.errors import ConfigError, NotFittedError
+from openmer.registry import Registry
+
+__all__ = [
+    "POSTHOC_SCORES", "HeadOutputs", "PostHocScore", "energy_confidence", "entropy_confidence", "get_score",
+    "head_outputs", "knn_confidence", "mahalanobis_confidence", "max_logit", "max_softmax", "posthoc_scores",
+    "register_score", "vim_confidence",
+]
+
+
+class HeadOutputs(NamedTuple):
+    """What a classifier head gives a post-hoc score.
+
+    Attributes:
+        logits: (B, K) class scores; ``argmax`` is the method's known-class prediction.
+        features: (B, E) the penultimate features the logits are computed from.
+    """
+
+    logits: Tensor
+    features: Tensor
+
+
+# ----------------------------------------------------------------------------- pure functions
+
+
+def max_softmax(logits: Tensor, temperature: float = 1.0) -> Tensor:
+    """``max_k softmax(l / T)_k`` (Hendrycks & Gimpel, ICLR 2017; pytorch-ood ``MaxSoftmax`` negated).
+
+    Args:
+        logits: (B, K).
+        temperature: T > 0.
+
+    Returns:
+        (B,) in [1/K, 1].
+    """
+    return torch.softmax(logits / temperature, dim=1).max(dim=1).values
+
+
+def max_logit(logits: Tensor) -> Tensor:
+    """``max_k l_k`` (Hendrycks et al., "Scaling OOD detection", ICML 2022; pytorch-ood ``MaxLogit`` negated).
+
+    Args:
+        logits: (B, K).
+
+    Returns:
+        (B,).
+    """
+    return logits.max(dim=1).values
+
+
+def energy_confidence(logits: Tensor, temperature: float = 1.0) -> Tensor:
+    """Negative free energy ``T log sum_k exp(l_k / T)`` (Liu et al., "Energy-based OOD detection", NeurIPS 2020).
+
+    pytorch-ood's ``EnergyBased.score`` returns the energy ``-T logsumexp(l / T)``; this is its negation.
+
+    Args:
+        logits: (B, K).
+        temperature: T > 0.
+
+    Returns:
+        (B,).
+    """
+    return temperature * torch.logsumexp(logits / temperature, dim=1)
+
+
+def entropy_confidence(logits: Tensor) -> Tensor:
+    """Negative Shannon entropy (nats) of ``softmax(l)``: ``sum_k p_k log p_k``, in [-log K, 0].
+
+    pytorch-ood's ``Entropy`` returns the entropy; this is its negation (a peaked posterior = known).
+
+    Args:
+        logits: (B, K).
+
+    Returns:
+        (B,).
+    """
+    logp = torch.log_softmax(logits, dim=1)
+    return (logp.exp() * logp).sum(dim=1)
+
+
+def mahalanobis_confidence(features: Tensor, means: Tensor, precision: Tensor) -> Tensor:
+    """``max_k -(f - mu_k)^T P (f - mu_k)``: the Mahalanobis confidence of Lee et al. (NeurIPS 2018), Eq. 2.
+
+    Args:
+        features: (B, E).
+        means: (K, E) class means of the known training features.
+        precision: (E, E) inverse of the shared (tied) class covariance.
+
+    Returns:
+        (B,) <= 0; 0 at a class mean.
+    """
+    diff = features[:, None, :] - means[None]  # (B, K, E)
+    d2 = torch.einsum("bke,ef,bkf->bk", diff, precision, diff)
+    return -d2.min(dim=1).values
+
+
+def knn_confidence(features: Tensor, bank: Tensor, k: int) -> Tensor:
+    """``-||z - z_(k)||_2`` with ``z = f / ||f||``: Sun et al., "OOD detection with deep nearest neighbors", ICML 2022.
+
+    Args:
+        features: (B, E).
+        bank: (N, E) L2-normalised known training features.
+        k: which neighbour (1 = nearest), ``1 <= k <= N``.
+
+    Returns:
+        (B,) in [-2, 0].
+    """
+    z = F.normalize(features, dim=1)
+    dist = torch.cdist(z, bank)  # (B, N)
+    return -dist.topk(k, dim=1, largest=False).values[:, -1]
+
+
+def vim_confidence(logits: Tensor, features: Tensor, origin: Tensor, null_space: Tensor, alpha: Tensor) -> Tensor:
+    """ViM (Wang et al., "Virtual-logit matching", CVPR 2022): ``logsumexp(l) - alpha ||(f - u) R||``.
+
+    Args:
+        logits: (B, K).
+        features: (B, E).
+        origin: (E,) the origin u (``-pinv(W) b`` for a linear head).
+        null_space: (E, E - d) orthonormal basis R of the residual (the directions of least variance
+            of the centred training features).
+        alpha: scalar, mean max training logit / mean training residual norm.
+
+    Returns:
+        (B,), pytorch-ood ``ViM.predict_features`` negated.
+    """
+    residual = ((features - origin) @ null_space).norm(dim=1)
+    return torch.logsumexp(logits, dim=1) - alpha * residual
+
+
+# ----------------------------------------------------------------------------- score objects
+
+
+class PostHocScore(nn.Module):
+    """A confidence computed from :class:`HeadOutputs`, fitted (when needed) on known training data.
+
+    Statistics are buffers registered by :meth:`fit` (their shapes depend on the data), so a
+    fitted score saves and loads with the method that owns it: :meth:`state_shapes` goes into the
+    run's JSON and :meth:`allocate` recreates the buffers before the weights are loaded.
+    """
+
+    name: ClassVar[str]
+    #: whether :meth:`fit` must see the training data before scoring
+    needs_fit: ClassVar[bool] = False
+
+    @property
+    def is_fitted(self) -> bool:
+        return not self.needs_fit or bool(self.state_shapes())
+
+    def fit(self, train: HeadOutputs, labels: Tensor, linear: tuple[Tensor, Tensor] | None = None) -> PostHocScore:
+        """Fit on the head's outputs for known training samples; returns ``self``.
+
+        Args:
+            train: (N, K) logits and (N, E) features of the training samples.
+            labels: (N,) known-class indices (samples with labels < 0 are ignored).
+            linear: the head's last layer ``(W (K, E), b (K,))`` when it is linear (ViM's origin).
+        """
+        return self
+
+    def forward(self, out: HeadOutputs) -> Tensor:
+        """(B,) confidence, higher = more likely known.
+
+        Raises:
+            NotFittedError: a score that needs fitting was not fitted.
+        """
+        if not self.is_fitted:
+            raise NotFittedError(f"post-hoc score {self.name!r} must be fitted on training features first")
+        return self.confidence(out)
+
+    def confidence(self, out: HeadOutputs) -> Tensor:
+        raise NotImplementedError
+
+    def state_shapes(self) -> dict[str, list[int]]:
+        """Shapes of the fitted buffers (JSON-serialisable)."""
+        return {n: list(b.shape) for n, b in self.named_buffers(recurse=False)}
+
+    def allocate(self, shapes: Mapping[str, Sequence[int]]) -> None:
+        """Create zero buffers of the given shapes (before loading saved statistics)."""
+        for n, shape in shapes.items():
+            self.register_buffer(n, torch.zeros(tuple(shape)))
+
+    def _set(self, **tensors: Tensor) -> None:
+        for n, t in tensors.items():
+            self.register_buffer(n, t.detach().float().contiguous())
+
+
+#: registered post-hoc scores, name -> :class:`PostHocScore` class, in registration order
+POSTHOC_SCORES: Registry[type[PostHocScore]] = Registry("post-hoc score", name_attribute="name")
+#: class decorator adding a :class:`PostHocScore` under a name
+register_score = POSTHOC_SCORES.register
+
+
+def get_score(name: str) -> type[PostHocScore]:
+    """The post-hoc score class registered as ``name``.
+
+    Raises:
+        ConfigError: unknown name; the message lists the choices.
+    """
+    return POSTHOC_SCORES.get(name)
+
+
+@register_score("msp")
+class MaxSoftmax(PostHocScore):
+    """:func:`max_softmax` at temperature 1."""
+
+    def confidence(self, out: HeadOutputs) -> Tensor:
+        return max_softmax(out.logits)
+
+
+@register_score("max_logit")
+class MaxLogit(PostHocScore):
+    """:func:`max_logit`."""
+
+    def confidence(self, out: HeadOutputs) -> Tensor:
+        return max_logit(out.logits)
+
+
+@register_score("energy")
+class Energy(PostHocScore):
+    """:func:`energy_confidence` at temperature 1 (the paper's default)."""
+
+    def confidence(self, out: HeadOutputs) -> Tensor:
+        return energy_confidence(out.logits)
+
+
+@register_score("entropy")
+class Entropy(PostHocScore):
+    """:func:`entropy_confidence`."""
+
+    def confidence(self, out: HeadOutputs) -> Tensor:
+        return entropy_confidence(out.logits)
+
+
+def _known(train: HeadOutputs, labels: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    keep = labels >= 0
+    if not bool(keep.any()):
+        raise ValueError("no known training sample to fit a post-hoc score on")
+    return train.logits[keep].float(), train.features[keep].float(), labels[keep]
+
+
+@register_score("mahalanobis")
+class Mahalanobis(PostHocScore):
+    """:func:`mahalanobis_confidence` with class means and a shared covariance of the training features.
+
+    The covariance is the maximum-likelihood one, ``sum_k sum_{i in k} (f_i - mu_k)(f_i - mu_k)^T / N``
+    (Lee et al. 2018; OpenOOD fits sklearn's ``EmpiricalCovariance``), inverted with a Hermitian
+    pseudo-inverse so that fewer samples than dimensions still work. pytorch-ood does not divide
+    by N, which scales the score by N and leaves every metric unchanged. A class absent from the
+    training data gets no mean and never wins the ``max``.
+    """
+
+    needs_fit = True
+
+    def fit(self, train, labels, linear=None):
+        _, f, y = _known(train, labels)
+        k = int(y.max()) + 1
+        present = torch.bincount(y, minlength=k) > 0
+        means = torch.stack([f[y == c].mean(dim=0) for c in range(k) if present[c]])
+        row = torch.cumsum(present.long(), 0) - 1  # class index -> row of `means`
+        centred = f - means[row[y]]
+        cov = centred.t() @ centred / len(f)
+        self._set(means=means, precision=torch.linalg.pinv(cov, hermitian=True))
+        return self
+
+    def confidence(self, out):
+        return mahalanobis_confidence(out.features.float(), self.means, self.precision)
+
+
+@register_score("knn")
+class KNN(PostHocScore):
+    """:func:`knn_confidence` against the normalised known training features.
+
+    k scales with the number N of training samples as in Sun et al. 2022 (k = 50 for the
+    50,000 CIFAR-10 images, and k·α when α of the data are kept): ``k = max(1, round(N / 1000))``.
+    """
+
+    needs_fit = True
+
+    def fit(self, train, labels, linear=None):
+        _, f, _ = _known(train, labels)
+        self._set(bank=F.normalize(f, dim=1), k=torch.tensor(float(max(1, round(len(f) / 1000)))))
+        return self
+
+    def confidence(self, out):
+        return knn_confidence(out.features.float(), self.bank, int(self.k))
+
+
+@register_score("vim")
+class ViM(PostHocScore):
+    """:func:`vim_confidence`, fitted as pytorch-ood's ``ViM.fit_features``.
+
+    The principal subspace has ``d = E // 2`` dimensions (the ViM paper keeps about half of the
+    features' width: 1000 of 2048, 512 of 768). Origin: ``u = -pinv(W) b`` for a linear last
+    layer; a head whose logits are not a linear function of the features (reciprocal points,
+    prototypes, autoencoders) uses the mean training feature instead. ``alpha`` is
+    ``|mean max logit| / mean residual norm``: pytorch-ood's value whenever the mean max logit is
+    positive (a linear head on ReLU features); a head whose logits are negative distances (LPL)
+    would otherwise get ``alpha < 0`` and reward large residuals (docs/methods.md).
+    """
+
+    needs_fit = True
+
+    def fit(self, train, labels, linear=None):
+        logits, f, _ = _known(train, labels)
+        e = f.shape[1]
+        if e < 2:
+            raise ConfigError(f"ViM needs features of width >= 2, got {e}")
+        d = e // 2
+        origin = -(torch.linalg.pinv(linear[0].float()) @ linear[1].float()) if linear is not None else f.mean(dim=0)
+        x = f - origin
+        _, vecs = torch.linalg.eigh(x.t() @ x / len(x))  # eigenvalues ascending
+        null_space = vecs[:, : e - d]
+        alpha = logits.max(dim=1).values.mean().abs() / (x @ null_space).norm(dim=1).mean().clamp_min(1e-12)
+        self._set(origin=origin, null_space=null_space, alpha=alpha)
+        return self
+
+    def confidence(self, out):
+        return vim_confidence(out.logits.float(), out.features.float(), self.origin, self.null_space, self.alpha)
+
+
+# ----------------------------------------------------------------------------- applying scores
+
+
+@torch.no_grad()
+def head_outputs(method: Any, batches: Iterable[Mapping[str, Any]]) -> tuple[HeadOutputs, Tensor]:
+    """The head outputs of ``method`` over ``batches``, concatenated, and the batches' labels.
+
+    Raises:
+        ConfigError: the method has no classifier head (no ``head`` method).
+    """
+    if not callable(getattr(method, "head", None)):
+        raise ConfigError(f"{type(method).__name__} has no classifier head, so post-hoc scores do not apply")
+    was_training = method.training
+    method.eval()
+    parts = [(method.head(b), torch.as_tensor(b["label"])) for b in batches]
+    method.train(was_training)
+    logits = torch.cat([p[0].logits for p in parts])
+    features = torch.cat([p[0].features for p in parts])
+    labels = torch.cat([p[1] for p in parts]).to(logits.device)
+    return HeadOutputs(logits, features), labels
+
+
+@torch.no_grad()
+def posthoc_scores(method: Any, train: Iterable[Mapping[str, Any]], test: Iterable[Mapping[str, Any]],
+                   names: Sequence[str]) -> dict[str, tuple[Tensor, Tensor]]:
+    """Every post-hoc score in ``names`` on one trained head: ``name -> (confidence, prediction)`` on CPU.
+
+    Args:
+        method: a fitted method with a classifier head (``head(batch) -> HeadOutputs``; optionally
+            ``linear_head() -> (W, b) | None``).
+        train: batches of known training samples (the fit data of Mahalanobis, KNN, ViM).
+        test: the batches to score.
+        names: registered score names.
+
+    Raises:
+        ConfigError: an unknown name, or a method without a head.
+    """
+    classes = [get_score(n) for n in names]
+    test_out, _ = head_outputs(method, test)
+    prediction = test_out.logits.argmax(dim=1).cpu()
+    fit_data = head_outputs(method, train) if any(c.needs_fit for c in classes) else None
+    linear = method.linear_head() if callable(getattr(method, "linear_head", None)) else None
+    out = {}
+    for name, cls in zip(names, classes, strict=True):
+        score = cls().to(test_out.logits.device)
+        if cls.needs_fit:
+            score.fit(*fit_data, linear=linear)
+        out[name] = (score(test_out).cpu(), prediction)
+    return out

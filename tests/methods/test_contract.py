@@ -1,0 +1,144 @@
+"""The contract every registered open-set method keeps (as pytorch-ood's test_all_detectors_smoke).
+
+For every entry of the method registry: ``NotFittedError`` before fit, a training loss that falls
+on a small separable problem, score shapes and dtypes, higher confidence for known than for
+unknown samples (held-out data), output on the input's device, and save -> load identical scores.
+
+A method gets these checks by being registered. Methods that read cached features use the
+feature toy (two blocks, so per-modality methods split it); a method that reads clips through
+encoders declares how to build it and its data once, in :data:`CLIP_CASES`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+import torch
+
+from openmer.backbones.factory import ProfileConfig
+from openmer.data.tensors import FeatureDataset
+from openmer.errors import NotFittedError
+from openmer.methods import OpenSetMethod, get_method, list_methods
+from openmer.metrics import auroc
+from openmer.training import TrainConfig, fit
+from tests.helpers.encoders import toy_encoders
+from tests.helpers.features import blobs
+
+CLASSES = ["anger", "joy", "sadness"]
+DEVICES = ["cpu", pytest.param("cuda", marks=pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA"))]
+
+
+@dataclass
+class Case:
+    """A method built for a toy problem, its data, how to train it, and how to rebuild it when loading."""
+
+    method: OpenSetMethod
+    train: Any
+    val: Any
+    known: list[dict]  # held-out known-class batches
+    unknown: list[dict]  # held-out unknown-class batches
+    train_config: TrainConfig
+    load_kwargs: dict[str, Any]
+
+
+def feature_case(name: str) -> Case:
+    x, y = blobs(seed=0, unknown="centre")  # the unknown class lies between the known ones
+    k = y >= 0
+    xt, yt = blobs(seed=0, sample_seed=1, unknown="centre")  # held out: new samples of the same blobs
+    cls = get_method(name)
+    cfg = cls.config_class.from_dict({"input_dim": 8, "dropout": 0.0, "blocks": [["a", 4], ["b", 4]]})
+    torch.manual_seed(0)
+    return Case(cls(cfg, CLASSES), FeatureDataset(x[k][::2], y[k][::2]), FeatureDataset(x[k][1::2], y[k][1::2]).batches(),
+                FeatureDataset(xt[yt >= 0], yt[yt >= 0]).batches(), FeatureDataset(xt[yt < 0], yt[yt < 0]).batches(),
+                TrainConfig(epochs=15, optimizer="adam", lr=3e-3, batch_size=32, eval_every=5), {})
+
+
+WORDS = {0: "furious rage", 1: "delighted laugh", 2: "tears gloom", -1: "xylophone quartz"}
+
+
+def _clip_batch(labels: torch.Tensor, seed: int, value: float | None = None) -> dict:
+    """Toy clips: class k has audio and video around k and its own words; unknowns lie between classes."""
+    g = torch.Generator().manual_seed(seed)
+    v = labels.float() if value is None else torch.full((len(labels),), value)
+    return {"text": [WORDS[int(c)] for c in labels], "audio": torch.randn(len(labels), 300, generator=g) * 0.1 + v[:, None],
+            "audio_lengths": torch.full((len(labels),), 300),
+            "video": torch.randn(len(labels), 2, 3, 8, 8, generator=g) * 0.1 + v[:, None, None, None, None],
+            "label": labels}
+
+
+def hcep_case() -> Case:
+    from openmer.methods.hcep import HCEP, HCEPConfig
+
+    torch.manual_seed(0)
+    method = HCEP(HCEPConfig(profile=ProfileConfig(name="toy")), CLASSES, toy_encoders())
+    labels = torch.arange(3).repeat_interleave(4)
+    return Case(method, [_clip_batch(labels, s) for s in range(2)], None, [_clip_batch(labels, 9)],
+                [_clip_batch(torch.full((12,), -1), 10, value=1.5)],
+                TrainConfig(epochs=15, optimizer="adam", lr=1e-2), {"encoders": toy_encoders()})
+
+
+#: methods that read clips through encoders: how to build each with tiny encoders, declared once
+CLIP_CASES: dict[str, Callable[[], Case]] = {"hcep": hcep_case}
+
+
+def make_case(name: str) -> Case:
+    if name in CLIP_CASES:
+        return CLIP_CASES[name]()
+    if get_method(name).consumes == "features":
+        return feature_case(name)
+    pytest.fail(f"method {name!r} reads clips: declare how to build it with tiny encoders in CLIP_CASES")
+
+
+@pytest.fixture(scope="module", params=list_methods())
+def trained(request):
+    case = make_case(request.param)
+    with pytest.raises(NotFittedError):
+        case.method.score_all(case.known)
+    result = fit(case.method, case.train, case.val, case.train_config)
+    return request.param, case, result
+
+
+def test_loss_falls_and_scores_have_the_documented_shapes(trained):
+    name, case, result = trained
+    assert result.history[-1]["train_loss"] < 0.7 * result.history[0]["train_loss"], name
+    s = case.method.score_all(case.known + case.unknown)
+    n = sum(len(b["label"]) for b in case.known + case.unknown)
+    assert s.confidence.shape == (n,) and s.confidence.dtype.is_floating_point
+    assert s.prediction.shape == (n,) and s.prediction.dtype == torch.int64
+    assert bool(((s.prediction >= 0) & (s.prediction < len(CLASSES))).all())
+    assert bool(torch.isfinite(s.confidence).all())
+    if s.probabilities is not None:
+        assert s.probabilities.shape == (n, len(CLASSES))
+
+
+def test_higher_confidence_is_known_on_held_out_data(trained):
+    name, case, _ = trained
+    s = case.method.score_all(case.known + case.unknown)
+    labels = torch.cat([torch.as_tensor(b["label"]) for b in case.known + case.unknown])
+    assert auroc(s.confidence.numpy(), labels.numpy()) > 0.75, name
+    known = labels >= 0
+    assert (s.prediction[known] == labels[known]).float().mean() > 0.9, name
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_output_on_the_input_device(trained, device):
+    _, case, _ = trained
+    method = case.method.to(device)
+    batch = {k: (v.to(device) if torch.is_tensor(v) else v) for k, v in case.known[0].items()}
+    s = method.score(batch)
+    assert s.confidence.device.type == device and s.prediction.device.type == device
+    method.to("cpu")
+
+
+def test_save_load_gives_identical_scores(trained, tmp_path):
+    name, case, _ = trained
+    case.method.threshold = 0.25
+    case.method.save(tmp_path / name)
+    back = OpenSetMethod.load(tmp_path / name, **case.load_kwargs)
+    assert type(back) is type(case.method) and back.threshold == 0.25 and back.known_classes == CLASSES
+    a, b = case.method.score_all(case.known + case.unknown), back.score_all(case.known + case.unknown)
+    assert torch.equal(a.prediction, b.prediction)
+    torch.testing.assert_close(a.confidence, b.confidence, rtol=0, atol=1e-6)
