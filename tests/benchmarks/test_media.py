@@ -83,3 +83,36 @@ def test_every_trial_records_a_threshold_chosen_on_known_validation_data(partial
         run = next(r for r in result.runs if (r.method == "hcep") == (kind == "hcep"))
         assert len(run.threshold_confidence) == len(_cat(val, "label"))  # the validation clips, not the test clips
         assert len(run.threshold_confidence) != len(run.confidence)
+
+
+def test_matched_budget_trains_every_method_like_hcep_on_the_same_clips(tmp_path, monkeypatch):
+    from openmer.benchmarks.media import with_matched_budget
+    from openmer.reporting.results import write_results
+
+    manifest, protocol = make_tiny_media(tmp_path, monkeypatch)
+    seen = {"baseline": [], "hcep": []}
+
+    def spy(kind, real):
+        def fit(method, train, val, cfg, **kw):
+            seen[kind].append((train, cfg))
+            return real(method, train, val, cfg, **kw)
+        return fit
+
+    monkeypatch.setattr(runner, "fit", spy("baseline", runner.fit))
+    monkeypatch.setattr(media, "fit", spy("hcep", media.fit))
+    base = tiny_config().model_copy(update={"levels": ("O(3:1)",), "methods": ("hcep", "arpl"), "posthoc": ()})
+    base = base.model_copy(update={"max_train_per_trial": 20, "hcep_train": base.hcep_train.model_copy(
+        update={"epochs": 3, "batch_size": 8, "lr_scales": {"cuep": 3.0}})})
+    assert base.baseline_train.epochs != 3  # the preset gives the heads another schedule
+    result = run_media_benchmark(with_matched_budget(base), manifest, protocol)
+    (b_train, b_cfg), = seen["baseline"]
+    (h_train, h_cfg), = seen["hcep"]
+    fields = ("optimizer", "lr", "epochs", "batch_size", "step_size", "gamma", "select_metric", "eval_every", "seed")
+    assert {f: getattr(b_cfg, f) for f in fields} == {f: getattr(h_cfg, f) for f in fields}
+    assert b_cfg.lr_scales == {} and h_cfg.lr_scales == {"cuep": 3.0}
+    assert len(h_train) == len(b_train) <= 20  # the same capped clips, same labels in the same order
+    np.testing.assert_array_equal(b_train.y.numpy(), h_train.labels)
+    budgets = {r["method"]: r["budget"] for r in result.records}
+    assert budgets["arpl"].startswith("3 ep") and "<= 20 clips" in budgets["arpl"] and "cuep x3" in budgets["hcep"]
+    md = write_results(tmp_path / "out", result.records, result.meta)["markdown"].read_text()
+    assert "Training budget" in md and budgets["arpl"] in md

@@ -301,5 +301,5 @@ def test_a_collapsed_validation_is_reported(caplog):
     from openmer.training.engine import collapse_warning
 
     assert collapse_warning({"val_majority_fraction": 0.95, "val_confidence": 0.9}, 5).startswith("one class")
-    assert "near-uniform" in collapse_warning({"val_majority_fraction": 0.4, "val_confidence": 0.23}, 5)
-    assert collapse_warning({"val_majority_fraction": 0.4, "val_confidence": 0.7}, 5) is None
+    assert "near-uniform" in collapse_warning({"val_majority_fraction": 0.4, "val_max_probability": 0.23}, 5)
+    assert collapse_warning({"val_majority_fraction": 0.4, "val_max_probability": 0.7}, 5) is None

@@ -92,3 +92,26 @@ def test_hooks_run_each_epoch_and_once_after_the_selected_weights_are_loaded():
     assert (kind, n, training) == ("finalize", len(train), False)  # the whole training set, eval mode
     assert torch.equal(points, m.reciprocal_points.detach())  # after the selected state was loaded
     assert m.is_fitted
+
+
+def test_collapse_check_reads_probabilities_not_a_confidence_on_another_scale():
+    """CPN*'s and ARPL's confidences are not class probabilities: a low mean confidence with
+    peaked probabilities and varied predictions is no collapse (a false alarm before)."""
+    from openmer.methods.base import OpenSetScores
+    from openmer.training.engine import collapse_warning, evaluate_known
+
+    class Stub:
+        num_classes = 2
+
+        def eval(self):
+            return self
+
+        def evaluate_batch(self, batch):
+            y = torch.as_tensor(batch["label"])
+            probs = torch.nn.functional.one_hot(y, 2).float() * 0.9 + 0.05
+            return None, OpenSetScores(torch.full((len(y),), 0.3), y, probs)
+
+    status = evaluate_known(Stub(), [{"label": [0, 1, 0, 1]}])
+    assert collapse_warning(status, 2) is None
+    flat = {"val_majority_fraction": 0.5, "val_confidence": 0.9, "val_max_probability": 0.52}
+    assert "near-uniform" in collapse_warning(flat, 2)

@@ -32,7 +32,8 @@ from typing import Any, TypeVar
 import numpy as np
 
 from openmer.benchmarks.media import (
-    MediaBenchmarkConfig, benchmark_encoders, benchmark_profile, emodb_config, run_media_benchmark,
+    MediaBenchmarkConfig, benchmark_encoders, benchmark_profile, emodb_config, feature_train_config,
+    run_media_benchmark,
 )
 from openmer.benchmarks.runner import (
     BenchmarkResult, FeatureBenchmarkConfig, Progress, benchmark_meta, consumes_features, registered_methods,
@@ -168,7 +169,8 @@ def run_ravdess(cfg: RavdessBenchmarkConfig | None = None, *, root: str | Path |
         t = time.perf_counter()
         fcfg = FeatureBenchmarkConfig(dataset="ravdess", methods=feature_methods, modality_sets=cfg.feature_sets,
                                       levels=cfg.levels, n_splits=cfg.n_splits, posthoc=cfg.posthoc,
-                                      train=cfg.baseline_train.model_copy(update={"seed": cfg.seed}))
+                                      train=feature_train_config(cfg).model_copy(update={"seed": cfg.seed}),
+                                      max_train_per_trial=cfg.max_train_per_trial if cfg.matched_budget else None)
         base = run_feature_benchmark(fcfg, features, table.labels, table.groups, protocol, progress=progress)
         records += base.records
         runs += base.runs

@@ -49,6 +49,9 @@ class FeatureBenchmarkConfig(OpenmerConfig):
         method_options: extra config fields per method name (e.g. ``{"arpl": {"weight_pl": 0.1}}``).
         posthoc: post-hoc scores computed on every trained classifier head as well (records named
             ``"<method>[<score>]"``, tagged ``posthoc_of``); ``()`` = none.
+        max_train_per_trial: train on at most this many class-stratified, seeded training clips
+            per trial (:func:`stratified_cap`, the same clips as HCEP's under a matched budget);
+            ``None`` = all.
     """
 
     dataset: str
@@ -59,6 +62,7 @@ class FeatureBenchmarkConfig(OpenmerConfig):
     train: TrainConfig = TrainConfig(epochs=60, optimizer="adam", lr=1e-3, batch_size=64, step_size=30, eval_every=5)
     method_options: dict[str, dict[str, Any]] = Field(default_factory=dict)
     posthoc: tuple[str, ...] = tuple(POSTHOC_SCORES)
+    max_train_per_trial: int | None = None
     preset_note: str = ""
 
 
@@ -150,6 +154,42 @@ def select_levels(levels: Sequence[str] | None, protocol: Protocol) -> tuple[str
     return tuple(levels)
 
 
+def stratified_cap(indices: np.ndarray, labels: np.ndarray, cap: int | None, seed: int) -> np.ndarray:
+    """At most ``cap`` of ``indices``, drawn per class in proportion to its share (seeded).
+
+    Args:
+        indices: (n,) candidate rows (a trial's training rows).
+        labels: (N,) label of every row, indexed by ``indices``.
+        cap: the most rows to keep (``None`` or >= n: all of them).
+        seed: the draw's seed (a trial's ``seed + split``, the same for every method of the trial).
+
+    Returns:
+        The kept rows, sorted.
+    """
+    if cap is None or len(indices) <= cap:
+        return indices
+    rng = np.random.default_rng(seed)
+    y = labels[indices]
+    keep = []
+    for c in np.unique(y):
+        members = indices[y == c]
+        n = max(1, round(cap * len(members) / len(indices)))
+        keep.append(rng.choice(members, size=min(n, len(members)), replace=False))
+    return np.sort(np.concatenate(keep))
+
+
+def budget_note(cfg: TrainConfig, max_clips: int | None = None) -> str:
+    """A method's training budget in one line, for the ``budget`` column of results.md.
+
+    >>> budget_note(TrainConfig(epochs=10, optimizer="adam", lr=1e-3, batch_size=16))
+    '10 ep adam lr 0.001, step 30 x0.1, batch 16, select val_acc/1 ep, all clips'
+    """
+    scales = "".join(f" {g} x{v:g}" for g, v in sorted(cfg.lr_scales.items()))
+    clips = "all clips" if max_clips is None else f"<= {max_clips} clips"
+    return (f"{cfg.epochs} ep {cfg.optimizer} lr {cfg.lr:g}{scales}, step {cfg.step_size} x{cfg.gamma:g}, "
+            f"batch {cfg.batch_size}, select {cfg.select_metric}/{cfg.eval_every} ep, {clips}")
+
+
 def run_feature_benchmark(
     cfg: FeatureBenchmarkConfig,
     features: dict[str, np.ndarray],
@@ -190,6 +230,7 @@ def run_feature_benchmark(
         if progress:
             progress(i, len(trials), f"{method_name} {'+'.join(mods)} {level} split {split.index}")
         sub = open_set_subsets(labels, groups, split, protocol.partition)
+        sub["train"] = stratified_cap(sub["train"], sub["labels"], cfg.max_train_per_trial, cfg.train.seed + split.index)
         x, mask = fill_absent_blocks(features, present, mods, train_rows=sub["train"])
         y = sub["labels"]
         train, val, test = (FeatureDataset(x[sub[p]], y[sub[p]], mask[sub[p]]) for p in ("train", "val", "test"))
@@ -205,13 +246,14 @@ def run_feature_benchmark(
         names = [labels[j] for j in sub["test"]]
         record, run = trial_result(method_name, mods, split, s.confidence.numpy(), s.prediction.numpy(),
                                    test.y.numpy(), names, threshold=threshold)
-        records.append({**record, "score": method.score_name})
+        records.append({**record, "score": method.score_name, "budget": budget_note(tcfg, cfg.max_train_per_trial)})
         runs.append(run)
         if cfg.posthoc and callable(getattr(method, "head", None)):
             for score, (conf, pred) in posthoc_scores(method, train.batches(), test.batches(), cfg.posthoc).items():
                 rec, _ = trial_result(f"{method_name}[{score}]", mods, split, conf.numpy(), pred.numpy(),
                                       test.y.numpy(), names)
-                records.append({**rec, "score": score, "posthoc_of": method_name})
+                records.append({**rec, "score": score, "posthoc_of": method_name,
+                                "budget": budget_note(tcfg, cfg.max_train_per_trial)})
     if progress:
         progress(len(trials), len(trials), "done")
     meta = benchmark_meta(cfg, protocol, t0, trials=len(trials))

@@ -100,6 +100,10 @@ def benchmark(
         "preset", "--schedule",
         help="emodb, meld, ravdess, cross-speech: 'preset' (shortened HCEP training that fits a 2-core CPU) or 'paper' "
              "(HCEP Sec. 4.1.4: 150 epochs SGD lr 5e-4, all training clips; meant for a GPU)."),
+    budget: str = typer.Option(
+        "preset", "--budget",
+        help="emodb, meld, ravdess, cross-speech: 'preset' (HCEP and the feature heads each on the preset's own schedule) "
+             "or 'matched' (every method on HCEP's optimiser, schedule, epochs, batch, clips and selection rule)."),
     levels: str | None = typer.Option(None, "--levels", help="Comma-separated subset of the openness levels, e.g. 'O(5:2)'."),
     splits: int | None = typer.Option(None, "--splits", min=1, help="Run only the first N splits of each level."),
 ) -> None:
@@ -135,6 +139,14 @@ def benchmark(
         cfg = with_paper_schedule(cfg)
     elif schedule != "preset":
         raise ConfigError(f"--schedule must be 'preset' or 'paper', not {schedule!r}")
+    if budget == "matched":
+        from openmer.benchmarks.media import MediaBenchmarkConfig, with_matched_budget
+
+        if not isinstance(cfg, MediaBenchmarkConfig) or name.value in PAPER_SETTINGS:
+            raise ConfigError(f"--budget matched applies to emodb, meld, ravdess and cross-speech, not {name.value}")
+        cfg = with_matched_budget(cfg)
+    elif budget != "preset":
+        raise ConfigError(f"--budget must be 'preset' or 'matched', not {budget!r}")
     with rich_progress() as progress:
         result = run(cfg, progress=ProgressCallback(progress, f"benchmark {name.value}"))
     result.meta["command"] = shlex.join(["openmer", *sys.argv[1:]])

@@ -11,7 +11,8 @@ they become percentages, and it labels them "(%)". Extra keys are allowed; numer
 summarised like the metrics. A benchmark that trains on one dataset and tests on several
 (cross-corpus) adds ``train_set`` and ``test_set`` to its records: they then identify a group
 too, and the tables get "Trained on" / "Tested on" columns.
-The tags in :data:`TAG_KEYS` are copied into the summary: ``score``
+The tags in :data:`TAG_KEYS` are copied into the summary: ``budget`` (how the method
+was trained, shown in its own column of the main table), ``score``
 (which confidence the record's metrics use) and ``posthoc_of`` (the record is a post-hoc score,
 method ``"<head>[<score>]"``, on the trained head of method ``<head>``). Post-hoc records get
 their own table in ``results.md``.
@@ -42,7 +43,7 @@ DATASET_KEYS = ("train_set", "test_set")
 #: headline metrics, fractions in [0, 1] (see :func:`openmer.metrics.open_set_metrics`)
 METRICS = ("auroc", "oscr", "aupr_in", "aupr_out", "closed_acc", "macro_f1", "fpr95")
 #: string tags copied from the records into their summary row (when all of a group's records agree)
-TAG_KEYS = ("score", "posthoc_of")
+TAG_KEYS = ("score", "posthoc_of", "budget")
 #: keys every record must have
 REQUIRED_KEYS = (*ID_KEYS, "openness", "split", *METRICS)
 #: decimals kept for floats in results.json
@@ -241,6 +242,9 @@ def _main_table(summary: Sequence[Mapping[str, Any]]) -> list[str]:
     same_n = len(n_values) == 1
     header = [*_key_headers(summary), *[f"{lv} AUROC / OSCR (%)" for lv in levels],
               "Mean over levels AUROC / OSCR (%)", "Mean over levels AUPR-in / AUPR-out / FPR@95%TPR (%)"]
+    budgets = any("budget" in row for row in summary)
+    if budgets:
+        header.append("Training budget")
     lines = ["| " + " | ".join(_md_escape(h) for h in header) + " |", "|" + "---|" * len(header)]
     for by_level in cells.values():
         row_cells = _key_cells(summary, next(iter(by_level.values())))
@@ -257,6 +261,8 @@ def _main_table(summary: Sequence[Mapping[str, Any]]) -> list[str]:
         present = list(by_level.values())
         row_cells.append(" / ".join(_pct(_level_mean(present, m)) for m in ("auroc", "oscr")))
         row_cells.append(" / ".join(_pct(_level_mean(present, m)) for m in ("aupr_in", "aupr_out", "fpr95")))
+        if budgets:
+            row_cells.append(_md_escape("; ".join(dict.fromkeys(str(r.get("budget", "")) for r in present))))
         lines.append("| " + " | ".join(row_cells) + " |")
     n_text = f"{next(iter(n_values))} split(s) per level" if same_n else "n = splits per cell"
     caption = (

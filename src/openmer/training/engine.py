@@ -123,14 +123,19 @@ NEAR_UNIFORM_MARGIN = 0.1
 
 
 def collapse_warning(status: dict[str, float], num_classes: int) -> str | None:
-    """Why a validation result looks collapsed (one class, or near-uniform probabilities), or ``None``."""
+    """Why a validation result looks collapsed (one class, or near-uniform probabilities), or ``None``.
+
+    The near-uniform check reads ``val_max_probability`` (mean largest class probability), not
+    the confidence: a method's confidence need not be a probability (ARPL's logits, CPN*'s
+    one-versus-all score); without probabilities it is skipped.
+    """
     reasons = []
     majority = status.get("val_majority_fraction")
     if majority is not None and majority > COLLAPSE_MAJORITY:
         reasons.append(f"one class takes {majority:.0%} of the validation predictions")
-    conf = status.get("val_confidence")
-    if conf is not None and conf < 1.0 / num_classes + NEAR_UNIFORM_MARGIN:
-        reasons.append(f"near-uniform probabilities (mean confidence {conf:.3f}, chance {1.0 / num_classes:.3f})")
+    top = status.get("val_max_probability")
+    if top is not None and top < 1.0 / num_classes + NEAR_UNIFORM_MARGIN:
+        reasons.append(f"near-uniform probabilities (mean largest probability {top:.3f}, chance {1.0 / num_classes:.3f})")
     return "; ".join(reasons) or None
 
 
@@ -164,7 +169,9 @@ def evaluate_known(method: Any, batches: Iterable[Any]) -> dict[str, float]:
         out["val_majority_fraction"] = float(np.bincount(pred[k], minlength=method.num_classes).max() / k.sum())
         if probs and all(p is not None for p in probs):
             # spread of the logits the probabilities come from: log p_max - log p_min per sample
-            logp = torch.cat(probs).clamp_min(1e-30).log().numpy()[k]
+            p = torch.cat(probs).numpy()[k]
+            out["val_max_probability"] = float(p.max(1).mean())
+            logp = np.log(np.clip(p, 1e-30, None))
             out["val_logit_spread"] = float((logp.max(1) - logp.min(1)).mean())
     if k.any() and (~k).any():
         out["val_auroc"] = auroc(conf, lab)
