@@ -243,8 +243,8 @@ def complexity_report(
     first_calls: dict[str, Any] = {}
     times: dict[str, list[float]] = {name: [] for name in calls}
     enc_times: dict[str, dict[str, list[float]]] = {name: {m: [] for m in MODALITIES} for name in calls}
-    later_calls: list[dict[str, int]] = []
-    later_cuep: list[int] = []
+    later_calls: dict[str, list[dict[str, int]]] = {name: [] for name in calls}
+    later_cuep: dict[str, list[int]] = {name: [] for name in calls}
     try:
         with torch.inference_mode():
             for name, fn in calls.items():  # first call of each (HCEP: computes and caches CUEP)
@@ -265,9 +265,8 @@ def complexity_report(
                     times[name].append(time.perf_counter() - t0)
                     for m in MODALITIES:
                         enc_times[name][m].append(clock.seconds.get(m, 0.0))
-                    if name == "hcep":
-                        later_calls.append(dict(clock.calls))
-                        later_cuep.append(cuep_inputs["n"])
+                    later_calls[name].append(dict(clock.calls))
+                    later_cuep[name].append(cuep_inputs["n"])
     finally:
         clock.close()
         del hcep.cuep.inputs  # back to the class method
@@ -291,7 +290,7 @@ def complexity_report(
     ratio = med["hcep"] / med["arpl"]
     measured_floor = med["floor"] / med["arpl"]
 
-    frozen_params = sum(count_parameters(encoders[m]) for m in MODALITIES)
+    encoders_used = torch.nn.ModuleList([encoders[m] for m in MODALITIES])
     breakdown = {
         "hcep": {part: count_parameters(getattr(hcep, part), trainable=True)
                  for part in ("smep", "cuep", "emo_projection") if getattr(hcep, part, None) is not None},
@@ -305,7 +304,8 @@ def complexity_report(
     records = [{
         "method": name,
         "learnable_params": count_parameters(methods[name], trainable=True),
-        "frozen_params": frozen_params if name != "hcep" else count_parameters(hcep.encoders),
+        # a method on clips holds its frozen encoders; the heads on features share the same ones
+        "frozen_params": count_parameters(getattr(methods[name], "encoders", None) or encoders_used),
         "ms_per_clip": 1000.0 * med[name] / n_clips,
         "first_call_ms_per_clip": 1000.0 * first[name] / n_clips,
         "encoder_ms_per_clip": {m: 1000.0 * enc_med[name][m] / n_clips for m in MODALITIES},
@@ -319,12 +319,12 @@ def complexity_report(
         "later_call_ms_per_clip": 1000.0 * med["hcep"] / n_clips,
         "first_over_later": first["hcep"] / med["hcep"],
         "encoder_calls_first": first_calls["hcep"]["encoder_calls"],
-        "encoder_calls_later": later_calls,
+        "encoder_calls_later": later_calls["hcep"],
         "cuep_inputs_encoded_first": first_calls["hcep"]["cuep_inputs_encoded"],
-        "cuep_inputs_encoded_later": later_cuep,
+        "cuep_inputs_encoded_later": later_cuep["hcep"],
         "cuep_encoded_once": (first_calls["hcep"]["encoder_calls"] == expected_first
-                              and all(c == {"audio": 1, "text": 1} for c in later_calls)
-                              and all(n == 0 for n in later_cuep)),
+                              and all(c == {"audio": 1, "text": 1} for c in later_calls["hcep"])
+                              and all(n == 0 for n in later_cuep["hcep"])),
         "note": (f"first call encodes the clips plus CUEP's {2 * k} learnable waveforms and {2 * k} class "
                  "sentences; later calls encode only the clips"),
     }
