@@ -29,7 +29,7 @@ from openmer.data.clips import ClipDataset, vision_preprocess
 from openmer.data.feature_cache import encode_features
 from openmer.data.manifest import Manifest
 from openmer.methods.base import OpenSetMethod
-from openmer.methods.hcep import HCEP, HCEPConfig
+from openmer.methods.hcep import HCEPConfig
 from openmer.methods.posthoc import POSTHOC_SCORES
 from openmer.methods.registry import get_method, list_methods
 from openmer.paths import default_cache_dir
@@ -49,7 +49,10 @@ class MediaBenchmarkConfig(OpenmerConfig):
     Attributes:
         max_train_per_trial: HCEP trains on at most this many (class-stratified, seeded) training
             clips per trial (``None`` = all); the baselines always use all.
-        hcep_options: extra :class:`HCEPConfig` fields (ablations).
+        hcep_options: extra :class:`HCEPConfig` fields (presets, ablations; laid over
+            ``method_options["hcep"]``).
+        method_options: extra config fields per method name, for the methods on features and on
+            clips alike (e.g. ``{"arpl": {"confidence": "softmax"}}``).
         encoder_options: per modality, extra encoder loader options, e.g.
             ``{"audio": {"prompt_entry": "features"}}`` (HCEP's cheaper audio prompt entry).
         posthoc: post-hoc scores computed on the feature methods' trained heads as well
@@ -68,12 +71,18 @@ class MediaBenchmarkConfig(OpenmerConfig):
     hcep_train: TrainConfig
     baseline_train: TrainConfig = BASELINE_TRAIN
     hcep_options: dict[str, Any] = Field(default_factory=dict)
+    method_options: dict[str, dict[str, Any]] = Field(default_factory=dict)
     encoder_options: dict[str, dict[str, Any]] = Field(default_factory=dict)
     max_train_per_trial: int | None = None
     posthoc: tuple[str, ...] = tuple(POSTHOC_SCORES)
     matched_budget: bool = False
     preset_note: str = ""
     seed: int = 0
+
+    def options_for(self, method: str) -> dict[str, Any]:
+        """The extra config fields of ``method``: ``method_options[method]``, and for HCEP
+        ``hcep_options`` on top."""
+        return {**self.method_options.get(method, {}), **(self.hcep_options if method == "hcep" else {})}
 
 
 def feature_train_config(cfg: MediaBenchmarkConfig) -> TrainConfig:
@@ -151,27 +160,31 @@ def run_media_benchmark(cfg: MediaBenchmarkConfig, manifest: Manifest, protocol:
         fcfg = FeatureBenchmarkConfig(dataset=cfg.dataset, methods=baselines, modality_sets=(tuple(cfg.modalities),),
                                       levels=cfg.levels, n_splits=cfg.n_splits, posthoc=cfg.posthoc,
                                       train=feature_train_config(cfg).model_copy(update={"seed": cfg.seed}),
-                                      max_train_per_trial=cfg.max_train_per_trial if cfg.matched_budget else None)
+                                      max_train_per_trial=cfg.max_train_per_trial if cfg.matched_budget else None,
+                                      method_options={m: cfg.options_for(m) for m in baselines})
         t = time.perf_counter()
         base = run_feature_benchmark(fcfg, feats, names, groups, protocol, present=present, progress=progress)
         timings["baselines_s"] = time.perf_counter() - t
         records += base.records
         runs += base.runs
-    if "hcep" in cfg.methods:
+    on_clips = [m for m in cfg.methods if get_method(m).consumes == "clips"]
+    if on_clips:
         t = time.perf_counter()
         levels = select_levels(cfg.levels, protocol)
-        trials = [(lv, sp) for lv in levels for sp in protocol.levels[lv][: cfg.n_splits]]
-        for i, (level, split) in enumerate(trials):
+        trials = [(lv, sp, m) for lv in levels for sp in protocol.levels[lv][: cfg.n_splits] for m in on_clips]
+        for i, (level, split, name) in enumerate(trials):
             if progress:
-                progress(i, len(trials), f"hcep {level} split {split.index}")
+                progress(i, len(trials), f"{name} {level} split {split.index}")
             sub = open_set_subsets(names, groups, split, protocol.partition)
             y = sub["labels"]
             tr = stratified_cap(sub["train"], y, cfg.max_train_per_trial, cfg.seed + split.index)
             seed = cfg.seed + split.index
-            hcfg = HCEPConfig.from_dict({"profile": prof.to_dict(), "modalities": list(cfg.modalities), "seed": seed,
-                                         **cfg.hcep_options})
+            cls = get_method(name)
+            mcfg = cls.config_class.from_dict({"profile": prof.to_dict(), "modalities": list(cfg.modalities),
+                                               "seed": seed, **cfg.options_for(name)})
             torch.manual_seed(seed)
-            method = (build or HCEP)(hcfg, split.known_classes, encoders)
+            method = build(mcfg, split.known_classes, encoders) if build else cls.build(mcfg, split.known_classes,
+                                                                                     encoders=encoders)
             tcfg = cfg.hcep_train.model_copy(update={"seed": seed})
             train, val = clips.subset(tr, y[tr]), clips.subset(sub["val"], y[sub["val"]])
             fit(method, train, val.batches(tcfg.batch_size) if len(val) else None, tcfg)
@@ -179,13 +192,14 @@ def run_media_benchmark(cfg: MediaBenchmarkConfig, manifest: Manifest, protocol:
             test = clips.subset(sub["test"], y[sub["test"]])
             test_batches = test.batches(tcfg.batch_size)
             s = method.score_all(test_batches)
-            f_m = torch.cat([method.features(b).cpu() for b in test_batches]).numpy()  # F_M, for t-SNE (Figs. 6, 8)
-            record, run = trial_result("hcep", cfg.modalities, split, s.confidence.numpy(), s.prediction.numpy(),
+            f_m = (torch.cat([method.features(b).cpu() for b in test_batches]).numpy()  # F_M, for t-SNE (Figs. 6, 8)
+                   if callable(getattr(method, "features", None)) else None)
+            record, run = trial_result(name, cfg.modalities, split, s.confidence.numpy(), s.prediction.numpy(),
                                        test.labels, [names[j] for j in sub["test"]], features=f_m,
                                        threshold=threshold)
             records.append({**record, "budget": budget_note(tcfg, cfg.max_train_per_trial)})
             runs.append(run)
-        timings["hcep_s"] = time.perf_counter() - t
+        timings["clip_methods_s"] = time.perf_counter() - t
         if progress:
             progress(len(trials), len(trials), "done")
     meta = benchmark_meta(cfg, protocol, t0, encoders=prof.to_dict(),
