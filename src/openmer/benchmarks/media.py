@@ -49,8 +49,8 @@ class MediaBenchmarkConfig(OpenmerConfig):
     Attributes:
         max_train_per_trial: HCEP trains on at most this many (class-stratified, seeded) training
             clips per trial (``None`` = all); the baselines always use all.
-        hcep_options: extra :class:`HCEPConfig` fields (presets, ablations; laid over
-            ``method_options["hcep"]``).
+        hcep_options: extra :class:`HCEPConfig` fields (presets, ablations), for every method
+            whose config is an ``HCEPConfig``, laid over its ``method_options``.
         method_options: extra config fields per method name, for the methods on features and on
             clips alike (e.g. ``{"arpl": {"confidence": "softmax"}}``).
         encoder_options: per modality, extra encoder loader options, e.g.
@@ -80,9 +80,10 @@ class MediaBenchmarkConfig(OpenmerConfig):
     seed: int = 0
 
     def options_for(self, method: str) -> dict[str, Any]:
-        """The extra config fields of ``method``: ``method_options[method]``, and for HCEP
-        ``hcep_options`` on top."""
-        return {**self.method_options.get(method, {}), **(self.hcep_options if method == "hcep" else {})}
+        """The extra config fields of ``method``: ``method_options[method]``, with ``hcep_options``
+        on top when the method's config is an :class:`HCEPConfig` (HCEP's fields)."""
+        hcep = self.hcep_options if issubclass(get_method(method).config_class, HCEPConfig) else {}
+        return {**self.method_options.get(method, {}), **hcep}
 
 
 def feature_train_config(cfg: MediaBenchmarkConfig) -> TrainConfig:
