@@ -451,8 +451,8 @@ class HCEP(OpenSetMethod):
     # ---------------------------------------------------------------- interface
     def parameter_groups(self) -> dict[str, list[nn.Parameter]]:
         """``smep_tokens`` (SMEP's learnable prompts: P_T, or an anchor's own prompts),
-        ``smep_projections`` (N_V, N_A), ``cuep`` (the whole-input prompts, or the random class
-        features without CUEP) and ``emo_projection`` (L_emo's per-block maps)."""
+        ``smep_projections`` (N_V, N_A), ``cuep`` (the whole-input prompts, learnable CUEP text
+        tokens of an ablation, or the random class features without CUEP) and ``emo_projection`` (L_emo's per-block maps)."""
         groups: dict[str, list[nn.Parameter]] = {"smep_tokens": [], "smep_projections": [], "cuep": [],
                                                  "emo_projection": []}
         for name, p in self.named_parameters():
@@ -462,7 +462,7 @@ class HCEP(OpenSetMethod):
                 groups["smep_projections"].append(p)
             elif name.startswith("smep."):
                 groups["smep_tokens"].append(p)
-            elif name.startswith(("cuep.", "random_pos.", "random_neg.")):
+            elif name.startswith(("cuep.", "cuep_text_", "random_pos.", "random_neg.")):
                 groups["cuep"].append(p)
             else:
                 groups["emo_projection"].append(p)
