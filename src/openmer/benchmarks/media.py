@@ -142,6 +142,7 @@ def run_media_benchmark(cfg: MediaBenchmarkConfig, manifest: Manifest, protocol:
     records: list[dict[str, Any]] = []
     runs: list[RunScores] = []
     timings: dict[str, float] = {}
+    left_out: dict[str, str] = {}
     baselines = tuple(m for m in cfg.methods if get_method(m).consumes == "features")
     if baselines:
         t = time.perf_counter()
@@ -153,7 +154,9 @@ def run_media_benchmark(cfg: MediaBenchmarkConfig, manifest: Manifest, protocol:
                                       train=feature_train_config(cfg).model_copy(update={"seed": cfg.seed}),
                                       max_train_per_trial=cfg.max_train_per_trial if cfg.matched_budget else None)
         t = time.perf_counter()
-        base = run_feature_benchmark(fcfg, feats, names, groups, protocol, present=present, progress=progress)
+        base = run_feature_benchmark(fcfg, feats, names, groups, protocol, present=present, progress=progress,
+                                     text_encoder=encoders.get("text"))
+        left_out.update(base.meta.get("left_out", {}))
         timings["baselines_s"] = time.perf_counter() - t
         records += base.records
         runs += base.runs
@@ -189,7 +192,7 @@ def run_media_benchmark(cfg: MediaBenchmarkConfig, manifest: Manifest, protocol:
         if progress:
             progress(len(trials), len(trials), "done")
     meta = benchmark_meta(cfg, protocol, t0, encoders=prof.to_dict(),
-                          timings_s={k: round(v, 1) for k, v in timings.items()})
+                          timings_s={k: round(v, 1) for k, v in timings.items()}, left_out=left_out)
     return BenchmarkResult(records=records, runs=runs, meta=meta)
 
 
