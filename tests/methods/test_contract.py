@@ -80,6 +80,20 @@ def hcep_case() -> Case:
                 TrainConfig(epochs=15, optimizer="adam", lr=1e-2), {"encoders": toy_encoders()})
 
 
+def hesp_case() -> Case:
+    from openmer.methods.hesp import HESP, HESPConfig
+
+    torch.manual_seed(0)
+    # toy 8 x 8 images: a 2-pixel prompt window, and steps sized to them (the paper's 50 is for 3 x 224 x 224)
+    # (and a logit scale for 4-d features: CLIP's 100 saturates them)
+    cfg = HESPConfig(profile=ProfileConfig(name="toy"), n_context=2, prompt_step=0.05, logit_scale=10.0)
+    method = HESP(cfg, CLASSES, toy_encoders())
+    labels = torch.arange(3).repeat_interleave(4)
+    return Case(method, [_clip_batch(labels, s) for s in range(2)], None, [_clip_batch(labels, 9)],
+                [_clip_batch(torch.full((12,), -1), 10, value=1.5)],
+                TrainConfig(epochs=30, optimizer="adam", lr=1e-2), {"encoders": toy_encoders()})
+
+
 def openvclip_case() -> Case:
     """Open-VCLIP classifies by direction in the class sentences' embedding space: CLIP-like toy
     features (clusters around unit directions) and the tiny text encoder's class embeddings."""
@@ -99,7 +113,7 @@ def openvclip_case() -> Case:
 
 #: methods that need more than the feature toy (clips through tiny encoders, or features in a
 #: class-text space): how to build each with its data, declared once
-CASES: dict[str, Callable[[], Case]] = {"hcep": hcep_case, "openvclip": openvclip_case}
+CASES: dict[str, Callable[[], Case]] = {"hcep": hcep_case, "hesp": hesp_case, "openvclip": openvclip_case}
 
 
 def make_case(name: str) -> Case:

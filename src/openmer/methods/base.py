@@ -321,6 +321,22 @@ class OpenSetMethod(nn.Module, ABC):
         return cls(config, known_classes)
 
 
+def parameter_version(module: nn.Module, exclude: str = "encoders.") -> tuple:
+    """Identity of the current values of a method's own parameters and buffers (not its encoders').
+
+    A tensor's ``_version`` counter grows with every in-place change (optimiser steps,
+    ``load_state_dict``'s copies) and a move to another device makes a new tensor, so a cache
+    stored with this key is reused only while nothing it was computed from has changed.
+
+    Args:
+        module: the method.
+        exclude: name prefix of the submodules left out (the frozen encoders).
+    """
+    own = [t for n, t in module.named_parameters() if not n.startswith(exclude)]
+    own += [t for n, t in module.named_buffers() if not n.startswith(exclude)]
+    return tuple((t.data_ptr(), t._version) for t in own)
+
+
 def frozen(module: nn.Module) -> nn.Module:
     """Mark a submodule (e.g. an encoder) as frozen: not saved in checkpoints, never trained."""
     for p in module.parameters():

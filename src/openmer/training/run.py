@@ -85,6 +85,9 @@ def build_method(method: str, known: Sequence[str], *, profile: ProfileConfig, m
             return cls.build(cfg, known, text_encoder=text_encoder)
         cfg = cls.config_class.from_dict({"profile": profile.to_dict(), "modalities": list(modalities), "seed": seed,
                                           **options})
+        reason = cls.unavailable(cfg, encoders=encoders)
+        if reason:
+            raise ConfigError(f"{method} cannot run here: it {reason}")
         return cls.build(cfg, known, encoders=encoders)
 
 
