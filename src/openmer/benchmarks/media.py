@@ -29,7 +29,7 @@ from openmer.data.clips import ClipDataset, vision_preprocess
 from openmer.data.feature_cache import encode_features
 from openmer.data.manifest import Manifest
 from openmer.methods.base import OpenSetMethod
-from openmer.methods.hcep import HCEP, HCEPConfig
+from openmer.methods.hcep import HCEPConfig
 from openmer.methods.posthoc import POSTHOC_SCORES
 from openmer.methods.registry import get_method, list_methods
 from openmer.paths import default_cache_dir
@@ -50,6 +50,8 @@ class MediaBenchmarkConfig(OpenmerConfig):
         max_train_per_trial: HCEP trains on at most this many (class-stratified, seeded) training
             clips per trial (``None`` = all); the baselines always use all.
         hcep_options: extra :class:`HCEPConfig` fields (ablations).
+        method_options: extra config fields per method name (e.g. ``{"hesp": {"fuse": "probs"}}``);
+            ``hcep_options`` is the ``"hcep"`` entry.
         encoder_options: per modality, extra encoder loader options, e.g.
             ``{"audio": {"prompt_entry": "features"}}`` (HCEP's cheaper audio prompt entry).
         posthoc: post-hoc scores computed on the feature methods' trained heads as well
@@ -62,18 +64,25 @@ class MediaBenchmarkConfig(OpenmerConfig):
     dataset: str
     profile: str = "offline"
     modalities: tuple[str, ...]
-    methods: tuple[str, ...] = Field(default_factory=lambda: ("hcep", *list_methods(consumes="features")))
+    methods: tuple[str, ...] = Field(default_factory=lambda: list_methods())
     levels: tuple[str, ...] | None = None
     n_splits: int = Field(default=4, gt=0)
     hcep_train: TrainConfig
     baseline_train: TrainConfig = BASELINE_TRAIN
     hcep_options: dict[str, Any] = Field(default_factory=dict)
+    method_options: dict[str, dict[str, Any]] = Field(default_factory=dict)
     encoder_options: dict[str, dict[str, Any]] = Field(default_factory=dict)
     max_train_per_trial: int | None = None
     posthoc: tuple[str, ...] = tuple(POSTHOC_SCORES)
     matched_budget: bool = False
     preset_note: str = ""
     seed: int = 0
+
+
+    def options_of(self, method: str) -> dict[str, Any]:
+        """The extra config fields of ``method``: its ``method_options`` entry (and ``hcep_options``
+        for the ``"hcep"`` entry)."""
+        return {**self.method_options.get(method, {}), **(self.hcep_options if method == "hcep" else {})}
 
 
 def feature_train_config(cfg: MediaBenchmarkConfig) -> TrainConfig:
@@ -123,7 +132,11 @@ def benchmark_encoders(cfg: MediaBenchmarkConfig, extra: tuple[str, ...] = ()) -
 def run_media_benchmark(cfg: MediaBenchmarkConfig, manifest: Manifest, protocol: Protocol, *,
                         progress: Progress | None = None, encoders: dict[str, Any] | None = None,
                         build: PromptedBuilder | None = None) -> BenchmarkResult:
-    """Run HCEP and the baselines on every (openness level, split) of ``protocol``.
+    """Run the methods of ``cfg.methods`` on every (openness level, split) of ``protocol``: those on
+    cached features through :func:`~openmer.benchmarks.runner.run_feature_benchmark`, those on
+    clips (HCEP, HESP) through the encoders, on ``hcep_train``. A method that cannot run on the
+    data's modalities or encoders (:meth:`~openmer.methods.base.OpenSetMethod.unavailable`) is left
+    out, with the reason in ``meta["left_out"]``.
 
     Args:
         encoders: already loaded encoders of ``cfg.profile`` (e.g. shared by an ablation grid);
@@ -160,22 +173,31 @@ def run_media_benchmark(cfg: MediaBenchmarkConfig, manifest: Manifest, protocol:
         timings["baselines_s"] = time.perf_counter() - t
         records += base.records
         runs += base.runs
-    if "hcep" in cfg.methods:
+    for name in [m for m in cfg.methods if get_method(m).consumes == "clips"]:
+        method_cls = get_method(name)
+        options = cfg.options_of(name)
+        probe = method_cls.config_class.from_dict({"profile": prof.to_dict(), "modalities": list(cfg.modalities),
+                                                   "seed": cfg.seed, **options})
+        reason = method_cls.unavailable(probe, encoders=encoders)
+        if reason:
+            left_out[name] = reason
+            continue
         t = time.perf_counter()
         levels = select_levels(cfg.levels, protocol)
         trials = [(lv, sp) for lv in levels for sp in protocol.levels[lv][: cfg.n_splits]]
         for i, (level, split) in enumerate(trials):
             if progress:
-                progress(i, len(trials), f"hcep {level} split {split.index}")
+                progress(i, len(trials), f"{name} {level} split {split.index}")
             sub = open_set_subsets(names, groups, split, protocol.partition)
             y = sub["labels"]
             tr = stratified_cap(sub["train"], y, cfg.max_train_per_trial, cfg.seed + split.index)
             seed = cfg.seed + split.index
-            hcfg = HCEPConfig.from_dict({"profile": prof.to_dict(), "modalities": list(cfg.modalities), "seed": seed,
-                                         **cfg.hcep_options})
+            mcfg = probe.model_copy(update={"seed": seed})
             torch.manual_seed(seed)
-            method = (build or HCEP)(hcfg, split.known_classes, encoders)
-            tcfg = cfg.hcep_train.model_copy(update={"seed": seed})
+            method = (build if build is not None and name == "hcep" else method_cls)(mcfg, split.known_classes, encoders)
+            groups_of = method.parameter_groups()  # per-group lr scales name one method's groups (HCEP's prompts)
+            tcfg = cfg.hcep_train.model_copy(update={
+                "seed": seed, "lr_scales": {g: v for g, v in cfg.hcep_train.lr_scales.items() if g in groups_of}})
             train, val = clips.subset(tr, y[tr]), clips.subset(sub["val"], y[sub["val"]])
             fit(method, train, val.batches(tcfg.batch_size) if len(val) else None, tcfg)
             threshold = deployable_threshold(method, val, train, batch_size=tcfg.batch_size)
@@ -183,12 +205,12 @@ def run_media_benchmark(cfg: MediaBenchmarkConfig, manifest: Manifest, protocol:
             test_batches = test.batches(tcfg.batch_size)
             s = method.score_all(test_batches)
             f_m = torch.cat([method.features(b).cpu() for b in test_batches]).numpy()  # F_M, for t-SNE (Figs. 6, 8)
-            record, run = trial_result("hcep", cfg.modalities, split, s.confidence.numpy(), s.prediction.numpy(),
+            record, run = trial_result(name, cfg.modalities, split, s.confidence.numpy(), s.prediction.numpy(),
                                        test.labels, [names[j] for j in sub["test"]], features=f_m,
                                        threshold=threshold)
             records.append({**record, "budget": budget_note(tcfg, cfg.max_train_per_trial)})
             runs.append(run)
-        timings["hcep_s"] = time.perf_counter() - t
+        timings[f"{name}_s"] = time.perf_counter() - t
         if progress:
             progress(len(trials), len(trials), "done")
     meta = benchmark_meta(cfg, protocol, t0, encoders=prof.to_dict(),

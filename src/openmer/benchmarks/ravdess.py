@@ -185,6 +185,8 @@ def run_ravdess(cfg: RavdessBenchmarkConfig | None = None, *, root: str | Path |
         for rec, run in zip(media.records, media.runs, strict=True):
             run.modalities = _encoded_name(run.modalities)
             rec["modalities"] = run.modality_label
+        if media.meta.get("left_out"):
+            meta_extra["left_out"] = {**meta_extra.get("left_out", {}), **media.meta["left_out"]}
         records += media.records
         runs += media.runs
         timings["encoder_methods_s"] = time.perf_counter() - t
