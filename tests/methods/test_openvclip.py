@@ -138,3 +138,24 @@ def test_the_feature_benchmark_runs_it_with_a_text_encoder_and_leaves_it_out_wit
     assert result.records[0]["score"] == "msp" and 0 <= result.records[0]["oscr"] <= result.records[0]["auroc"] <= 1
     without = run_feature_benchmark(cfg, feats, labels, groups, protocol)
     assert without.records == [] and set(without.meta["left_out"]) == {"openvclip video+audio", "openvclip audio"}
+
+
+def test_runs_on_the_tiny_random_paper_profile(tmp_path):
+    """CLIP text + vision (tiny, random): the video features and the class embeddings share one
+    width, so Open-VCLIP is available and trains on the tower's cached clip features."""
+    from openmer.backbones.factory import load_profile
+    from tests.backbones.tiny import make_tiny_paper_models
+
+    encoders = load_profile(make_tiny_paper_models(tmp_path)["profile"], modalities=("text", "video"))
+    g = torch.Generator().manual_seed(0)
+    labels = torch.arange(3).repeat_interleave(6)
+    clips = torch.randn(len(labels), 2, 3, 32, 32, generator=g) * 0.1 + labels.float()[:, None, None, None, None]
+    with torch.no_grad():
+        feats = encoders["video"](clips).numpy()
+    cfg = OpenVCLIPConfig(input_dim=feats.shape[1], blocks=(("video", feats.shape[1]),))
+    assert OpenVCLIP.unavailable(cfg, text_encoder=encoders["text"]) is None
+    m = OpenVCLIP.build(cfg, CLASSES, text_encoder=encoders["text"])
+    result = fit(m, FeatureDataset(feats, labels.numpy()), None, TrainConfig(epochs=5, optimizer="adam", lr=0.05))
+    assert result.history[-1]["train_loss"] < result.history[0]["train_loss"]
+    s = m.score_all(FeatureDataset(feats, labels.numpy()).batches())
+    assert bool(torch.isfinite(s.confidence).all()) and s.probabilities.shape == (len(labels), 3)
