@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from openmer.backbones.factory import ProfileConfig, load_profile
+from openmer.backbones.factory import ProfileConfig
 from openmer.errors import ConfigError, MissingModalityError
 from openmer.methods import OpenSetMethod
 from openmer.methods.distance import composite_distance

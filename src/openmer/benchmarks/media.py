@@ -78,7 +78,6 @@ class MediaBenchmarkConfig(OpenmerConfig):
     preset_note: str = ""
     seed: int = 0
 
-
     def options_of(self, method: str) -> dict[str, Any]:
         """The extra config fields of ``method``: its ``method_options`` entry (and ``hcep_options``
         for the ``"hcep"`` entry)."""
