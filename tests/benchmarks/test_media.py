@@ -116,3 +116,18 @@ def test_matched_budget_trains_every_method_like_hcep_on_the_same_clips(tmp_path
     assert budgets["arpl"].startswith("3 ep") and "<= 20 clips" in budgets["arpl"] and "cuep x3" in budgets["hcep"]
     md = write_results(tmp_path / "out", result.records, result.meta)["markdown"].read_text()
     assert "Training budget" in md and budgets["arpl"] in md
+
+
+def test_methods_that_need_video_are_left_out_of_a_speech_benchmark_with_their_reason(tmp_path, monkeypatch):
+    """Every registered method is a default; HESP (clips) and Open-VCLIP (features) read video,
+    which the tiny speech data lacks: they are left out and say why, the others run."""
+    from openmer.methods import list_methods
+
+    manifest, protocol = make_tiny_media(tmp_path, monkeypatch)
+    cfg = tiny_config()
+    assert cfg.methods == list_methods() and {"hesp", "openvclip"} <= set(cfg.methods)
+    cfg = cfg.model_copy(update={"levels": ("O(3:1)",), "methods": ("hesp", "openvclip", "msp"), "posthoc": ()})
+    result = run_media_benchmark(cfg, manifest, protocol)
+    assert [r["method"] for r in result.records] == ["msp"]
+    assert "reads video" in result.meta["left_out"]["hesp"]
+    assert "'video' feature block" in result.meta["left_out"]["openvclip text+audio"]

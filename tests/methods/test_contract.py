@@ -6,7 +6,7 @@ unknown samples (held-out data), output on the input's device, and save -> load 
 
 A method gets these checks by being registered. Methods that read cached features use the
 feature toy (two blocks, so per-modality methods split it); a method that reads clips through
-encoders declares how to build it and its data once, in :data:`CLIP_CASES`.
+encoders (or needs features of a kind) declares how to build it and its data once, in :data:`CASES`.
 """
 
 from __future__ import annotations
@@ -24,8 +24,8 @@ from openmer.errors import NotFittedError
 from openmer.methods import OpenSetMethod, get_method, list_methods
 from openmer.metrics import auroc
 from openmer.training import TrainConfig, fit
-from tests.helpers.encoders import toy_encoders
-from tests.helpers.features import blobs
+from tests.helpers.encoders import ToyText, toy_encoders
+from tests.helpers.features import blobs, sphere_blobs
 
 CLASSES = ["anger", "joy", "sadness"]
 DEVICES = ["cpu", pytest.param("cuda", marks=pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA"))]
@@ -80,16 +80,48 @@ def hcep_case() -> Case:
                 TrainConfig(epochs=15, optimizer="adam", lr=1e-2), {"encoders": toy_encoders()})
 
 
-#: methods that read clips through encoders: how to build each with tiny encoders, declared once
-CLIP_CASES: dict[str, Callable[[], Case]] = {"hcep": hcep_case}
+def hesp_case() -> Case:
+    from openmer.methods.hesp import HESP, HESPConfig
+
+    torch.manual_seed(0)
+    # toy 8 x 8 images: a 2-pixel prompt window, and steps sized to them (the paper's 50 is for 3 x 224 x 224)
+    # (and a logit scale for 4-d features: CLIP's 100 saturates them)
+    cfg = HESPConfig(profile=ProfileConfig(name="toy"), n_context=2, prompt_step=0.05, logit_scale=10.0)
+    method = HESP(cfg, CLASSES, toy_encoders())
+    labels = torch.arange(3).repeat_interleave(4)
+    return Case(method, [_clip_batch(labels, s) for s in range(2)], None, [_clip_batch(labels, 9)],
+                [_clip_batch(torch.full((12,), -1), 10, value=1.5)],
+                TrainConfig(epochs=30, optimizer="adam", lr=1e-2), {"encoders": toy_encoders()})
+
+
+def openvclip_case() -> Case:
+    """Open-VCLIP classifies by direction in the class sentences' embedding space: CLIP-like toy
+    features (clusters around unit directions) and the tiny text encoder's class embeddings."""
+    from openmer.methods.openvclip import OpenVCLIP, OpenVCLIPConfig
+
+    x, y = sphere_blobs(seed=0)
+    xt, yt = sphere_blobs(seed=0, sample_seed=1)
+    k = y >= 0
+    torch.manual_seed(0)
+    text = ToyText(dim=8)
+    cfg = OpenVCLIPConfig(input_dim=8, blocks=(("video", 8),), templates=("{}",), logit_scale=10.0)  # toy space: CLIP's 100 saturates
+    return Case(OpenVCLIP.build(cfg, CLASSES, text_encoder=text), FeatureDataset(x[k][::2], y[k][::2]),
+                FeatureDataset(x[k][1::2], y[k][1::2]).batches(), FeatureDataset(xt[yt >= 0], yt[yt >= 0]).batches(),
+                FeatureDataset(xt[yt < 0], yt[yt < 0]).batches(),
+                TrainConfig(epochs=15, optimizer="adam", lr=0.1, batch_size=32, eval_every=5, select_metric="last"), {})
+
+
+#: methods that need more than the feature toy (clips through tiny encoders, or features in a
+#: class-text space): how to build each with its data, declared once
+CASES: dict[str, Callable[[], Case]] = {"hcep": hcep_case, "hesp": hesp_case, "openvclip": openvclip_case}
 
 
 def make_case(name: str) -> Case:
-    if name in CLIP_CASES:
-        return CLIP_CASES[name]()
+    if name in CASES:
+        return CASES[name]()
     if get_method(name).consumes == "features":
         return feature_case(name)
-    pytest.fail(f"method {name!r} reads clips: declare how to build it with tiny encoders in CLIP_CASES")
+    pytest.fail(f"method {name!r} reads clips: declare how to build it with tiny encoders in CASES")
 
 
 @pytest.fixture(scope="module", params=list_methods())

@@ -47,8 +47,9 @@ class MediaBenchmarkConfig(OpenmerConfig):
     """What a media benchmark runs (see :func:`emodb_config`, :func:`meld_config`).
 
     Attributes:
-        max_train_per_trial: HCEP trains on at most this many (class-stratified, seeded) training
-            clips per trial (``None`` = all); the baselines always use all.
+        max_train_per_trial: the methods on clips train on at most this many (class-stratified,
+            seeded) training clips per trial (``None`` = all); the methods on features use all,
+            except under ``matched_budget``.
         hcep_options: extra :class:`HCEPConfig` fields (presets, ablations), for every method
             whose config is an ``HCEPConfig``, laid over its ``method_options``.
         method_options: extra config fields per method name, for the methods on features and on
@@ -65,7 +66,7 @@ class MediaBenchmarkConfig(OpenmerConfig):
     dataset: str
     profile: str = "offline"
     modalities: tuple[str, ...]
-    methods: tuple[str, ...] = Field(default_factory=lambda: ("hcep", *list_methods(consumes="features")))
+    methods: tuple[str, ...] = Field(default_factory=lambda: list_methods())
     levels: tuple[str, ...] | None = None
     n_splits: int = Field(default=4, gt=0)
     hcep_train: TrainConfig
@@ -133,14 +134,18 @@ def benchmark_encoders(cfg: MediaBenchmarkConfig, extra: tuple[str, ...] = ()) -
 def run_media_benchmark(cfg: MediaBenchmarkConfig, manifest: Manifest, protocol: Protocol, *,
                         progress: Progress | None = None, encoders: dict[str, Any] | None = None,
                         build: PromptedBuilder | None = None) -> BenchmarkResult:
-    """Run HCEP and the baselines on every (openness level, split) of ``protocol``.
+    """Run the methods of ``cfg.methods`` on every (openness level, split) of ``protocol``: those on
+    cached features through :func:`~openmer.benchmarks.runner.run_feature_benchmark`, those on
+    clips (HCEP, HESP) through the encoders, on ``hcep_train``. A method that cannot run on the
+    data's modalities or encoders (:meth:`~openmer.methods.base.OpenSetMethod.unavailable`) is left
+    out, with the reason in ``meta["left_out"]``.
 
     Args:
         encoders: already loaded encoders of ``cfg.profile`` (e.g. shared by an ablation grid);
             loaded here when ``None``.
-        build: what the ``"hcep"`` entry of ``cfg.methods`` trains (default :class:`HCEP`); the
-            ablation grid passes models that HCEPConfig has no option for
-            (:mod:`openmer.benchmarks.ablation_models`). It must provide ``features(batch)``.
+        build: what each method on clips trains, ``build(config, known_classes, encoders)``
+            (default: the registered class); the ablation grid, which runs one method, passes models
+            that HCEPConfig has no option for (:mod:`openmer.benchmarks.ablation_models`).
     """
     t0 = time.perf_counter()
     prof = benchmark_profile(cfg)
@@ -152,6 +157,7 @@ def run_media_benchmark(cfg: MediaBenchmarkConfig, manifest: Manifest, protocol:
     records: list[dict[str, Any]] = []
     runs: list[RunScores] = []
     timings: dict[str, float] = {}
+    left_out: dict[str, str] = {}
     baselines = tuple(m for m in cfg.methods if get_method(m).consumes == "features")
     if baselines:
         t = time.perf_counter()
@@ -164,29 +170,37 @@ def run_media_benchmark(cfg: MediaBenchmarkConfig, manifest: Manifest, protocol:
                                       max_train_per_trial=cfg.max_train_per_trial if cfg.matched_budget else None,
                                       method_options={m: cfg.options_for(m) for m in baselines})
         t = time.perf_counter()
-        base = run_feature_benchmark(fcfg, feats, names, groups, protocol, present=present, progress=progress)
+        base = run_feature_benchmark(fcfg, feats, names, groups, protocol, present=present, progress=progress,
+                                     text_encoder=encoders.get("text"))
+        left_out.update(base.meta.get("left_out", {}))
         timings["baselines_s"] = time.perf_counter() - t
         records += base.records
         runs += base.runs
-    on_clips = [m for m in cfg.methods if get_method(m).consumes == "clips"]
-    if on_clips:
+    for name in [m for m in cfg.methods if get_method(m).consumes == "clips"]:
+        method_cls = get_method(name)
+        options = cfg.options_for(name)
+        probe = method_cls.config_class.from_dict({"profile": prof.to_dict(), "modalities": list(cfg.modalities),
+                                                   "seed": cfg.seed, **options})
+        reason = method_cls.unavailable(probe, encoders=encoders)
+        if reason:
+            left_out[name] = reason
+            continue
         t = time.perf_counter()
         levels = select_levels(cfg.levels, protocol)
-        trials = [(lv, sp, m) for lv in levels for sp in protocol.levels[lv][: cfg.n_splits] for m in on_clips]
-        for i, (level, split, name) in enumerate(trials):
+        trials = [(lv, sp) for lv in levels for sp in protocol.levels[lv][: cfg.n_splits]]
+        for i, (level, split) in enumerate(trials):
             if progress:
                 progress(i, len(trials), f"{name} {level} split {split.index}")
             sub = open_set_subsets(names, groups, split, protocol.partition)
             y = sub["labels"]
             tr = stratified_cap(sub["train"], y, cfg.max_train_per_trial, cfg.seed + split.index)
             seed = cfg.seed + split.index
-            cls = get_method(name)
-            mcfg = cls.config_class.from_dict({"profile": prof.to_dict(), "modalities": list(cfg.modalities),
-                                               "seed": seed, **cfg.options_for(name)})
+            mcfg = probe.model_copy(update={"seed": seed})
             torch.manual_seed(seed)
-            method = build(mcfg, split.known_classes, encoders) if build else cls.build(mcfg, split.known_classes,
-                                                                                     encoders=encoders)
-            tcfg = cfg.hcep_train.model_copy(update={"seed": seed})
+            method = (build or method_cls)(mcfg, split.known_classes, encoders)
+            groups_of = method.parameter_groups()  # per-group lr scales name one method's groups (HCEP's prompts)
+            tcfg = cfg.hcep_train.model_copy(update={
+                "seed": seed, "lr_scales": {g: v for g, v in cfg.hcep_train.lr_scales.items() if g in groups_of}})
             train, val = clips.subset(tr, y[tr]), clips.subset(sub["val"], y[sub["val"]])
             fit(method, train, val.batches(tcfg.batch_size) if len(val) else None, tcfg)
             threshold = deployable_threshold(method, val, train, batch_size=tcfg.batch_size)
@@ -200,11 +214,11 @@ def run_media_benchmark(cfg: MediaBenchmarkConfig, manifest: Manifest, protocol:
                                        threshold=threshold)
             records.append({**record, "budget": budget_note(tcfg, cfg.max_train_per_trial)})
             runs.append(run)
-        timings["clip_methods_s"] = time.perf_counter() - t
+        timings[f"{name}_s"] = time.perf_counter() - t
         if progress:
             progress(len(trials), len(trials), "done")
     meta = benchmark_meta(cfg, protocol, t0, encoders=prof.to_dict(),
-                          timings_s={k: round(v, 1) for k, v in timings.items()})
+                          timings_s={k: round(v, 1) for k, v in timings.items()}, left_out=left_out)
     return BenchmarkResult(records=records, runs=runs, meta=meta)
 
 

@@ -171,7 +171,10 @@ def run_ravdess(cfg: RavdessBenchmarkConfig | None = None, *, root: str | Path |
                                       levels=cfg.levels, n_splits=cfg.n_splits, posthoc=cfg.posthoc,
                                       train=feature_train_config(cfg).model_copy(update={"seed": cfg.seed}),
                                       max_train_per_trial=cfg.max_train_per_trial if cfg.matched_budget else None)
-        base = run_feature_benchmark(fcfg, features, table.labels, table.groups, protocol, progress=progress)
+        base = run_feature_benchmark(fcfg, features, table.labels, table.groups, protocol, progress=progress,
+                                     text_encoder=(encoders or {}).get("text"))
+        if base.meta.get("left_out"):
+            meta_extra["left_out"] = base.meta["left_out"]
         records += base.records
         runs += base.runs
         timings["feature_methods_s"] = time.perf_counter() - t
@@ -182,6 +185,8 @@ def run_ravdess(cfg: RavdessBenchmarkConfig | None = None, *, root: str | Path |
         for rec, run in zip(media.records, media.runs, strict=True):
             run.modalities = _encoded_name(run.modalities)
             rec["modalities"] = run.modality_label
+        if media.meta.get("left_out"):
+            meta_extra["left_out"] = {**meta_extra.get("left_out", {}), **media.meta["left_out"]}
         records += media.records
         runs += media.runs
         timings["encoder_methods_s"] = time.perf_counter() - t

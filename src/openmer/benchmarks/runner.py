@@ -199,6 +199,7 @@ def run_feature_benchmark(
     *,
     present: dict[str, np.ndarray] | None = None,
     progress: Progress | None = None,
+    text_encoder: Any = None,
 ) -> BenchmarkResult:
     """Run every trial of a feature-level benchmark.
 
@@ -212,9 +213,13 @@ def run_feature_benchmark(
             every clip has every modality). Absent blocks are filled with the trial's training
             mean of the present rows (:func:`~openmer.data.feature_blocks.fill_absent_blocks`).
         progress: optional callback.
+        text_encoder: the profile's frozen text encoder, handed to the methods that build on
+            class sentences (Open-VCLIP's zero-shot class weights); ``None`` = none.
 
     Returns:
-        :class:`BenchmarkResult` with metrics per trial (fractions in [0, 1]).
+        :class:`BenchmarkResult` with metrics per trial (fractions in [0, 1]). A method that cannot
+        run on a modality set (:meth:`~openmer.methods.base.OpenSetMethod.unavailable`) is left
+        out of it, with the reason in ``meta["left_out"]["<method> <modalities>"]``.
     """
     levels = select_levels(cfg.levels, protocol)
     not_features = [m for m in cfg.methods if get_method(m).consumes != "features"]
@@ -224,9 +229,18 @@ def run_feature_benchmark(
     trials = [(lv, sp, m, mods) for lv in levels for sp in protocol.levels[lv][: cfg.n_splits]
               for mods in cfg.modality_sets for m in cfg.methods]
     records, runs = [], []
+    left_out: dict[str, str] = {}
     t0 = time.perf_counter()
     labels = list(labels)
     for i, (level, split, method_name, mods) in enumerate(trials):
+        method_cls = get_method(method_name)
+        mcfg = method_cls.config_class.from_dict(
+            {"input_dim": sum(int(features[m].shape[1]) for m in mods), "blocks": feature_blocks(features, mods),
+             **cfg.method_options.get(method_name, {})})
+        reason = method_cls.unavailable(mcfg, text_encoder=text_encoder)
+        if reason:
+            left_out[f"{method_name} {'+'.join(mods)}"] = reason
+            continue
         if progress:
             progress(i, len(trials), f"{method_name} {'+'.join(mods)} {level} split {split.index}")
         sub = open_set_subsets(labels, groups, split, protocol.partition)
@@ -234,11 +248,8 @@ def run_feature_benchmark(
         x, mask = fill_absent_blocks(features, present, mods, train_rows=sub["train"])
         y = sub["labels"]
         train, val, test = (FeatureDataset(x[sub[p]], y[sub[p]], mask[sub[p]]) for p in ("train", "val", "test"))
-        method_cls = get_method(method_name)
-        mcfg = method_cls.config_class.from_dict(
-            {"input_dim": x.shape[1], "blocks": feature_blocks(features, mods), **cfg.method_options.get(method_name, {})})
         torch.manual_seed(cfg.train.seed + split.index)
-        method = method_cls(mcfg, split.known_classes)
+        method = method_cls.build(mcfg, split.known_classes, text_encoder=text_encoder)
         tcfg = cfg.train.model_copy(update={"seed": cfg.train.seed + split.index})
         fit(method, train, val.batches(), tcfg)
         threshold = deployable_threshold(method, val, train)
@@ -256,7 +267,7 @@ def run_feature_benchmark(
                                 "budget": budget_note(tcfg, cfg.max_train_per_trial)})
     if progress:
         progress(len(trials), len(trials), "done")
-    meta = benchmark_meta(cfg, protocol, t0, trials=len(trials))
+    meta = benchmark_meta(cfg, protocol, t0, trials=len(trials), left_out=left_out)
     return BenchmarkResult(records=records, runs=runs, meta=meta)
 
 

@@ -6,7 +6,9 @@ Modelled on pytorch-ood's ``Detector`` and OpenOOD's ``(pred, conf)`` pair:
   ``known_classes`` (class index ``k`` = ``known_classes[k]``);
 - :meth:`OpenSetMethod.loss` gives the training loss of a batch (the engine calls it), and the
   engine's hooks :meth:`OpenSetMethod.on_epoch_start` (schedules inside a loss, e.g. CPN's
-  temperature warm-up) and :meth:`OpenSetMethod.finalize` (statistics of the trained model on
+  temperature warm-up), :meth:`OpenSetMethod.before_optimizer_step` (HESP's prompt steps),
+  :meth:`OpenSetMethod.on_epoch_end` (Open-VCLIP's weight averaging) and
+  :meth:`OpenSetMethod.finalize` (statistics of the trained model on
   the training data, e.g. LPL's logit prototypes, post-hoc score fits) let a method do more
   without a second loop;
 - :meth:`OpenSetMethod.score` gives :class:`OpenSetScores`: ``confidence`` (higher = more
@@ -106,6 +108,15 @@ class OpenSetMethod(nn.Module, ABC):
 
     def on_epoch_start(self, epoch: int, num_epochs: int) -> None:
         """Hook run by the engine before each training epoch (``epoch`` counts from 0)."""
+
+    def before_optimizer_step(self) -> None:
+        """Hook run by the engine after each backward pass (and gradient clipping), before the
+        optimiser step: gradients are in ``.grad`` (e.g. HESP's normalised-gradient prompt steps)."""
+
+    def on_epoch_end(self, epoch: int, num_epochs: int) -> None:
+        """Hook run by the engine after each training epoch's last step, before validation
+        (``epoch`` counts from 0; e.g. Open-VCLIP's running weight average). State it keeps must
+        live in buffers, so that model selection and checkpoints carry it."""
 
     def finalize(self, train: Iterable[Batch]) -> None:
         """Hook run by the engine once after training, on the training data, once the selected
@@ -295,9 +306,35 @@ class OpenSetMethod(nn.Module, ABC):
         return method.to(device).eval()
 
     @classmethod
+    def unavailable(cls, config: MethodConfig, **context: Any) -> str | None:
+        """Why the method cannot run with ``config`` and what the caller has, or ``None`` when it can.
+
+        A runner calls this before :meth:`build` with the same keyword arguments it would pass to
+        :meth:`build` (e.g. ``text_encoder=``) and leaves the method out of a run, recording the
+        reason, instead of asking the method's name. Default: always available.
+        """
+        return None
+
+    @classmethod
     def build(cls, config: MethodConfig, known_classes: Sequence[str], **kwargs: Any) -> OpenSetMethod:
         """Construct from a config (hook for methods that need more, e.g. encoders)."""
         return cls(config, known_classes)
+
+
+def parameter_version(module: nn.Module, exclude: str = "encoders.") -> tuple:
+    """Identity of the current values of a method's own parameters and buffers (not its encoders').
+
+    A tensor's ``_version`` counter grows with every in-place change (optimiser steps,
+    ``load_state_dict``'s copies) and a move to another device makes a new tensor, so a cache
+    stored with this key is reused only while nothing it was computed from has changed.
+
+    Args:
+        module: the method.
+        exclude: name prefix of the submodules left out (the frozen encoders).
+    """
+    own = [t for n, t in module.named_parameters() if not n.startswith(exclude)]
+    own += [t for n, t in module.named_buffers() if not n.startswith(exclude)]
+    return tuple((t.data_ptr(), t._version) for t in own)
 
 
 def frozen(module: nn.Module) -> nn.Module:

@@ -133,6 +133,10 @@ class FeatureMethod(OpenSetMethod):
         if all("features_present" in b for b in batches):
             present = torch.cat([torch.as_tensor(b["features_present"], dtype=torch.bool) for b in batches]).to(x.device)
         self.embedding.fit_statistics(x, present)
+        self.reset_posthoc()
+
+    def reset_posthoc(self) -> None:
+        """Drop a fitted post-hoc score's statistics (they belong to the old weights)."""
         if self.posthoc is not None:
             self.posthoc = get_score(self.config.score)().to(self._fitted.device)
 

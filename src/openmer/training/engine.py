@@ -16,8 +16,11 @@ What the loop guarantees:
   refuses a checkpoint of another run (naming the field that differs), then continues and gives
   the same result as an uninterrupted run, because every epoch's shuffling and dropout are
   seeded from ``(seed, epoch)`` alone;
-- hooks: ``method.on_epoch_start(epoch, epochs)`` before each epoch, and
-  ``method.finalize(train)`` once at the end, in eval mode, after the selected weights are loaded;
+- hooks: ``method.on_epoch_start(epoch, epochs)`` before each epoch,
+  ``method.before_optimizer_step()`` after each backward pass and gradient clipping (HESP's
+  normalised-gradient prompt steps), ``method.on_epoch_end(epoch, epochs)`` after each epoch's
+  last step, before validation (Open-VCLIP's weight averaging), and ``method.finalize(train)``
+  once at the end, in eval mode, after the selected weights are loaded;
 - a NaN/inf loss stops training with :class:`~openmer.errors.TrainingError` naming epoch and step;
   the last completed epoch stays on disk for ``--resume``.
 """
@@ -287,6 +290,7 @@ def fit(
                 sums[f"grad_norm_{name}"] = sums.get(f"grad_norm_{name}", 0.0) + math.sqrt(sq)
             if cfg.grad_clip is not None:
                 accelerator.clip_grad_norm_(params, cfg.grad_clip)
+            method.before_optimizer_step()
             optimizer.step()
             sums["train_loss"] = sums.get("train_loss", 0.0) + float(loss.detach())
             if isinstance(out, LossOutput):
@@ -299,6 +303,7 @@ def fit(
                     seen += len(y)
             n += 1
         scheduler.step()
+        method.on_epoch_end(epoch, cfg.epochs)
         status: dict[str, float] = {"epoch": epoch + 1, **{k: v / max(n, 1) for k, v in sums.items()},
                                     "lr": optimizer.param_groups[0]["lr"]}
         if seen:

@@ -66,8 +66,9 @@ def build_method(method: str, known: Sequence[str], *, profile: ProfileConfig, m
     """A registered method, its initial parameters drawn from ``seed`` (so equal seeds give equal runs).
 
     A method on precomputed features (:class:`~openmer.methods.feature_method.FeatureMethod`) gets
-    ``input_dim`` and ``blocks`` (the modality layout ``(name, width)`` of the concatenated
-    features); a method on clips gets the profile, the modalities, the seed and ``encoders``
+    ``input_dim``, ``blocks`` (the modality layout ``(name, width)`` of the concatenated
+    features) and the text encoder of ``encoders`` when there is one (Open-VCLIP's zero-shot class
+    weights); a method on clips gets the profile, the modalities, the seed and ``encoders``
     (loaded from the profile by its ``build`` when ``None``). The global RNG state is left as it was.
     """
     cls = get_method(method)
@@ -75,10 +76,18 @@ def build_method(method: str, known: Sequence[str], *, profile: ProfileConfig, m
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         if issubclass(cls, FeatureMethod):
-            return cls(cls.config_class.from_dict(
-                {"input_dim": input_dim, **({"blocks": list(blocks)} if blocks else {}), **options}), known)
+            cfg = cls.config_class.from_dict({"input_dim": input_dim, **({"blocks": list(blocks)} if blocks else {}),
+                                              **options})
+            text_encoder = (encoders or {}).get("text")
+            reason = cls.unavailable(cfg, text_encoder=text_encoder)
+            if reason:
+                raise ConfigError(f"{method} cannot run here: it {reason}")
+            return cls.build(cfg, known, text_encoder=text_encoder)
         cfg = cls.config_class.from_dict({"profile": profile.to_dict(), "modalities": list(modalities), "seed": seed,
                                           **options})
+        reason = cls.unavailable(cfg, encoders=encoders)
+        if reason:
+            raise ConfigError(f"{method} cannot run here: it {reason}")
         return cls.build(cfg, known, encoders=encoders)
 
 
@@ -225,7 +234,7 @@ def train(
         train_set = FeatureDataset(x[parts["train"]], labels[parts["train"]], mask[parts["train"]])
         val_set = FeatureDataset(x[parts["val"]], labels[parts["val"]], mask[parts["val"]])
         m = build_method(method, known, profile=prof, modalities=mods, input_dim=x.shape[1], options=method_options,
-                         seed=cfg.seed, blocks=feature_blocks(feats, mods))
+                         seed=cfg.seed, blocks=feature_blocks(feats, mods), encoders=encoders)
         train_batches = train_set.batches()
         val_batches = val_set.batches() if len(val_set) else None
     else:  # a method on clips loads the encoders it needs from the profile

@@ -25,7 +25,7 @@ from openmer.backbones.base import Encoder, PromptSpec, TextEncoder
 from openmer.backbones.factory import ProfileConfig, load_encoder
 from openmer.data.clips import modality_present
 from openmer.errors import ConfigError, MissingModalityError
-from openmer.methods.base import Batch, MethodConfig, OpenSetMethod, OpenSetScores, frozen
+from openmer.methods.base import Batch, MethodConfig, OpenSetMethod, OpenSetScores, frozen, parameter_version
 from openmer.methods.hcep.cuep import CUEP, class_sentences
 from openmer.methods.hcep.dpol import blockwise_composite_distance, blockwise_cosine, emotion_logits, osr_logits
 from openmer.methods.registry import register
@@ -215,15 +215,9 @@ class HCEP(OpenSetMethod):
         return self
 
     def _parameter_version(self) -> tuple:
-        """Identity of the current values of every learnable tensor and buffer of the method.
-
-        A tensor's ``_version`` counter grows with every in-place change (optimiser steps,
-        ``load_state_dict``'s copies) and a move to another device makes a new tensor, so a cache
-        stored with this key is reused only while nothing it was computed from has changed.
-        """
-        own = [t for n, t in self.named_parameters() if not n.startswith("encoders.")]
-        own += [t for n, t in self.named_buffers() if not n.startswith("encoders.")]
-        return tuple((t.data_ptr(), t._version) for t in own)
+        """Identity of the current values of every learnable tensor and buffer of the method
+        (:func:`~openmer.methods.base.parameter_version`)."""
+        return parameter_version(self)
 
     # ---------------------------------------------------------------- features
     @torch.no_grad()
