@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from openmer.backbones.factory import ProfileConfig
-from openmer.benchmarks.ablation_models import LearnableCUEPText, SMEPPromptedARPL, smep_prompted_arpl
+from openmer.benchmarks.ablation_models import SMEPPromptedARPL, smep_prompted_arpl
 from openmer.data.clips import ClipDataset
 from openmer.methods.hcep import HCEP, HCEPConfig
 from openmer.training import TrainConfig, fit
@@ -61,7 +61,9 @@ def test_smep_prompted_arpl_trains_prompts_and_head_with_the_arpl_loss(clips):
 @pytest.mark.parametrize("with_labels", [True, False])
 def test_learnable_cuep_text_replaces_the_fixed_templates(clips, with_labels):
     torch.manual_seed(0)
-    model = LearnableCUEPText(_config(), KNOWN, toy_encoders(), with_labels=with_labels)
+    option = "learnable_tokens_with_labels" if with_labels else "learnable_tokens"
+    model = HCEP(_config().model_copy(update={"cuep_text": option}), KNOWN, toy_encoders())
+    assert model.cuep_text_pos in model.parameter_groups()["cuep"]  # CUEP's prompts, scaled with them
     pos, neg = model.class_text_features()
     assert pos.shape == neg.shape == (3, 6)
     text = model.encoders["text"]

@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from openmer.backbones.factory import ProfileConfig
-from openmer.benchmarks.ablation_models import cuep_text_tokens, smep_prompted_arpl
+from openmer.benchmarks.ablation_models import smep_prompted_arpl
 from openmer.benchmarks.media import (
     MediaBenchmarkConfig, PromptedBuilder, emodb_config, meld_config, run_media_benchmark,
 )
@@ -87,8 +87,8 @@ ABLATIONS: dict[str, Ablation] = {
     "negative_only": Ablation({"dpol_streams": "negative_only"}),
     "random_negative_only": Ablation({"use_cuep": False, "dpol_streams": "negative_only"}),
     # Table 6 bottom: CUEP's text prompts (fixed templates w/ labels = full)
-    "cuep_text_tokens": Ablation(build=cuep_text_tokens(with_labels=False)),
-    "cuep_text_tokens_labels": Ablation(build=cuep_text_tokens(with_labels=True)),
+    "cuep_text_tokens": Ablation(options={"cuep_text": "learnable_tokens"}),
+    "cuep_text_tokens_labels": Ablation(options={"cuep_text": "learnable_tokens_with_labels"}),
     # SMEP's text tokens (not rows of the paper's tables)
     "fixed_text_prompts": Ablation({"text_prompts": "fixed"}),
     "prompts_with_labels": Ablation({"text_prompts": "learnable_with_labels"}),

@@ -2,14 +2,11 @@
 
 - :class:`SMEPPromptedARPL`: Table 5 "Baseline+SMEP", the ARPL baseline's head on SMEP-prompted
   features (:meth:`HCEP.sample_features`), prompts and head trained together by the ARPL loss.
-- :class:`LearnableCUEPText`: Table 6 bottom, CUEP's text class features F_T+ / F_T- from learnable
-  tokens, with or without the class name, instead of the fixed templates (an :class:`HCEP` whose
-  :meth:`~HCEP.class_text_features` is replaced).
 
-Both are built like HCEP, ``build(config, known_classes, encoders)``
-(:data:`openmer.benchmarks.media.PromptedBuilder`), so the media benchmark trains and scores them
-in its one HCEP trial loop. They are ablation models for ``openmer ablate``, not registered
-methods; ``docs/interpretation.md`` ("Ablation options") gives the reading of each row.
+(Table 6 bottom, CUEP's learnable text tokens, is the HCEP option ``cuep_text``.) It is built like
+HCEP, ``build(config, known_classes, encoders)`` (:data:`openmer.benchmarks.media.PromptedBuilder`),
+so the media benchmark trains and scores it in its one trial loop. It is an ablation model for ``openmer ablate``, not registered
+method; ``docs/interpretation.md`` ("Ablation options") gives the reading of each row.
 """
 
 from __future__ import annotations
@@ -24,7 +21,7 @@ from openmer.methods.arpl import ARPL, ARPLConfig
 from openmer.methods.base import Batch, OpenSetMethod, OpenSetScores
 from openmer.methods.hcep import HCEP, HCEPConfig
 
-__all__ = ["LearnableCUEPText", "SMEPPromptedARPL", "cuep_text_tokens", "smep_prompted_arpl"]
+__all__ = ["SMEPPromptedARPL", "smep_prompted_arpl"]
 
 
 class SMEPPromptedARPL(OpenSetMethod):
@@ -98,69 +95,3 @@ def smep_prompted_arpl(config: HCEPConfig, known_classes: Sequence[str], encoder
     hcep = HCEP(config, known_classes, encoders)
     head = ARPL(ARPLConfig(input_dim=sum(hcep.block_dims.values())), known_classes)
     return SMEPPromptedARPL(hcep, head)
-
-
-class LearnableCUEPText(HCEP):
-    """HCEP Table 6 bottom: CUEP's text class features from learnable tokens.
-
-    The paper's choice (the default :class:`HCEP`, "Fixed templates w/ labels") encodes the fixed
-    sentences "This video is {k}" / "This video is not {k}" (CUEP, Sec. 3.4). Here F_T+ and F_T-
-    come from learnable token embeddings entered at the text encoder's prompt entry (after the
-    start token):
-
-    - ``with_labels=True``, "Learnable tokens w/ labels" (CoOp's ``[V]_1 .. [V]_n [CLASS]``): one
-      learnable context for the positive and one for the negative stream, shared by the classes,
-      followed by the class name. They start at the token embeddings of the templates' words
-      ("This video is", "This video is not"), so training starts from the paper's sentences.
-    - ``with_labels=False``, "Learnable tokens w/o labels": per class and stream, n learnable
-      tokens and no class name (an empty text); n = the negative template's token count; they
-      start as N(0, 0.02^2) (CoOp's random context), drawn from ``config.seed``.
-
-    Gradients reach the tokens through L_emo (F_T+) and the text block of L_osr (F_T+, F_T-);
-    the features are recomputed at each call and cached with the other class features in eval
-    mode by :meth:`HCEP.class_features`.
-
-    Args:
-        config, known_classes, encoders: as :class:`HCEP`.
-        with_labels: keep the class names after the learnable tokens.
-    """
-
-    def __init__(self, config: HCEPConfig, known_classes: Sequence[str], encoders: dict[str, Any], *,
-                 with_labels: bool):
-        super().__init__(config, known_classes, encoders)
-        text = self.encoders["text"]
-        words = [t.replace("{}", " ").strip() for t in (config.positive_template, config.negative_template)]
-        pos_init, neg_init = (text.token_embeddings(w) for w in words)  # (n, width) each
-        k = self.num_classes
-        self.with_labels = with_labels
-        if with_labels:
-            self.cuep_text_pos = nn.Parameter(pos_init.clone())
-            self.cuep_text_neg = nn.Parameter(neg_init.clone())
-            self._cuep_texts = list(self.known_classes)
-        else:
-            gen = torch.Generator().manual_seed(config.seed)
-            n, width = neg_init.shape
-            self.cuep_text_pos = nn.Parameter(0.02 * torch.randn(k, n, width, generator=gen))
-            self.cuep_text_neg = nn.Parameter(0.02 * torch.randn(k, n, width, generator=gen))
-            self._cuep_texts = [""] * k
-
-    def class_text_features(self, prompts: dict[str, Tensor] | None = None) -> tuple[Tensor, Tensor]:
-        """F_T+ and F_T- (K, D_T) from the learnable tokens (``prompts``, SMEP's, are not used here)."""
-        enc = self.encoders["text"]
-        k = self.num_classes
-
-        def tokens(p: Tensor) -> Tensor:  # (K, n, width): shared context repeated per class
-            return p if p.dim() == 3 else p.unsqueeze(0).expand(k, -1, -1)
-
-        return (enc(self._cuep_texts, prompts=tokens(self.cuep_text_pos)),
-                enc(self._cuep_texts, prompts=tokens(self.cuep_text_neg)))
-
-
-def cuep_text_tokens(with_labels: bool):
-    """The builder of a :class:`LearnableCUEPText` row, ``build(config, known_classes, encoders)``."""
-
-    def build(config: HCEPConfig, known_classes: Sequence[str], encoders: dict[str, Any]) -> LearnableCUEPText:
-        return LearnableCUEPText(config, known_classes, encoders, with_labels=with_labels)
-
-    build.__qualname__ = f"LearnableCUEPText(with_labels={with_labels})"
-    return build

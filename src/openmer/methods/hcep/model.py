@@ -60,6 +60,13 @@ class HCEPConfig(MethodConfig):
             L_emo compares the multimodal query with F_T+, L_osr uses F_M), ``"text_only"`` (both
             streams use only the text block F_T; the other modalities are not used) or
             ``"multimodal_only"`` (L_emo compares F_M with F_M+ instead of F_T+).
+        cuep_text: CUEP's text class features F_T+ / F_T- (Table 6 bottom): ``"fixed"`` (paper:
+            the sentences "This video is {k}" / "This video is not {k}"), ``"learnable_tokens"``
+            (per class and stream, n learnable tokens at the text encoder's prompt entry and no
+            class name; n = the negative template's token count; N(0, 0.02^2) start) or
+            ``"learnable_tokens_with_labels"`` (CoOp's ``[V]_1..[V]_n [CLASS]``: one learnable
+            context per stream, shared by the classes, started at the templates' words). The
+            learnable ones are the only learnable class features of a text-only corpus (MELD).
         anchor: whose SMEP prompts are learnable and projected into the others (Fig. 4):
             ``"text"`` (paper), ``"video"``, ``"audio"``, or ``"none"`` (independent learnable
             prompts per modality, no projection).
@@ -104,6 +111,7 @@ class HCEPConfig(MethodConfig):
     dpol_streams: Literal["negative_and_positive", "negative_only"] = "negative_and_positive"
     text_prompts: Literal["learnable", "fixed", "learnable_with_labels"] = "learnable"
     dpol_features: Literal["hybrid", "text_only", "multimodal_only"] = "hybrid"
+    cuep_text: Literal["fixed", "learnable_tokens", "learnable_tokens_with_labels"] = "fixed"
     anchor: Literal["text", "video", "audio", "none"] = "text"
     emo_match: Literal["projection", "text_block"] = "projection"
     logit_scale: float = Field(default=30.0, gt=0)
@@ -186,6 +194,19 @@ class HCEP(OpenSetMethod):
             raise ConfigError("emo_match='text_block' needs the text modality")
         pos, neg = class_sentences(self.known_classes, config.positive_template, config.negative_template)
         self._sentences = (pos, neg)
+        if config.cuep_text != "fixed":  # Table 6 bottom: learnable CUEP text tokens
+            words = [t.replace("{}", " ").strip() for t in (config.positive_template, config.negative_template)]
+            pos_init, neg_init = (text.token_embeddings(w) for w in words)  # (n, width) each
+            if config.cuep_text == "learnable_tokens_with_labels":
+                self.cuep_text_pos = nn.Parameter(pos_init.clone())
+                self.cuep_text_neg = nn.Parameter(neg_init.clone())
+                self._cuep_texts = list(self.known_classes)
+            else:
+                tok_gen = torch.Generator().manual_seed(config.seed)
+                n, width = neg_init.shape
+                self.cuep_text_pos = nn.Parameter(0.02 * torch.randn(k, n, width, generator=tok_gen))
+                self.cuep_text_neg = nn.Parameter(0.02 * torch.randn(k, n, width, generator=tok_gen))
+                self._cuep_texts = [""] * k
         # Fixed CUEP text features: computed once per run (never per step or per clip).
         self.register_buffer("text_pos", torch.zeros(k, text.embed_dim), persistent=False)
         self.register_buffer("text_neg", torch.zeros(k, text.embed_dim), persistent=False)
@@ -359,19 +380,29 @@ class HCEP(OpenSetMethod):
         """F_T+ and F_T- (K, D_T), not normalised: the encoded class sentences (CUEP, Eq. 4).
 
         Fixed sentences are encoded once per run. With ``text_prompts="learnable_with_labels"``
-        the sentences also carry SMEP's text tokens and are re-encoded every training step
-        (cached in eval mode).
+        the sentences also carry SMEP's text tokens, and with a learnable ``cuep_text`` they are
+        CUEP's own learnable tokens; both are re-encoded every training step (cached in eval mode).
         """
-        if self.config.text_prompts != "learnable_with_labels":
+        learnable_text = self.config.cuep_text != "fixed"
+        if self.config.text_prompts != "learnable_with_labels" and not learnable_text:
             self._ensure_text_features()
             return self.text_pos, self.text_neg
         version = None if self.training else self._parameter_version()
         if version is not None and self._text_cache is not None and self._text_cache[0] == version:
             return self._text_cache[1]
-        prompts = self._prompts() if prompts is None else prompts
-        pos, neg = self._sentences
-        both = self.encoders["text"](pos + neg, prompts=prompts["text"])  # (2K, D_T)
-        out = (both[: self.num_classes], both[self.num_classes:])
+        k = self.num_classes
+        if learnable_text:  # CUEP's own tokens (cuep_text), not SMEP's
+            def tokens(p: Tensor) -> Tensor:  # (K, n, width): a shared context repeated per class
+                return p if p.dim() == 3 else p.unsqueeze(0).expand(k, -1, -1)
+
+            enc = self.encoders["text"]
+            out = (enc(self._cuep_texts, prompts=tokens(self.cuep_text_pos)),
+                   enc(self._cuep_texts, prompts=tokens(self.cuep_text_neg)))
+        else:
+            prompts = self._prompts() if prompts is None else prompts
+            pos, neg = self._sentences
+            both = self.encoders["text"](pos + neg, prompts=prompts["text"])  # (2K, D_T)
+            out = (both[:k], both[k:])
         if version is not None:
             self._text_cache = (version, (out[0].detach(), out[1].detach()))
         return out
