@@ -263,26 +263,35 @@ def emodb_config(*, seed: int = 0, quick: bool = False) -> MediaBenchmarkConfig:
     )
 
 
+#: HCEP's options for a text-only corpus (MELD): the fixed CUEP sentences leave DPOL no learnable
+#: class feature, so CUEP's text prompts are learnable tokens per class (Table 6 bottom's
+#: "learnable tokens w/o labels", ``cuep_text``), at 30x the base learning rate
+TEXT_ONLY_HCEP_OPTIONS: dict[str, Any] = {"cuep_text": "learnable_tokens"}
+
+
 def meld_config(*, seed: int = 0, quick: bool = False) -> MediaBenchmarkConfig:
     """MELD preset: transcripts only (MiniLM), MELD's own train/dev/test, O(5:2) ... O(2:5), 4 splits.
 
     Changed from the paper's schedule to fit a 2-core CPU: HCEP trains 10 epochs with Adam
-    (lr 1e-3, batch 32) on at most 2000 class-stratified training utterances per trial, with late
-    prompt entry (MiniLM's last layer over cached lower layers); the baseline heads train 20
-    epochs on all ~10k (``--budget matched``: the same clips and schedule as HCEP). ``quick``:
-    2 levels x 1 split, HCEP 2 epochs on at most 300 utterances, baselines 10 epochs.
+    (lr 1e-3, CUEP x30, batch 32) on at most 1000 class-stratified training utterances per trial,
+    with late prompt entry (MiniLM's last layer over cached lower layers) and learnable CUEP text
+    tokens (:data:`TEXT_ONLY_HCEP_OPTIONS`); the baseline heads train 20 epochs on all ~10k
+    (``--budget matched``: the same clips and schedule as HCEP). ``quick``: 2 levels x 1 split,
+    HCEP 2 epochs on at most 300 utterances, baselines 10 epochs.
     """
-    hcep = TrainConfig(epochs=2 if quick else 10, optimizer="adam", lr=1e-3, batch_size=32, seed=seed)
+    hcep = TrainConfig(epochs=2 if quick else 10, optimizer="adam", lr=1e-3, batch_size=32, seed=seed,
+                       lr_scales=CPU_LR_SCALES)
+    cap = 300 if quick else 1000
     return MediaBenchmarkConfig(
-        dataset="meld", modalities=("text",), hcep_train=hcep, seed=seed,
-        levels=_levels("meld", quick), n_splits=1 if quick else 4, max_train_per_trial=300 if quick else 2000,
+        dataset="meld", modalities=("text",), hcep_train=hcep, seed=seed, hcep_options=TEXT_ONLY_HCEP_OPTIONS,
+        levels=_levels("meld", quick), n_splits=1 if quick else 4, max_train_per_trial=cap,
         encoder_options={"text": CPU_ENCODER_OPTIONS["text"]},
         baseline_train=BASELINE_TRAIN.model_copy(update={"epochs": 10 if quick else 20}),
-        preset_note=(f"quick preset: 2 levels x 1 split; HCEP {hcep.epochs} epochs on <= 300 utterances, late prompt "
-                     "entry; baselines 10 epochs" if quick else
-                     "HCEP: 10 epochs, Adam lr 1e-3, batch 32, <= 2000 training utterances per trial, late prompt "
-                     "entry, DPOL logit scale 30 (paper: 150 epochs SGD lr 5e-4, input entry); baselines: heads on "
-                     "cached unprompted features, Adam lr 1e-3, 20 epochs, batch 64 (MELD has ~10k training utterances)"),
+        preset_note=(f"{'quick preset: 2 levels x 1 split; ' if quick else ''}HCEP: {hcep.epochs} epochs, Adam lr 1e-3 "
+                     f"(CUEP x30), batch 32, <= {cap} training utterances per trial, late prompt entry, learnable CUEP "
+                     "text tokens per class, DPOL logit scale 30 (paper: 150 epochs SGD lr 5e-4, input entry, fixed "
+                     f"sentences); baselines: heads on cached unprompted features, Adam lr 1e-3, "
+                     f"{10 if quick else 20} epochs, batch 64, all ~10k training utterances"),
     )
 
 
@@ -295,7 +304,8 @@ def with_paper_schedule(cfg: MediaBenchmarkConfig) -> MediaBenchmarkConfig:
     from noise with 5 s waveforms (Sec. 3.4). Meant for a GPU; the baselines keep the preset's
     heads. Levels and splits are unchanged (restrict them with ``levels`` / ``n_splits``).
     """
-    options = {k: v for k, v in cfg.hcep_options.items() if k not in ("cuep_audio_samples", *CPU_HCEP_OPTIONS)}
+    options = {k: v for k, v in cfg.hcep_options.items()
+               if k not in ("cuep_audio_samples", *CPU_HCEP_OPTIONS, *TEXT_ONLY_HCEP_OPTIONS)}
     base = cfg.baseline_train
     note = ("paper schedule (HCEP Sec. 4.1.4): HCEP 150 epochs SGD lr 5e-4 momentum 0.9, x0.1 every 30 epochs, "
             f"batch 32, all training clips, prompts at the inputs, CUEP from noise, waveforms 5 s; baselines: heads "
