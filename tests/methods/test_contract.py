@@ -174,3 +174,23 @@ def test_save_load_gives_identical_scores(trained, tmp_path):
     a, b = case.method.score_all(case.known + case.unknown), back.score_all(case.known + case.unknown)
     assert torch.equal(a.prediction, b.prediction)
     torch.testing.assert_close(a.confidence, b.confidence, rtol=0, atol=1e-6)
+
+
+def test_frozen_encoders_stay_in_eval_mode_when_the_method_trains():
+    """Every method on clips: ``train()`` switches what learns, never the frozen encoders' dropout."""
+    from openmer.methods.base import MethodConfig, OpenSetMethod, frozen
+
+    class Stub(OpenSetMethod):
+        def __init__(self):
+            super().__init__(MethodConfig(method="stub"), ["a", "b"])
+            self.encoder = frozen(torch.nn.Sequential(torch.nn.Dropout(0.5)))
+            self.head = torch.nn.Dropout(0.5)
+
+        def loss(self, batch):
+            raise NotImplementedError
+
+        def score(self, batch):
+            raise NotImplementedError
+
+    m = Stub().train()
+    assert m.head.training and not m.encoder.training and not m.encoder[0].training

@@ -102,6 +102,15 @@ class OpenSetMethod(nn.Module, ABC):
         if not self.is_fitted:
             raise NotFittedError(f"{type(self).__name__} must be fitted (or loaded) before scoring")
 
+    def train(self, mode: bool = True) -> OpenSetMethod:
+        """Train mode for what learns; submodules marked :func:`frozen` (the encoders) stay in
+        eval mode (no dropout, fixed normalisation statistics)."""
+        super().train(mode)
+        for m in self.modules():
+            if getattr(m, "_openmer_frozen", False):
+                m.train(False)
+        return self
+
     # ---------------------------------------------------------------- training
     def setup(self, train: Iterable[Batch]) -> None:
         """Hook run once before training with the training data (e.g. feature statistics)."""

@@ -231,12 +231,6 @@ class HESP(OpenSetMethod):
             encoders = {m: load_encoder(specs[m], device=device) for m in ("text", "video")}
         return cls(config, known_classes, encoders)
 
-    def train(self, mode: bool = True) -> HESP:
-        super().train(mode)
-        for e in self.encoders.values():
-            e.train(False)
-        return self
-
     # ---------------------------------------------------------------- features
     @property
     def negative_prompts(self) -> nn.Parameter:

@@ -229,12 +229,6 @@ class HCEP(OpenSetMethod):
             encoders = {m: load_encoder(s, device=device) for m, s in specs.items() if m in needed}
         return cls(config, known_classes, encoders)
 
-    def train(self, mode: bool = True) -> HCEP:
-        super().train(mode)
-        for e in self.encoders.values():
-            e.train(False)
-        return self
-
     def _parameter_version(self) -> tuple:
         """Identity of the current values of every learnable tensor and buffer of the method
         (:func:`~openmer.methods.base.parameter_version`)."""
