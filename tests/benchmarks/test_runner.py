@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import pytest
 
 from openmer.benchmarks.runner import FeatureBenchmarkConfig, run_feature_benchmark
 from openmer.protocol import GroupPartition, make_protocol
@@ -110,7 +111,7 @@ def test_select_levels_subset_and_unknown_level():
 
 
 def test_paper_schedule_replaces_the_cpu_preset_of_hcep_only():
-    from openmer.benchmarks.media import emodb_config, with_paper_schedule
+    from openmer.benchmarks.media import emodb_config, meld_config, with_paper_schedule
 
     preset = emodb_config(seed=3)
     paper = with_paper_schedule(preset)
@@ -121,3 +122,29 @@ def test_paper_schedule_replaces_the_cpu_preset_of_hcep_only():
     assert "cuep_audio_samples" not in paper.hcep_options  # 5 s CUEP waveforms, the paper's
     assert paper.baseline_train == preset.baseline_train
     assert "paper schedule" in paper.preset_note
+    # the paper's reading, not the CPU options: prompts at the inputs, CUEP from noise, one learning rate
+    assert paper.encoder_options == {} and t.lr_scales == {}
+    assert "cuep_init" not in paper.hcep_options and "cuep_text" not in with_paper_schedule(meld_config()).hcep_options
+
+
+def test_cpu_presets_use_the_options_measured_to_make_hcep_learn():
+    from openmer.benchmarks.media import emodb_config, meld_config
+
+    emodb, meld = emodb_config(), meld_config()
+    assert emodb.hcep_options["cuep_init"] == "clips" and emodb.hcep_train.lr_scales == {"cuep": 30.0}
+    assert {m: o["prompt_entry"] for m, o in emodb.encoder_options.items()} == {"audio": "late", "text": "late"}
+    assert meld.hcep_options["cuep_text"] == "learnable_tokens" and meld.encoder_options["text"]["prompt_entry"] == "late"
+
+
+@pytest.mark.parametrize(("args", "match"), [
+    (["--budget", "equal"], "--budget must be 'preset' or 'matched'"),
+    (["--budget", "matched", "--root", "x"], "--root is for"),
+])
+def test_budget_option_errors_are_one_line(args, match, tmp_path, monkeypatch):
+    from typer.testing import CliRunner
+
+    from openmer.cli.app import app
+
+    monkeypatch.chdir(tmp_path)
+    res = CliRunner().invoke(app, ["benchmark", "emodb", *args])
+    assert res.exit_code == 1 and match in res.output and "Traceback" not in res.output
