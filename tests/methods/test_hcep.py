@@ -303,3 +303,25 @@ def test_a_collapsed_validation_is_reported(caplog):
     assert collapse_warning({"val_majority_fraction": 0.95, "val_confidence": 0.9}, 5).startswith("one class")
     assert "near-uniform" in collapse_warning({"val_majority_fraction": 0.4, "val_max_probability": 0.23}, 5)
     assert collapse_warning({"val_majority_fraction": 0.4, "val_max_probability": 0.7}, 5) is None
+
+
+def test_confidence_options_score_the_same_dpol_logits():
+    """Issue 16: HCEP's natural scores. The same weights give the same predictions; max p,
+    max z and logsumexp z are the paper's, the max-logit and the energy score of z = s (D_neg - D_pos)."""
+    b = batch()
+    torch.manual_seed(0)
+    paper = make().eval()
+    paper.mark_fitted()
+    logits = paper._streams(b, emo=False, osr=True)[1]
+    scores = {}
+    for name in ("max_probability", "max_logit", "energy"):
+        m = make(confidence=name).eval()
+        m.load_state_dict(paper.state_dict())
+        m.mark_fitted()
+        scores[name] = m.score(b)
+    for s in scores.values():
+        torch.testing.assert_close(s.prediction, scores["max_probability"].prediction)
+    torch.testing.assert_close(scores["max_probability"].confidence, torch.softmax(logits, 1).max(1).values)
+    torch.testing.assert_close(scores["max_logit"].confidence, logits.max(1).values)
+    torch.testing.assert_close(scores["energy"].confidence, torch.logsumexp(logits, 1))
+    assert bool((scores["energy"].confidence >= scores["max_logit"].confidence).all())

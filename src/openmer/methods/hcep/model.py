@@ -67,6 +67,10 @@ class HCEPConfig(MethodConfig):
             ``"learnable_tokens_with_labels"`` (CoOp's ``[V]_1..[V]_n [CLASS]``: one learnable
             context per stream, shared by the classes, started at the templates' words). The
             learnable ones are the only learnable class features of a text-only corpus (MELD).
+        confidence: the open-set score of a clip from the DPOL logits z = s (D_neg - D_pos):
+            ``"max_probability"`` (Algorithm 1: max softmax(z)), ``"max_logit"`` (max z) or
+            ``"energy"`` (logsumexp z, the energy score of Liu et al. 2020 with T = 1). The
+            prediction (argmax z) is the same for all three.
         anchor: whose SMEP prompts are learnable and projected into the others (Fig. 4):
             ``"text"`` (paper), ``"video"``, ``"audio"``, or ``"none"`` (independent learnable
             prompts per modality, no projection).
@@ -112,6 +116,7 @@ class HCEPConfig(MethodConfig):
     text_prompts: Literal["learnable", "fixed", "learnable_with_labels"] = "learnable"
     dpol_features: Literal["hybrid", "text_only", "multimodal_only"] = "hybrid"
     cuep_text: Literal["fixed", "learnable_tokens", "learnable_tokens_with_labels"] = "fixed"
+    confidence: Literal["max_probability", "max_logit", "energy"] = "max_probability"
     anchor: Literal["text", "video", "audio", "none"] = "text"
     emo_match: Literal["projection", "text_block"] = "projection"
     logit_scale: float = Field(default=30.0, gt=0)
@@ -536,6 +541,10 @@ class HCEP(OpenSetMethod):
             raise ValueError("NaN in the DPOL distances")
         probs = torch.softmax(logits, 1)
         conf, pred = probs.max(dim=1)
+        if self.config.confidence == "max_logit":
+            conf = logits.max(dim=1).values
+        elif self.config.confidence == "energy":
+            conf = torch.logsumexp(logits, dim=1)
         return OpenSetScores(conf, pred, probs)
 
     def training_step(self, batch: Batch) -> LossOutput:
