@@ -325,3 +325,22 @@ def test_confidence_options_score_the_same_dpol_logits():
     torch.testing.assert_close(scores["max_logit"].confidence, logits.max(1).values)
     torch.testing.assert_close(scores["energy"].confidence, torch.logsumexp(logits, 1))
     assert bool((scores["energy"].confidence >= scores["max_logit"].confidence).all())
+
+
+def test_scores_and_features_of_a_test_batch_come_from_one_encoder_pass():
+    """Issue 13: the media benchmark scores test clips and keeps F_M (t-SNE) without encoding them twice."""
+    b = batch()
+    torch.manual_seed(0)
+    m = make().eval()
+    m.mark_fitted()
+    m.score(b)  # CUEP class features are computed and cached on the first call
+    calls = []
+    hook = m.encoders["audio"].register_forward_hook(lambda *_: calls.append(1))
+    s, f_m = m.score_all_with_features([b])
+    one_pass = len(calls)
+    calls.clear()
+    separate = (m.score_all([b]), m.features(b))
+    hook.remove()
+    assert one_pass == 1 and len(calls) == 2
+    torch.testing.assert_close(s.confidence, separate[0].confidence)
+    torch.testing.assert_close(f_m, separate[1])

@@ -94,6 +94,19 @@ def feature_train_config(cfg: MediaBenchmarkConfig) -> TrainConfig:
     return cfg.hcep_train.model_copy(update={"lr_scales": {}}) if cfg.matched_budget else cfg.baseline_train
 
 
+def feature_benchmark_config(cfg: MediaBenchmarkConfig, methods: Sequence[str],
+                             modality_sets: Sequence[Sequence[str]]) -> FeatureBenchmarkConfig:
+    """What the methods on cached features of ``cfg`` run: ``methods`` on each of ``modality_sets``
+    with ``cfg``'s levels, splits, post-hoc scores, options and budget (:func:`feature_train_config`;
+    under ``matched_budget`` also HCEP's ``max_train_per_trial`` clips)."""
+    return FeatureBenchmarkConfig(
+        dataset=cfg.dataset, methods=tuple(methods), modality_sets=tuple(tuple(m) for m in modality_sets),
+        levels=cfg.levels, n_splits=cfg.n_splits, posthoc=cfg.posthoc,
+        train=feature_train_config(cfg).model_copy(update={"seed": cfg.seed}),
+        max_train_per_trial=cfg.max_train_per_trial if cfg.matched_budget else None,
+        method_options={m: cfg.options_for(m) for m in methods})
+
+
 def with_matched_budget(cfg: MediaBenchmarkConfig) -> MediaBenchmarkConfig:
     """``cfg`` with every method on HCEP's training budget (HCEP vs its baseline, like for like).
 
@@ -164,11 +177,7 @@ def run_media_benchmark(cfg: MediaBenchmarkConfig, manifest: Manifest, protocol:
         feats, present = encode_features(clips, encoders, cache_dir=default_cache_dir(),
                                          progress=(lambda d, n, msg: progress(0, 1, f"{msg} {d}/{n}")) if progress else None)
         timings["encode_features_s"] = time.perf_counter() - t
-        fcfg = FeatureBenchmarkConfig(dataset=cfg.dataset, methods=baselines, modality_sets=(tuple(cfg.modalities),),
-                                      levels=cfg.levels, n_splits=cfg.n_splits, posthoc=cfg.posthoc,
-                                      train=feature_train_config(cfg).model_copy(update={"seed": cfg.seed}),
-                                      max_train_per_trial=cfg.max_train_per_trial if cfg.matched_budget else None,
-                                      method_options={m: cfg.options_for(m) for m in baselines})
+        fcfg = feature_benchmark_config(cfg, baselines, [cfg.modalities])
         t = time.perf_counter()
         base = run_feature_benchmark(fcfg, feats, names, groups, protocol, present=present, progress=progress,
                                      text_encoder=encoders.get("text"))
@@ -206,11 +215,10 @@ def run_media_benchmark(cfg: MediaBenchmarkConfig, manifest: Manifest, protocol:
             threshold = deployable_threshold(method, val, train, batch_size=tcfg.batch_size)
             test = clips.subset(sub["test"], y[sub["test"]])
             test_batches = test.batches(tcfg.batch_size)
-            s = method.score_all(test_batches)
-            f_m = (torch.cat([method.features(b).cpu() for b in test_batches]).numpy()  # F_M, for t-SNE (Figs. 6, 8)
-                   if callable(getattr(method, "features", None)) else None)
+            s, f_m = method.score_all_with_features(test_batches)  # F_M for t-SNE (Figs. 6, 8), same pass
             record, run = trial_result(name, cfg.modalities, split, s.confidence.numpy(), s.prediction.numpy(),
-                                       test.labels, [names[j] for j in sub["test"]], features=f_m,
+                                       test.labels, [names[j] for j in sub["test"]],
+                                       features=None if f_m is None else f_m.numpy(),
                                        threshold=threshold)
             records.append({**record, "budget": budget_note(tcfg, cfg.max_train_per_trial)})
             runs.append(run)

@@ -32,11 +32,11 @@ from typing import Any, TypeVar
 import numpy as np
 
 from openmer.benchmarks.media import (
-    MediaBenchmarkConfig, benchmark_encoders, benchmark_profile, emodb_config, feature_train_config,
+    MediaBenchmarkConfig, benchmark_encoders, benchmark_profile, emodb_config, feature_benchmark_config,
     run_media_benchmark,
 )
 from openmer.benchmarks.runner import (
-    BenchmarkResult, FeatureBenchmarkConfig, Progress, benchmark_meta, consumes_features, registered_methods,
+    BenchmarkResult, Progress, benchmark_meta, consumes_features, registered_methods,
     run_feature_benchmark,
 )
 from openmer.data.builtin import load_ravdess_features, load_ravdess_speech
@@ -167,10 +167,7 @@ def run_ravdess(cfg: RavdessBenchmarkConfig | None = None, *, root: str | Path |
         timings["encode_features_s"] = time.perf_counter() - t
     if feature_methods:
         t = time.perf_counter()
-        fcfg = FeatureBenchmarkConfig(dataset="ravdess", methods=feature_methods, modality_sets=cfg.feature_sets,
-                                      levels=cfg.levels, n_splits=cfg.n_splits, posthoc=cfg.posthoc,
-                                      train=feature_train_config(cfg).model_copy(update={"seed": cfg.seed}),
-                                      max_train_per_trial=cfg.max_train_per_trial if cfg.matched_budget else None)
+        fcfg = feature_benchmark_config(cfg, feature_methods, cfg.feature_sets)
         base = run_feature_benchmark(fcfg, features, table.labels, table.groups, protocol, progress=progress,
                                      text_encoder=(encoders or {}).get("text"))
         if base.meta.get("left_out"):

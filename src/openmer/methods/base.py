@@ -190,17 +190,36 @@ class OpenSetMethod(nn.Module, ABC):
     @torch.no_grad()
     def score_all(self, batches: Iterable[Batch]) -> OpenSetScores:
         """:meth:`score` over several batches, concatenated (on CPU)."""
+        return self.score_all_with_features(batches, features=False)[0]
+
+    def score_with_features(self, batch: Batch) -> tuple[OpenSetScores, Tensor | None]:
+        """:meth:`score` and the (B, E) features the scores come from (for t-SNE, HCEP Figs. 6
+        and 8), or ``None`` for a method without a ``features(batch)``. Methods whose scores and
+        features come from one encoder pass override this so that a test clip is encoded once."""
+        features = getattr(self, "features", None)
+        return self.score(batch), (features(batch) if callable(features) else None)
+
+    def score_all_with_features(self, batches: Iterable[Batch], *,
+                                features: bool = True) -> tuple[OpenSetScores, Tensor | None]:
+        """:meth:`score_with_features` over several batches, concatenated (on CPU); the features
+        are ``None`` when not asked for or when the method has none.
+
+        Raises:
+            NotFittedError: before fit or load.
+        """
         self.check_fitted()
         was_training = self.training
         self.eval()
-        parts = [self.score(b) for b in batches]
+        parts = [self.score_with_features(b) if features else (self.score(b), None) for b in batches]
         self.train(was_training)
-        probs = [p.probabilities for p in parts]
+        scores = [p[0] for p in parts]
+        probs = [s.probabilities for s in scores]
+        feats = [p[1] for p in parts]
         return OpenSetScores(
-            torch.cat([p.confidence.cpu() for p in parts]),
-            torch.cat([p.prediction.cpu() for p in parts]),
+            torch.cat([p.confidence.cpu() for p in scores]),
+            torch.cat([p.prediction.cpu() for p in scores]),
             None if any(p is None for p in probs) else torch.cat([p.cpu() for p in probs]),
-        )
+        ), (None if any(f is None for f in feats) else torch.cat([f.cpu() for f in feats]))
 
     # ---------------------------------------------------------------- persistence
     def trainable_state_dict(self) -> dict[str, Tensor]:

@@ -517,6 +517,12 @@ class HCEP(OpenSetMethod):
     def _streams(self, batch: Batch, *, emo: bool, osr: bool) -> tuple[Tensor | None, Tensor | None]:
         """One pass of the samples through the prompted encoders: (emotion logits, DPOL logits),
         each (B, K) or ``None`` when not asked for (Eq. 5-8)."""
+        emo_out, osr_out, _ = self._streams_and_blocks(batch, emo=emo, osr=osr)
+        return emo_out, osr_out
+
+    def _streams_and_blocks(self, batch: Batch, *, emo: bool, osr: bool
+                            ) -> tuple[Tensor | None, Tensor | None, dict[str, Tensor]]:
+        """:meth:`_streams` and the prompted blocks F_m (modality -> (B, D_m)) they come from."""
         prompts = self._prompts()
         blocks, present = self.sample_features(batch, prompts)
         text = self.class_text_features(prompts)  # once per step (prompted with "learnable_with_labels")
@@ -525,7 +531,7 @@ class HCEP(OpenSetMethod):
             classes = self.class_features(prompts, text)
         osr_out = self._osr_logits(blocks, present, classes) if osr else None
         emo_out = self._emotion_logits(blocks, present, prompts, text, classes) if emo else None
-        return emo_out, osr_out
+        return emo_out, osr_out, blocks
 
     def _loss_output(self, emo: Tensor | None, osr: Tensor | None, labels: Tensor) -> LossOutput:
         terms = {}
@@ -565,8 +571,14 @@ class HCEP(OpenSetMethod):
         Ablations: ``dpol_streams="negative_only"`` gives p = softmax(s D_neg); without L_osr the
         emotion stream's probabilities are used.
         """
-        emo, osr = self._streams(batch, emo=not self.config.use_loss_osr, osr=self.config.use_loss_osr)
-        return self._scores(emo, osr)
+        return self.score_with_features(batch)[0]
+
+    @torch.no_grad()
+    def score_with_features(self, batch: Batch) -> tuple[OpenSetScores, Tensor]:
+        """:meth:`score` and F_M (B, sum D_m) from the same pass through the encoders."""
+        emo, osr, blocks = self._streams_and_blocks(batch, emo=not self.config.use_loss_osr,
+                                                    osr=self.config.use_loss_osr)
+        return self._scores(emo, osr), torch.cat([blocks[m] for m in self.modalities], dim=1)
 
     @torch.no_grad()
     def evaluate_batch(self, batch: Batch) -> tuple[Tensor | None, OpenSetScores]:
