@@ -125,7 +125,7 @@ def _tiny_config(name: str, make=None):
     """The quick preset, shrunk for the tiny random encoders (short CUEP waveforms, 3 head epochs)."""
     cfg = (make or ps.paper_setting_config)(name, quick=True)
     return cfg.model_copy(update={
-        "hcep_options": {"cuep_audio_samples": 1600}, "posthoc": (),
+        "hcep_options": {"cuep_audio_samples": 1600}, "posthoc": (), "clip_posthoc": (),
         "baseline_train": cfg.baseline_train.model_copy(update={"epochs": 3}),
     })
 

@@ -62,7 +62,7 @@ def tiny_config(**update) -> RavdessBenchmarkConfig:
         levels=("O(2:6)",), n_splits=1, feature_sets=(("face_au",), ("audio_wav",), ("text", "audio_wav")),
         hcep_train=TrainConfig(epochs=1, optimizer="adam", lr=1e-2, batch_size=16),
         baseline_train=TrainConfig(epochs=2, optimizer="adam", lr=1e-3, batch_size=16),
-        hcep_options={"cuep_audio_samples": 400}, posthoc=(),
+        hcep_options={"cuep_audio_samples": 400}, posthoc=(), clip_posthoc=(),
     )
     return base.model_copy(update=update)
 
@@ -78,6 +78,18 @@ def test_real_audio_sets_next_to_the_au_features(folders):
     assert set(result.meta["timings_s"]) == {"encode_features_s", "feature_methods_s", "encoder_methods_s"}
     # the audio features come through the (toy) audio encoder: 5-d, not the 259-d MFCC contour
     assert result.meta["config"]["feature_sets"] == [["face_au"], ["audio_wav"], ["text", "audio_wav"]]
+
+
+def test_hcep_post_hoc_rows_carry_the_encoded_modality_names(folders):
+    """Issue 16: HCEP's max-logit / energy rows (its DPOL head) sit beside its own row, named like it."""
+    feats, speech = folders
+    result = run_ravdess(tiny_config(methods=("hcep",), clip_posthoc=("max_logit", "energy")), root=feats,
+                         speech_root=speech)
+    got = [(r["method"], r["modalities"], r.get("posthoc_of")) for r in result.records]
+    assert got == [("hcep", "text+audio_wav", None), ("hcep[max_logit]", "text+audio_wav", "hcep"),
+                   ("hcep[energy]", "text+audio_wav", "hcep")]
+    own, logit, energy = result.records
+    assert own["closed_acc"] == logit["closed_acc"] == energy["closed_acc"]  # the same predictions
 
 
 def test_features_only_needs_no_speech_folder(folders, tmp_path):

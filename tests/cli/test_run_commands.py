@@ -64,6 +64,20 @@ def test_train_option_errors_come_first(tmp_path, tiny_paper_profile, audio_text
     assert not (tmp_path / "run").exists()
 
 
+def test_train_score_option_sets_the_runs_confidence(tmp_path, cache, tiny_paper_profile, audio_text_data):
+    """Issue 16: ``--score NAME`` trains the method with that confidence (a post-hoc score fitted on
+    the training clips), recorded in run.json; a score the method cannot report is one clear line."""
+    from openmer.runs import read_run_info
+
+    prof = profile_json(tiny_paper_profile, tmp_path / "p.json")
+    res = runner.invoke(app, _train_args(audio_text_data, prof, tmp_path / "run", "--score", "mahalanobis"))
+    assert res.exit_code == 0, res.output
+    assert read_run_info(tmp_path / "run").method_config["score"] == "mahalanobis"
+    bad = runner.invoke(app, _train_args(audio_text_data, prof, tmp_path / "bad", "--score", "odin"))
+    assert bad.exit_code == 1 and "cannot report score 'odin'" in bad.output and "mahalanobis" in bad.output
+    assert "Traceback" not in bad.output and not (tmp_path / "bad").exists()
+
+
 def test_disk_full_during_training_names_the_file_and_leaves_no_partial_file(tmp_path, cache, tiny_paper_profile,
                                                                             audio_text_data, monkeypatch):
     import safetensors.torch

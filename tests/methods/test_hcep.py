@@ -344,3 +344,28 @@ def test_scores_and_features_of_a_test_batch_come_from_one_encoder_pass():
     assert one_pass == 1 and len(calls) == 2
     torch.testing.assert_close(s.confidence, separate[0].confidence)
     torch.testing.assert_close(f_m, separate[1])
+
+
+def test_post_hoc_scores_read_the_dpol_head():
+    """Issue 16: HCEP's head is its DPOL logits z and F_M, so the post-hoc scores of the toolkit apply
+    to it; post-hoc max-logit / energy equal its own ``confidence`` options, and ``--score`` selects them."""
+    from openmer.methods.posthoc import posthoc_scores
+
+    b = batch()
+    torch.manual_seed(0)
+    m = make().eval()
+    m.mark_fitted()
+    out = m.head(b)
+    s, f_m = m.score_with_features(b)
+    assert out.logits.shape == (len(b["label"]), m.num_classes)
+    torch.testing.assert_close(out.logits.argmax(1), s.prediction)
+    torch.testing.assert_close(out.features, f_m)
+    post = posthoc_scores(m, [b], [b], ["max_logit", "energy", "msp"])
+    for name in ("max_logit", "energy", "msp"):
+        own = make(**HCEP.score_options(name)).eval()
+        own.load_state_dict(m.state_dict())
+        own.mark_fitted()
+        torch.testing.assert_close(post[name][0], own.score(b).confidence)
+        torch.testing.assert_close(post[name][1], s.prediction)
+    with pytest.raises(ConfigError, match="max_logit"):
+        HCEP.score_options("mahalanobis")

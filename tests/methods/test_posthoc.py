@@ -132,3 +132,17 @@ def test_configured_score_replaces_the_own_one_and_survives_save_load(tmp_path, 
     back = OpenSetMethod.load(tmp_path)
     b = back.score_all(test)
     assert torch.equal(s.confidence, b.confidence) and torch.equal(s.prediction, b.prediction)
+
+
+def test_score_options_name_the_fields_that_select_a_score():
+    """``--score NAME``: a method's own scores first (ARPL's max logit / max softmax), then any
+    post-hoc score on a feature head; a score a method cannot report is an error listing its choices."""
+    arpl = get_method("arpl")
+    assert arpl.score_choices()[:2] == ("max_logit", "msp")
+    assert arpl.score_options("msp") == {"confidence": "softmax", "score": None}
+    assert arpl.score_options("mahalanobis") == {"score": "mahalanobis"}
+    assert get_method("cssr").score_options("knn") == {"score": "knn"}
+    cfg = arpl.config_class.from_dict({"input_dim": 3, **arpl.score_options("energy")})
+    assert arpl(cfg, ["a", "b"]).score_name == "energy"
+    with pytest.raises(ConfigError, match="mahalanobis"):
+        arpl.score_options("odin")

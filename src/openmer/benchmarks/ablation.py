@@ -270,7 +270,7 @@ def run_ablations(base: MediaBenchmarkConfig, manifest: Manifest, protocol: Prot
     for i, name in enumerate(selected):
         ablation = ABLATIONS[name]
         cfg = base.model_copy(update={"hcep_options": {**base.hcep_options, **ablation.options},
-                                      "methods": (ablation.baseline or "hcep",), "posthoc": ()})
+                                      "methods": (ablation.baseline or "hcep",), "posthoc": (), "clip_posthoc": ()})
         tag = ablation_tag(name)
         sub = None
         if progress:

@@ -22,7 +22,7 @@ from pydantic import Field
 from openmer.backbones.factory import ProfileConfig, load_profile, profile_config
 from openmer.benchmarks.runner import (
     BenchmarkResult, FeatureBenchmarkConfig, Progress, benchmark_meta, budget_note, deployable_threshold,
-    run_feature_benchmark, select_levels, stratified_cap, trial_result,
+    posthoc_records, run_feature_benchmark, select_levels, stratified_cap, trial_result,
 )
 from openmer.config import OpenmerConfig
 from openmer.data.clips import ClipDataset, vision_preprocess
@@ -58,6 +58,10 @@ class MediaBenchmarkConfig(OpenmerConfig):
             ``{"audio": {"prompt_entry": "features"}}`` (HCEP's cheaper audio prompt entry).
         posthoc: post-hoc scores computed on the feature methods' trained heads as well
             (:attr:`FeatureBenchmarkConfig.posthoc`); ``()`` = none.
+        clip_posthoc: the same for the methods on clips that have a classifier head (HCEP: its
+            DPOL logits and F_M); each costs another pass over the test clips (and, for the scores
+            fitted on training data, over the training clips), so the default is the two that need
+            no fit, the natural scores of HCEP's DPOL logits besides Algorithm 1's max probability.
         matched_budget: every method trains on HCEP's budget (:func:`with_matched_budget`):
             ``hcep_train``'s optimiser, learning rate, schedule, epochs, batch size and selection
             rule, and the same ``max_train_per_trial`` clips; ``baseline_train`` is then unused.
@@ -76,6 +80,7 @@ class MediaBenchmarkConfig(OpenmerConfig):
     encoder_options: dict[str, dict[str, Any]] = Field(default_factory=dict)
     max_train_per_trial: int | None = None
     posthoc: tuple[str, ...] = tuple(POSTHOC_SCORES)
+    clip_posthoc: tuple[str, ...] = ("max_logit", "energy")
     matched_budget: bool = False
     preset_note: str = ""
     seed: int = 0
@@ -220,8 +225,12 @@ def run_media_benchmark(cfg: MediaBenchmarkConfig, manifest: Manifest, protocol:
                                        test.labels, [names[j] for j in sub["test"]],
                                        features=None if f_m is None else f_m.numpy(),
                                        threshold=threshold)
-            records.append({**record, "budget": budget_note(tcfg, cfg.max_train_per_trial)})
+            budget = budget_note(tcfg, cfg.max_train_per_trial)
+            records.append({**record, "budget": budget})
             runs.append(run)
+            records += posthoc_records(method, name, cfg.modalities, split, cfg.clip_posthoc, train.batches(tcfg.batch_size),
+                                       test.batches(tcfg.batch_size), test.labels, [names[j] for j in sub["test"]],
+                                       budget=budget)
         timings[f"{name}_s"] = time.perf_counter() - t
         if progress:
             progress(len(trials), len(trials), "done")

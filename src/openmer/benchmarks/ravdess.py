@@ -179,9 +179,10 @@ def run_ravdess(cfg: RavdessBenchmarkConfig | None = None, *, root: str | Path |
         t = time.perf_counter()
         media = run_media_benchmark(cfg.model_copy(update={"methods": encoder_methods}), manifest, protocol,
                                     progress=progress, encoders=encoders)
-        for rec, run in zip(media.records, media.runs, strict=True):
+        for run in media.runs:
             run.modalities = _encoded_name(run.modalities)
-            rec["modalities"] = run.modality_label
+        for rec in media.records:  # the methods' own records and their post-hoc ones
+            rec["modalities"] = "+".join(_encoded_name(tuple(rec["modalities"].split("+"))))
         if media.meta.get("left_out"):
             meta_extra["left_out"] = {**meta_extra.get("left_out", {}), **media.meta["left_out"]}
         records += media.records

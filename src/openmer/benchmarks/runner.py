@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import platform
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -257,18 +257,31 @@ def run_feature_benchmark(
         names = [labels[j] for j in sub["test"]]
         record, run = trial_result(method_name, mods, split, s.confidence.numpy(), s.prediction.numpy(),
                                    test.y.numpy(), names, threshold=threshold)
-        records.append({**record, "score": method.score_name, "budget": budget_note(tcfg, cfg.max_train_per_trial)})
+        budget = budget_note(tcfg, cfg.max_train_per_trial)
+        records.append({**record, "score": method.score_name, "budget": budget})
         runs.append(run)
-        if cfg.posthoc and callable(getattr(method, "head", None)):
-            for score, (conf, pred) in posthoc_scores(method, train.batches(), test.batches(), cfg.posthoc).items():
-                rec, _ = trial_result(f"{method_name}[{score}]", mods, split, conf.numpy(), pred.numpy(),
-                                      test.y.numpy(), names)
-                records.append({**rec, "score": score, "posthoc_of": method_name,
-                                "budget": budget_note(tcfg, cfg.max_train_per_trial)})
+        records += posthoc_records(method, method_name, mods, split, cfg.posthoc, train.batches(), test.batches(),
+                                   test.y.numpy(), names, budget=budget)
     if progress:
         progress(len(trials), len(trials), "done")
     meta = benchmark_meta(cfg, protocol, t0, trials=len(trials), left_out=left_out)
     return BenchmarkResult(records=records, runs=runs, meta=meta)
+
+
+def posthoc_records(method: Any, method_name: str, modalities: Sequence[str], split: OpenSetSplit,
+                    scores: Sequence[str], train: Iterable[Any], test: Iterable[Any], labels: np.ndarray,
+                    label_names: Sequence[str], *, budget: str) -> list[dict[str, Any]]:
+    """One record ``"<method>[<score>]"`` (tagged ``score``, ``posthoc_of``, ``budget``) per post-hoc
+    score in ``scores`` on a trained method's classifier head (:func:`~openmer.methods.posthoc.posthoc_scores`,
+    fitted on the ``train`` batches where the score needs it); ``[]`` when ``scores`` is empty or
+    the method has no ``head``."""
+    if not scores or not callable(getattr(method, "head", None)):
+        return []
+    out = []
+    for score, (conf, pred) in posthoc_scores(method, train, test, scores).items():
+        rec, _ = trial_result(f"{method_name}[{score}]", modalities, split, conf.numpy(), pred.numpy(), labels, label_names)
+        out.append({**rec, "score": score, "posthoc_of": method_name, "budget": budget})
+    return out
 
 
 @dataclass(frozen=True)

@@ -78,6 +78,25 @@ def _config_and_runner(name: BenchmarkName, seed: int, quick: bool, profile: str
     return cfg, run
 
 
+def _posthoc_update(cfg, name: str, score: str) -> dict:
+    """The config fields that ``--score`` sets: the post-hoc scores of the feature heads and of
+    the methods on clips that have a head.
+
+    Raises:
+        ConfigError: an unregistered score (the message lists the choices), or a benchmark
+            without post-hoc scores.
+    """
+    from openmer.methods.posthoc import get_score
+
+    names = () if score.strip() == "none" else tuple(n.strip() for n in score.split(",") if n.strip())
+    for n in names:
+        get_score(n)
+    fields = {f: names for f in ("posthoc", "clip_posthoc") if f in type(cfg).model_fields}
+    if not fields:
+        raise ConfigError(f"--score applies to benchmarks with post-hoc scores, not {name}")
+    return fields
+
+
 @app.command()
 @handle_errors
 def benchmark(
@@ -106,6 +125,11 @@ def benchmark(
              "or 'matched' (every method on HCEP's optimiser, schedule, epochs, batch, clips and selection rule)."),
     levels: str | None = typer.Option(None, "--levels", help="Comma-separated subset of the openness levels, e.g. 'O(5:2)'."),
     splits: int | None = typer.Option(None, "--splits", min=1, help="Run only the first N splits of each level."),
+    score: str | None = typer.Option(
+        None, "--score",
+        help="Post-hoc scores reported beside each method's own, on every trained classifier head (HCEP: its DPOL "
+             "logits): comma-separated names (msp, max_logit, energy, entropy, mahalanobis, knn, vim) or 'none'. "
+             "Default: all on the feature heads, max_logit and energy on HCEP."),
 ) -> None:
     """Run a benchmark and write results.json, results.md (with the paper's rows when entered) and figures.
 
@@ -129,6 +153,8 @@ def benchmark(
         update["levels"] = tuple(lv.strip() for lv in levels.split(",") if lv.strip())
     if splits is not None:
         update["n_splits"] = splits
+    if score is not None:
+        update.update(_posthoc_update(cfg, name.value, score))
     cfg = cfg.model_copy(update=update) if update else cfg
     if schedule == "paper":
         from openmer.benchmarks.media import MediaBenchmarkConfig, with_paper_schedule

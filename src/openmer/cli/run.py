@@ -45,8 +45,13 @@ def train(
     audio_prompt_entry: str | None = typer.Option(
         None, "--audio-prompt-entry",
         help="waveform (paper: 2 x 8000 samples before the clip) or features (2 tokens after the conv front end; cheaper)."),
+    score: str | None = typer.Option(
+        None, "--score",
+        help="The confidence the run reports and thresholds: the method's own (default) or another it can report "
+             "(hcep: msp, max_logit, energy; feature methods: any post-hoc score, e.g. mahalanobis; docs/methods.md)."),
 ) -> None:
     """Train a method on the known classes of a dataset and save a run folder."""
+    from openmer.methods.registry import get_method
     from openmer.runs import read_run_info
     from openmer.training import TrainConfig
     from openmer.training.run import train as train_run
@@ -54,6 +59,7 @@ def train(
     prof = _profile(profile)
     if audio_prompt_entry is not None:
         prof = prof.with_options("audio", prompt_entry=audio_prompt_entry)
+    method_options = get_method(method).score_options(score) if score is not None else None
 
     update = {k: v for k, v in {"epochs": epochs, "lr": lr, "batch_size": batch_size, "optimizer": optimizer}.items() if v is not None}
     cfg = TrainConfig.from_dict({**TrainConfig(seed=seed).to_dict(), **update})
@@ -71,8 +77,9 @@ def train(
             progress.update(task, completed=epoch, total=total, status=text)
 
         run_dir = train_run(data, classes, method=method, profile=prof, out=out, train_config=cfg,
-                            acceptance=acceptance, threshold_from=threshold_from, resume=resume, overwrite=overwrite,
-                            allow_outside_root=allow_outside_root, progress=on_epoch)
+                            method_options=method_options, acceptance=acceptance, threshold_from=threshold_from,
+                            resume=resume, overwrite=overwrite, allow_outside_root=allow_outside_root,
+                            progress=on_epoch)
     info = read_run_info(run_dir)
     th = info.threshold
     console.print(f"saved {run_dir} (selected epoch {info.best_epoch}; threshold {th.value:.4f} accepts "

@@ -64,6 +64,7 @@ class ARPL(FeatureMethod):
 
     config_class = ARPLConfig
     config: ARPLConfig
+    scores = {"max_logit": {"confidence": "logit", "score": None}, "msp": {"confidence": "softmax", "score": None}}
 
     def __init__(self, config: ARPLConfig, known_classes):
         super().__init__(config, known_classes)

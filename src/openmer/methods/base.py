@@ -73,6 +73,9 @@ class OpenSetMethod(nn.Module, ABC):
     #: what the method reads: ``"clips"`` (media batches through encoders it holds) or
     #: ``"features"`` (cached encoder features, ``batch["features"]``); benchmarks read this
     consumes: ClassVar[str] = "clips"
+    #: the confidence scores the method can report (``--score NAME``): name -> the config fields
+    #: that select it; the first is the method's own (its paper's). Empty: one fixed score.
+    scores: ClassVar[Mapping[str, Mapping[str, Any]]] = {}
 
     def __init__(self, config: MethodConfig, known_classes: Sequence[str]):
         super().__init__()
@@ -342,6 +345,25 @@ class OpenSetMethod(nn.Module, ABC):
         reason, instead of asking the method's name. Default: always available.
         """
         return None
+
+    @classmethod
+    def score_choices(cls) -> tuple[str, ...]:
+        """The names :meth:`score_options` accepts."""
+        return tuple(cls.scores)
+
+    @classmethod
+    def score_options(cls, score: str) -> dict[str, Any]:
+        """The config fields that make the method report confidence ``score`` (``openmer train
+        --score``), e.g. ``{"confidence": "energy"}`` for HCEP's ``"energy"``.
+
+        Raises:
+            ConfigError: a score the method cannot report (the message lists its choices).
+        """
+        if score not in cls.scores:
+            choices = list(cls.score_choices())
+            raise ConfigError(f"method {cls.name!r} cannot report score {score!r}; "
+                              f"its scores: {choices or 'only its own (no --score)'}")
+        return dict(cls.scores[score])
 
     @classmethod
     def build(cls, config: MethodConfig, known_classes: Sequence[str], **kwargs: Any) -> OpenSetMethod:

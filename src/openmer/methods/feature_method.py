@@ -18,7 +18,7 @@ from torch import Tensor, nn
 from openmer.errors import MissingModalityError
 from openmer.methods.base import Batch, MethodConfig, OpenSetMethod, OpenSetScores
 from openmer.methods.heads import FeatureEmbedding
-from openmer.methods.posthoc import HeadOutputs, get_score, head_outputs
+from openmer.methods.posthoc import POSTHOC_SCORES, HeadOutputs, get_score, head_outputs
 
 #: the block layout of a feature vector that is not split into modalities
 ONE_BLOCK = "features"
@@ -99,6 +99,23 @@ class FeatureMethod(OpenSetMethod):
     def build_embedding(self, config: FeatureMethodConfig) -> nn.Module:
         """The learned embedding of the features (default: the :class:`FeatureEmbedding` MLP)."""
         return FeatureEmbedding(config.input_dim, config.hidden_dim, config.embed_dim, config.dropout)
+
+    @classmethod
+    def score_choices(cls) -> tuple[str, ...]:
+        """The method's own scores (:attr:`scores`), then every registered post-hoc score."""
+        return tuple(dict.fromkeys([*cls.scores, *POSTHOC_SCORES]))
+
+    @classmethod
+    def score_options(cls, score: str) -> dict[str, Any]:
+        """One of the method's own scores (:attr:`scores`), else a post-hoc score on its head
+        (``{"score": name}``).
+
+        Raises:
+            ConfigError: neither (the message lists the choices).
+        """
+        if score in cls.scores or score not in POSTHOC_SCORES:
+            return super().score_options(score)
+        return {"score": score}
 
     @property
     def score_name(self) -> str:

@@ -28,6 +28,7 @@ from openmer.errors import ConfigError, MissingModalityError
 from openmer.methods.base import Batch, MethodConfig, OpenSetMethod, OpenSetScores, frozen, parameter_version
 from openmer.methods.hcep.cuep import CUEP, class_sentences
 from openmer.methods.hcep.dpol import blockwise_composite_distance, blockwise_cosine, emotion_logits, osr_logits
+from openmer.methods.posthoc import HeadOutputs
 from openmer.methods.registry import register
 from openmer.training.engine import LossOutput
 
@@ -148,6 +149,9 @@ class HCEP(OpenSetMethod):
 
     config_class = HCEPConfig
     config: HCEPConfig
+    #: ``--score``: Algorithm 1's max probability, or the max logit / energy of the DPOL logits
+    scores = {"msp": {"confidence": "max_probability"}, "max_logit": {"confidence": "max_logit"},
+              "energy": {"confidence": "energy"}}
 
     def __init__(self, config: HCEPConfig, known_classes: Sequence[str], encoders: dict[str, Encoder]):
         super().__init__(config, known_classes)
@@ -542,7 +546,10 @@ class HCEP(OpenSetMethod):
         return LossOutput(terms, osr if osr is not None else emo)
 
     def _scores(self, emo: Tensor | None, osr: Tensor | None) -> OpenSetScores:
-        logits = osr if self.config.use_loss_osr else emo  # without L_osr: the emotion stream (ablation)
+        return self._scores_of(osr if self.config.use_loss_osr else emo)  # without L_osr: the emotion stream
+
+    def _scores_of(self, logits: Tensor) -> OpenSetScores:
+        """Scores from the (B, K) logits that predict: the configured ``confidence``."""
         if torch.isnan(logits).any():
             raise ValueError("NaN in the DPOL distances")
         probs = torch.softmax(logits, 1)
@@ -576,9 +583,18 @@ class HCEP(OpenSetMethod):
     @torch.no_grad()
     def score_with_features(self, batch: Batch) -> tuple[OpenSetScores, Tensor]:
         """:meth:`score` and F_M (B, sum D_m) from the same pass through the encoders."""
+        out = self.head(batch)
+        return self._scores_of(out.logits), out.features
+
+    @torch.no_grad()
+    def head(self, batch: Batch) -> HeadOutputs:
+        """The classifier head post-hoc scores read (:mod:`openmer.methods.posthoc`): (B, K) the
+        logits the prediction is the argmax of (z = s (D_neg - D_pos), or the emotion stream's
+        without L_osr) and (B, sum D_m) F_M, from one pass through the prompted encoders."""
         emo, osr, blocks = self._streams_and_blocks(batch, emo=not self.config.use_loss_osr,
                                                     osr=self.config.use_loss_osr)
-        return self._scores(emo, osr), torch.cat([blocks[m] for m in self.modalities], dim=1)
+        logits = osr if self.config.use_loss_osr else emo
+        return HeadOutputs(logits, torch.cat([blocks[m] for m in self.modalities], dim=1))
 
     @torch.no_grad()
     def evaluate_batch(self, batch: Batch) -> tuple[Tensor | None, OpenSetScores]:
