@@ -369,3 +369,25 @@ def test_post_hoc_scores_read_the_dpol_head():
         torch.testing.assert_close(post[name][1], s.prediction)
     with pytest.raises(ConfigError, match="max_logit"):
         HCEP.score_options("mahalanobis")
+
+
+def test_learned_block_weights_start_as_the_papers_sum_and_learn():
+    """Reading 18: ``block_weights="learned"`` starts equal to Eq. 7-8's plain sum (same logits as
+    ``"equal"``), is its own parameter group, gets a gradient, and is logged per block."""
+    b = batch()
+    torch.manual_seed(0)
+    equal = make().eval()
+    torch.manual_seed(0)
+    learned = make(block_weights="learned").eval()
+    learned.load_state_dict(equal.state_dict(), strict=False)
+    torch.testing.assert_close(learned._streams(b, emo=False, osr=True)[1], equal._streams(b, emo=False, osr=True)[1])
+    assert [p is learned.block_logits for p in learned.parameter_groups()["block_weights"]] == [True]
+    learned.train()
+    learned.loss(b).backward()
+    assert learned.block_logits.grad is not None and bool(learned.block_logits.grad.abs().sum() > 0)
+    with torch.no_grad():
+        learned.block_logits.copy_(torch.arange(len(learned.modalities), dtype=torch.float32))
+    w = learned.diagnostics()
+    assert {k for k in w if k.startswith("block_weight_")} == {f"block_weight_{m}" for m in learned.modalities}
+    assert abs(sum(v for k, v in w.items() if k.startswith("block_weight_")) - len(learned.modalities)) < 1e-5
+    assert "block_weights" not in equal.parameter_groups()

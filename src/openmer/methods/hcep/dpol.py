@@ -15,7 +15,8 @@ from torch import Tensor
 from openmer.methods.distance import composite_distance
 
 
-def blockwise_composite_distance(blocks: list[Tensor], points: list[Tensor], present: Tensor | None = None) -> Tensor:
+def blockwise_composite_distance(blocks: list[Tensor], points: list[Tensor], present: Tensor | None = None,
+                                 weights: Tensor | None = None) -> Tensor:
     """Composite distance of F_M to K prompt features, summed over modality blocks (Eq. 7-8).
 
     With every block present, this equals ``composite_distance(cat(blocks), cat(points))`` up to
@@ -26,6 +27,7 @@ def blockwise_composite_distance(blocks: list[Tensor], points: list[Tensor], pre
         blocks: per modality, (N, D_b) sample features.
         points: per modality, (K, D_b) prompt features (F_M+ or F_M-).
         present: (N, n_blocks) bool; ``None`` = all present.
+        weights: (n_blocks,) weight of each block's distance; ``None`` = 1 each (Eq. 7-8's sum).
 
     Returns:
         (N, K) distances.
@@ -34,6 +36,8 @@ def blockwise_composite_distance(blocks: list[Tensor], points: list[Tensor], pre
         ValueError: a sample with no block present.
     """
     dists = torch.stack([composite_distance(f, p) for f, p in zip(blocks, points, strict=True)], dim=-1)  # (N, K, B)
+    if weights is not None:
+        dists = dists * weights.to(dists.dtype)
     if present is None:
         return dists.sum(-1)
     present = present.to(dists.dtype)

@@ -97,6 +97,13 @@ class HCEPConfig(MethodConfig):
             Whisper: mean pairwise cosine 0.92), so without centring D_neg - D_pos is nearly the same
             for every clip. See ``docs/interpretation.md``.
         center_clips: at most this many training clips estimate the means.
+        block_weights: how the modality blocks' distances add up in D_neg and D_pos (Eq. 7-8):
+            ``"equal"`` (paper: the plain sum) or ``"learned"`` (beyond the paper: w_m D_m with
+            w = n_blocks x softmax(theta), theta learnable, starting equal; its parameter group is
+            ``block_weights``). On EmoDB and RAVDESS every sentence is spoken in every emotion, so
+            the text block carries no emotion (a nearest-class-mean classifier on it is at chance)
+            and, summed with equal weight, adds per-sentence noise to every class's distance
+            (``docs/interpretation.md``, reading 18).
         cuep_init_std: noise level of the learnable CUEP images/waveforms.
         cuep_audio_samples: length of the learnable CUEP waveforms (``None`` = the encoder's
             whole-input length, 80000 samples = 5 s at 16 kHz, as the paper).
@@ -126,6 +133,7 @@ class HCEPConfig(MethodConfig):
     normalize_blocks: bool = True
     center_blocks: bool = False
     center_clips: int = Field(default=256, gt=0)
+    block_weights: Literal["equal", "learned"] = "equal"
     cuep_init_std: float = Field(default=0.1, gt=0)
     cuep_audio_samples: int | None = Field(default=None, gt=0)
     seed: int = 0
@@ -178,6 +186,8 @@ class HCEP(OpenSetMethod):
         self.smep = _build_smep(config, text, specs, gen)
         dims = {m: int(self.encoders[m].embed_dim) for m in mods}
         self.block_dims = dims
+        if config.block_weights == "learned":
+            self.block_logits = nn.Parameter(torch.zeros(len(mods)))
         k = self.num_classes
         # Positive class features: the OSR stream's D_pos, and L_emo's F_M+ in "multimodal_only".
         self._osr_uses_pos = config.dpol_streams == "negative_and_positive"
@@ -452,11 +462,18 @@ class HCEP(OpenSetMethod):
         """(D_neg, D_pos), each (N, K); D_pos is ``None`` with ``dpol_streams="negative_only"``."""
         pos, neg = classes
         f = [blocks[m] for m in self.modalities]
-        d_neg = blockwise_composite_distance(f, [neg[m] for m in self.modalities], present)
+        w = self.block_weight_values()
+        d_neg = blockwise_composite_distance(f, [neg[m] for m in self.modalities], present, w)
         if not self._osr_uses_pos:
             return d_neg, None
-        d_pos = blockwise_composite_distance(f, [pos[m] for m in self.modalities], present)
+        d_pos = blockwise_composite_distance(f, [pos[m] for m in self.modalities], present, w)
         return d_neg, d_pos
+
+    def block_weight_values(self) -> Tensor | None:
+        """(n_blocks,) the weights of the blocks' distances (``block_weights="learned"``: n_blocks x
+        softmax(theta), mean 1), or ``None`` (equal weights, the paper's sum)."""
+        logits = getattr(self, "block_logits", None)
+        return None if logits is None else len(self.modalities) * torch.softmax(logits, 0)
 
     def _emo_query(self, blocks: dict[str, Tensor], present: Tensor) -> Tensor:
         if self.config.emo_match == "text_block" or self.config.dpol_features == "text_only":
@@ -480,13 +497,18 @@ class HCEP(OpenSetMethod):
     def parameter_groups(self) -> dict[str, list[nn.Parameter]]:
         """``smep_tokens`` (SMEP's learnable prompts: P_T, or an anchor's own prompts),
         ``smep_projections`` (N_V, N_A), ``cuep`` (the whole-input prompts, learnable CUEP text
-        tokens of an ablation, or the random class features without CUEP) and ``emo_projection`` (L_emo's per-block maps)."""
+        tokens of an ablation, or the random class features without CUEP), ``emo_projection`` (L_emo's
+        per-block maps) and, with ``block_weights="learned"``, ``block_weights``."""
         groups: dict[str, list[nn.Parameter]] = {"smep_tokens": [], "smep_projections": [], "cuep": [],
                                                  "emo_projection": []}
+        if self.config.block_weights == "learned":
+            groups["block_weights"] = []
         for name, p in self.named_parameters():
             if not p.requires_grad:
                 continue
-            if name.startswith("smep.projections."):
+            if name == "block_logits":
+                groups["block_weights"].append(p)
+            elif name.startswith("smep.projections."):
                 groups["smep_projections"].append(p)
             elif name.startswith("smep."):
                 groups["smep_tokens"].append(p)
@@ -499,7 +521,8 @@ class HCEP(OpenSetMethod):
     @torch.no_grad()
     def diagnostics(self) -> dict[str, float]:
         """Mean pairwise cosine of the K class features per block, for F_M+ (``class_cos_pos_<m>``)
-        and F_M- (``class_cos_neg_<m>``): near 1, the class prompts barely differ."""
+        and F_M- (``class_cos_neg_<m>``): near 1, the class prompts barely differ; with learned
+        block weights, each block's weight (``block_weight_<m>``)."""
         was = self.training
         self.eval()
         pos, neg = self.class_features()
@@ -510,6 +533,9 @@ class HCEP(OpenSetMethod):
                 c = F.normalize(f, dim=-1) @ F.normalize(f, dim=-1).t()
                 k = len(c)
                 out[f"class_cos_{kind}_{m}"] = float((c.sum() - c.diagonal().sum()) / max(k * (k - 1), 1))
+        w = self.block_weight_values()
+        if w is not None:
+            out.update({f"block_weight_{m}": float(v) for m, v in zip(self.modalities, w, strict=True)})
         return out
 
     def _osr_logits(self, blocks: dict[str, Tensor], present: Tensor,
