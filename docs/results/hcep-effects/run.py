@@ -33,13 +33,14 @@ upd = dict(methods=tuple(spec.pop("methods", ["hcep"])), levels=tuple(spec.pop("
            encoder_options=spec.pop("enc", cfg.encoder_options), max_train_per_trial=spec.pop("cap", None))
 cfg = cfg.model_copy(update=upd)
 import openmer.benchmarks.media as media
-_fit = media.fit
+import openmer.training.trial as trial
+_fit = trial.fit
 def logged_fit(*a, **k):
     r = _fit(*a, **k)
     h = r.history
     print("   best", r.best_epoch, "val_acc", [round(x.get("val_acc", float("nan")), 2) for x in h], "train_acc", [round(x.get("train_acc", float("nan")), 2) for x in h], file=sys.stderr, flush=True)
     return r
-media.fit = logged_fit
+trial.fit = logged_fit
 # the alternative confidence: max logit s(D_neg - D_pos) of the same trained model and test pass
 from openmer.methods.hcep import HCEP
 from openmer.metrics import auroc, oscr
@@ -51,10 +52,10 @@ def _scores(self, emo, osr):
     ALT.append(logits.max(1).values.detach().cpu())
     return out
 HCEP._scores = _scores
-_dt = media.deployable_threshold
+_dt = trial.deployable_threshold
 def dt(*a, **k):
     r = _dt(*a, **k); ALT.clear(); return r
-media.deployable_threshold = dt
+trial.deployable_threshold = dt
 _tr = media.trial_result
 def tr(method, mods, split, conf, pred, labels, *a, **k):
     alt = torch.cat(ALT).numpy()[: len(conf)]; ALT.clear()

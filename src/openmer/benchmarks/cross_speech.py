@@ -38,9 +38,7 @@ from pydantic import model_validator
 
 from openmer.benchmarks.media import MediaBenchmarkConfig, benchmark_encoders, benchmark_profile, run_media_benchmark
 from openmer.benchmarks.ravdess import speech_preset
-from openmer.benchmarks.runner import (
-    BenchmarkResult, Progress, TrialThreshold, benchmark_meta, select_levels, trial_result,
-)
+from openmer.benchmarks.runner import BenchmarkResult, Progress, benchmark_meta, select_levels, trial_result
 from openmer.data.builtin import load_emodb, load_ravdess_speech
 from openmer.data.manifest import Manifest, concat_manifests
 from openmer.data.vocabulary import shared_classes, shared_manifest, vocabulary_rows
@@ -48,6 +46,7 @@ from openmer.errors import ConfigError
 from openmer.protocol import GroupPartition, OpenSetSplit, Protocol, load_protocol, partition_indices
 from openmer.reporting.results import markdown_table, summarise
 from openmer.reporting.scores import RunScores
+from openmer.training.trial import TrialThreshold
 
 #: the corpora, by the name their labels and groups carry (``emodb/03``)
 CORPORA: dict[str, Callable[[], Manifest]] = {"emodb": load_emodb, "ravdess-speech": load_ravdess_speech}
