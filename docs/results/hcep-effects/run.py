@@ -17,7 +17,7 @@ MELD preset has that option, so the fixed-sentence row needs "hcep":{"cuep_text"
 import json, sys, time
 import numpy as np
 from openmer.benchmarks.media import emodb_config, meld_config, run_media_benchmark
-from openmer.data.builtin import load_emodb
+from openmer.datasets import load_emodb
 from openmer.protocol import load_protocol
 from openmer.training import TrainConfig
 import torch
@@ -68,7 +68,7 @@ def prog(i, n, msg): print(f"  [{time.time()-t:6.0f}s] {msg}", file=sys.stderr, 
 if DATA == "emodb":
     res = run_media_benchmark(cfg, load_emodb(), load_protocol("emodb"), progress=prog)
 else:
-    from openmer.data.builtin import load_meld
+    from openmer.datasets import load_meld
     res = run_media_benchmark(cfg, load_meld(split="all"), load_protocol("meld"), progress=prog)
 rows = [(r["method"], r["level"], r["split"], round(r["auroc"],3), round(r["oscr"],3), round(r["closed_acc"],3), round(r.get("macro_f1", float("nan")),3)) for r in res.records]
 for r in rows: print(sys.argv[1][:60], r)

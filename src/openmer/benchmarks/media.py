@@ -324,15 +324,13 @@ def with_paper_schedule(cfg: MediaBenchmarkConfig) -> MediaBenchmarkConfig:
 
 def run_emodb(cfg: MediaBenchmarkConfig | None = None, *, progress: Progress | None = None) -> BenchmarkResult:
     """EmoDB benchmark (see :func:`emodb_config`). Raises SharedDataMissing without ../shared."""
-    from openmer.data.builtin import load_emodb
-    from openmer.protocol import load_protocol
+    from openmer.datasets import load_with_protocol
 
-    return run_media_benchmark(cfg or emodb_config(), load_emodb(), load_protocol("emodb"), progress=progress)
+    return run_media_benchmark(cfg or emodb_config(), *load_with_protocol("emodb"), progress=progress)
 
 
 def run_meld(cfg: MediaBenchmarkConfig | None = None, *, progress: Progress | None = None) -> BenchmarkResult:
     """MELD benchmark (see :func:`meld_config`). Raises SharedDataMissing without ../shared."""
-    from openmer.data.builtin import load_meld
-    from openmer.protocol import load_protocol
+    from openmer.datasets import load_with_protocol
 
-    return run_media_benchmark(cfg or meld_config(), load_meld(split="all"), load_protocol("meld"), progress=progress)
+    return run_media_benchmark(cfg or meld_config(), *load_with_protocol("meld"), progress=progress)

@@ -24,8 +24,9 @@ from openmer.backbones.factory import ProfileConfig, load_profile, profile_confi
 from openmer.data.clips import ClipDataset, vision_preprocess
 from openmer.data.feature_blocks import fill_absent_blocks
 from openmer.data.feature_cache import encode_features
-from openmer.data.manifest import MODALITIES, Manifest, near_known_labels, resolve_data
+from openmer.data.manifest import MODALITIES, Manifest, near_known_labels
 from openmer.data.tensors import FeatureDataset
+from openmer.datasets import resolve_data
 from openmer.errors import ConfigError, DataError, OpenmerWarning
 from openmer.methods.base import OpenSetMethod
 from openmer.methods.feature_method import FeatureMethod, feature_blocks
