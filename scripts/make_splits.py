@@ -3,7 +3,7 @@
 Deterministic and re-runnable: ``python scripts/make_splits.py`` rewrites the same bytes (seed 0).
 It needs no data: classes and groups are fixed by the datasets' documentation (shared/README.md,
 shared/data/ravdess-au-mfcc/FORMAT.md) and, for ``cross-speech``, by the label vocabulary
-(``openmer.data.vocabulary``). ``--check`` only compares and exits 1 on a difference.
+(``openmer.datasets.vocabulary``). ``--check`` only compares and exits 1 on a difference.
 
 If a protocol has to change, bump its ``version`` here so that results stay traceable.
 """
@@ -16,8 +16,8 @@ from pathlib import Path
 
 from dataclasses import replace
 
-from openmer.data.builtin import EMODB_CLASSES, EMODB_SPEAKER_GENDER, MELD_CLASSES, MELD_SPLITS, RAVDESS_CLASSES
-from openmer.data.vocabulary import common_classes
+from openmer.datasets import EMODB_CLASSES, EMODB_SPEAKER_GENDER, MELD_CLASSES, MELD_SPLITS, RAVDESS_CLASSES
+from openmer.datasets.vocabulary import common_classes
 from openmer.protocol import GroupPartition, Protocol, make_protocol, write_protocol
 
 SEED = 0

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from openmer import UNKNOWN
-from openmer.data.builtin import EMODB_CLASSES, EMODB_SPEAKER_GENDER, MELD_CLASSES, RAVDESS_CLASSES
+from openmer.datasets import EMODB_CLASSES, EMODB_SPEAKER_GENDER, MELD_CLASSES, RAVDESS_CLASSES
 from openmer.errors import ConfigError, DataError
 from openmer.protocol import (
     GroupPartition,

@@ -22,8 +22,9 @@ import numpy as np
 from openmer.data.clips import ClipDataset, vision_preprocess
 from openmer.data.feature_blocks import fill_absent_blocks
 from openmer.data.feature_cache import encode_features
-from openmer.data.manifest import Manifest, Sample, label_indices, near_known_labels, resolve_data
+from openmer.data.manifest import Manifest, Sample, label_indices, near_known_labels
 from openmer.data.tensors import FeatureDataset
+from openmer.datasets import resolve_data
 from openmer.errors import ConfigError, DataError, MediaError, OpenmerError, OpenmerWarning
 from openmer.methods.base import OpenSetScores
 from openmer.methods.feature_method import FeatureMethod

@@ -20,7 +20,7 @@ from openmer.benchmarks.cross_speech import (
     CrossSpeechConfig, corpus_test_split, cross_speech_config, direction_protocol, split_by_test_set,
 )
 from openmer.data.manifest import Manifest, Sample
-from openmer.data.vocabulary import LABEL_VOCABULARY, shared_classes
+from openmer.datasets.vocabulary import LABEL_VOCABULARY, shared_classes
 from openmer.protocol import load_protocol, open_set_subsets
 from openmer.reporting.scores import RunScores
 from openmer.training import TrainConfig

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 import torch
 
-from openmer.benchmarks import media, runner
 from openmer.benchmarks.media import run_media_benchmark
 from openmer.methods.threshold import choose_threshold
+from openmer.training import trial
 from tests.helpers.tiny_media import make_tiny_media, tiny_config
 
 # one clip per (class, speaker) lacks its transcript, two others lack audio
@@ -22,14 +22,13 @@ def partial(tmp_path, monkeypatch):
     manifest, protocol = make_tiny_media(tmp_path, monkeypatch, without_text=NO_TEXT, without_audio=NO_AUDIO)
     seen = {"baseline": [], "hcep": []}
 
-    def spy(kind, real):
-        def fit(method, train, val, cfg, **kw):
-            seen[kind].append((method, train, val))
+    def spy(real):
+        def fit(method, train, val, cfg, **kw):  # every trial trains through run_trial's fit
+            seen["baseline" if method.consumes == "features" else "hcep"].append((method, train, val))
             return real(method, train, val, cfg, **kw)
         return fit
 
-    monkeypatch.setattr(runner, "fit", spy("baseline", runner.fit))
-    monkeypatch.setattr(media, "fit", spy("hcep", media.fit))
+    monkeypatch.setattr(trial, "fit", spy(trial.fit))
     cfg = tiny_config().model_copy(update={"levels": ("O(3:1)",), "methods": ("hcep", "arpl")})
     result = run_media_benchmark(cfg, manifest, protocol)
     return manifest, result, seen
@@ -92,14 +91,13 @@ def test_matched_budget_trains_every_method_like_hcep_on_the_same_clips(tmp_path
     manifest, protocol = make_tiny_media(tmp_path, monkeypatch)
     seen = {"baseline": [], "hcep": []}
 
-    def spy(kind, real):
-        def fit(method, train, val, cfg, **kw):
-            seen[kind].append((train, cfg))
+    def spy(real):
+        def fit(method, train, val, cfg, **kw):  # every trial trains through run_trial's fit
+            seen["baseline" if method.consumes == "features" else "hcep"].append((train, cfg))
             return real(method, train, val, cfg, **kw)
         return fit
 
-    monkeypatch.setattr(runner, "fit", spy("baseline", runner.fit))
-    monkeypatch.setattr(media, "fit", spy("hcep", media.fit))
+    monkeypatch.setattr(trial, "fit", spy(trial.fit))
     base = tiny_config().model_copy(update={"levels": ("O(3:1)",), "methods": ("hcep", "arpl"), "posthoc": ()})
     base = base.model_copy(update={"max_train_per_trial": 20, "hcep_train": base.hcep_train.model_copy(
         update={"epochs": 3, "batch_size": 8, "lr_scales": {"cuep": 3.0}})})

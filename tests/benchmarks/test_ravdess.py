@@ -11,7 +11,7 @@ import soundfile as sf
 from openmer.backbones.factory import ProfileConfig
 from openmer.benchmarks import media
 from openmer.benchmarks.ravdess import MODALITY_SETS, RavdessBenchmarkConfig, ravdess_config, run_ravdess
-from openmer.data.builtin import RAVDESS_CLASSES
+from openmer.datasets import RAVDESS_CLASSES
 from openmer.errors import ConfigError, DataError
 from openmer.training import TrainConfig
 from tests.helpers.encoders import toy_encoders

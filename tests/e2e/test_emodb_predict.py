@@ -8,7 +8,7 @@ import pytest
 from typer.testing import CliRunner
 
 from openmer.cli.app import app
-from openmer.data.builtin import load_emodb
+from openmer.datasets import load_emodb
 from tests.conftest import requires_shared_path
 
 pytestmark = [requires_shared_path("data/emodb"), requires_shared_path("models/whisper-base-encoder"),

@@ -27,7 +27,7 @@ TEST_SPEAKERS = ("09", "12")
 @pytest.fixture(scope="module")
 def emodb():
     from openmer.backbones.factory import load_profile, profile_config
-    from openmer.data.builtin import load_emodb
+    from openmer.datasets import load_emodb
     from openmer.data.clips import ClipDataset
 
     torch.manual_seed(0)

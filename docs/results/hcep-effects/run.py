@@ -17,7 +17,7 @@ MELD preset has that option, so the fixed-sentence row needs "hcep":{"cuep_text"
 import json, sys, time
 import numpy as np
 from openmer.benchmarks.media import emodb_config, meld_config, run_media_benchmark
-from openmer.data.builtin import load_emodb
+from openmer.datasets import load_emodb
 from openmer.protocol import load_protocol
 from openmer.training import TrainConfig
 import torch
@@ -33,13 +33,14 @@ upd = dict(methods=tuple(spec.pop("methods", ["hcep"])), levels=tuple(spec.pop("
            encoder_options=spec.pop("enc", cfg.encoder_options), max_train_per_trial=spec.pop("cap", None))
 cfg = cfg.model_copy(update=upd)
 import openmer.benchmarks.media as media
-_fit = media.fit
+import openmer.training.trial as trial
+_fit = trial.fit
 def logged_fit(*a, **k):
     r = _fit(*a, **k)
     h = r.history
     print("   best", r.best_epoch, "val_acc", [round(x.get("val_acc", float("nan")), 2) for x in h], "train_acc", [round(x.get("train_acc", float("nan")), 2) for x in h], file=sys.stderr, flush=True)
     return r
-media.fit = logged_fit
+trial.fit = logged_fit
 # the alternative confidence: max logit s(D_neg - D_pos) of the same trained model and test pass
 from openmer.methods.hcep import HCEP
 from openmer.metrics import auroc, oscr
@@ -51,10 +52,10 @@ def _scores(self, emo, osr):
     ALT.append(logits.max(1).values.detach().cpu())
     return out
 HCEP._scores = _scores
-_dt = media.deployable_threshold
+_dt = trial.deployable_threshold
 def dt(*a, **k):
     r = _dt(*a, **k); ALT.clear(); return r
-media.deployable_threshold = dt
+trial.deployable_threshold = dt
 _tr = media.trial_result
 def tr(method, mods, split, conf, pred, labels, *a, **k):
     alt = torch.cat(ALT).numpy()[: len(conf)]; ALT.clear()
@@ -67,7 +68,7 @@ def prog(i, n, msg): print(f"  [{time.time()-t:6.0f}s] {msg}", file=sys.stderr, 
 if DATA == "emodb":
     res = run_media_benchmark(cfg, load_emodb(), load_protocol("emodb"), progress=prog)
 else:
-    from openmer.data.builtin import load_meld
+    from openmer.datasets import load_meld
     res = run_media_benchmark(cfg, load_meld(split="all"), load_protocol("meld"), progress=prog)
 rows = [(r["method"], r["level"], r["split"], round(r["auroc"],3), round(r["oscr"],3), round(r["closed_acc"],3), round(r.get("macro_f1", float("nan")),3)) for r in res.records]
 for r in rows: print(sys.argv[1][:60], r)

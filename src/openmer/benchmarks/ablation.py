@@ -20,6 +20,7 @@ import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -31,6 +32,7 @@ from openmer.benchmarks.media import (
 )
 from openmer.benchmarks.runner import BenchmarkResult, Progress, benchmark_meta
 from openmer.data.manifest import Manifest
+from openmer.datasets import load_with_protocol
 from openmer.errors import ConfigError
 from openmer.methods.hcep import HCEPConfig
 from openmer.methods.hcep.model import check_ablation_options
@@ -154,24 +156,10 @@ TABLES: dict[str, AblationTable] = {
 }
 
 
-def _emodb() -> tuple[Manifest, Protocol]:
-    from openmer.data.builtin import load_emodb
-    from openmer.protocol import load_protocol
-
-    return load_emodb(), load_protocol("emodb")
-
-
-def _meld() -> tuple[Manifest, Protocol]:
-    from openmer.data.builtin import load_meld
-    from openmer.protocol import load_protocol
-
-    return load_meld(split="all"), load_protocol("meld")
-
-
-#: dataset -> (preset, loader of (manifest, protocol))
+#: dataset -> (preset, loader of (manifest, protocol)): the built-in dataset and its protocol
 DATASETS: dict[str, tuple[Callable[..., MediaBenchmarkConfig], Callable[[], tuple[Manifest, Protocol]]]] = {
-    "emodb": (emodb_config, _emodb),
-    "meld": (meld_config, _meld),
+    "emodb": (emodb_config, partial(load_with_protocol, "emodb")),
+    "meld": (meld_config, partial(load_with_protocol, "meld")),
 }
 
 

@@ -111,7 +111,8 @@ class _EncoderClock:
 
 def _clips(data: str | Path, n_clips: int, known: Sequence[str] | None):
     from openmer.data.clips import ClipDataset
-    from openmer.data.manifest import label_indices, resolve_data
+    from openmer.data.manifest import label_indices
+    from openmer.datasets import resolve_data
 
     manifest, _ = resolve_data(data)
     if n_clips < 1 or n_clips > len(manifest):

@@ -4,7 +4,7 @@ HCEP's cross-dataset setting (Sec. 4.1.2, MAFW + CMU-MOSEI) is the case every de
 meets: the data it is used on come from elsewhere, and hold emotions it never saw. Here it runs
 on real data: EmoDB (German, 10 speakers, 7 emotions) and RAVDESS speech (English, 24 actors,
 8 emotions), which share six emotions once their labels are mapped to shared names
-(:mod:`openmer.data.vocabulary`).
+(:mod:`openmer.datasets.vocabulary`).
 
 Protocol (``src/openmer/splits/cross-speech.json``, written by ``scripts/make_splits.py``): K of
 the 6 shared emotions known, K = 5, 4, 3, 2, 4 known sets each, drawn once; each corpus keeps
@@ -38,16 +38,15 @@ from pydantic import model_validator
 
 from openmer.benchmarks.media import MediaBenchmarkConfig, benchmark_encoders, benchmark_profile, run_media_benchmark
 from openmer.benchmarks.ravdess import speech_preset
-from openmer.benchmarks.runner import (
-    BenchmarkResult, Progress, TrialThreshold, benchmark_meta, select_levels, trial_result,
-)
-from openmer.data.builtin import load_emodb, load_ravdess_speech
+from openmer.benchmarks.runner import BenchmarkResult, Progress, benchmark_meta, select_levels, trial_result
+from openmer.datasets import load_emodb, load_ravdess_speech
 from openmer.data.manifest import Manifest, concat_manifests
-from openmer.data.vocabulary import shared_classes, shared_manifest, vocabulary_rows
+from openmer.datasets.vocabulary import shared_classes, shared_manifest, vocabulary_rows
 from openmer.errors import ConfigError
 from openmer.protocol import GroupPartition, OpenSetSplit, Protocol, load_protocol, partition_indices
 from openmer.reporting.results import markdown_table, summarise
 from openmer.reporting.scores import RunScores
+from openmer.training.trial import TrialThreshold
 
 #: the corpora, by the name their labels and groups carry (``emodb/03``)
 CORPORA: dict[str, Callable[[], Manifest]] = {"emodb": load_emodb, "ravdess-speech": load_ravdess_speech}
@@ -291,7 +290,7 @@ def report_sections(records: Sequence[dict[str, Any]], corpora: Sequence[str]) -
     ]
     vocab = vocabulary_rows(corpora)
     table = markdown_table(["shared name", *corpora], [[r["shared"], *(r[c] or "—" for c in corpora)] for r in vocab])
-    vocabulary = ["Labels are compared by their shared name (`openmer.data.vocabulary.LABEL_VOCABULARY`); "
+    vocabulary = ["Labels are compared by their shared name (`openmer.datasets.vocabulary.LABEL_VOCABULARY`); "
                   "— = the corpus has no such class.", "", *table]
     return [("Cost of the shift: in-corpus vs cross-corpus", shift), ("Label vocabulary", vocabulary)]
 

@@ -6,7 +6,7 @@ which are encoded once and cached on disk (:mod:`openmer.data.feature_cache`). A
 a modality is the same clip, with the same presence mask, for every method: HCEP leaves the
 block out, the heads get the training mean of the block
 (:func:`~openmer.data.feature_blocks.fill_absent_blocks`). Every trial records its deployable
-threshold, chosen from known-class validation data (:func:`~openmer.benchmarks.runner.deployable_threshold`).
+threshold, chosen from known-class validation data (:func:`~openmer.training.trial.deployable_threshold`).
 """
 
 from __future__ import annotations
@@ -21,8 +21,8 @@ from pydantic import Field
 
 from openmer.backbones.factory import ProfileConfig, load_profile, profile_config
 from openmer.benchmarks.runner import (
-    BenchmarkResult, FeatureBenchmarkConfig, Progress, benchmark_meta, budget_note, deployable_threshold,
-    posthoc_records, run_feature_benchmark, select_levels, stratified_cap, trial_result,
+    BenchmarkResult, FeatureBenchmarkConfig, Progress, benchmark_meta, budget_note, posthoc_records,
+    run_feature_benchmark, select_levels, stratified_cap, trial_result,
 )
 from openmer.config import OpenmerConfig
 from openmer.data.clips import ClipDataset, vision_preprocess
@@ -35,7 +35,8 @@ from openmer.methods.registry import get_method, list_methods
 from openmer.paths import default_cache_dir
 from openmer.protocol import Protocol, open_set_subsets
 from openmer.reporting.scores import RunScores
-from openmer.training import TrainConfig, fit
+from openmer.training import TrainConfig
+from openmer.training.trial import run_trial
 
 #: ``build(config, known_classes, encoders)`` -> the prompted model of a trial (default :class:`HCEP`)
 PromptedBuilder = Callable[[HCEPConfig, Sequence[str], dict[str, Any]], OpenSetMethod]
@@ -216,15 +217,14 @@ def run_media_benchmark(cfg: MediaBenchmarkConfig, manifest: Manifest, protocol:
             tcfg = cfg.hcep_train.model_copy(update={
                 "seed": seed, "lr_scales": {g: v for g, v in cfg.hcep_train.lr_scales.items() if g in groups_of}})
             train, val = clips.subset(tr, y[tr]), clips.subset(sub["val"], y[sub["val"]])
-            fit(method, train, val.batches(tcfg.batch_size) if len(val) else None, tcfg)
-            threshold = deployable_threshold(method, val, train, batch_size=tcfg.batch_size)
             test = clips.subset(sub["test"], y[sub["test"]])
-            test_batches = test.batches(tcfg.batch_size)
-            s, f_m = method.score_all_with_features(test_batches)  # F_M for t-SNE (Figs. 6, 8), same pass
+            # F_M for t-SNE (Figs. 6, 8) from the scoring pass
+            trial = run_trial(method, train, val, tcfg, test=test, batch_size=tcfg.batch_size, test_features=True)
+            s, f_m = trial.scores, trial.features
             record, run = trial_result(name, cfg.modalities, split, s.confidence.numpy(), s.prediction.numpy(),
                                        test.labels, [names[j] for j in sub["test"]],
                                        features=None if f_m is None else f_m.numpy(),
-                                       threshold=threshold)
+                                       threshold=trial.threshold)
             budget = budget_note(tcfg, cfg.max_train_per_trial)
             records.append({**record, "budget": budget})
             runs.append(run)
@@ -333,15 +333,13 @@ def with_paper_schedule(cfg: MediaBenchmarkConfig) -> MediaBenchmarkConfig:
 
 def run_emodb(cfg: MediaBenchmarkConfig | None = None, *, progress: Progress | None = None) -> BenchmarkResult:
     """EmoDB benchmark (see :func:`emodb_config`). Raises SharedDataMissing without ../shared."""
-    from openmer.data.builtin import load_emodb
-    from openmer.protocol import load_protocol
+    from openmer.datasets import load_with_protocol
 
-    return run_media_benchmark(cfg or emodb_config(), load_emodb(), load_protocol("emodb"), progress=progress)
+    return run_media_benchmark(cfg or emodb_config(), *load_with_protocol("emodb"), progress=progress)
 
 
 def run_meld(cfg: MediaBenchmarkConfig | None = None, *, progress: Progress | None = None) -> BenchmarkResult:
     """MELD benchmark (see :func:`meld_config`). Raises SharedDataMissing without ../shared."""
-    from openmer.data.builtin import load_meld
-    from openmer.protocol import load_protocol
+    from openmer.datasets import load_with_protocol
 
-    return run_media_benchmark(cfg or meld_config(), load_meld(split="all"), load_protocol("meld"), progress=progress)
+    return run_media_benchmark(cfg or meld_config(), *load_with_protocol("meld"), progress=progress)

@@ -1,7 +1,7 @@
 """``openmer benchmark ravdess``: RAVDESS face action units, MFCC contours and real speech audio.
 
 Data: the 1440 RAVDESS speech clips (24 actors x 60), the same clips in two shared folders,
-joined on the clip id (:func:`openmer.data.builtin.load_ravdess_speech`):
+joined on the clip id (:func:`openmer.datasets.builtin.load_ravdess_speech`):
 
 =============  ===============================================================================
 feature set    what it is
@@ -39,7 +39,7 @@ from openmer.benchmarks.runner import (
     BenchmarkResult, Progress, benchmark_meta, consumes_features, registered_methods,
     run_feature_benchmark,
 )
-from openmer.data.builtin import load_ravdess_features, load_ravdess_speech
+from openmer.datasets import load_ravdess_features, load_ravdess_speech
 from openmer.errors import ConfigError, DataError
 from openmer.protocol import load_protocol
 

@@ -2,8 +2,8 @@
 
 A trial trains a method on the known classes of the training groups, selects on the validation
 groups (known classes only), chooses its deployable threshold from the validation confidences
-(HCEP Sec. 4.4.6; :func:`deployable_threshold`), then scores the test groups (known + unknown
-classes) once.
+(HCEP Sec. 4.4.6), then scores the test groups (known + unknown classes) once: one
+:func:`openmer.training.trial.run_trial` per trial.
 """
 
 from __future__ import annotations
@@ -29,8 +29,8 @@ from openmer.methods.registry import get_method, list_methods
 from openmer.metrics import open_set_metrics
 from openmer.protocol import OpenSetSplit, Protocol, open_set_subsets
 from openmer.reporting.scores import RunScores
-from openmer.training import TrainConfig, fit
-from openmer.methods.threshold import DEFAULT_ACCEPTANCE, choose_threshold
+from openmer.training import TrainConfig
+from openmer.training.trial import TrialThreshold, run_trial
 
 #: ``progress(done, total, message)``
 Progress = Callable[[int, int, str], None]
@@ -251,12 +251,11 @@ def run_feature_benchmark(
         torch.manual_seed(cfg.train.seed + split.index)
         method = method_cls.build(mcfg, split.known_classes, text_encoder=text_encoder)
         tcfg = cfg.train.model_copy(update={"seed": cfg.train.seed + split.index})
-        fit(method, train, val.batches(), tcfg)
-        threshold = deployable_threshold(method, val, train)
-        s = method.score_all(test.batches())
+        trial = run_trial(method, train, val, tcfg, test=test)
+        s = trial.scores
         names = [labels[j] for j in sub["test"]]
         record, run = trial_result(method_name, mods, split, s.confidence.numpy(), s.prediction.numpy(),
-                                   test.y.numpy(), names, threshold=threshold)
+                                   test.y.numpy(), names, threshold=trial.threshold)
         budget = budget_note(tcfg, cfg.max_train_per_trial)
         records.append({**record, "score": method.score_name, "budget": budget})
         runs.append(run)
@@ -282,42 +281,6 @@ def posthoc_records(method: Any, method_name: str, modalities: Sequence[str], sp
         rec, _ = trial_result(f"{method_name}[{score}]", modalities, split, conf.numpy(), pred.numpy(), labels, label_names)
         out.append({**rec, "score": score, "posthoc_of": method_name, "budget": budget})
     return out
-
-
-@dataclass(frozen=True)
-class TrialThreshold:
-    """A trial's deployable threshold and the known-class confidences it was chosen from.
-
-    Attributes:
-        value: accept a sample as known when ``confidence >= value``.
-        source: ``"validation"`` or ``"training"`` (never test).
-        confidence: (M,) the known-class confidences the threshold was chosen from.
-    """
-
-    value: float
-    source: str
-    confidence: np.ndarray
-
-
-def deployable_threshold(method: Any, val: Any, train: Any, *, batch_size: int | None = None,
-                         acceptance: float = DEFAULT_ACCEPTANCE) -> TrialThreshold:
-    """The threshold a trained method would be deployed with (HCEP Sec. 4.4.6).
-
-    :func:`openmer.methods.threshold.choose_threshold` on the confidences of the known-class
-    validation samples, or of the training samples when the trial has no validation sample.
-    Test samples are never used. Both splits hold known classes only.
-
-    Args:
-        method: a fitted :class:`~openmer.methods.base.OpenSetMethod`.
-        val, train: the trial's validation and training sets (anything with ``len`` and
-            ``batches()``: :class:`~openmer.data.tensors.FeatureDataset`, :class:`~openmer.data.clips.ClipDataset`).
-        batch_size: passed to ``batches`` (``None``: the set's default).
-        acceptance: the fraction of those known confidences to accept (openmer's default 0.90).
-    """
-    source, data = ("validation", val) if val is not None and len(val) else ("training", train)
-    batches = data.batches() if batch_size is None else data.batches(batch_size)
-    conf = method.score_all(batches).confidence.numpy().astype(np.float64)
-    return TrialThreshold(choose_threshold(conf, acceptance), source, conf)
 
 
 def trial_result(method: str, modalities: Sequence[str], split: OpenSetSplit, confidence: np.ndarray,

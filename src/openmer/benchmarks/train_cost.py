@@ -48,7 +48,7 @@ DEFAULT_VARIANTS: dict[str, tuple[str, str, bool, bool]] = {
 
 
 def _clips(n_clips: int, known: Sequence[str]):
-    from openmer.data.builtin import load_emodb
+    from openmer.datasets import load_emodb
     from openmer.data.clips import ClipDataset
 
     man = load_emodb()

@@ -1,32 +1,7 @@
-"""Datasets as manifests and feature tables."""
+"""Manifests, feature tables, decoded clips and their feature cache (the built-in datasets are
+in :mod:`openmer.datasets`)."""
 
-from openmer.data.builtin import (
-    DATASETS,
-    EMODB_CLASSES,
-    MELD_CLASSES,
-    RAVDESS_CLASSES,
-    FeatureTable,
-    load_builtin,
-    load_emodb,
-    load_meld,
-    load_ravdess_features,
-    load_ravdess_speech,
-)
+from openmer.data.feature_table import FeatureTable
 from openmer.data.manifest import COLUMNS, MODALITIES, Manifest, Sample
 
-__all__ = [
-    "COLUMNS",
-    "DATASETS",
-    "EMODB_CLASSES",
-    "MELD_CLASSES",
-    "MODALITIES",
-    "RAVDESS_CLASSES",
-    "FeatureTable",
-    "Manifest",
-    "Sample",
-    "load_builtin",
-    "load_emodb",
-    "load_meld",
-    "load_ravdess_features",
-    "load_ravdess_speech",
-]
+__all__ = ["COLUMNS", "MODALITIES", "FeatureTable", "Manifest", "Sample"]

@@ -31,15 +31,11 @@ from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 
 from openmer import UNKNOWN
 from openmer.errors import DataError, MediaError
-
-if TYPE_CHECKING:
-    from openmer.protocol import GroupPartition
 
 COLUMNS = ("id", "video", "audio", "text", "label", "group", "start", "end", "split")
 MODALITIES = ("video", "audio", "text")
@@ -400,32 +396,3 @@ def near_known_labels(labels: Iterable[str | None], known: Sequence[str]) -> dic
         if lb not in known and _norm_label(lb) in by_norm:
             out[lb] = by_norm[_norm_label(lb)]
     return dict(sorted(out.items()))
-
-
-def resolve_data(data: str | Path, *, allow_outside_root: bool = False) -> tuple[Manifest, GroupPartition | None]:
-    """A built-in dataset name (``emodb``, ``meld``, ``ravdess-speech``) or a manifest file.
-
-    Returns:
-        ``(manifest, partition)``: the built-in protocol's group partition (the protocol of the
-        same name), or ``None`` for a user manifest (which may carry its own ``split`` column).
-
-    Raises:
-        ConfigError: ``ravdess`` (features only, no media: use ``ravdess-speech`` or
-            ``openmer benchmark ravdess``).
-        DataError / SharedDataMissing: the manifest or the shared data is missing or invalid.
-    """
-    from openmer.data.builtin import load_emodb, load_meld, load_ravdess_speech
-    from openmer.errors import ConfigError
-    from openmer.protocol import load_protocol
-
-    builtin = {"emodb": load_emodb, "meld": lambda: load_meld(split="all"), "ravdess-speech": load_ravdess_speech}
-    name = str(data)
-    if name in builtin:
-        return builtin[name](), load_protocol(name).partition
-    if name == "ravdess":
-        raise ConfigError("the shared RAVDESS copy holds precomputed features, not media: use `--data ravdess-speech` "
-                          "(its audio) or `openmer benchmark ravdess`")
-    path = Path(data)
-    if not path.exists():
-        raise DataError(path, f"no such manifest file (and not a built-in dataset name: {', '.join(builtin)})")
-    return Manifest.read(path, allow_outside_root=allow_outside_root).validate(), None

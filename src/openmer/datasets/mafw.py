@@ -32,6 +32,7 @@ from pathlib import Path
 from xml.etree import ElementTree
 
 from openmer.data.manifest import Manifest, Sample
+from openmer.datasets.registry import ADAPTERS
 from openmer.errors import ConfigError, DataError
 
 #: MAFW's 11 single-expression classes (official order of the ``annotation.xlsx`` columns is
@@ -56,6 +57,7 @@ _SPLITS_DIR = "Train & Test Set"
 _NS = {"m": "http://schemas.openxmlformats.org/spreadsheetml/2006/main"}
 
 
+@ADAPTERS.register("mafw")
 def load_mafw(
     root: str | Path,
     *,

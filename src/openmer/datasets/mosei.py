@@ -34,6 +34,7 @@ from pathlib import Path
 import numpy as np
 
 from openmer.data.manifest import Manifest, Sample
+from openmer.datasets.registry import ADAPTERS
 from openmer.errors import ConfigError, DataError
 
 logger = logging.getLogger(__name__)
@@ -51,6 +52,7 @@ _FOLDS_MODULE = "mmsdk.mmdatasdk.dataset.standard_datasets.CMU_MOSEI.cmu_mosei_s
 TIME_TOLERANCE = 0.05
 
 
+@ADAPTERS.register("cmu-mosei")
 def load_mosei(
     root: str | Path,
     *,

@@ -30,6 +30,7 @@ from pathlib import Path
 
 from openmer.data.manifest import Manifest, Sample
 from openmer.data.manifest import read_csv
+from openmer.datasets.registry import ADAPTERS
 from openmer.errors import ConfigError, DataError
 
 #: the six basic emotions used as known classes
@@ -47,6 +48,7 @@ OVMERD_SYNONYMS: dict[str, tuple[str, ...]] = {
 }
 
 
+@ADAPTERS.register("ov-merd")
 def load_ovmerd(
     root: str | Path,
     *,

@@ -3,8 +3,8 @@
 The run folder (``run.json``, ``model.safetensors``, ``metrics.json``, ``last/``) is written and
 read by :mod:`openmer.runs` alone. This module chooses the data (the protocol's groups, a
 manifest's ``split`` column, or an 80/20 split of its groups), builds the method under the run's
-seed, trains it with :func:`openmer.training.fit` and chooses the deployable threshold
-(:mod:`openmer.methods.threshold`).
+seed, and trains it and chooses the deployable threshold in one
+:func:`openmer.training.trial.run_trial` (:mod:`openmer.methods.threshold`).
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import warnings
 from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 import torch
@@ -24,24 +24,24 @@ from openmer.backbones.factory import ProfileConfig, load_profile, profile_confi
 from openmer.data.clips import ClipDataset, vision_preprocess
 from openmer.data.feature_blocks import fill_absent_blocks
 from openmer.data.feature_cache import encode_features
-from openmer.data.manifest import MODALITIES, Manifest, near_known_labels, resolve_data
+from openmer.data.manifest import MODALITIES, Manifest, near_known_labels
 from openmer.data.tensors import FeatureDataset
+from openmer.datasets import resolve_data
 from openmer.errors import ConfigError, DataError, OpenmerWarning
 from openmer.methods.base import OpenSetMethod
 from openmer.methods.feature_method import FeatureMethod, feature_blocks
 from openmer.methods.registry import get_method
 from openmer.methods.threshold import (
-    DEFAULT_ACCEPTANCE, PAPER_ACCEPTANCE_RANGE, THRESHOLD_RULE, check_acceptance, choose_threshold, thresholds_at,
+    DEFAULT_ACCEPTANCE, PAPER_ACCEPTANCE_RANGE, THRESHOLD_RULE, check_acceptance, thresholds_at,
 )
 from openmer.paths import default_cache_dir
 from openmer.protocol import partition_indices
 from openmer.runs import DataInfo, RunInfo, ThresholdInfo, check_resume, prepare_out, save_run
 from openmer.training.config import TrainConfig
-from openmer.training.engine import ProgressFn, fit
+from openmer.training.engine import ProgressFn
+from openmer.training.trial import ThresholdRule, ThresholdSource, run_trial
 
 logger = logging.getLogger(__name__)
-
-ThresholdSource = Literal["train", "val"]
 
 
 def train_val_by_group(groups: Sequence[str], *, val_fraction: float = 0.2, seed: int = 0) -> tuple[dict[str, np.ndarray], dict[str, list[str]]]:
@@ -235,19 +235,18 @@ def train(
         val_set = FeatureDataset(x[parts["val"]], labels[parts["val"]], mask[parts["val"]])
         m = build_method(method, known, profile=prof, modalities=mods, input_dim=x.shape[1], options=method_options,
                          seed=cfg.seed, blocks=feature_blocks(feats, mods), encoders=encoders)
-        train_batches = train_set.batches()
-        val_batches = val_set.batches() if len(val_set) else None
+        batch_size = None  # scoring passes in the feature set's large batches
     else:  # a method on clips loads the encoders it needs from the profile
         m = build_method(method, known, profile=prof, modalities=mods, options=method_options, seed=cfg.seed)
         clips = ClipDataset(man, labels, mods, vision_preprocess=vision_preprocess(dict(getattr(m, "encoders", {}))))
         train_set, val_set = clips.subset(parts["train"]), clips.subset(parts["val"])
-        train_batches = train_set.batches(cfg.batch_size)
-        val_batches = val_set.batches(cfg.batch_size) if len(val_set) else None
-    result = fit(m, train_set, val_batches, cfg, run_dir=out, resume=resume, progress=progress, identity=identity)
-
+        batch_size = cfg.batch_size
     # Deployable threshold from known-class training (paper) or validation clips, never test clips.
-    conf = m.score_all(val_batches if threshold_from == "val" else train_batches).confidence.numpy()
-    m.threshold = choose_threshold(conf, acceptance)
+    rule = ThresholdRule(acceptance=acceptance, source=threshold_from)
+    trial = run_trial(m, train_set, val_set, cfg, threshold=rule, batch_size=batch_size, run_dir=out, resume=resume,
+                      progress=progress, identity=identity)
+    result, conf = trial.fit, trial.threshold.confidence
+    m.threshold = trial.threshold.value
     targets = sorted({*PAPER_ACCEPTANCE_RANGE, DEFAULT_ACCEPTANCE, float(acceptance)})
     threshold = ThresholdInfo(value=m.threshold, acceptance=acceptance, source=threshold_from, rule=THRESHOLD_RULE,
                               at_acceptance=thresholds_at(conf, targets))

@@ -8,13 +8,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from openmer.data import (
+from openmer.data import FeatureTable, Manifest
+from openmer.datasets import (
     DATASETS,
     EMODB_CLASSES,
     MELD_CLASSES,
     RAVDESS_CLASSES,
-    FeatureTable,
-    Manifest,
     load_builtin,
     load_emodb,
     load_meld,
@@ -183,13 +182,13 @@ def test_default_root_missing_raises_shared_data_missing(tmp_path, monkeypatch):
 
 def test_load_builtin_unknown_name():
     assert sorted(DATASETS) == ["emodb", "meld", "ravdess", "ravdess-speech"]
-    with pytest.raises(ConfigError, match=r"unknown dataset 'mafw'; choose from \['emodb', 'meld', 'ravdess', "):
+    with pytest.raises(ConfigError, match=r"unknown dataset 'mafw'; choose one of \['emodb', 'meld', 'ravdess', "):
         load_builtin("mafw")
 
 
 def test_ravdess_speech_is_a_built_in_data_name(shared):
     """``--data ravdess-speech`` (openmer train / evaluate) reads the speech clips with their protocol's partition."""
-    from openmer.data.manifest import resolve_data
+    from openmer.datasets import resolve_data
 
     _data(shared, "ravdess-speech")
     manifest, partition = resolve_data("ravdess-speech")

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from openmer.data.builtin import EMODB_CLASSES, MELD_CLASSES, RAVDESS_CLASSES
+from openmer.datasets import EMODB_CLASSES, MELD_CLASSES, RAVDESS_CLASSES
 from openmer.data.manifest import Manifest, Sample
-from openmer.data.vocabulary import (
+from openmer.datasets.vocabulary import (
     LABEL_VOCABULARY, common_classes, shared_classes, shared_manifest, shared_name, to_shared, vocabulary_rows,
 )
 from openmer.errors import ConfigError, DataError

@@ -1,4 +1,5 @@
-"""Loaders for the real datasets in ``shared/data`` (see ``shared/README.md``).
+"""The built-in datasets: loaders of the copies in ``shared/data`` (see ``shared/README.md``),
+registered in :data:`openmer.datasets.DATASETS` under their protocol's name.
 
 * :func:`load_emodb` - EmoDB speech (wav) + the spoken German sentence, 535 samples, group = speaker.
 * :func:`load_meld` - MELD transcripts (text only), group = MELD's own split name.
@@ -13,14 +14,14 @@ Each loader's ``root`` defaults to the folder inside ``shared/``; a missing fold
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
+from openmer.data.feature_table import FeatureTable
 from openmer.data.manifest import Manifest, Sample, read_csv
+from openmer.datasets.registry import DATASETS
 from openmer.errors import ConfigError, DataError
 from openmer.paths import require_shared
 
@@ -55,6 +56,7 @@ def _check_labels(path: Path, labels: Iterable[str], classes: Sequence[str]) -> 
         raise DataError(path, f"unexpected label(s) {bad}; expected one of {list(classes)}")
 
 
+@DATASETS.register("emodb")
 def load_emodb(root: str | Path | None = None) -> Manifest:
     """EmoDB as a manifest: ``audio`` = ``wav/<file>``, ``text`` = the sentence, ``group`` = speaker.
 
@@ -83,6 +85,7 @@ def load_emodb(root: str | Path | None = None) -> Manifest:
     return Manifest(samples, root=root, name="emodb", source=path)
 
 
+@DATASETS.register("ravdess-speech")
 def load_ravdess_speech(root: str | Path | None = None) -> Manifest:
     """The RAVDESS speech clips as a manifest: ``audio`` = ``Actor_XX/03-01-....flac``, ``text`` =
     the spoken statement, ``group`` = actor.
@@ -112,13 +115,14 @@ def load_ravdess_speech(root: str | Path | None = None) -> Manifest:
     return Manifest(samples, root=root, name="ravdess-speech", source=path)
 
 
-def load_meld(root: str | Path | None = None, split: str = "train") -> Manifest:
+@DATASETS.register("meld")
+def load_meld(root: str | Path | None = None, split: str = "all") -> Manifest:
     """MELD transcripts as a text-only manifest.
 
     Args:
         root: folder with ``{train,dev,test}_sent_emo.csv``; default ``<shared>/data/meld``.
         split: ``"train"`` (9,989), ``"dev"`` (1,109), ``"test"`` (2,610) or ``"all"`` (the three
-            in that order).
+            in that order; the default: the corpus the ``meld`` protocol partitions).
 
     Returns:
         ``id`` = ``f"{split}_dia{Dialogue_ID}_utt{Utterance_ID}"``, ``text`` = ``Utterance``
@@ -150,91 +154,7 @@ def load_meld(root: str | Path | None = None, split: str = "train") -> Manifest:
     return Manifest(samples, root=root, name="meld" if split == "all" else f"meld-{split}", source=None)
 
 
-@dataclass
-class FeatureTable:
-    """Pre-computed per-sample feature vectors, one matrix per modality.
-
-    Attributes:
-        ids: sample ids (N,).
-        labels: class names (N,).
-        groups: speaker/actor of each sample (N,).
-        features: modality name -> (N, D_m) float32 matrix, in a fixed modality order.
-        name: dataset name, for messages.
-    """
-
-    ids: list[str]
-    labels: list[str]
-    groups: list[str]
-    features: dict[str, np.ndarray]
-    name: str = "features"
-    meta: dict[str, Any] = field(default_factory=dict)
-
-    def __post_init__(self) -> None:
-        n = len(self.ids)
-        if len(self.labels) != n or len(self.groups) != n:
-            raise DataError(None, f"{self.name}: {n} ids, {len(self.labels)} labels, {len(self.groups)} groups")
-        for m, x in self.features.items():
-            if x.ndim != 2 or x.shape[0] != n:
-                raise DataError(None, f"{self.name}: modality {m!r} has shape {x.shape}, expected ({n}, D)")
-
-    def __len__(self) -> int:
-        return len(self.ids)
-
-    @property
-    def modalities(self) -> tuple[str, ...]:
-        return tuple(self.features)
-
-    @property
-    def dims(self) -> dict[str, int]:
-        """Modality -> feature dimension D_m."""
-        return {m: int(x.shape[1]) for m, x in self.features.items()}
-
-    @property
-    def classes(self) -> list[str]:
-        """Sorted distinct labels."""
-        return sorted(set(self.labels))
-
-    def select(self, modalities: str | Sequence[str] | None = None) -> np.ndarray:
-        """Features of the given modalities, concatenated along D in the order given.
-
-        Args:
-            modalities: one name, a sequence of names, or ``None`` for all in table order.
-
-        Returns:
-            (N, sum of D_m) float32.
-
-        Raises:
-            ConfigError: an unknown modality name or an empty selection.
-        """
-        if modalities is None:
-            modalities = self.modalities
-        elif isinstance(modalities, str):
-            modalities = (modalities,)
-        if not modalities:
-            raise ConfigError("select at least one modality")
-        unknown = [m for m in modalities if m not in self.features]
-        if unknown:
-            raise ConfigError(f"unknown modality {unknown}; {self.name} has {list(self.modalities)}")
-        return np.concatenate([self.features[m] for m in modalities], axis=1).astype(np.float32, copy=False)
-
-    def subset(self, idx: Sequence[int] | np.ndarray) -> FeatureTable:
-        """Rows by index array or boolean mask (a copy)."""
-        idx = np.asarray(idx)
-        if idx.dtype == bool:
-            if idx.shape != (len(self),):
-                raise ValueError(f"boolean mask of shape {idx.shape} for {len(self)} rows")
-            idx = np.flatnonzero(idx)
-        idx = idx.astype(np.int64, copy=False)
-        return FeatureTable(
-            ids=[self.ids[i] for i in idx],
-            labels=[self.labels[i] for i in idx],
-            groups=[self.groups[i] for i in idx],
-            features={m: x[idx] for m, x in self.features.items()},
-            name=self.name,
-            meta=dict(self.meta),
-        )
-
-
+@DATASETS.register("ravdess")
 def load_ravdess_features(root: str | Path | None = None) -> FeatureTable:
     """RAVDESS per-clip feature vectors (1440 clips, 24 actors).
 
@@ -277,23 +197,3 @@ def load_ravdess_features(root: str | Path | None = None) -> FeatureTable:
         name="ravdess",
         meta={"source": str(npz)},
     )
-
-
-#: built-in dataset name -> loader
-DATASETS: dict[str, Callable[..., Manifest | FeatureTable]] = {
-    "emodb": load_emodb,
-    "meld": load_meld,
-    "ravdess": load_ravdess_features,
-    "ravdess-speech": load_ravdess_speech,
-}
-
-
-def load_builtin(name: str, **kwargs: Any) -> Manifest | FeatureTable:
-    """Load a built-in dataset by name (``"emodb"``, ``"meld"``, ``"ravdess"``, ``"ravdess-speech"``).
-
-    Raises:
-        ConfigError: an unknown name (the message lists the choices).
-    """
-    if name not in DATASETS:
-        raise ConfigError(f"unknown dataset {name!r}; choose from {sorted(DATASETS)}")
-    return DATASETS[name](**kwargs)
