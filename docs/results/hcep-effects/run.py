@@ -5,10 +5,14 @@ benchmark on a few trials, with one option changed from the CPU preset.
     python docs/results/hcep-effects/run.py '{"data":"meld","levels":["O(5:2)"],"splits":1,"hcep":{"cuep_text":"fixed"},"train":{"lr_scales":{}}}'
 
 JSON keys: data (emodb|meld), levels, splits, hcep (HCEPConfig fields), train (TrainConfig fields;
-EmoDB defaults to 10 epochs), enc (encoder options), cap, methods; THREADS (env) torch threads.
-Prints one row per trial and the mean (AUROC, OSCR, closed-set accuracy, macro-F1, fractions);
-stderr has the per-epoch validation/training accuracy and, per trial, AUROC/OSCR of the max-logit
-confidence beside Algorithm 1's max probability. output.txt beside it holds what the runs of this
+EmoDB defaults to 10 epochs), enc (encoder options), cap, methods, mods (HCEP's modalities);
+THREADS (env) torch threads. Prints one row per trial and the mean (AUROC, OSCR, closed-set
+accuracy, macro-F1, fractions), for HCEP's own confidence (Algorithm 1's max probability) and for
+its max-logit and energy rows (``hcep[max_logit]``, ``hcep[energy]``, from the benchmark's
+``clip_posthoc``); stderr has the per-epoch validation/training accuracy and, with learned block
+weights, the last epoch's weights. (Before the benchmark had those rows, this script patched
+HCEP's scoring to print the max-logit AUROC/OSCR per trial on stderr: the "ALT" lines of
+output.txt.) output.txt beside it holds what the runs of this
 session. They were printed while the MELD preset still had fixed sentences, 2000 utterances and
 no lr scale, and before cuep_text was an HCEPConfig field: its "build":"tokens" row is the option
 cuep_text="learnable_tokens", run through the ablation builder that the option replaced. Today's
@@ -28,7 +32,7 @@ cfg = emodb_config() if DATA == "emodb" else meld_config()
 if DATA == "emodb":
     spec.setdefault("train", {}).setdefault("epochs", 10)  # the effects grid is measured at 10 epochs
 train = cfg.hcep_train.model_copy(update=spec.pop("train", {}))
-upd = dict(methods=tuple(spec.pop("methods", ["hcep"])), levels=tuple(spec.pop("levels", ["O(5:2)"])), n_splits=spec.pop("splits", 1),
+upd = dict(modalities=tuple(spec.pop("mods", cfg.modalities)), methods=tuple(spec.pop("methods", ["hcep"])), levels=tuple(spec.pop("levels", ["O(5:2)"])), n_splits=spec.pop("splits", 1),
            hcep_train=train, hcep_options={**cfg.hcep_options, **spec.pop("hcep", {})},
            encoder_options=spec.pop("enc", cfg.encoder_options), max_train_per_trial=spec.pop("cap", None))
 cfg = cfg.model_copy(update=upd)
@@ -38,31 +42,10 @@ _fit = trial.fit
 def logged_fit(*a, **k):
     r = _fit(*a, **k)
     h = r.history
-    print("   best", r.best_epoch, "val_acc", [round(x.get("val_acc", float("nan")), 2) for x in h], "train_acc", [round(x.get("train_acc", float("nan")), 2) for x in h], file=sys.stderr, flush=True)
+    print("   best", r.best_epoch, "val_acc", [round(x.get("val_acc", float("nan")), 2) for x in h], "train_acc", [round(x.get("train_acc", float("nan")), 2) for x in h],
+          {k: round(v, 3) for k, v in h[-1].items() if k.startswith("block_weight")}, file=sys.stderr, flush=True)
     return r
 trial.fit = logged_fit
-# the alternative confidence: max logit s(D_neg - D_pos) of the same trained model and test pass
-from openmer.methods.hcep import HCEP
-from openmer.metrics import auroc, oscr
-ALT = []
-_orig_scores = HCEP._scores
-def _scores(self, emo, osr):
-    out = _orig_scores(self, emo, osr)
-    logits = osr if self.config.use_loss_osr else emo
-    ALT.append(logits.max(1).values.detach().cpu())
-    return out
-HCEP._scores = _scores
-_dt = trial.deployable_threshold
-def dt(*a, **k):
-    r = _dt(*a, **k); ALT.clear(); return r
-trial.deployable_threshold = dt
-_tr = media.trial_result
-def tr(method, mods, split, conf, pred, labels, *a, **k):
-    alt = torch.cat(ALT).numpy()[: len(conf)]; ALT.clear()
-    lab = np.asarray(labels)
-    print(f"   ALT {split.label} s{split.index} max_prob auroc {auroc(conf, lab):.3f} oscr {oscr(conf, pred, lab, num_classes=split.n_known):.3f} | max_logit auroc {auroc(alt, lab):.3f} oscr {oscr(alt, pred, lab, num_classes=split.n_known):.3f} | conf>0.999 {float((conf>0.999).mean()):.2f}", file=sys.stderr, flush=True)
-    return _tr(method, mods, split, conf, pred, labels, *a, **k)
-media.trial_result = tr
 t = time.time()
 def prog(i, n, msg): print(f"  [{time.time()-t:6.0f}s] {msg}", file=sys.stderr, flush=True)
 if DATA == "emodb":
