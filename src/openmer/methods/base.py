@@ -13,7 +13,8 @@ Modelled on pytorch-ood's ``Detector`` and OpenOOD's ``(pred, conf)`` pair:
   without a second loop;
 - :meth:`OpenSetMethod.score` gives :class:`OpenSetScores`: ``confidence`` (higher = more
   likely a known class) and ``prediction`` (a known-class index), without gradients;
-- :meth:`OpenSetMethod.fit` trains with :func:`openmer.training.fit` and returns ``self``;
+- :func:`openmer.training.fit` (the layer above) trains any method; the method only gives it its
+  loss, its parameter groups and the hooks above, so this module imports nothing from training;
 - :meth:`OpenSetMethod.save` / :meth:`OpenSetMethod.load` round-trip through a run folder
   (``config.json`` + ``model.safetensors``), like transformers' ``save_pretrained`` /
   ``from_pretrained``. Frozen encoders are referenced by their profile, never copied.
@@ -29,7 +30,7 @@ import json
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, ClassVar, NamedTuple, Self
+from typing import Any, ClassVar, NamedTuple
 
 import torch
 from torch import Tensor, nn
@@ -37,12 +38,30 @@ from torch import Tensor, nn
 from openmer import __version__
 from openmer.config import OpenmerConfig
 from openmer.errors import CheckpointError, ConfigError, NotFittedError
-from openmer.training.engine import LossOutput
 
 Batch = Mapping[str, Any]
 
 CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "model.safetensors"
+
+
+class LossOutput(NamedTuple):
+    """What a training step of a method returns (:meth:`openmer.methods.base.OpenSetMethod.training_step`).
+
+    Attributes:
+        terms: named scalar losses; the training loss is their sum (e.g. HCEP's ``loss_emo`` and
+            ``loss_osr``, Eq. 9). The engine logs each term's epoch mean.
+        logits: (B, K) the logits the method predicts with, when it has them; the engine turns
+            them into the training closed-set accuracy.
+    """
+
+    terms: dict[str, Tensor]
+    logits: Tensor | None = None
+
+    @property
+    def total(self) -> Tensor:
+        """The training loss: the sum of the terms."""
+        return torch.stack(list(self.terms.values())).sum()
 
 
 class OpenSetScores(NamedTuple):
@@ -179,16 +198,6 @@ class OpenSetMethod(nn.Module, ABC):
     @abstractmethod
     def score(self, batch: Batch) -> OpenSetScores:
         """Open-set scores of a batch (no gradients, eval mode)."""
-
-    def fit(self, train: Iterable[Batch], val: Iterable[Batch] | None = None, train_config: Any = None, **kwargs: Any) -> Self:
-        """Train on known-class data, selecting on ``val`` only; returns ``self``.
-
-        See :func:`openmer.training.fit` for ``train_config`` and keyword arguments.
-        """
-        from openmer.training import TrainConfig, fit
-
-        fit(self, train, val, train_config or TrainConfig(), **kwargs)
-        return self
 
     @torch.no_grad()
     def score_all(self, batches: Iterable[Batch]) -> OpenSetScores:

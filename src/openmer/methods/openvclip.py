@@ -36,7 +36,7 @@ from pydantic import Field
 from torch import Tensor, nn
 
 from openmer.errors import ConfigError
-from openmer.methods.base import Batch, OpenSetScores
+from openmer.methods.base import Batch, LossOutput, OpenSetScores
 from openmer.methods.feature_method import FeatureMethod, FeatureMethodConfig
 from openmer.methods.posthoc import HeadOutputs
 from openmer.methods.registry import register
@@ -212,7 +212,6 @@ class OpenVCLIP(FeatureMethod):
 
     def training_step(self, batch: Batch):
         """``CE(f_theta) + weight_interp CE(f_theta_alpha)``, the second gradient taken at theta_alpha."""
-        from openmer.training.engine import LossOutput
 
         c = self.config
         x, y = self.video_features(batch), self.labels(batch)

@@ -33,7 +33,7 @@ import math
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any
 
 import numpy as np
 import torch
@@ -41,31 +41,13 @@ from torch import Tensor
 from torch.utils.data import DataLoader, Dataset, default_collate
 
 from openmer.errors import CheckpointError, ConfigError, TrainingError
+from openmer.methods.base import LossOutput
 from openmer.training.config import TrainConfig
 
 logger = logging.getLogger(__name__)
 
 #: ``callback(epoch, total_epochs, status)``, called after each epoch
 ProgressFn = Callable[[int, int, dict[str, float]], None]
-
-
-class LossOutput(NamedTuple):
-    """What a training step of a method returns (:meth:`openmer.methods.base.OpenSetMethod.training_step`).
-
-    Attributes:
-        terms: named scalar losses; the training loss is their sum (e.g. HCEP's ``loss_emo`` and
-            ``loss_osr``, Eq. 9). The engine logs each term's epoch mean.
-        logits: (B, K) the logits the method predicts with, when it has them; the engine turns
-            them into the training closed-set accuracy.
-    """
-
-    terms: dict[str, Tensor]
-    logits: Tensor | None = None
-
-    @property
-    def total(self) -> Tensor:
-        """The training loss: the sum of the terms."""
-        return torch.stack(list(self.terms.values())).sum()
 
 
 @dataclass

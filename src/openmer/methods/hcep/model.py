@@ -25,12 +25,11 @@ from openmer.backbones.base import Encoder, PromptSpec, TextEncoder
 from openmer.backbones.factory import ProfileConfig, load_encoder
 from openmer.data.clips import modality_present
 from openmer.errors import ConfigError, MissingModalityError
-from openmer.methods.base import Batch, MethodConfig, OpenSetMethod, OpenSetScores, frozen, parameter_version
+from openmer.methods.base import Batch, LossOutput, MethodConfig, OpenSetMethod, OpenSetScores, frozen, parameter_version
 from openmer.methods.hcep.cuep import CUEP, class_sentences
 from openmer.methods.hcep.dpol import blockwise_composite_distance, blockwise_cosine, emotion_logits, osr_logits
 from openmer.methods.posthoc import HeadOutputs
 from openmer.methods.registry import register
-from openmer.training.engine import LossOutput
 
 logger = logging.getLogger(__name__)
 
