@@ -38,6 +38,7 @@ from pydantic import model_validator
 
 from openmer.benchmarks.media import MediaBenchmarkConfig, benchmark_encoders, benchmark_profile, run_media_benchmark
 from openmer.benchmarks.ravdess import speech_preset
+from openmer.benchmarks.registry import BenchmarkPlan, on_profile, refuse_roots, register_benchmark
 from openmer.benchmarks.runner import BenchmarkResult, Progress, benchmark_meta, select_levels, trial_result
 from openmer.datasets import load_emodb, load_ravdess_speech
 from openmer.data.manifest import Manifest, concat_manifests
@@ -175,6 +176,15 @@ def split_by_test_set(run: RunScores, test_groups: Sequence[str], level: str, tr
         part.level, part.train_set, part.test_set = level, train_set, test_set
         out.append((record, part))
     return out
+
+
+@register_benchmark("cross-speech")
+def plan_cross_speech(*, seed: int = 0, quick: bool = False, profile: str | None = None,
+                      roots: Sequence[str] = ()) -> BenchmarkPlan:
+    """``openmer benchmark cross-speech``: :func:`cross_speech_config` and :func:`run_cross_speech`."""
+    refuse_roots("cross-speech", roots)
+    return BenchmarkPlan(on_profile(cross_speech_config(seed=seed, quick=quick), profile), run_cross_speech,
+                         cpu_preset=True)
 
 
 def run_cross_speech(cfg: CrossSpeechConfig | None = None, *, progress: Progress | None = None) -> BenchmarkResult:

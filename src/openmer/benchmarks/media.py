@@ -20,6 +20,7 @@ import torch
 from pydantic import Field
 
 from openmer.backbones.factory import ProfileConfig, load_profile, profile_config
+from openmer.benchmarks.registry import BenchmarkPlan, on_profile, refuse_roots, register_benchmark
 from openmer.benchmarks.runner import (
     BenchmarkResult, FeatureBenchmarkConfig, Progress, benchmark_meta, budget_note, posthoc_records,
     run_feature_benchmark, select_levels, stratified_cap, trial_result,
@@ -346,3 +347,19 @@ def run_meld(cfg: MediaBenchmarkConfig | None = None, *, progress: Progress | No
     from openmer.datasets import load_with_protocol
 
     return run_media_benchmark(cfg or meld_config(), *load_with_protocol("meld"), progress=progress)
+
+
+@register_benchmark("emodb")
+def plan_emodb(*, seed: int = 0, quick: bool = False, profile: str | None = None,
+               roots: Sequence[str] = ()) -> BenchmarkPlan:
+    """``openmer benchmark emodb``: :func:`emodb_config` and :func:`run_emodb`."""
+    refuse_roots("emodb", roots)
+    return BenchmarkPlan(on_profile(emodb_config(seed=seed, quick=quick), profile), run_emodb, cpu_preset=True)
+
+
+@register_benchmark("meld")
+def plan_meld(*, seed: int = 0, quick: bool = False, profile: str | None = None,
+              roots: Sequence[str] = ()) -> BenchmarkPlan:
+    """``openmer benchmark meld``: :func:`meld_config` and :func:`run_meld`."""
+    refuse_roots("meld", roots)
+    return BenchmarkPlan(on_profile(meld_config(seed=seed, quick=quick), profile), run_meld, cpu_preset=True)

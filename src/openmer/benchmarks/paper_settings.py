@@ -48,12 +48,14 @@ import logging
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from openmer.benchmarks.media import BASELINE_TRAIN, MediaBenchmarkConfig, run_media_benchmark
+from openmer.benchmarks.registry import BenchmarkPlan, register_benchmark
 from openmer.benchmarks.runner import BenchmarkResult, Progress
 from openmer.data.manifest import Manifest, Sample, concat_manifests
 from openmer.datasets.mafw import COMPOUND_SEPARATOR, HCEP_MAFW_CLASSES, load_mafw
@@ -465,7 +467,28 @@ def run_paper_setting(name: str, root: str | Path | Mapping[str, str | Path] | S
     return result
 
 
+def plan_paper_setting(name: str, *, seed: int = 0, quick: bool = False, profile: str | None = None,
+                       roots: Sequence[str] = ()) -> BenchmarkPlan:
+    """``openmer benchmark <setting>``: :func:`paper_setting_config` (profile ``paper`` unless
+    given) and :func:`run_paper_setting` on the dataset folders ``roots`` (:func:`parse_roots`).
+
+    Raises:
+        ConfigError: missing or malformed roots.
+    """
+    root = parse_roots(name, list(roots) or None)
+    cfg = paper_setting_config(name, profile=profile or "paper", quick=quick, seed=seed)
+
+    def run(cfg: MediaBenchmarkConfig, *, progress: Progress | None = None) -> BenchmarkResult:
+        return run_paper_setting(name, root, config=cfg, progress=progress)
+
+    return BenchmarkPlan(cfg, run)
+
+
+for _name in SETTINGS:  # one benchmark per paper setting
+    register_benchmark(_name)(partial(plan_paper_setting, _name))
+
+
 __all__ = [
     "PROTOCOL_SEED", "SETTINGS", "PaperSetting", "SettingData", "get_setting", "load_setting", "openness_table",
-    "paper_setting_config", "parse_roots", "run_paper_setting", "setting_protocol",
+    "paper_setting_config", "parse_roots", "plan_paper_setting", "run_paper_setting", "setting_protocol",
 ]

@@ -26,6 +26,7 @@ val 17-20, test 21-24), 8 classes, openness O(6:2), O(4:4), O(2:6), 4 known/unkn
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -35,6 +36,7 @@ from openmer.benchmarks.media import (
     MediaBenchmarkConfig, benchmark_encoders, benchmark_profile, emodb_config, feature_benchmark_config,
     run_media_benchmark,
 )
+from openmer.benchmarks.registry import BenchmarkPlan, on_profile, register_benchmark
 from openmer.benchmarks.runner import (
     BenchmarkResult, Progress, benchmark_meta, consumes_features, registered_methods,
     run_feature_benchmark,
@@ -190,3 +192,22 @@ def run_ravdess(cfg: RavdessBenchmarkConfig | None = None, *, root: str | Path |
         timings["encoder_methods_s"] = time.perf_counter() - t
     meta = benchmark_meta(cfg, protocol, t0, **meta_extra, timings_s={k: round(v, 1) for k, v in timings.items()})
     return BenchmarkResult(records=records, runs=runs, meta=meta)
+
+
+@register_benchmark("ravdess")
+def plan_ravdess(*, seed: int = 0, quick: bool = False, profile: str | None = None,
+                 roots: Sequence[str] = ()) -> BenchmarkPlan:
+    """``openmer benchmark ravdess``: :func:`ravdess_config` and :func:`run_ravdess`; one ``--root``
+    may name the AU/MFCC feature folder (default: ``../shared``).
+
+    Raises:
+        ConfigError: more than one root.
+    """
+    if len(roots) > 1:
+        raise ConfigError(f"benchmark ravdess takes one --root (the AU/MFCC feature folder), got {len(roots)}")
+    root = roots[0] if roots else None
+
+    def run(cfg: RavdessBenchmarkConfig, *, progress: Progress | None = None) -> BenchmarkResult:
+        return run_ravdess(cfg, root=root, progress=progress)
+
+    return BenchmarkPlan(on_profile(ravdess_config(seed=seed, quick=quick), profile), run, cpu_preset=True)

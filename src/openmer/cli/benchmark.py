@@ -16,6 +16,9 @@ from openmer.errors import ConfigError
 
 
 class BenchmarkName(str, Enum):
+    """The names of :data:`openmer.benchmarks.registry.BENCHMARKS`, listed here so that ``--help``
+    shows them without importing the benchmarks (a test keeps the two the same)."""
+
     ravdess = "ravdess"
     emodb = "emodb"
     cross_speech = "cross-speech"
@@ -25,57 +28,6 @@ class BenchmarkName(str, Enum):
     mafw_compound = "mafw-compound"
     ov_merd = "ov-merd"
     cross = "cross"
-
-
-#: benchmarks on the user's copy of a licensed dataset (``--root``), see ``openmer.benchmarks.paper_settings``
-PAPER_SETTINGS = ("mafw", "mosei", "mafw-compound", "ov-merd", "cross")
-
-
-def _config_and_runner(name: BenchmarkName, seed: int, quick: bool, profile: str | None = None,
-                       roots: list[str] | None = None):
-    """The preset and a ``run(cfg, progress=)`` callable for ``name``.
-
-    Raises:
-        ConfigError: ``--root`` missing for a paper setting (or given where the data is built in),
-            or ``--profile`` where it does not apply.
-    """
-    from openmer.errors import ConfigError
-
-    if name.value in PAPER_SETTINGS:
-        from openmer.benchmarks import paper_settings
-
-        root = paper_settings.parse_roots(name.value, roots or None)
-        cfg = paper_settings.paper_setting_config(name.value, profile=profile or "paper", quick=quick, seed=seed)
-
-        def run_setting(cfg, *, progress=None):
-            return paper_settings.run_paper_setting(name.value, root, config=cfg, progress=progress)
-
-        return cfg, run_setting
-
-    from openmer.benchmarks import cross_speech, media
-    from openmer.benchmarks.ravdess import ravdess_config, run_ravdess
-
-    if roots and name.value != "ravdess":
-        raise ConfigError(f"benchmark {name.value} reads its data from ../shared; --root is for {list(PAPER_SETTINGS)}"
-                          " (and ravdess: the AU/MFCC feature folder)")
-    if name.value == "ravdess":
-        if roots and len(roots) != 1:
-            raise ConfigError(f"benchmark ravdess takes one --root (the AU/MFCC feature folder), got {len(roots)}")
-        cfg = ravdess_config(seed=seed, quick=quick)
-        if profile is not None:
-            cfg = cfg.model_copy(update={"profile": profile})
-        root = roots[0] if roots else None
-        return cfg, lambda cfg, *, progress=None: run_ravdess(cfg, root=root, progress=progress)
-    table = {
-        "emodb": (media.emodb_config, media.run_emodb),
-        "meld": (media.meld_config, media.run_meld),
-        "cross-speech": (cross_speech.cross_speech_config, cross_speech.run_cross_speech),
-    }
-    make, run = table[name.value]
-    cfg = make(seed=seed, quick=quick)
-    if profile is not None:
-        cfg = cfg.model_copy(update={"profile": profile})
-    return cfg, run
 
 
 def _posthoc_update(cfg, name: str, score: str) -> dict:
@@ -140,8 +92,11 @@ def benchmark(
     from openmer.reporting.results import write_results
     from openmer.reporting.scores import save_runs
 
+    from openmer.benchmarks.registry import plan_benchmark
+
     start = time.perf_counter()
-    cfg, run = _config_and_runner(name, seed, quick, profile, root)
+    plan = plan_benchmark(name.value, seed=seed, quick=quick, profile=profile, roots=root)
+    cfg = plan.config
     update: dict = {}
     if audio_prompt_entry is not None:
         if not hasattr(cfg, "encoder_options"):
@@ -157,24 +112,25 @@ def benchmark(
         update.update(_posthoc_update(cfg, name.value, score))
     cfg = cfg.model_copy(update=update) if update else cfg
     if schedule == "paper":
-        from openmer.benchmarks.media import MediaBenchmarkConfig, with_paper_schedule
+        from openmer.benchmarks.media import with_paper_schedule
 
-        if not isinstance(cfg, MediaBenchmarkConfig) or name.value in PAPER_SETTINGS:
-            raise ConfigError(f"--schedule paper applies to emodb, meld, ravdess and cross-speech; "
-                              f"{name.value} has its own preset")
+        if not plan.cpu_preset:
+            raise ConfigError(f"--schedule paper applies to the benchmarks with a CPU preset of HCEP's training; "
+                              f"{name.value} trains on the paper's schedule already")
         cfg = with_paper_schedule(cfg)
     elif schedule != "preset":
         raise ConfigError(f"--schedule must be 'preset' or 'paper', not {schedule!r}")
     if budget == "matched":
-        from openmer.benchmarks.media import MediaBenchmarkConfig, with_matched_budget
+        from openmer.benchmarks.media import with_matched_budget
 
-        if not isinstance(cfg, MediaBenchmarkConfig) or name.value in PAPER_SETTINGS:
-            raise ConfigError(f"--budget matched applies to emodb, meld, ravdess and cross-speech, not {name.value}")
+        if not plan.cpu_preset:
+            raise ConfigError(f"--budget matched applies to the benchmarks with a CPU preset of HCEP's training, "
+                              f"not {name.value}")
         cfg = with_matched_budget(cfg)
     elif budget != "preset":
         raise ConfigError(f"--budget must be 'preset' or 'matched', not {budget!r}")
     with rich_progress() as progress:
-        result = run(cfg, progress=ProgressCallback(progress, f"benchmark {name.value}"))
+        result = plan.run(cfg, progress=ProgressCallback(progress, f"benchmark {name.value}"))
     result.meta["command"] = shlex.join(["openmer", *sys.argv[1:]])
     result.meta["preset"] = cfg.preset_note
     paths = write_results(out, result.records, result.meta, reference_rows=paper_rows(setting=name.value),
