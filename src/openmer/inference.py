@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 
 from openmer.data.clips import ClipDataset, vision_preprocess
 from openmer.data.feature_blocks import fill_absent_blocks
@@ -28,9 +29,9 @@ from openmer.datasets import resolve_data
 from openmer.errors import ConfigError, DataError, MediaError, OpenmerError, OpenmerWarning
 from openmer.methods.base import OpenSetScores
 from openmer.methods.feature_method import FeatureMethod
-from openmer.methods.threshold import UNKNOWN_LABEL, decide
+from openmer.methods.threshold import THRESHOLD_RULE, UNKNOWN_LABEL, choose_threshold, decide, thresholds_at
 from openmer.paths import default_cache_dir
-from openmer.runs import LoadedRun, load_run, read_run_info
+from openmer.runs import LoadedRun, ThresholdInfo, load_run, read_run_info
 
 logger = logging.getLogger(__name__)
 
@@ -44,7 +45,8 @@ WINDOW_SECONDS = 10.0
 HOP_SECONDS = 5.0
 
 __all__ = ["AUDIO_EXT", "HOP_SECONDS", "MIN_CLIP_SECONDS", "UNKNOWN_LABEL", "VIDEO_EXT", "WINDOW_SECONDS",
-           "LoadedRun", "evaluate", "load_run", "predict", "predict_iter", "score_clips", "window_bounds"]
+           "LoadedRun", "evaluate", "load_run", "method_batches", "posthoc_rescore", "predict", "predict_iter", "score_clips",
+           "window_bounds"]
 
 
 def score_clips(run: LoadedRun, clips: ClipDataset, *, batch_size: int = 16, cache_dir: Path | None = None) -> OpenSetScores:
@@ -55,19 +57,51 @@ def score_clips(run: LoadedRun, clips: ClipDataset, *, batch_size: int = 16, cac
     (a standardised zero, :func:`~openmer.data.feature_blocks.fill_absent_blocks`), with a warning;
     HCEP leaves the block out (``docs/interpretation.md``).
     """
+    return run.method.score_all(method_batches(run, clips, batch_size=batch_size, cache_dir=cache_dir))
+
+
+def method_batches(run: LoadedRun, clips: ClipDataset, *, batch_size: int = 16,
+                   cache_dir: Path | None = None) -> list[dict[str, Any]]:
+    """The batches the run's method reads for ``clips``: media batches for a method on clips,
+    batches of cached unprompted features for a method on features (see :func:`score_clips`)."""
     if not isinstance(run.method, FeatureMethod):
-        return run.method.score_all(clips.batches(batch_size))
+        return list(clips.batches(batch_size))
     feats, present = encode_features(clips, run.encoders, cache_dir=cache_dir)
     for m in run.modalities:
         if not present[m].all():
             warnings.warn(OpenmerWarning(f"{(~present[m]).sum()} clip(s) lack {m}; {run.info.method} uses the "
                                          "training mean for it"), stacklevel=2)
     x, _ = fill_absent_blocks(feats, present, run.modalities, block_mean=run.method.embedding.mean.cpu().numpy())
-    return run.method.score_all(FeatureDataset(x, clips.labels).batches())
+    return list(FeatureDataset(x, clips.labels).batches())
 
 
-def _operating_points(conf: np.ndarray, pred: np.ndarray, labels: np.ndarray, run: LoadedRun) -> dict[str, Any]:
-    """Known acceptance, TPR, FPR and CCR on the test clips at the stored threshold and at each acceptance target."""
+def posthoc_rescore(run: LoadedRun, score: str, test: ClipDataset, train: ClipDataset, *,
+                    cache_dir: Path | None = None) -> tuple[OpenSetScores, ThresholdInfo]:
+    """The run's trained head scored with post-hoc score ``score`` instead of its own confidence,
+    and the deployable threshold of that score: fitted and chosen on the run's training clips,
+    at the run's acceptance, as ``openmer train`` chooses it (HCEP Sec. 4.4.6; never on test clips).
+
+    Raises:
+        ConfigError: an unknown score, or a method without a classifier head.
+    """
+    from openmer.methods.posthoc import fitted_score, head_outputs
+
+    train_out = head_outputs(run.method, method_batches(run, train, cache_dir=cache_dir))
+    fitted = fitted_score(run.method, score, train_out)
+    test_out, _ = head_outputs(run.method, method_batches(run, test, cache_dir=cache_dir))
+    conf = fitted(test_out).cpu()
+    known = fitted(train_out[0]).cpu().numpy().astype(np.float64)
+    acceptance = run.info.threshold.acceptance
+    targets = sorted({*(p.acceptance for p in run.info.threshold.at_acceptance), float(acceptance)})
+    threshold = ThresholdInfo(value=choose_threshold(known, acceptance), acceptance=acceptance, source="train",
+                              rule=THRESHOLD_RULE, at_acceptance=thresholds_at(known, targets))
+    pred = test_out.logits.argmax(dim=1).cpu()
+    return OpenSetScores(conf, pred, torch.softmax(test_out.logits.float(), dim=1).cpu()), threshold
+
+
+def _operating_points(conf: np.ndarray, pred: np.ndarray, labels: np.ndarray, run: LoadedRun,
+                      th: ThresholdInfo) -> dict[str, Any]:
+    """Known acceptance, TPR, FPR and CCR on the test clips at threshold ``th`` and at each acceptance target."""
     from openmer.metrics import operating_point
 
     k = len(run.known_classes)
@@ -76,7 +110,6 @@ def _operating_points(conf: np.ndarray, pred: np.ndarray, labels: np.ndarray, ru
         op = operating_point(conf, pred, labels, threshold, num_classes=k)
         return {"threshold": threshold, "known_acceptance": op["tpr"], **op}
 
-    th = run.info.threshold
     return {
         "threshold": th.value,
         "threshold_source": th.source,
@@ -87,7 +120,7 @@ def _operating_points(conf: np.ndarray, pred: np.ndarray, labels: np.ndarray, ru
 
 
 def evaluate(run_dir: str | Path, data: str | Path, *, out: str | Path | None = None, test_only: bool = True,
-             allow_outside_root: bool = False) -> dict[str, Any]:
+             allow_outside_root: bool = False, score: str | None = None) -> dict[str, Any]:
     """Open-set metrics of a run on a dataset; known classes = the run's, every other label unknown.
 
     Which clips are scored: with ``test_only``, a built-in dataset's protocol test groups, or a
@@ -97,6 +130,12 @@ def evaluate(run_dir: str | Path, data: str | Path, *, out: str | Path | None = 
 
     Writes ``evaluation.json`` and figures (ROC, OSCR, confidence histogram, confusion) to ``out``,
     whose writability is checked before any clip is scored.
+
+    ``score``: a post-hoc score (:data:`~openmer.methods.posthoc.POSTHOC_SCORES`) on the run's
+    trained classifier head instead of the confidence it was trained with; its statistics and its
+    threshold (at the run's acceptance) come from the run's training clips (``run.json``
+    ``samples["train"]``), which must be rows of ``data`` (:func:`posthoc_rescore`). ``None``:
+    the run's own confidence and stored threshold.
 
     Returns:
         ``{"auroc", "oscr", "aupr_in", "aupr_out", "closed_acc", "macro_f1", "fpr95", "threshold", "threshold_source",
@@ -120,6 +159,7 @@ def evaluate(run_dir: str | Path, data: str | Path, *, out: str | Path | None = 
         check_writable(out)
     run = load_run(run_dir)
     manifest, partition = resolve_data(data, allow_outside_root=allow_outside_root)
+    train_clips = _training_clips(run, manifest, data) if score is not None else None
     clips_rule = "all rows"
     if test_only and partition is not None:
         manifest = manifest.subset(partition_indices([s.group or s.id for s in manifest], partition)["test"])
@@ -148,10 +188,14 @@ def evaluate(run_dir: str | Path, data: str | Path, *, out: str | Path | None = 
                                                  f"({clips_rule}, {n_seen} seen clip(s) left out); found "
                                                  f"{int((labels >= 0).sum())} known and {int((labels < 0).sum())} unknown")
     clips = ClipDataset(manifest, labels, run.modalities, vision_preprocess=vision_preprocess(run.encoders))
-    s = score_clips(run, clips, cache_dir=default_cache_dir())
+    if train_clips is None:
+        s, threshold = score_clips(run, clips, cache_dir=default_cache_dir()), run.info.threshold
+    else:
+        s, threshold = posthoc_rescore(run, score, clips, train_clips, cache_dir=default_cache_dir())
     conf, pred = s.confidence.numpy(), s.prediction.numpy()
     metrics: dict[str, Any] = open_set_metrics(conf, pred, labels, num_classes=len(known))
-    metrics.update(_operating_points(conf, pred, labels, run))
+    metrics["score"] = score or run.method.score_name
+    metrics.update(_operating_points(conf, pred, labels, run, threshold))
     metrics.update(n_known=int((labels >= 0).sum()), n_unknown=int((labels < 0).sum()), n_excluded_seen=n_seen,
                    clips=clips_rule)
     if out is not None:
@@ -161,13 +205,33 @@ def evaluate(run_dir: str | Path, data: str | Path, *, out: str | Path | None = 
         rs = RunScores(method=run.info.method, modalities=tuple(run.modalities),
                        level=f"O({len(known)}:{len(unknown_classes)})", openness=float("nan"), split=0,
                        known_classes=known, unknown_classes=unknown_classes, confidence=conf, prediction=pred,
-                       labels=labels, class_names=list(manifest.labels), features=None, threshold=run.threshold)
+                       labels=labels, class_names=list(manifest.labels), features=None, threshold=threshold.value)
         name = Path(run_dir).name
         plot_roc([rs], out / "roc.png", f"ROC: {name} on {data}")
         plot_oscr([rs], out / "oscr.png", f"OSCR: {name} on {data}")
         plot_confidence_hist(rs, out / "confidence_hist.png", f"Confidence: {name} on {data}")
-        plot_confusion(rs, out / "confusion_open.png", f"Open-set confusion: {name}", open_set=True, threshold=run.threshold)
+        plot_confusion(rs, out / "confusion_open.png", f"Open-set confusion: {name}", open_set=True,
+                       threshold=threshold.value)
     return metrics
+
+
+def _training_clips(run: LoadedRun, manifest: Manifest, data: str | Path) -> ClipDataset:
+    """The run's training clips (``run.json`` ``samples["train"]``) among the rows of ``manifest``.
+
+    Raises:
+        DataError: the run records no training clips, or some are not rows of ``data``.
+    """
+    ids = list(run.info.samples.get("train", []))
+    rows = {s.id: i for i, s in enumerate(manifest)}
+    missing = [i for i in ids if i not in rows]
+    if not ids or missing:
+        raise DataError(manifest.source or data, f"--score fits the score and its threshold on the run's training "
+                                                 f"clips; {len(missing) if ids else 'no'} of them "
+                                                 f"{'are not rows of this data' if ids else 'are recorded in run.json'}"
+                                                 f"{f' (e.g. {missing[0]!r})' if missing else ''}")
+    train = manifest.subset([rows[i] for i in ids])
+    labels = label_indices(train.labels, run.known_classes)
+    return ClipDataset(train, labels, run.modalities, vision_preprocess=vision_preprocess(run.encoders))
 
 
 # ----------------------------------------------------------------------------- predict

@@ -123,6 +123,31 @@ def test_evaluate_leaves_out_training_clips_and_reports_operating_points(tmp_pat
     assert (tmp_path / "eval" / "evaluation.json").is_file() and (tmp_path / "eval" / "roc.png").is_file()
 
 
+def test_evaluate_score_rescores_the_trained_head_fitted_on_the_runs_training_clips(tmp_path, cache, trained_run):
+    """Issue 16: ``evaluate --score NAME``. The run's own score (ARPL: max logit) through --score gives
+    the same metrics and threshold as without it; a fitted score (Mahalanobis) is fitted and thresholded
+    on the run's training clips, so without them in DATA it is one clear line."""
+    root = tmp_path / "data"
+    rows = clip_rows(root, groups=4) + [dict(r, id=r["id"] + "-new", group="s9") for r in clip_rows(root, groups=1)]
+    data = write_manifest(root / "m.csv", rows)
+    runs = {}
+    for score in (None, "max_logit", "mahalanobis"):
+        extra = ["--score", score] if score else []
+        res = runner.invoke(app, ["evaluate", str(trained_run), "--data", str(data), "--out", str(tmp_path / str(score)),
+                                  *extra])
+        assert res.exit_code == 0, res.output
+        runs[score] = json.loads(res.stdout)
+    own, same, maha = runs[None], runs["max_logit"], runs["mahalanobis"]
+    assert own["score"] == same["score"] == "max_logit" and maha["score"] == "mahalanobis"
+    assert same["auroc"] == pytest.approx(own["auroc"]) and same["threshold"] == pytest.approx(own["threshold"], rel=1e-5)
+    assert maha["closed_acc"] == own["closed_acc"] and maha["threshold_source"] == "train"
+    assert maha["threshold"] != own["threshold"]
+    unseen = write_manifest(root / "unseen.csv", [dict(r, id=r["id"] + "-u") for r in rows])
+    bad = runner.invoke(app, ["evaluate", str(trained_run), "--data", str(unseen), "--score", "knn"])
+    assert bad.exit_code == 1 and "Traceback" not in bad.output
+    assert "unseen.csv" in bad.output and "are not rows of this data" in bad.output
+
+
 def test_evaluate_uses_the_test_rows_of_a_split_column_and_warns_about_near_labels(tmp_path, cache, trained_run):
     root = tmp_path / "data"
     rows = [dict(r, id=r["id"] + "-x", split="test" if r["group"] == "s3" else "train") for r in clip_rows(root)]

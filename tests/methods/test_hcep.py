@@ -369,6 +369,7 @@ def test_post_hoc_scores_read_the_dpol_head():
         torch.testing.assert_close(post[name][1], s.prediction)
     with pytest.raises(ConfigError, match="max_logit"):
         HCEP.score_options("mahalanobis")
+    assert m.score_name == "msp" and make(confidence="energy").score_name == "energy"
 
 
 def test_learned_block_weights_start_as_the_papers_sum_and_learn():

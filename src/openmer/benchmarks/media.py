@@ -227,7 +227,7 @@ def run_media_benchmark(cfg: MediaBenchmarkConfig, manifest: Manifest, protocol:
                                        features=None if f_m is None else f_m.numpy(),
                                        threshold=trial.threshold)
             budget = budget_note(tcfg, cfg.max_train_per_trial)
-            records.append({**record, "budget": budget})
+            records.append({**record, "score": method.score_name, "budget": budget})
             runs.append(run)
             records += posthoc_records(method, name, cfg.modalities, split, cfg.clip_posthoc, train.batches(tcfg.batch_size),
                                        test.batches(tcfg.batch_size), test.labels, [names[j] for j in sub["test"]],

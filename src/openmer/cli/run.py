@@ -95,11 +95,16 @@ def evaluate(
     out: Path | None = typer.Option(None, "--out", help="Where evaluation.json and figures go (default RUN_DIR/eval)."),
     allow_outside_root: bool = typer.Option(
         False, "--allow-outside-root", help="Accept manifest paths that leave the manifest's folder (../)."),
+    score: str | None = typer.Option(
+        None, "--score",
+        help="A post-hoc score on the run's trained head instead of its own confidence (msp, max_logit, energy, "
+             "entropy, mahalanobis, knn, vim), fitted and thresholded on the run's training clips in DATA."),
 ) -> None:
     """AUROC, OSCR, closed-set accuracy, the rates at the stored threshold, and figures (other classes = unknown)."""
     from openmer.inference import evaluate as evaluate_run
 
-    metrics = evaluate_run(run_dir, data, out=out or run_dir / "eval", allow_outside_root=allow_outside_root)
+    metrics = evaluate_run(run_dir, data, out=out or run_dir / "eval", allow_outside_root=allow_outside_root,
+                           score=score)
     typer.echo(json.dumps(metrics, indent=2))
     console.print(f"{metrics['n_known']} known + {metrics['n_unknown']} unknown clips ({metrics['clips']}): "
                   f"AUROC {metrics['auroc']:.3f}, OSCR {metrics['oscr']:.3f}", highlight=False)

@@ -355,6 +355,15 @@ class OpenSetMethod(nn.Module, ABC):
         """
         return None
 
+    @property
+    def score_name(self) -> str:
+        """The name of the confidence :meth:`score` reports: the entry of :attr:`scores` whose
+        fields the config has, else the method's name (its one score)."""
+        for name, fields in self.scores.items():
+            if all(getattr(self.config, k, None) == v for k, v in fields.items()):
+                return name
+        return self.name
+
     @classmethod
     def score_choices(cls) -> tuple[str, ...]:
         """The names :meth:`score_options` accepts."""

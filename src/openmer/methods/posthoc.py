@@ -27,7 +27,7 @@ from openmer.errors import ConfigError, NotFittedError
 from openmer.registry import Registry
 
 __all__ = [
-    "POSTHOC_SCORES", "HeadOutputs", "PostHocScore", "energy_confidence", "entropy_confidence", "get_score",
+    "POSTHOC_SCORES", "HeadOutputs", "PostHocScore", "energy_confidence", "entropy_confidence", "fitted_score", "get_score",
     "head_outputs", "knn_confidence", "mahalanobis_confidence", "max_logit", "max_softmax", "posthoc_scores",
     "register_score", "vim_confidence",
 ]
@@ -384,11 +384,23 @@ def posthoc_scores(method: Any, train: Iterable[Mapping[str, Any]], test: Iterab
     test_out, _ = head_outputs(method, test)
     prediction = test_out.logits.argmax(dim=1).cpu()
     fit_data = head_outputs(method, train) if any(c.needs_fit for c in classes) else None
-    linear = method.linear_head() if callable(getattr(method, "linear_head", None)) else None
-    out = {}
-    for name, cls in zip(names, classes, strict=True):
-        score = cls().to(test_out.logits.device)
-        if cls.needs_fit:
-            score.fit(*fit_data, linear=linear)
-        out[name] = (score(test_out).cpu(), prediction)
-    return out
+    return {name: (fitted_score(method, name, fit_data).to(test_out.logits.device)(test_out).cpu(), prediction)
+            for name in names}
+
+
+def fitted_score(method: Any, name: str, fit_data: tuple[HeadOutputs, Tensor] | None) -> PostHocScore:
+    """Post-hoc score ``name``, fitted on ``fit_data`` (the method's :func:`head_outputs` on its
+    known training samples) when it needs a fit; ``fit_data`` may be ``None`` for one that does not.
+
+    Raises:
+        ConfigError: an unknown name, or a score that needs a fit without ``fit_data``.
+    """
+    cls = get_score(name)
+    score = cls()
+    if cls.needs_fit:
+        if fit_data is None:
+            raise ConfigError(f"post-hoc score {name!r} is fitted on the known training samples; none were given")
+        linear = method.linear_head() if callable(getattr(method, "linear_head", None)) else None
+        score = score.to(fit_data[0].logits.device)
+        score.fit(*fit_data, linear=linear)
+    return score
