@@ -141,6 +141,8 @@ def test_cpu_presets_use_the_options_measured_to_make_hcep_learn():
 @pytest.mark.parametrize(("args", "match"), [
     (["--budget", "equal"], "--budget must be 'preset' or 'matched'"),
     (["--budget", "matched", "--root", "x"], "--root is for"),
+    (["--score", "odin"], "unknown post-hoc score 'odin'"),
+    (["--schedule", "paper", "--budget", "equal"], "--budget must be 'preset' or 'matched'"),
 ])
 def test_budget_option_errors_are_one_line(args, match, tmp_path, monkeypatch):
     from typer.testing import CliRunner
@@ -150,3 +152,12 @@ def test_budget_option_errors_are_one_line(args, match, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     res = CliRunner().invoke(app, ["benchmark", "emodb", *args])
     assert res.exit_code == 1 and match in res.output and "Traceback" not in res.output
+
+
+def test_score_option_chooses_the_post_hoc_rows_of_feature_heads_and_of_hcep():
+    from openmer.benchmarks.media import emodb_config
+    from openmer.cli.benchmark import _posthoc_update
+
+    assert _posthoc_update(emodb_config(), "emodb", "knn, energy") == {"posthoc": ("knn", "energy"),
+                                                                         "clip_posthoc": ("knn", "energy")}
+    assert _posthoc_update(emodb_config(), "emodb", "none") == {"posthoc": (), "clip_posthoc": ()}

@@ -89,10 +89,9 @@ def benchmark(
     """
     from openmer.reference import paper_rows
     from openmer.reporting.figures import write_shift_figures, write_standard_figures
+    from openmer.benchmarks.registry import plan_benchmark
     from openmer.reporting.results import write_results
     from openmer.reporting.scores import save_runs
-
-    from openmer.benchmarks.registry import plan_benchmark
 
     start = time.perf_counter()
     plan = plan_benchmark(name.value, seed=seed, quick=quick, profile=profile, roots=root)
