@@ -9,7 +9,7 @@ from openmer.backbones.factory import ProfileConfig
 from openmer.errors import ConfigError, MissingModalityError
 from openmer.methods import OpenSetMethod
 from openmer.methods.distance import composite_distance
-from openmer.methods.hesp import HESP, HESPConfig, add_visual_prompt, patch_window, supcon_loss
+from openmer.methods.hesp import HESP, HESPConfig, add_visual_prompt, cam_centre, patch_window, supcon_loss
 from openmer.training import TrainConfig, fit
 from openmer.training.run import build_method
 from tests.backbones.tiny import make_tiny_paper_models
@@ -138,3 +138,33 @@ def test_trains_on_the_tiny_clip_profile_and_round_trips(tiny_clip, tmp_path):
     m.save(tmp_path / "hesp")
     back = OpenSetMethod.load(tmp_path / "hesp")
     torch.testing.assert_close(back.score_all([held_out]).confidence, s.confidence)
+
+
+def test_cam_centre_is_the_peak_of_the_upsampled_class_map():
+    patches = torch.zeros(2, 4, 4)
+    patches[0, 3, 1] = 1.0  # channel 0 peaks in row 3, column 1 of a 4 x 4 map
+    row, col = cam_centre(patches, torch.tensor([1.0, 0.0]), 32)
+    assert 0.75 < row < 1.0 and 0.125 < col < 0.5
+    assert cam_centre(patches, torch.tensor([-1.0, 0.0]), 32) != (row, col)
+
+
+def test_cam_window_is_chosen_from_the_first_training_frame_and_saved(tiny_clip, tmp_path):
+    """The reference's "cam" placement (comparison-methods.md Sec. 1): chosen once in setup, seeded,
+    inside the image, kept by save/load; an encoder without patch embeddings is one clear error."""
+    labels = torch.arange(3).repeat_interleave(2)
+    train = [videos(labels, 0, size=32)]
+    torch.manual_seed(0)
+    cam = HESP.build(HESPConfig(profile=tiny_clip, n_context=2, patch_position="cam"), CLASSES)
+    assert cam.window == (12, 12, 8)  # the centre until setup
+    cam.setup(train)
+    top, left, p = cam.window
+    assert p == 8 and 0 <= top <= 24 and 0 <= left <= 24
+    again = HESP.build(HESPConfig(profile=tiny_clip, n_context=2, patch_position="cam"), CLASSES)
+    again.setup(train)
+    assert again.window == cam.window  # seeded
+    fit(cam, train, None, TrainConfig(epochs=1, optimizer="adam", lr=1e-2))
+    cam.save(tmp_path / "cam")
+    assert OpenSetMethod.load(tmp_path / "cam").window == cam.window
+    toy = toy_hesp(patch_position="cam")
+    with pytest.raises(ConfigError, match="patch embeddings"):
+        toy.setup([videos(labels, 0)])

@@ -186,6 +186,11 @@ class VisionEncoder(Encoder):
         """(N, H, W, 3) uint8 RGB frames of ``path`` -> (N, C, S, S) float, as ``forward`` takes them."""
         raise NotImplementedError
 
+    def patch_embeddings(self, pixels: torch.Tensor) -> torch.Tensor | None:
+        """(B, C, S, S) preprocessed images -> (B, W, h, w), the first layer's feature map (a
+        ViT's patch embedding), or ``None`` for an encoder that has none (default)."""
+        return None
+
     def encode_batch(self, batch: Mapping[str, Any], rows: torch.Tensor | None = None,
                      prompts: torch.Tensor | None = None) -> torch.Tensor:
         """``batch["video"]`` rows -> (n, D)."""

@@ -292,6 +292,11 @@ class ClipVisionEncoder(VisionEncoder):
         std = torch.tensor(CLIP_STD, device=x.device).view(1, 3, 1, 1)
         return (x - mean) / std
 
+    def patch_embeddings(self, pixels: Tensor) -> Tensor:
+        """``(B, 3, S, S)`` images -> ``(B, width, S / patch, S / patch)``: the patch embedding (conv1)."""
+        conv = self.vision_model.embeddings.patch_embedding
+        return conv(pixels.to(self.device, conv.weight.dtype))
+
     def encode_frames(self, pixels: Tensor, prompts: Tensor | None = None) -> Tensor:
         """``(B, 3, S, S)`` images (+ ``(n, width)`` / ``(B, n, width)`` prompts) -> ``(B, embed_dim)``."""
         vm = self.vision_model

@@ -58,8 +58,13 @@ class HESPConfig(MethodConfig):
         class_template: the sentence after the context, ``{}`` = class name (``"{}."``).
         negative_template: the fixed negative sentences (``"This video is not {}."``).
         patch_fraction: the window's side as a fraction of the input size (56 / 224).
-        patch_position: ``"center"`` (HESP's inputs are aligned face crops), or ``(row, col)`` of the
-            window centre as fractions of the input size (clamped so the window fits).
+        patch_position: ``"center"`` (HESP's inputs are aligned face crops), ``(row, col)`` of the
+            window centre as fractions of the input size (clamped so the window fits), or
+            ``"cam"``: the reference's placement (``core/train.py``), chosen once in :meth:`HESP.setup`
+            on frame 0 of the first training batch: the argmax of a class activation map, the row of
+            CLIP's zero-shot top class of a random (seeded) ``Linear(width, K)`` applied to the
+            patch embeddings, upsampled to the input size (:func:`cam_centre`). It needs a vision
+            encoder with patch embeddings (CLIP).
         prompt_step: the norm of the normalised-gradient steps of delta and V- (50, in the
             encoder's input units: normalised pixels).
         negative_init_std: V-'s initial N(0, std^2) noise (1, in normalised-pixel units).
@@ -80,7 +85,7 @@ class HESPConfig(MethodConfig):
     class_template: str = "{}."
     negative_template: str = "This video is not {}."
     patch_fraction: float = Field(default=0.25, gt=0, le=1)
-    patch_position: Literal["center"] | tuple[float, float] = "center"
+    patch_position: Literal["center", "cam"] | tuple[float, float] = "center"
     prompt_step: float = Field(default=50.0, ge=0)
     negative_init_std: float = Field(default=1.0, gt=0)
     logit_scale: float = Field(default=100.0, gt=0)
@@ -106,6 +111,23 @@ def patch_window(size: int, fraction: float, position: str | tuple[float, float]
     top = int(min(max(round(row * size - p / 2), 0), size - p))
     left = int(min(max(round(col * size - p / 2), 0), size - p))
     return top, left, p
+
+
+def cam_centre(patches: Tensor, class_weights: Tensor, size: int) -> tuple[float, float]:
+    """The window centre of HESP's ``"cam"`` placement: where the class activation map peaks.
+
+    Args:
+        patches: (W, h, w) patch embeddings of one frame.
+        class_weights: (W,) the weights of the class whose map is drawn.
+        size: S, the input's side; the map is upsampled (bilinear) to S x S before the argmax.
+
+    Returns:
+        ``(row, col)`` of the peak as fractions of S (pixel centres), for :func:`patch_window`.
+    """
+    cam = torch.einsum("c,chw->hw", class_weights.to(patches.dtype), patches)
+    cam = F.interpolate(cam[None, None], size=(size, size), mode="bilinear", align_corners=False)[0, 0]
+    peak = int(cam.argmax())
+    return ((peak // size) + 0.5) / size, ((peak % size) + 0.5) / size
 
 
 def add_visual_prompt(inputs: Tensor, patch: Tensor, top: int, left: int) -> Tensor:
@@ -187,8 +209,11 @@ class HESP(OpenSetMethod):
         gen = torch.Generator().manual_seed(config.seed)
         k, d_t, d_v = self.num_classes, int(text.embed_dim), int(vision.embed_dim)
         shape = vision.prompt_spec().whole_input_shape  # (C, S, S)
-        self.window = patch_window(int(shape[-1]), config.patch_fraction, config.patch_position)
-        p = self.window[2]
+        start = "center" if config.patch_position == "cam" else config.patch_position  # "cam": set in setup()
+        top, left, p = patch_window(int(shape[-1]), config.patch_fraction, start)
+        #: the window's corner (top, left), a buffer: "cam" chooses it from data, and it is saved
+        self.register_buffer("window_corner", torch.tensor([top, left], dtype=torch.long))
+        self._patch_side = p
         self.text_context = nn.Parameter(OWN_PROMPT_STD["tokens"] * torch.randn(k, config.n_context, text.width, generator=gen),
                                          requires_grad=config.train_text_context)
         self.visual_prompt = nn.Parameter(torch.zeros(shape[0], p, p))
@@ -201,6 +226,36 @@ class HESP(OpenSetMethod):
         self.register_buffer("text_neg", torch.zeros(k, d_t), persistent=False)
         self._text_neg_ready = False
         self._class_cache: tuple[tuple, tuple[Tensor, Tensor]] | None = None
+
+    @property
+    def window(self) -> tuple[int, int, int]:
+        """``(top, left, p)`` of the visual prompt's window (:func:`patch_window`)."""
+        top, left = (int(v) for v in self.window_corner)
+        return top, left, self._patch_side
+
+    @torch.no_grad()
+    def setup(self, train) -> None:
+        """``patch_position="cam"``: place the window on frame 0 of the first training batch
+        (:func:`cam_centre`, the reference's ``core/train.py``); otherwise nothing."""
+        if self.config.patch_position != "cam":
+            return
+        batch = next(iter(train))
+        vision = self.encoders["video"]
+        frame = torch.as_tensor(batch["video"])[0]
+        frame = (frame[0] if frame.dim() == 4 else frame)[None].to(self.radius.device)  # (1, C, S, S)
+        patches = vision.patch_embeddings(frame)
+        if patches is None:
+            raise ConfigError(f"hesp patch_position='cam' needs a vision encoder with patch embeddings; "
+                              f"{type(vision).__name__} has none")
+        text = F.normalize(self.encoders["text"](self._class_sentences), dim=-1)
+        top_class = int((F.normalize(vision(frame), dim=-1) @ text.t()).argmax())
+        # an untrained Linear(width, K), as the reference: U(-1/sqrt(width), 1/sqrt(width)), seeded
+        width = patches.shape[1]
+        gen = torch.Generator().manual_seed(self.config.seed)
+        weights = (2 * torch.rand(self.num_classes, width, generator=gen) - 1) / width ** 0.5
+        size = frame.shape[-1]
+        top, left, _ = patch_window(size, self.config.patch_fraction, cam_centre(patches[0], weights[top_class], size))
+        self.window_corner.copy_(torch.tensor([top, left]))
 
     # ---------------------------------------------------------------- construction
     @classmethod
