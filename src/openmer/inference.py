@@ -29,7 +29,7 @@ from openmer.datasets import resolve_data
 from openmer.errors import ConfigError, DataError, MediaError, OpenmerError, OpenmerWarning
 from openmer.methods.base import OpenSetScores
 from openmer.methods.feature_method import FeatureMethod
-from openmer.methods.threshold import THRESHOLD_RULE, UNKNOWN_LABEL, choose_threshold, decide, thresholds_at
+from openmer.methods.threshold import UNKNOWN_LABEL, decide
 from openmer.paths import default_cache_dir
 from openmer.runs import LoadedRun, ThresholdInfo, load_run, read_run_info
 
@@ -91,10 +91,7 @@ def posthoc_rescore(run: LoadedRun, score: str, test: ClipDataset, train: ClipDa
     test_out, _ = head_outputs(run.method, method_batches(run, test, cache_dir=cache_dir))
     conf = fitted(test_out).cpu()
     known = fitted(train_out[0]).cpu().numpy().astype(np.float64)
-    acceptance = run.info.threshold.acceptance
-    targets = sorted({*(p.acceptance for p in run.info.threshold.at_acceptance), float(acceptance)})
-    threshold = ThresholdInfo(value=choose_threshold(known, acceptance), acceptance=acceptance, source="train",
-                              rule=THRESHOLD_RULE, at_acceptance=thresholds_at(known, targets))
+    threshold = ThresholdInfo.from_confidences(known, run.info.threshold.acceptance, "train")
     pred = test_out.logits.argmax(dim=1).cpu()
     return OpenSetScores(conf, pred, torch.softmax(test_out.logits.float(), dim=1).cpu()), threshold
 

@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+import numpy as np
 import torch
 from pydantic import Field, ValidationError
 
@@ -39,6 +40,9 @@ from openmer.config import OpenmerConfig
 from openmer.errors import CheckpointError, ConfigError
 from openmer.files import atomic_path, atomic_write_json, check_writable, read_safetensors
 from openmer.methods.base import CONFIG_FILE, WEIGHTS_FILE, OpenSetMethod
+from openmer.methods.threshold import (
+    DEFAULT_ACCEPTANCE, PAPER_ACCEPTANCE_RANGE, THRESHOLD_RULE, choose_threshold, thresholds_at,
+)
 from openmer.paths import portable_path, resolve_portable
 
 logger = logging.getLogger(__name__)
@@ -88,6 +92,20 @@ class ThresholdInfo(OpenmerConfig):
     source: Literal["train", "val"]
     rule: str = ""
     at_acceptance: list[AcceptancePoint] = Field(default_factory=list)
+
+    @classmethod
+    def from_confidences(cls, known_confidence: np.ndarray, acceptance: float,
+                         source: Literal["train", "val"]) -> ThresholdInfo:
+        """The threshold that accepts ``acceptance`` of ``known_confidence`` (the known-class clips of
+        ``source``; :func:`~openmer.methods.threshold.choose_threshold`), and the thresholds at the
+        paper's 0.60-0.66, openmer's default 0.90 and ``acceptance`` from the same clips.
+
+        Raises:
+            ValueError: an acceptance outside (0, 1], or no confidence.
+        """
+        targets = sorted({*PAPER_ACCEPTANCE_RANGE, DEFAULT_ACCEPTANCE, float(acceptance)})
+        return cls(value=choose_threshold(known_confidence, acceptance), acceptance=acceptance, source=source,
+                   rule=THRESHOLD_RULE, at_acceptance=thresholds_at(known_confidence, targets))
 
 
 class DataInfo(OpenmerConfig):

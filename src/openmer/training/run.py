@@ -31,9 +31,7 @@ from openmer.errors import ConfigError, DataError, OpenmerWarning
 from openmer.methods.base import OpenSetMethod
 from openmer.methods.feature_method import FeatureMethod, feature_blocks
 from openmer.methods.registry import get_method
-from openmer.methods.threshold import (
-    DEFAULT_ACCEPTANCE, PAPER_ACCEPTANCE_RANGE, THRESHOLD_RULE, check_acceptance, thresholds_at,
-)
+from openmer.methods.threshold import DEFAULT_ACCEPTANCE, check_acceptance
 from openmer.paths import default_cache_dir
 from openmer.protocol import partition_indices
 from openmer.runs import DataInfo, RunInfo, ThresholdInfo, check_resume, prepare_out, save_run
@@ -246,10 +244,8 @@ def train(
     trial = run_trial(m, train_set, val_set, cfg, threshold=rule, batch_size=batch_size, run_dir=out, resume=resume,
                       progress=progress, identity=identity)
     result, conf = trial.fit, trial.threshold.confidence
+    threshold = ThresholdInfo.from_confidences(conf, acceptance, threshold_from)
     m.threshold = trial.threshold.value
-    targets = sorted({*PAPER_ACCEPTANCE_RANGE, DEFAULT_ACCEPTANCE, float(acceptance)})
-    threshold = ThresholdInfo(value=m.threshold, acceptance=acceptance, source=threshold_from, rule=THRESHOLD_RULE,
-                              at_acceptance=thresholds_at(conf, targets))
     info = RunInfo(
         method=method, method_config=m.config.to_dict(), method_extra=m.extra_state(), known_classes=known,
         modalities=mods, profile=prof.to_dict(), train_config=cfg.to_dict(), threshold=threshold, data=data_info,
