@@ -252,6 +252,26 @@ def test_center_blocks_uses_training_means():
     assert torch.equal(off.block_mean_audio, torch.zeros_like(off.block_mean_audio))
 
 
+def test_standardize_blocks_divides_by_training_deviations_and_round_trips(tmp_path):
+    m = make(standardize_blocks=True)
+    b = batch()
+    m.setup([b])
+    with torch.no_grad():
+        f = m.encoders["audio"](b["audio"])
+    std = f.std(0, unbiased=False)
+    std = torch.where(std > 1e-8, std, torch.ones_like(std))  # a constant dimension is left as it is
+    assert torch.allclose(m.block_mean_audio, f.mean(0), atol=1e-5)
+    assert torch.allclose(m.block_std_audio, std, atol=1e-5)
+    z = m._normalize(f, "audio")
+    expected = torch.nn.functional.normalize((f - f.mean(0)) / std, dim=-1)
+    assert torch.allclose(z, expected, atol=1e-5)
+    m.mark_fitted()
+    m.save(tmp_path)
+    back = OpenSetMethod.load(tmp_path, encoders=toy_encoders())
+    assert torch.equal(back.block_std_audio, m.block_std_audio)
+    assert "block_std_audio" not in make().trainable_state_dict()  # older run folders keep loading
+
+
 def test_one_validation_pass_gives_the_loss_and_the_scores_of_two():
     m = make()
     m.mark_fitted()

@@ -72,6 +72,44 @@ def test_selection_uses_val_and_only_trainable_parameters_change():
     assert all(p.grad is None or p.requires_grad for p in m.parameters())
 
 
+def test_balanced_validation_accuracy_does_not_reward_predicting_the_majority_class():
+    """A validation split with 1 clip of one class and 18 of the other (EmoDB's O(2:5) split 3):
+    predicting the majority class everywhere has accuracy 0.95 but balanced accuracy 0.5."""
+    from openmer.methods.base import OpenSetScores
+    from openmer.training.engine import _is_better, evaluate_known
+
+    labels = torch.tensor([0] + [1] * 18)
+
+    class Fixed:
+        num_classes = 2
+
+        def __init__(self, pred):
+            self.pred = torch.tensor(pred)
+
+        def eval(self):
+            return self
+
+        def evaluate_batch(self, batch):
+            return torch.tensor(0.5), OpenSetScores(confidence=torch.ones(19), prediction=self.pred)
+
+    collapsed = evaluate_known(Fixed([1] * 19), [{"label": labels}])
+    separating = evaluate_known(Fixed([0] + [1] * 15 + [0] * 3), [{"label": labels}])
+    assert collapsed["val_acc"] > separating["val_acc"]
+    assert collapsed["val_balanced_acc"] == pytest.approx(0.5)
+    assert separating["val_balanced_acc"] == pytest.approx((1 + 15 / 18) / 2)
+    assert _is_better(separating, collapsed, "val_balanced_acc")
+    assert not _is_better(separating, collapsed, "val_acc")
+
+
+def test_fit_selects_on_balanced_accuracy_when_asked():
+    train, val = data()
+    keep = np.r_[0, np.arange(20, 60)]  # 1 clip of class 0, 20 of each other class
+    val = FeatureDataset(val.x[keep], val.y[keep])
+    r = fit(new_method(), train, val.batches(), CFG.model_copy(update={"select_metric": "val_balanced_acc"}))
+    best = max(r.history, key=lambda h: (h["val_balanced_acc"], -h["val_loss"]))
+    assert r.best_epoch == best["epoch"] and r.select_metric == "val_balanced_acc"
+
+
 def test_hooks_run_each_epoch_and_once_after_the_selected_weights_are_loaded():
     calls = []
 

@@ -4,7 +4,10 @@ benchmark on a few trials, with one option changed from the CPU preset.
     python docs/results/hcep-effects/run.py '{"levels":["O(5:2)","O(2:5)"],"splits":2,"hcep":{"cuep_init":"noise"}}'
     python docs/results/hcep-effects/run.py '{"data":"meld","levels":["O(5:2)"],"splits":1,"hcep":{"cuep_text":"fixed"},"train":{"lr_scales":{}}}'
 
-JSON keys: data (emodb|meld), levels, splits, hcep (HCEPConfig fields), train (TrainConfig fields;
+    python docs/results/hcep-effects/run.py '{"trials":[["O(2:5)",3],["O(5:2)",0]],"train":{"epochs":15},"hcep":{"standardize_blocks":true}}'
+
+JSON keys: data (emodb|meld), levels, splits, trials (explicit [level, split index] pairs instead
+of levels x the first ``splits``), hcep (HCEPConfig fields), train (TrainConfig fields;
 EmoDB defaults to 10 epochs), enc (encoder options), cap, methods, mods (HCEP's modalities);
 THREADS (env) torch threads. Prints one row per trial and the mean (AUROC, OSCR, closed-set
 accuracy, macro-F1, fractions), for HCEP's own confidence (Algorithm 1's max probability) and for
@@ -18,7 +21,7 @@ no lr scale, and before cuep_text was an HCEPConfig field: its "build":"tokens" 
 cuep_text="learnable_tokens", run through the ablation builder that the option replaced. Today's
 MELD preset has that option, so the fixed-sentence row needs "hcep":{"cuep_text":"fixed"}.
 """
-import json, sys, time
+import dataclasses, json, sys, time
 import numpy as np
 from openmer.benchmarks.media import emodb_config, meld_config, run_media_benchmark
 from openmer.datasets import load_emodb
@@ -35,6 +38,14 @@ train = cfg.hcep_train.model_copy(update=spec.pop("train", {}))
 upd = dict(modalities=tuple(spec.pop("mods", cfg.modalities)), methods=tuple(spec.pop("methods", ["hcep"])), levels=tuple(spec.pop("levels", ["O(5:2)"])), n_splits=spec.pop("splits", 1),
            hcep_train=train, hcep_options={**cfg.hcep_options, **spec.pop("hcep", {})},
            encoder_options=spec.pop("enc", cfg.encoder_options), max_train_per_trial=spec.pop("cap", None))
+trials = spec.pop("trials", None)
+protocol = load_protocol(DATA)
+if trials:  # only these (level, split) pairs
+    chosen = {}
+    for level, index in trials:
+        chosen.setdefault(level, []).append(protocol.levels[level][index])
+    protocol = dataclasses.replace(protocol, levels=chosen)
+    upd.update(levels=tuple(chosen), n_splits=max(len(v) for v in chosen.values()))
 cfg = cfg.model_copy(update=upd)
 import openmer.benchmarks.media as media
 import openmer.training.trial as trial
@@ -49,10 +60,10 @@ trial.fit = logged_fit
 t = time.time()
 def prog(i, n, msg): print(f"  [{time.time()-t:6.0f}s] {msg}", file=sys.stderr, flush=True)
 if DATA == "emodb":
-    res = run_media_benchmark(cfg, load_emodb(), load_protocol("emodb"), progress=prog)
+    res = run_media_benchmark(cfg, load_emodb(), protocol, progress=prog)
 else:
     from openmer.datasets import load_meld
-    res = run_media_benchmark(cfg, load_meld(split="all"), load_protocol("meld"), progress=prog)
+    res = run_media_benchmark(cfg, load_meld(split="all"), protocol, progress=prog)
 rows = [(r["method"], r["level"], r["split"], round(r["auroc"],3), round(r["oscr"],3), round(r["closed_acc"],3), round(r.get("macro_f1", float("nan")),3)) for r in res.records]
 for r in rows: print(sys.argv[1][:60], r)
 for m in sorted({r[0] for r in rows}):

@@ -18,8 +18,11 @@ class TrainConfig(OpenmerConfig):
 
     Attributes:
         select_metric: model selection on the *validation* split (known classes only):
-            ``"val_acc"`` (closed-set accuracy, ties broken by lower val loss), ``"val_loss"``,
-            or ``"last"`` (no selection). The test split is never seen during training.
+            ``"val_acc"`` (closed-set accuracy, ties broken by lower val loss),
+            ``"val_balanced_acc"`` (the mean of the per-class recalls over the classes the
+            validation clips have, ties broken the same way: a validation split with 1 clip of one
+            class and 18 of another does not pick an epoch that predicts the majority class for
+            every clip), ``"val_loss"``, or ``"last"`` (no selection). The test split is never seen during training.
         lr_scales: per parameter group of the method, a multiplier of ``lr`` (groups the method
             does not have are an error). Waveform samples, pixels and token embeddings live on
             different scales, so one learning rate rarely suits all of HCEP's prompts.
@@ -34,7 +37,7 @@ class TrainConfig(OpenmerConfig):
     gamma: float = Field(default=0.1, gt=0)
     batch_size: int = Field(default=32, gt=0)
     seed: int = 0
-    select_metric: Literal["val_acc", "val_loss", "last"] = "val_acc"
+    select_metric: Literal["val_acc", "val_balanced_acc", "val_loss", "last"] = "val_acc"
     eval_every: int = Field(default=1, gt=0)
     num_workers: int = Field(default=0, ge=0)
     grad_clip: float | None = Field(default=None, gt=0)

@@ -95,7 +95,14 @@ class HCEPConfig(MethodConfig):
             features alike. Pooled encoder features are highly anisotropic (EmoDB clips through
             Whisper: mean pairwise cosine 0.92), so without centring D_neg - D_pos is nearly the same
             for every clip. See ``docs/interpretation.md``.
-        center_clips: at most this many training clips estimate the means.
+        standardize_blocks: also divide each dimension of a block, after centring, by its standard
+            deviation over the same training clips (implies ``center_blocks``): z = (x - mean) / std
+            per block, as the baseline heads standardise their input features
+            (:class:`~openmer.methods.heads.FeatureEmbedding`). Beyond the paper (Sec. 3.5 does not
+            say how F_M is scaled); pooled Whisper features have a few dimensions of much larger
+            variance that dominate the cosine and the composite distance (``docs/interpretation.md``,
+            reading 19).
+        center_clips: at most this many training clips estimate the means (and deviations).
         block_weights: how the modality blocks' distances add up in D_neg and D_pos (Eq. 7-8):
             ``"equal"`` (paper: the plain sum) or ``"learned"`` (beyond the paper: w_m D_m with
             w = n_blocks x softmax(theta), theta learnable, starting equal; its parameter group is
@@ -131,6 +138,7 @@ class HCEPConfig(MethodConfig):
     cuep_init: Literal["noise", "clips"] = "noise"
     normalize_blocks: bool = True
     center_blocks: bool = False
+    standardize_blocks: bool = False
     center_clips: int = Field(default=256, gt=0)
     block_weights: Literal["equal", "learned"] = "equal"
     cuep_init_std: float = Field(default=0.1, gt=0)
@@ -230,6 +238,8 @@ class HCEP(OpenSetMethod):
         self.register_buffer("text_neg", torch.zeros(k, text.embed_dim), persistent=False)
         for m, d in dims.items():  # per-block training means (center_blocks), saved with the model
             self.register_buffer(f"block_mean_{m}", torch.zeros(d))
+            if config.standardize_blocks:  # only then, so that older run folders keep loading
+                self.register_buffer(f"block_std_{m}", torch.ones(d))
         self._text_ready = False
         # Eval-mode caches of what depends on the parameters, each stored with the parameter
         # version it was computed from (see _parameter_version): never reused after a change.
@@ -262,16 +272,23 @@ class HCEP(OpenSetMethod):
             self.text_neg.copy_(enc(neg))
             self._text_ready = True
 
+    @property
+    def _centred(self) -> bool:
+        return self.config.center_blocks or self.config.standardize_blocks
+
     def _normalize(self, x: Tensor, modality: str) -> Tensor:
-        if self.config.center_blocks:
+        if self._centred:
             x = x - getattr(self, f"block_mean_{modality}")
+        if self.config.standardize_blocks:
+            x = x / getattr(self, f"block_std_{modality}")
         return F.normalize(x, dim=-1) if self.config.normalize_blocks else x
 
     @torch.no_grad()
     def setup(self, train) -> None:
         """Once before training, from the unprompted features of the training clips.
 
-        - ``center_blocks``: per-block means over the first ``center_clips`` clips;
+        - ``center_blocks``: per-block means over the first ``center_clips`` clips
+          (``standardize_blocks``: and per-dimension standard deviations, 1 where constant);
         - ``cuep_init="clips"``: the training clips CUEP's whole prompts start from (see
           :class:`HCEPConfig`); ``train`` is then read twice (it must be re-iterable, as a
           ``DataLoader`` without shuffling or a list of batches is).
@@ -281,7 +298,7 @@ class HCEP(OpenSetMethod):
         """
         cuep = getattr(self, "cuep", None)
         from_clips = self.config.cuep_init == "clips" and cuep is not None and bool(list(cuep.negative))
-        if not (self.config.center_blocks or from_clips):
+        if not (self._centred or from_clips):
             return
         device = self.text_pos.device
         feats: dict[str, list[Tensor]] = {m: [] for m in self.modalities}
@@ -303,11 +320,15 @@ class HCEP(OpenSetMethod):
                 break
         f_all = {m: torch.cat(v) for m, v in feats.items()}
         present = {m: torch.cat(v) for m, v in masks.items()}
-        if self.config.center_blocks:
+        if self._centred:
             for m in self.modalities:
                 rows = present[m][: self.config.center_clips]
                 if bool(rows.any()):
-                    getattr(self, f"block_mean_{m}").copy_(f_all[m][: self.config.center_clips][rows].mean(0))
+                    x = f_all[m][: self.config.center_clips][rows]
+                    getattr(self, f"block_mean_{m}").copy_(x.mean(0))
+                    if self.config.standardize_blocks:
+                        std = x.std(0, unbiased=False)
+                        getattr(self, f"block_std_{m}").copy_(torch.where(std > 1e-8, std, torch.ones_like(std)))
         if from_clips:
             self._start_cuep_from_clips(train, f_all, present, torch.cat(labels).to(device))
 
