@@ -6,6 +6,30 @@ import torch
 from torch import Tensor, nn
 
 
+@torch.no_grad()
+def feature_statistics(x: Tensor, present: Tensor | None = None) -> tuple[Tensor, Tensor]:
+    """Per-dimension mean and standard deviation (population) of training features, for z-scoring.
+
+    Args:
+        x: (N, D) features.
+        present: (N, D) bool, restricts each dimension's statistics to the observed values
+            (values filled in for an absent modality are left out, see
+            :func:`openmer.data.feature_blocks.fill_absent_blocks`); ``None`` = all observed.
+
+    Returns:
+        (D,) mean and (D,) std; a constant dimension gets std 1, a dimension never observed
+        mean 0 and std 1.
+    """
+    if present is None:
+        mean, std = x.mean(dim=0), x.std(dim=0, unbiased=False)
+    else:
+        w = present.to(x.dtype)
+        n = w.sum(dim=0).clamp(min=1.0)
+        mean = (x * w).sum(dim=0) / n
+        std = (((x - mean) ** 2 * w).sum(dim=0) / n).sqrt()
+    return mean, torch.where(std > 1e-8, std, torch.ones_like(std))
+
+
 class FeatureEmbedding(nn.Module):
     """Standardise precomputed features with training statistics, then embed them.
 
@@ -46,22 +70,10 @@ class FeatureEmbedding(nn.Module):
 
     @torch.no_grad()
     def fit_statistics(self, x: Tensor, present: Tensor | None = None) -> None:
-        """Set mean/std from training features (N, D); constant dimensions get std 1.
-
-        ``present`` (N, D) bool restricts each dimension's statistics to the observed values
-        (values filled in for an absent modality are left out, see
-        :func:`openmer.data.feature_blocks.fill_absent_blocks`); a dimension never observed
-        gets mean 0 and std 1.
-        """
-        if present is None:
-            mean, std = x.mean(dim=0), x.std(dim=0, unbiased=False)
-        else:
-            w = present.to(x.dtype)
-            n = w.sum(dim=0).clamp(min=1.0)
-            mean = (x * w).sum(dim=0) / n
-            std = (((x - mean) ** 2 * w).sum(dim=0) / n).sqrt()
+        """Set mean/std from training features (N, D) (:func:`feature_statistics`)."""
+        mean, std = feature_statistics(x, present)
         self.mean.copy_(mean)
-        self.std.copy_(torch.where(std > 1e-8, std, torch.ones_like(std)))
+        self.std.copy_(std)
 
     def forward(self, x: Tensor) -> Tensor:
         return self.net((x - self.mean) / self.std)

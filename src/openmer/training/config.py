@@ -22,7 +22,8 @@ class TrainConfig(OpenmerConfig):
             ``"val_balanced_acc"`` (the mean of the per-class recalls over the classes the
             validation clips have, ties broken the same way: a validation split with 1 clip of one
             class and 18 of another does not pick an epoch that predicts the majority class for
-            every clip), ``"val_loss"``, or ``"last"`` (no selection). The test split is never seen during training.
+            every clip), ``"val_loss"``, or ``"last"`` (no selection). The test split is never
+            seen during training.
         lr_scales: per parameter group of the method, a multiplier of ``lr`` (groups the method
             does not have are an error). Waveform samples, pixels and token embeddings live on
             different scales, so one learning rate rarely suits all of HCEP's prompts.

@@ -148,8 +148,9 @@ def evaluate_known(method: Any, batches: Iterable[Any]) -> dict[str, float]:
     out = {
         "val_loss": sum(losses) / max(int(k.sum()), 1),
         "val_acc": float((pred[k] == lab[k]).mean()) if k.any() else float("nan"),
-        # mean recall over the classes the validation clips have (a class with 1 clip counts as much as one with 30)
-        "val_balanced_acc": float(np.mean([(pred[lab == c] == c).mean() for c in np.unique(lab[k])])) if k.any() else float("nan"),
+        # mean recall over the classes the validation clips have (1 clip of a class counts as much as 30)
+        "val_balanced_acc": (float(np.mean([(pred[lab == c] == c).mean() for c in np.unique(lab[k])]))
+                             if k.any() else float("nan")),
         "val_confidence": float(conf[k].mean()) if k.any() else float("nan"),
     }
     if k.any():

@@ -27,6 +27,7 @@ from openmer.data.clips import modality_present
 from openmer.errors import ConfigError, MissingModalityError
 from openmer.methods.base import Batch, LossOutput, MethodConfig, OpenSetMethod, OpenSetScores, frozen, parameter_version
 from openmer.methods.hcep.cuep import CUEP, class_sentences
+from openmer.methods.heads import feature_statistics
 from openmer.methods.hcep.dpol import blockwise_composite_distance, blockwise_cosine, emotion_logits, osr_logits
 from openmer.methods.posthoc import HeadOutputs
 from openmer.methods.registry import register
@@ -324,11 +325,10 @@ class HCEP(OpenSetMethod):
             for m in self.modalities:
                 rows = present[m][: self.config.center_clips]
                 if bool(rows.any()):
-                    x = f_all[m][: self.config.center_clips][rows]
-                    getattr(self, f"block_mean_{m}").copy_(x.mean(0))
+                    mean, std = feature_statistics(f_all[m][: self.config.center_clips][rows])
+                    getattr(self, f"block_mean_{m}").copy_(mean)
                     if self.config.standardize_blocks:
-                        std = x.std(0, unbiased=False)
-                        getattr(self, f"block_std_{m}").copy_(torch.where(std > 1e-8, std, torch.ones_like(std)))
+                        getattr(self, f"block_std_{m}").copy_(std)
         if from_clips:
             self._start_cuep_from_clips(train, f_all, present, torch.cat(labels).to(device))
 
