@@ -272,6 +272,32 @@ def test_standardize_blocks_divides_by_training_deviations_and_round_trips(tmp_p
     assert "block_std_audio" not in make().trainable_state_dict()  # older run folders keep loading
 
 
+def test_block_dropout_drops_sample_blocks_in_training_only():
+    m = make(standardize_blocks=True, block_dropout=0.5, use_smep=False)  # no prompts: the blocks are f's
+    b = batch()
+    m.setup([b])
+    m.train()
+    pos_a, neg_a = m.class_features()
+    pos_b, neg_b = m.class_features()
+    assert all(torch.equal(pos_a[k], pos_b[k]) and torch.equal(neg_a[k], neg_b[k]) for k in neg_a)  # never dropped
+    torch.manual_seed(0)
+    blocks, _ = m.sample_features(b)
+    with torch.no_grad():
+        f = m.encoders["audio"](b["audio"])
+    full = (f - m.block_mean_audio) / m.block_std_audio
+    dropped = m._normalize(f, "audio")  # no dropout asked: the undropped reference
+    assert not torch.allclose(blocks["audio"], dropped, atol=1e-4)  # some dimensions were dropped
+    kept = blocks["audio"] != 0
+    assert 0.2 < kept.float().mean() < 0.8
+    # the kept dimensions keep their direction: proportional to the standardised feature
+    ratio = blocks["audio"][kept] / full[kept]
+    assert ratio.min() > 0
+    m.eval()
+    one, _ = m.sample_features(b)
+    two, _ = m.sample_features(b)
+    assert torch.allclose(one["audio"], dropped, atol=1e-5) and torch.equal(one["audio"], two["audio"])
+
+
 def test_one_validation_pass_gives_the_loss_and_the_scores_of_two():
     m = make()
     m.mark_fitted()
