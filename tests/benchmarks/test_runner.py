@@ -126,6 +126,7 @@ def test_paper_schedule_replaces_the_cpu_preset_of_hcep_only():
     assert paper.encoder_options == {} and t.lr_scales == {}
     assert "cuep_init" not in paper.hcep_options and "cuep_text" not in with_paper_schedule(meld_config()).hcep_options
     assert "block_weights" not in paper.hcep_options and "standardize_blocks" not in paper.hcep_options
+    assert "block_dropout" not in paper.hcep_options
 
 
 def test_cpu_presets_use_the_options_measured_to_make_hcep_learn():
@@ -133,7 +134,7 @@ def test_cpu_presets_use_the_options_measured_to_make_hcep_learn():
 
     emodb, meld = emodb_config(), meld_config()
     assert emodb.hcep_options["cuep_init"] == "clips" and emodb.hcep_options["block_weights"] == "learned"
-    assert emodb.hcep_options["standardize_blocks"] is True
+    assert emodb.hcep_options["standardize_blocks"] is True and emodb.hcep_options["block_dropout"] == 0.3
     assert emodb.hcep_train.lr_scales == {"cuep": 30.0, "block_weights": 30.0}
     assert {m: o["prompt_entry"] for m, o in emodb.encoder_options.items()} == {"audio": "late", "text": "late"}
     assert meld.hcep_options["cuep_text"] == "learnable_tokens" and meld.encoder_options["text"]["prompt_entry"] == "late"
