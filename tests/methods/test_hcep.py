@@ -285,8 +285,8 @@ def test_block_dropout_drops_sample_blocks_in_training_only():
     with torch.no_grad():
         f = m.encoders["audio"](b["audio"])
     full = (f - m.block_mean_audio) / m.block_std_audio
-    dropped = m._normalize(f, "audio")  # no dropout asked: the undropped reference
-    assert not torch.allclose(blocks["audio"], dropped, atol=1e-4)  # some dimensions were dropped
+    undropped = m._normalize(f, "audio")  # no dropout asked: the reference
+    assert not torch.allclose(blocks["audio"], undropped, atol=1e-4)  # some dimensions were dropped
     kept = blocks["audio"] != 0
     assert 0.2 < kept.float().mean() < 0.8
     # the kept dimensions keep their direction: proportional to the standardised feature
@@ -295,7 +295,7 @@ def test_block_dropout_drops_sample_blocks_in_training_only():
     m.eval()
     one, _ = m.sample_features(b)
     two, _ = m.sample_features(b)
-    assert torch.allclose(one["audio"], dropped, atol=1e-5) and torch.equal(one["audio"], two["audio"])
+    assert torch.allclose(one["audio"], undropped, atol=1e-5) and torch.equal(one["audio"], two["audio"])
 
 
 def test_one_validation_pass_gives_the_loss_and_the_scores_of_two():

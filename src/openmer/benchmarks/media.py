@@ -283,9 +283,9 @@ def emodb_config(*, seed: int = 0, quick: bool = False) -> MediaBenchmarkConfig:
         baseline_train=BASELINE_TRAIN.model_copy(update={"epochs": 15 if quick else 60}),
         preset_note=(f"quick preset: 2 levels x 1 split; HCEP {hcep.epochs} epochs on <= 96 clips, late prompt entry" if quick
                      else "HCEP: 15 epochs, Adam lr 1e-3 (CUEP and block weights x30), batch 16, late prompt entry "
-                     "(audio, text), CUEP from class clips, learned DPOL block weights, blocks standardised, block dropout 0.3, "
-                     "DPOL logit scale 30 (paper: 150 epochs SGD lr 5e-4, input entry, noise CUEP, equal blocks, "
-                     "L2 only, no dropout); "
+                     "(audio, text), CUEP from class clips, learned DPOL block weights, blocks standardised, "
+                     "block dropout 0.3, DPOL logit scale 30 (paper: 150 epochs SGD lr 5e-4, input entry, noise CUEP, "
+                     "equal blocks, L2 only, no dropout); "
                      "baselines: heads on cached unprompted features, Adam lr 1e-3, 60 epochs, batch 64"),
     )
 

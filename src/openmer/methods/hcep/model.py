@@ -103,12 +103,13 @@ class HCEPConfig(MethodConfig):
             say how F_M is scaled); pooled Whisper features have a few dimensions of much larger
             variance that dominate the cosine and the composite distance (``docs/interpretation.md``,
             reading 19).
-        block_dropout: dropout probability on each standardised (or centred) block of the
-            samples' F_M in training, before the L2 normalisation; class features are never
-            dropped. Beyond the paper (Sec. 3.5 has no regulariser); the baseline heads have
-            dropout in their embedding (:class:`~openmer.methods.heads.FeatureEmbedding`), and with
-            standardised blocks the prompts fit 250 EmoDB clips by epoch 5-8 while validation
-            accuracy stalls (``docs/interpretation.md``, reading 21). 0 = off (paper).
+        block_dropout: dropout probability on each block of the samples' F_M in training, after
+            the centring / standardisation (where on) and before the L2 normalisation; class
+            features are never dropped, scoring (eval mode) never. Beyond the paper (Sec. 3.5 has
+            no regulariser); the baseline heads have dropout in their embedding
+            (:class:`~openmer.methods.heads.FeatureEmbedding`), and with standardised blocks the
+            prompts fit 250 EmoDB clips by epoch 5-8 while validation accuracy stalls
+            (``docs/interpretation.md``, reading 21). 0 = off (paper).
         center_clips: at most this many training clips estimate the means (and deviations).
         block_weights: how the modality blocks' distances add up in D_neg and D_pos (Eq. 7-8):
             ``"equal"`` (paper: the plain sum) or ``"learned"`` (beyond the paper: w_m D_m with
