@@ -396,7 +396,10 @@ class HCEP(OpenSetMethod):
 
         Returns:
             ``(blocks, present)``: modality -> (B, D_m) and (B, n_modalities) bool. Absent
-            samples get a zero row that :func:`blockwise_composite_distance` leaves out.
+            samples get a zero row that :func:`blockwise_composite_distance` leaves out. In
+            training mode, ``block_dropout`` zeroes dimensions of each block (after centring /
+            standardisation, before the L2 normalisation); in eval mode the blocks are
+            deterministic.
         """
         prompts = self._prompts() if prompts is None else prompts
         n = len(batch["label"]) if "label" in batch else _batch_size(batch)
