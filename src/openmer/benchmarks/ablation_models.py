@@ -15,7 +15,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 import torch
-from torch import Tensor, nn
+from torch import Tensor
 
 from openmer.methods.arpl import ARPL, ARPLConfig
 from openmer.methods.base import Batch, OpenSetMethod, OpenSetScores

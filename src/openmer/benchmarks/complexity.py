@@ -139,7 +139,7 @@ def _machine(threads: int, device: torch.device) -> dict[str, Any]:
         "platform": platform.platform(), "processor": platform.processor() or platform.machine(),
         "cpu_count": os.cpu_count(), "torch_threads": threads, "torch": torch.__version__,
         "device": str(device), "load_average_1_5_15min": load,
-        "date": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "date": _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
     }
 
 

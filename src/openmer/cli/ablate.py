@@ -42,7 +42,11 @@ def ablate(
 ) -> None:
     """Run the ablations (one results row each), write results.json and results.md, print each table beside the paper's."""
     from openmer.benchmarks.ablation import (
-        ABLATIONS, TABLES, beside_paper_markdown, reference_rows, run_ablation_grid,
+        ABLATIONS,
+        TABLES,
+        beside_paper_markdown,
+        reference_rows,
+        run_ablation_grid,
     )
     from openmer.reporting.results import write_results
     from openmer.reporting.scores import save_runs

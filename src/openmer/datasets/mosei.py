@@ -154,7 +154,7 @@ def load_mosei(
 
 def mosei_label(
     intensities: np.ndarray, *, min_intensity: float = 0.0, drop_ties: bool = True, drop_emotion_free: bool = True
-) -> str | None | bool:
+) -> str | bool | None:
     """One class from six emotion intensities (argmax rule of the module docstring).
 
     Args:

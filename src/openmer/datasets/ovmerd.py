@@ -28,8 +28,7 @@ import ast
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
-from openmer.data.manifest import Manifest, Sample
-from openmer.data.manifest import read_csv
+from openmer.data.manifest import Manifest, Sample, read_csv
 from openmer.datasets.registry import ADAPTERS
 from openmer.errors import ConfigError, DataError
 

@@ -29,8 +29,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import replace
 
-from openmer.datasets.builtin import EMODB_CLASSES, MELD_CLASSES, RAVDESS_CLASSES
 from openmer.data.manifest import Manifest
+from openmer.datasets.builtin import EMODB_CLASSES, MELD_CLASSES
 from openmer.errors import ConfigError, DataError
 
 __all__ = [

@@ -80,7 +80,7 @@ def _largest(boxes: list[Box]) -> Box | None:
     return max(boxes, key=lambda b: b[2] * b[3]) if boxes else None
 
 
-def square_box(box: Box, image_hw: tuple[int, int], margin: float | int = 0.1) -> Box:
+def square_box(box: Box, image_hw: tuple[int, int], margin: float = 0.1) -> Box:
     """The square crop around a face box, inside an image of size ``image_hw``.
 
     Args:
@@ -117,7 +117,7 @@ def _crop(frame: np.ndarray, box: Box, size: int, grayscale: bool) -> np.ndarray
     return cv2.cvtColor(patch, cv2.COLOR_RGB2GRAY) if grayscale else np.ascontiguousarray(patch)
 
 
-def crop_face(frame_rgb: np.ndarray, *, size: int = 64, margin: float | int = 0.1, grayscale: bool = True,
+def crop_face(frame_rgb: np.ndarray, *, size: int = 64, margin: float = 0.1, grayscale: bool = True,
               path: str | Path | None = None) -> tuple[np.ndarray, bool]:
     """Square crop of the largest face in a frame, or of its centre when no face is found.
 
@@ -146,7 +146,7 @@ def crop_face(frame_rgb: np.ndarray, *, size: int = 64, margin: float | int = 0.
     return _crop(frame, square_box(face, hw, margin), size, grayscale), True
 
 
-def face_crops(frames: np.ndarray, *, size: int = 64, margin: float | int = 0.1, grayscale: bool = True,
+def face_crops(frames: np.ndarray, *, size: int = 64, margin: float = 0.1, grayscale: bool = True,
                path: str | Path | None = None) -> np.ndarray:
     """Face crops of every frame of a video.
 

@@ -17,8 +17,15 @@ from pathlib import Path
 import numpy as np
 
 from openmer.errors import MediaError
-from openmer.media.audio import (SAMPLE_RATE, _check_file, _check_segment, _container_start, _open_container,
-                                 _segment_outside, load_audio)
+from openmer.media.audio import (
+    SAMPLE_RATE,
+    _check_file,
+    _check_segment,
+    _container_start,
+    _open_container,
+    _segment_outside,
+    load_audio,
+)
 
 
 @dataclass(frozen=True)

@@ -27,7 +27,6 @@ from openmer.methods.feature_method import FeatureMethod, FeatureMethodConfig
 from openmer.methods.posthoc import HeadOutputs
 from openmer.methods.registry import register
 
-
 #: reference defaults that differ between the modes (``cifar_wrn_ova.sh`` / ``cifar_wrn_dce.sh``)
 MODE_DEFAULTS = {"ova": {"temperature": 3.0, "pl_normalized": True}, "dce": {"temperature": 2.0, "pl_normalized": False}}
 

@@ -40,7 +40,15 @@ from openmer.backbones.factory import ProfileConfig, load_encoder
 from openmer.data.clips import modality_present
 from openmer.errors import ConfigError, MissingModalityError
 from openmer.methods.arpl import arpl_loss
-from openmer.methods.base import Batch, LossOutput, MethodConfig, OpenSetMethod, OpenSetScores, frozen, parameter_version
+from openmer.methods.base import (
+    Batch,
+    LossOutput,
+    MethodConfig,
+    OpenSetMethod,
+    OpenSetScores,
+    frozen,
+    parameter_version,
+)
 from openmer.methods.distance import composite_distance
 from openmer.methods.hcep.cuep import CUEP, class_sentences
 from openmer.methods.hcep.dpol import emotion_logits, loss_emo
