@@ -12,8 +12,9 @@ known-class training or validation data only, :mod:`openmer.methods.threshold`),
 from __future__ import annotations
 
 import logging
+import math
 import warnings
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +34,9 @@ from openmer.methods.threshold import UNKNOWN_LABEL, decide
 from openmer.paths import default_cache_dir
 from openmer.runs import LoadedRun, ThresholdInfo, load_run, read_run_info
 
+#: ``progress(done, total, what)``: windows scored so far of ``total``
+Progress = Callable[[int, int, str], None]
+
 logger = logging.getLogger(__name__)
 
 AUDIO_EXT = {".wav", ".flac", ".mp3", ".m4a", ".ogg", ".opus", ".aac"}
@@ -43,9 +47,13 @@ MIN_CLIP_SECONDS = 0.25
 WINDOW_SECONDS = 10.0
 #: ...starting every this many seconds (the last window ends at the end of the clip)
 HOP_SECONDS = 5.0
+#: the shortest hop accepted (seconds): below it the windows of a long recording outnumber any use
+MIN_HOP_SECONDS = 0.1
+#: windows decoded and scored together; memory holds one such group of windows, whatever the file's length
+WINDOW_GROUP = 32
 
 __all__ = ["AUDIO_EXT", "HOP_SECONDS", "MIN_CLIP_SECONDS", "UNKNOWN_LABEL", "VIDEO_EXT", "WINDOW_SECONDS",
-           "LoadedRun", "evaluate", "load_run", "method_batches", "posthoc_rescore", "predict", "predict_iter", "score_clips",
+           "LoadedRun", "check_windows", "evaluate", "load_run", "max_window_seconds", "method_batches", "posthoc_rescore", "predict", "predict_iter", "score_clips",
            "window_bounds"]
 
 
@@ -250,6 +258,35 @@ def window_bounds(duration: float, window: float = WINDOW_SECONDS, hop: float = 
     return [(round(float(s), 6), round(float(s) + window, 6)) for s in starts]
 
 
+def max_window_seconds(run: LoadedRun) -> float:
+    """The longest window (seconds) the run's encoders take: the least ``max_audio_seconds``
+    declared by an encoder of the run (its own, or the method's for a method on clips); ``inf``
+    when none declares one."""
+    import torch.nn as nn
+
+    found = [*run.encoders.values()]
+    if isinstance(run.method, nn.Module):
+        found += list(run.method.modules())
+    limits = [float(getattr(e, "max_audio_seconds")) for e in found if hasattr(e, "max_audio_seconds")]
+    return min(limits, default=math.inf)
+
+
+def check_windows(window: float, hop: float, limit: float = math.inf) -> None:
+    """Refuse window options that cannot work, before any file is read.
+
+    Raises:
+        ConfigError: ``window`` not finite or not in [:data:`MIN_CLIP_SECONDS`, ``limit``]; ``hop``
+            not finite, below :data:`MIN_HOP_SECONDS` or above ``window``.
+    """
+    if not (math.isfinite(window) and math.isfinite(hop)):
+        raise ConfigError(f"window and hop must be finite numbers of seconds, got window {window}, hop {hop}")
+    if not MIN_CLIP_SECONDS <= window <= limit:
+        raise ConfigError(f"window {window:g} s: must be between {MIN_CLIP_SECONDS} s and {limit:g} s "
+                          "(the longest clip the run's audio encoder takes)")
+    if not MIN_HOP_SECONDS <= hop <= window:
+        raise ConfigError(f"hop {hop:g} s: must be between {MIN_HOP_SECONDS} s and the window ({window:g} s)")
+
+
 def _media_files(paths: Iterable[str | Path]) -> Iterator[tuple[Path, str | None]]:
     """``(file, None)`` per media file (folders expanded), or ``(path, error)`` for a path that gives none."""
     for p in map(Path, paths):
@@ -304,7 +341,7 @@ def _result(run: LoadedRun, confidence: float, prediction: int, probabilities: S
 
 
 def predict_file(run: LoadedRun, file: str | Path, *, text: str | None = None, window: float = WINDOW_SECONDS,
-                 hop: float = HOP_SECONDS) -> dict[str, Any]:
+                 hop: float = HOP_SECONDS, progress: Progress | None = None) -> dict[str, Any]:
     """Label one media file; clips longer than ``window`` seconds are scored in windows.
 
     Returns:
@@ -313,7 +350,9 @@ def predict_file(run: LoadedRun, file: str | Path, *, text: str | None = None, w
         for a windowed clip ``"window_s"``, ``"hop_s"`` and ``"windows"`` (one result per window with
         ``start_s``/``end_s``). The whole-clip result of a windowed clip averages the windows:
         confidence = mean window confidence, class = argmax of the mean probabilities (openmer's
-        rule, not the paper's; the paper scores single utterances).
+        rule, not the paper's; the paper scores single utterances). Windows are decoded (seeking
+        to each) and scored in groups of :data:`WINDOW_GROUP`, so memory does not grow with the
+        file's length; ``progress(done, total, file name)`` is called after each group.
 
     Raises:
         MediaError: the file (or its sidecar transcript) cannot be read, or it offers none of the
@@ -335,21 +374,31 @@ def predict_file(run: LoadedRun, file: str | Path, *, text: str | None = None, w
         notes.append(f"no {', no '.join(lacking)}: predicted from {', '.join(used)}")
     bounds = window_bounds(duration, window, hop) if timed and duration is not None and duration > window else [(None, None)]
     is_video = file.suffix.lower() in VIDEO_EXT
-    samples = [Sample(id=f"{file}#{i}", video=str(file) if is_video else None, audio=None if is_video else str(file),
-                      text=transcript, start=s, end=e) for i, (s, e) in enumerate(bounds)]
-    clips = ClipDataset(Manifest(samples, root=Path("/"), name="predict"), [-1] * len(samples), run.modalities,
-                        vision_preprocess=vision_preprocess(run.encoders))
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", OpenmerWarning)  # the missing block is said in "warnings" above
-        s = score_clips(run, clips, cache_dir=None)
-    conf = s.confidence.numpy().astype(float)
-    probs = None if s.probabilities is None else s.probabilities.numpy().astype(float)
+    conf_parts, pred_parts, prob_parts = [], [], []
+    for g in range(0, len(bounds), WINDOW_GROUP):  # memory: one group of decoded windows at a time
+        group = bounds[g: g + WINDOW_GROUP]
+        samples = [Sample(id=f"{file}#{g + i}", video=str(file) if is_video else None,
+                          audio=None if is_video else str(file), text=transcript, start=s, end=e)
+                   for i, (s, e) in enumerate(group)]
+        clips = ClipDataset(Manifest(samples, root=Path("/"), name="predict"), [-1] * len(samples), run.modalities,
+                            vision_preprocess=vision_preprocess(run.encoders))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", OpenmerWarning)  # the missing block is said in "warnings" above
+            part = score_clips(run, clips, cache_dir=None)
+        conf_parts.append(part.confidence.numpy().astype(float))
+        pred_parts.append(part.prediction.numpy())
+        if part.probabilities is not None:
+            prob_parts.append(part.probabilities.numpy().astype(float))
+        if progress is not None and len(bounds) > 1:
+            progress(min(g + WINDOW_GROUP, len(bounds)), len(bounds), file.name)
+    conf, prediction = np.concatenate(conf_parts), np.concatenate(pred_parts)
+    probs = np.concatenate(prob_parts) if prob_parts else None
     record: dict[str, Any] = {"file": str(file)}
     if len(bounds) == 1:
-        record.update(_result(run, float(conf[0]), int(s.prediction[0]), None if probs is None else probs[0]))
+        record.update(_result(run, float(conf[0]), int(prediction[0]), None if probs is None else probs[0]))
     else:
         mean_p = None if probs is None else probs.mean(axis=0)
-        pred = int(np.argmax(mean_p)) if mean_p is not None else int(np.bincount(s.prediction.numpy()).argmax())
+        pred = int(np.argmax(mean_p)) if mean_p is not None else int(np.bincount(prediction).argmax())
         record.update(_result(run, float(conf.mean()), pred, mean_p))
     record["modalities"] = used
     if notes:
@@ -357,28 +406,30 @@ def predict_file(run: LoadedRun, file: str | Path, *, text: str | None = None, w
     if len(bounds) > 1:
         record.update(window_s=window, hop_s=hop, windows=[
             {"start_s": b[0], "end_s": b[1],
-             **_result(run, float(conf[i]), int(s.prediction[i]), None if probs is None else probs[i])}
+             **_result(run, float(conf[i]), int(prediction[i]), None if probs is None else probs[i])}
             for i, b in enumerate(bounds)])
     return record
 
 
 def predict_iter(run_dir: str | Path | LoadedRun, files: Iterable[str | Path], *, text: str | None = None,
-                 window: float = WINDOW_SECONDS, hop: float = HOP_SECONDS) -> Iterator[dict[str, Any]]:
+                 window: float = WINDOW_SECONDS, hop: float = HOP_SECONDS,
+                 progress: Progress | None = None) -> Iterator[dict[str, Any]]:
     """:func:`predict`, one record at a time (as each file is scored).
 
     Raises:
         CheckpointError: the run folder cannot be loaded (before any file is read).
-        ConfigError: ``window``/``hop`` not positive, or ``hop > window``.
+        ConfigError: ``window``/``hop`` refused by :func:`check_windows` (before any file is read;
+            the window's upper limit is :func:`max_window_seconds`).
     """
-    if not (window > 0 and 0 < hop <= window):
-        raise ConfigError(f"window and hop must be > 0 with hop <= window, got window {window} s, hop {hop} s")
+    check_windows(window, hop)
     run = run_dir if isinstance(run_dir, LoadedRun) else load_run(run_dir)
+    check_windows(window, hop, max_window_seconds(run))
     for file, error in _media_files(files):
         if error is not None:
             yield {"file": str(file), "error": error}
             continue
         try:
-            yield predict_file(run, file, text=text, window=window, hop=hop)
+            yield predict_file(run, file, text=text, window=window, hop=hop, progress=progress)
         except OpenmerError as exc:
             yield {"file": str(file), "error": str(exc)}
         except Exception as exc:  # noqa: BLE001 - one file's failure must not cost the others

@@ -108,6 +108,13 @@ class WhisperAudioEncoder(AudioEncoder):
         self.whole_prompt_samples = whole_prompt_samples
         self.freeze()
 
+    @property
+    def max_audio_seconds(self) -> float:
+        """The longest clip (seconds) this encoder takes: its 1500 output frames (30 s) less the
+        room its waveform prompts take in front of the clip (n x L samples; none for token prompts)."""
+        prompt = self.n_prompt_segments * self.prompt_segment_samples if self.prompt_entry == "waveform" else 0
+        return (self.max_frames * SAMPLES_PER_FRAME - prompt) / SAMPLE_RATE
+
     def _apply(self, fn, *args, **kwargs):  # device/dtype moves: cached states no longer match
         self.prefix_cache.clear()
         return super()._apply(fn, *args, **kwargs)

@@ -8,7 +8,7 @@ from pathlib import Path
 import typer
 
 from openmer.cli.app import app
-from openmer.cli.common import EXIT_SOME_FAILED, console, handle_errors, rich_progress
+from openmer.cli.common import EXIT_SOME_FAILED, ProgressCallback, console, handle_errors, rich_progress
 
 
 def _profile(value: str):
@@ -134,10 +134,12 @@ def predict(
     from openmer.inference import predict_iter
 
     failed = total = 0
-    for record in predict_iter(run_dir, list(files), text=text, window=window, hop=hop):
-        total += 1
-        failed += "error" in record
-        typer.echo(json.dumps(record))
+    with rich_progress() as bar:
+        windows = ProgressCallback(bar, "windows")
+        for record in predict_iter(run_dir, list(files), text=text, window=window, hop=hop, progress=windows):
+            total += 1
+            failed += "error" in record
+            typer.echo(json.dumps(record))
     if failed:
         console.print(f"[bold red]error:[/] {failed} of {total} file(s) could not be used (see their \"error\")",
                       highlight=False)

@@ -12,6 +12,8 @@ container's start (the first sample of a plain audio file is at 0 s).
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
+from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 
@@ -185,6 +187,13 @@ def _read_soundfile(p: Path, start: float | None, end: float | None) -> tuple[np
 
 
 def _read_pyav(p: Path, start: float | None, end: float | None) -> tuple[np.ndarray, int]:
+    """The segment's samples (channels averaged) and their rate, through PyAV.
+
+    With a ``start``, the demuxer first seeks to the last packet at or before it (every audio
+    packet is a key frame), so a segment late in a long file costs its own length, not the
+    file's; decoded samples before ``start`` are dropped as they come, so memory holds the
+    segment only.
+    """
     import av
 
     with _open_container(p) as container:
@@ -193,10 +202,18 @@ def _read_pyav(p: Path, start: float | None, end: float | None) -> tuple[np.ndar
             raise MediaError(p, "no audio stream")
         stream = streams[0]
         origin = _container_start(container)
+        sr = stream.codec_context.sample_rate
+        if start and stream.time_base is not None:
+            try:
+                # 1 s early: codecs with overlapping frames (AAC, MP3, Opus) need the frames before
+                # the segment to decode its first samples exactly as a decode from the start does
+                container.seek(int((max(0.0, start - 1.0) + origin) / stream.time_base), stream=stream, backward=True)
+            except av.FFmpegError:
+                container.seek(0, stream=stream)
         resampler = av.AudioResampler(format="fltp")  # sample format only: keeps rate and layout
         chunks: list[np.ndarray] = []
         t0: float | None = None
-        sr = stream.codec_context.sample_rate
+        kept = 0
         try:
             for frame in container.decode(stream):
                 if t0 is None:
@@ -204,12 +221,153 @@ def _read_pyav(p: Path, start: float | None, end: float | None) -> tuple[np.ndar
                     sr = frame.sample_rate
                 for out in resampler.resample(frame):
                     chunks.append(out.to_ndarray().mean(axis=0))
+                    kept += len(chunks[-1])
+                if start is not None and t0 + kept / sr < start - 2.0 and len(chunks) > 1:
+                    kept -= sum(len(c) for c in chunks[:-1])  # wholly before the segment: drop
+                    t0 += sum(len(c) for c in chunks[:-1]) / sr
+                    del chunks[:-1]
                 if end is not None and frame.time is not None and frame.time - origin > end:
                     break  # the rest of the file lies after the segment
         except av.FFmpegError as exc:
             raise MediaError(p, f"unreadable or corrupt audio ({exc.__class__.__name__}: {exc})") from exc
     wave = np.concatenate(chunks).astype(np.float32) if chunks else np.zeros(0, np.float32)
     if len(wave) == 0:
-        raise MediaError(p, "zero duration: the audio stream holds no samples")
+        raise MediaError(p, "zero duration: the audio stream holds no samples" if not start else
+                         f"segment starting at {start:g} s lies outside the audio stream")
     i0, i1 = _cut(p, len(wave), sr, t0 or 0.0, start, end)
     return wave[i0:i1], sr
+
+
+# ---------------------------------------------------------------------------- streaming
+@dataclass(frozen=True)
+class DecodeGap:
+    """A stretch of a recording that could not be decoded (its samples are zeros in the stream).
+
+    Attributes:
+        start_s, end_s: the stretch, seconds from the start of the recording.
+        reason: what went wrong (FFmpeg's message, or "missing samples" for a jump in timestamps).
+    """
+
+    start_s: float
+    end_s: float
+    reason: str
+
+
+def stream_audio(path: str | Path, *, block_seconds: float = 30.0, sample_rate: int = SAMPLE_RATE,
+                 gaps: list[DecodeGap] | None = None) -> Iterator[np.ndarray]:
+    """Decode a recording as consecutive mono blocks, in memory bounded by one block.
+
+    Block ``k`` holds samples ``[k * B, (k + 1) * B)`` of the recording at ``sample_rate``
+    (``B = block_seconds * sample_rate``; the last block is shorter), so sample ``n`` lies at
+    ``n / sample_rate`` seconds whatever the block size. Decoders as :func:`load_audio`:
+    soundfile reads ``.wav``/``.flac`` in blocks resampled with :func:`resample` over a margin of
+    neighbouring samples (the result equals resampling the whole file, to float rounding);
+    PyAV decodes packet by packet through FFmpeg's resampler (stateful, so blocks join without
+    seams). A packet FFmpeg cannot decode, or a jump in timestamps, becomes zeros for its
+    duration and a :class:`DecodeGap` appended to ``gaps``; the rest of the file is still decoded.
+
+    Args:
+        path: an audio file or a video with an audio track.
+        block_seconds: B, seconds per block (> 0).
+        sample_rate: output rate in Hz.
+        gaps: a list that receives a :class:`DecodeGap` per stretch that could not be decoded.
+
+    Yields:
+        (T,) float32 blocks, channels averaged.
+
+    Raises:
+        MediaError: naming the file, when it cannot be opened at all or has no audio stream.
+    """
+    p = _check_file(path)
+    if not block_seconds > 0:
+        raise MediaError(p, f"block_seconds must be > 0, got {block_seconds}")
+    block = max(1, round(block_seconds * sample_rate))
+    source = _stream_soundfile(p, sample_rate) if p.suffix.lower() in SOUNDFILE_SUFFIXES \
+        else _stream_pyav(p, sample_rate, gaps if gaps is not None else [])
+    pending: list[np.ndarray] = []
+    n_pending = 0
+    for piece in source:
+        pending.append(piece)
+        n_pending += len(piece)
+        while n_pending >= block:
+            joined = np.concatenate(pending)
+            yield joined[:block]
+            rest = joined[block:]
+            pending, n_pending = [rest], len(rest)
+    if n_pending:
+        yield np.concatenate(pending)
+
+
+def _stream_soundfile(p: Path, sample_rate: int) -> Iterator[np.ndarray]:
+    import soundfile as sf
+
+    try:
+        with sf.SoundFile(str(p)) as f:
+            sr, n = f.samplerate, f.frames
+            ratio = Fraction(int(sample_rate), int(sr))
+            up, down = ratio.numerator, ratio.denominator
+            step = down * max(1, round(10.0 * sr / down))  # ~10 s, a whole number of output samples
+            margin = down * math.ceil(4096 / down)  # covers the polyphase filter's reach
+            for i0 in range(0, n, step):
+                a, b = max(0, i0 - margin), min(n, i0 + step + margin)
+                f.seek(a)
+                x = f.read(b - a, dtype="float32", always_2d=True).mean(axis=1)
+                y = resample(x, sr, sample_rate)
+                lo = (i0 - a) * up // down
+                i1 = min(n, i0 + step)
+                yield y[lo: lo + math.ceil(i1 * up / down) - i0 * up // down]
+    except sf.LibsndfileError as exc:
+        raise MediaError(p, f"unreadable or corrupt audio ({exc})") from exc
+
+
+def _add_gap(gaps: list[DecodeGap], gap: DecodeGap) -> None:
+    """Append ``gap``, merged into the last one when they touch (one report per corrupt stretch)."""
+    if gaps and gap.start_s <= gaps[-1].end_s + 0.05:
+        last = gaps[-1]
+        gaps[-1] = DecodeGap(last.start_s, max(last.end_s, gap.end_s), last.reason)
+    else:
+        gaps.append(gap)
+
+
+def _stream_pyav(p: Path, sample_rate: int, gaps: list[DecodeGap]) -> Iterator[np.ndarray]:
+    import av
+
+    with _open_container(p) as container:
+        if not container.streams.audio:
+            raise MediaError(p, "no audio stream")
+        stream = container.streams.audio[0]
+        origin = _container_start(container)
+        resampler = av.AudioResampler(format="flt", layout="mono", rate=sample_rate)
+        emitted = 0
+        tolerance = 0.1  # seconds of timestamp jump taken as missing samples, not jitter
+        packets = container.demux(stream)
+        while True:
+            try:
+                packet = next(packets)
+            except StopIteration:
+                break
+            except av.FFmpegError as exc:  # the demuxer lost the stream: the rest is unreadable
+                _add_gap(gaps, DecodeGap(emitted / sample_rate, math.inf, f"{exc.__class__.__name__}: {exc}"))
+                break
+            try:
+                frames = packet.decode()
+            except av.FFmpegError as exc:
+                t = (float(packet.pts * packet.time_base) - origin) if packet.pts is not None and packet.time_base \
+                    else emitted / sample_rate
+                dur = float(packet.duration * packet.time_base) if packet.duration and packet.time_base else 0.0
+                _add_gap(gaps, DecodeGap(t, t + dur, f"{exc.__class__.__name__}: {exc}"))
+                continue
+            for frame in frames:
+                if frame.time is not None:
+                    missing = round((frame.time - origin) * sample_rate) - emitted
+                    if missing > tolerance * sample_rate:
+                        _add_gap(gaps, DecodeGap(emitted / sample_rate, (emitted + missing) / sample_rate,
+                                              "missing samples (a jump in timestamps)"))
+                        yield np.zeros(missing, np.float32)
+                        emitted += missing
+                for out in resampler.resample(frame):
+                    x = out.to_ndarray().reshape(-1).astype(np.float32, copy=False)
+                    emitted += len(x)
+                    yield x
+        for out in resampler.resample(None):
+            yield out.to_ndarray().reshape(-1).astype(np.float32, copy=False)
