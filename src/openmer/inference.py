@@ -267,7 +267,7 @@ def max_window_seconds(run: LoadedRun) -> float:
     found = [*run.encoders.values()]
     if isinstance(run.method, nn.Module):
         found += list(run.method.modules())
-    limits = [float(getattr(e, "max_audio_seconds")) for e in found if hasattr(e, "max_audio_seconds")]
+    limits = [float(e.max_audio_seconds) for e in found if hasattr(e, "max_audio_seconds")]
     return min(limits, default=math.inf)
 
 
@@ -372,7 +372,8 @@ def predict_file(run: LoadedRun, file: str | Path, *, text: str | None = None, w
     lacking = [("transcript" if m == "text" else m) for m in run.modalities if not has[m]]
     if lacking:
         notes.append(f"no {', no '.join(lacking)}: predicted from {', '.join(used)}")
-    bounds = window_bounds(duration, window, hop) if timed and duration is not None and duration > window else [(None, None)]
+    windowed = timed and duration is not None and duration > window
+    bounds = window_bounds(float(duration or 0.0), window, hop) if windowed else [(None, None)]
     is_video = file.suffix.lower() in VIDEO_EXT
     conf_parts, pred_parts, prob_parts = [], [], []
     for g in range(0, len(bounds), WINDOW_GROUP):  # memory: one group of decoded windows at a time

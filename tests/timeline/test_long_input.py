@@ -78,7 +78,7 @@ def test_a_corrupt_stretch_is_reported_with_its_time_and_the_rest_decodes(tmp_pa
     assert np.abs(joined[-16000 * 10:]).max() > 0.1
 
 
-@pytest.mark.parametrize("window, hop, match", [
+@pytest.mark.parametrize(("window", "hop", "match"), [
     (10.0, 0.001, "hop 0.001 s: must be between 0.1 s"),
     (math.inf, 5.0, "must be finite"),
     (0.1, 0.1, "window 0.1 s: must be between 0.25 s"),
@@ -97,7 +97,7 @@ def test_a_window_longer_than_the_encoder_takes_is_refused():
     run = SimpleNamespace(encoders={"audio": SimpleNamespace(max_audio_seconds=29.0)}, method=object())
     assert max_window_seconds(run) == 29.0
     check_windows(29.0, 5.0, max_window_seconds(run))
-    with pytest.raises(ConfigError, match="window 29.5 s: must be between 0.25 s and 29 s"):
+    with pytest.raises(ConfigError, match=r"window 29\.5 s: must be between 0\.25 s and 29 s"):
         check_windows(29.5, 5.0, max_window_seconds(run))
 
 
