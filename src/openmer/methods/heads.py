@@ -6,9 +6,19 @@ import torch
 from torch import Tensor, nn
 
 
+#: a dimension whose training standard deviation is at most this fraction of the root mean square
+#: of the whole input (every observed value of every dimension) counts as constant and gets std 1:
+#: an encoder's float32 rounding differs between batches by about 1e-7 to 1e-5 of its output's
+#: size, and dividing by such a std would turn a new value of a constant input into z of 1e5 to 1e7
+CONSTANT_RTOL = 1e-4
+
+
 @torch.no_grad()
 def feature_statistics(x: Tensor, present: Tensor | None = None) -> tuple[Tensor, Tensor]:
     """Per-dimension mean and standard deviation (population) of training features, for z-scoring.
+
+    Computed in float64 (the mean of N equal float32 values is then that value exactly, so a
+    constant block centres to exactly 0), returned in ``x``'s dtype.
 
     Args:
         x: (N, D) features.
@@ -17,17 +27,19 @@ def feature_statistics(x: Tensor, present: Tensor | None = None) -> tuple[Tensor
             :func:`openmer.data.feature_blocks.fill_absent_blocks`); ``None`` = all observed.
 
     Returns:
-        (D,) mean and (D,) std; a constant dimension gets std 1, a dimension never observed
+        (D,) mean and (D,) std. A constant dimension gets std 1: one whose std is at most
+        :data:`CONSTANT_RTOL` times the root mean square of all observed values of ``x`` (rounding
+        noise, e.g. every training video the same still image); a dimension never observed gets
         mean 0 and std 1.
     """
-    if present is None:
-        mean, std = x.mean(dim=0), x.std(dim=0, unbiased=False)
-    else:
-        w = present.to(x.dtype)
-        n = w.sum(dim=0).clamp(min=1.0)
-        mean = (x * w).sum(dim=0) / n
-        std = (((x - mean) ** 2 * w).sum(dim=0) / n).sqrt()
-    return mean, torch.where(std > 1e-8, std, torch.ones_like(std))
+    x64 = x.double()
+    w = torch.ones_like(x64) if present is None else present.to(x64.dtype)
+    n = w.sum(dim=0)
+    mean = (x64 * w).sum(dim=0) / n.clamp(min=1.0)
+    std = (((x64 - mean) ** 2 * w).sum(dim=0) / n.clamp(min=1.0)).sqrt()
+    scale = ((x64**2 * w).sum() / w.sum().clamp(min=1.0)).sqrt()
+    constant = (std <= CONSTANT_RTOL * scale) | (n == 0)
+    return mean.to(x.dtype), torch.where(constant, torch.ones_like(std), std).to(x.dtype)
 
 
 class FeatureEmbedding(nn.Module):
