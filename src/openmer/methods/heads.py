@@ -5,7 +5,6 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-
 #: a dimension whose training standard deviation is at most this fraction of the root mean square
 #: of the whole input (every observed value of every dimension) counts as constant and gets std 1:
 #: an encoder's float32 rounding differs between batches by about 1e-7 to 1e-5 of its output's
@@ -64,6 +63,9 @@ class FeatureEmbedding(nn.Module):
         ValueError: ``learned`` with ``embed_dim < 1``.
     """
 
+    mean: Tensor
+    std: Tensor
+
     def __init__(self, input_dim: int, hidden_dim: int = 0, embed_dim: int = 0, dropout: float = 0.0,
                  *, learned: bool = True):
         super().__init__()
@@ -106,21 +108,25 @@ class BlockEmbedding(nn.Module):
         self.widths = list(widths)
         self.blocks = nn.ModuleList(FeatureEmbedding(d, hidden_dim, embed_dim, dropout) for d in self.widths)
 
+    def _embeddings(self) -> list[FeatureEmbedding]:
+        return [b for b in self.blocks if isinstance(b, FeatureEmbedding)]
+
     @property
     def mean(self) -> Tensor:
-        return torch.cat([b.mean for b in self.blocks])
+        return torch.cat([b.mean for b in self._embeddings()])
 
     @property
     def std(self) -> Tensor:
-        return torch.cat([b.std for b in self.blocks])
+        return torch.cat([b.std for b in self._embeddings()])
 
     def fit_statistics(self, x: Tensor, present: Tensor | None = None) -> None:
         """Per-block mean/std from training features (N, D); ``present`` (N, D) bool as
         :meth:`FeatureEmbedding.fit_statistics` (observed values only)."""
         parts = torch.split(x, self.widths, dim=1)
         masks = [None] * len(parts) if present is None else torch.split(present, self.widths, dim=1)
-        for block, part, mask in zip(self.blocks, parts, masks, strict=True):
+        for block, part, mask in zip(self._embeddings(), parts, masks, strict=True):
             block.fit_statistics(part, mask)
 
     def forward(self, x: Tensor) -> Tensor:
-        return torch.stack([b(part) for b, part in zip(self.blocks, torch.split(x, self.widths, dim=1), strict=True)])
+        parts = torch.split(x, self.widths, dim=1)
+        return torch.stack([b(part) for b, part in zip(self._embeddings(), parts, strict=True)])
