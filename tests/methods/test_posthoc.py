@@ -12,9 +12,18 @@ from openmer.data.tensors import FeatureDataset
 from openmer.errors import ConfigError, NotFittedError
 from openmer.methods import OpenSetMethod, get_method
 from openmer.methods.posthoc import (
-    POSTHOC_SCORES, HeadOutputs, energy_confidence, entropy_confidence, get_score, knn_confidence,
-    mahalanobis_confidence, max_logit, max_softmax, posthoc_scores,
+    POSTHOC_SCORES,
+    HeadOutputs,
+    energy_confidence,
+    entropy_confidence,
+    get_score,
+    knn_confidence,
+    mahalanobis_confidence,
+    max_logit,
+    max_softmax,
+    posthoc_scores,
 )
+from openmer.metrics import auroc
 from openmer.training import TrainConfig, fit
 from tests.helpers.features import blobs
 
@@ -48,6 +57,56 @@ def test_mahalanobis_equals_openood_with_sklearn_covariance():
     got = score(HeadOutputs(torch.zeros(7, 2), torch.tensor(test, dtype=torch.float32)))
     np.testing.assert_allclose(got.numpy(), expected, rtol=1e-4, atol=1e-4)
     assert float(mahalanobis_confidence(torch.zeros(1, 2), torch.zeros(1, 2), torch.eye(2))) == 0.0
+
+
+def _ill_conditioned(e: int = 16, n: int = 1000, seed: int = 0):
+    """Two classes in ``e`` rotated dimensions whose standard deviations fall from 1 to 1e-4 (variances
+    to 1e-8 of the largest); unknowns lie 20 standard deviations out along the 4 lowest-variance ones."""
+    rng = np.random.default_rng(seed)
+    std = np.logspace(0, -4, e)
+    rotation, _ = np.linalg.qr(rng.normal(size=(e, e)))
+    mu = np.zeros((2, e))
+    mu[1, 0] = 3.0
+    shift = np.zeros(e)
+    shift[-4:] = 20 * std[-4:]
+
+    def draw(m):
+        return rng.normal(size=(2 * m, e)) * std + np.repeat(mu, m, axis=0)
+
+    def f(a):
+        return torch.tensor(a @ rotation.T, dtype=torch.float32)
+
+    test = np.concatenate([draw(200), draw(200) + shift])
+    return f(draw(n)), torch.repeat_interleave(torch.arange(2), n), f(test), np.r_[np.zeros(400, int), -np.ones(400, int)]
+
+
+def test_mahalanobis_keeps_low_variance_directions_of_an_ill_conditioned_covariance():
+    """Issue 24: a float32 pseudo-inverse dropped every direction with a variance below ~E * 1.2e-7 of
+    the largest, so unknowns lying out along them scored as known (AUROC 0.48); in float64 they do
+    not (1.00, as pytorch-ood, OpenOOD's recipe and the formula in float64)."""
+    train, y, test, labels = _ill_conditioned()
+    score = get_score("mahalanobis")().fit(HeadOutputs(torch.zeros(len(train), 2), train), y)
+    conf = score(HeadOutputs(torch.zeros(len(test), 2), test))
+    assert conf.dtype == torch.float32 and bool(torch.isfinite(conf).all()) and bool((conf <= 0).all())
+    assert auroc(conf.numpy(), labels) > 0.99
+    # the same numbers as the formula with the float64 inverse of the covariance
+    f, yy, t = train.double(), y, test.double()
+    means = torch.stack([f[yy == c].mean(0) for c in (0, 1)])
+    centred = f - means[yy]
+    precision = torch.linalg.inv(centred.T @ centred / len(f))
+    expected = mahalanobis_confidence(t, means, torch.linalg.cholesky(precision))
+    torch.testing.assert_close(conf.double(), expected, rtol=1e-3, atol=1e-3)
+
+
+def test_mahalanobis_of_an_older_run_folder_scores_with_its_saved_precision():
+    means, precision = torch.tensor([[0.0, 0.0], [4.0, 0.0]]), torch.tensor([[2.0, 0.5], [0.5, 1.0]])
+    score = get_score("mahalanobis")()
+    score.allocate({"means": [2, 2], "precision": [2, 2]})
+    score.load_state_dict({"means": means, "precision": precision})
+    x = torch.tensor([[1.0, 1.0], [3.0, -1.0]])
+    d = x[:, None] - means[None]
+    expected = -torch.einsum("bke,ef,bkf->bk", d, precision, d).min(dim=1).values
+    torch.testing.assert_close(score(HeadOutputs(torch.zeros(2, 2), x)), expected)
 
 
 def test_knn_hand_computed():

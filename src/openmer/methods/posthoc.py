@@ -103,19 +103,24 @@ def entropy_confidence(logits: Tensor) -> Tensor:
     return (logp.exp() * logp).sum(dim=1)
 
 
-def mahalanobis_confidence(features: Tensor, means: Tensor, precision: Tensor) -> Tensor:
+def mahalanobis_confidence(features: Tensor, means: Tensor, whitening: Tensor) -> Tensor:
     """``max_k -(f - mu_k)^T P (f - mu_k)``: the Mahalanobis confidence of Lee et al. (NeurIPS 2018), Eq. 2.
+
+    The precision P is given by a factor ``W`` with ``P = W W^T`` and computed as
+    ``-||(f - mu_k) W||^2``, a sum of squares: no cancellation between the large entries of an
+    ill-conditioned P. The result has the dtype of ``features``.
 
     Args:
         features: (B, E).
         means: (K, E) class means of the known training features.
-        precision: (E, E) inverse of the shared (tied) class covariance.
+        whitening: (E, r) factor of the precision (the inverse of the shared class covariance),
+            e.g. its Cholesky factor, or ``V diag(lambda^-1/2)`` over r eigen-directions.
 
     Returns:
         (B,) <= 0; 0 at a class mean.
     """
-    diff = features[:, None, :] - means[None]  # (B, K, E)
-    d2 = torch.einsum("bke,ef,bkf->bk", diff, precision, diff)
+    diff = features[:, None, :] - means[None].to(features.dtype)  # (B, K, E)
+    d2 = (diff @ whitening.to(features.dtype)).square().sum(dim=2)
     return -d2.min(dim=1).values
 
 
@@ -268,27 +273,42 @@ class Mahalanobis(PostHocScore):
     """:func:`mahalanobis_confidence` with class means and a shared covariance of the training features.
 
     The covariance is the maximum-likelihood one, ``sum_k sum_{i in k} (f_i - mu_k)(f_i - mu_k)^T / N``
-    (Lee et al. 2018; OpenOOD fits sklearn's ``EmpiricalCovariance``), inverted with a Hermitian
-    pseudo-inverse so that fewer samples than dimensions still work. pytorch-ood does not divide
-    by N, which scales the score by N and leaves every metric unchanged. A class absent from the
-    training data gets no mean and never wins the ``max``.
+    (Lee et al. 2018; OpenOOD fits sklearn's ``EmpiricalCovariance``). It is fitted in float64 and
+    inverted through its eigen-decomposition ``V diag(lambda) V^T``: the saved ``whitening`` is
+    ``V diag(lambda^-1/2)`` over the directions with ``lambda > E eps_64 lambda_max`` (the
+    pseudo-inverse's cut-off in float64, about 1e-13 of the largest for E = 512), so fewer samples
+    than dimensions still work and directions of small but real variance are kept. (A float32
+    pseudo-inverse cut at ``E eps_32``, 1.5e-5 of the largest for E = 128, and unknowns lying out
+    along the dropped directions scored as known: docs/reliability.md.)
+
+    pytorch-ood's ``Mahalanobis`` does not divide the covariance by N and halves the distance:
+    its outlier score is ``1 / (2N)`` times minus this confidence (and it adds ``1e-6 I`` to its
+    covariance), which leaves every metric unchanged. A class absent from the training data gets
+    no mean and never wins the ``max``. A run folder saved before the float64 fit holds a
+    ``precision`` buffer instead; it is factored when scoring.
     """
 
     needs_fit = True
 
     def fit(self, train, labels, linear=None):
         _, f, y = _known(train, labels)
+        f = f.double()
         k = int(y.max()) + 1
         present = torch.bincount(y, minlength=k) > 0
         means = torch.stack([f[y == c].mean(dim=0) for c in range(k) if present[c]])
         row = torch.cumsum(present.long(), 0) - 1  # class index -> row of `means`
         centred = f - means[row[y]]
-        cov = centred.t() @ centred / len(f)
-        self._set(means=means, precision=torch.linalg.pinv(cov, hermitian=True))
+        variances, directions = torch.linalg.eigh(centred.t() @ centred / len(f))
+        kept = variances > variances.max().clamp_min(0) * f.shape[1] * torch.finfo(torch.float64).eps
+        self._set(means=means, whitening=directions[:, kept] / variances[kept].sqrt())
         return self
 
     def confidence(self, out):
-        return mahalanobis_confidence(out.features.float(), self.means, self.precision)
+        whitening = getattr(self, "whitening", None)
+        if whitening is None:  # an older run folder: the float32 precision matrix
+            values, vectors = torch.linalg.eigh(self.precision.double())
+            whitening = vectors * values.clamp_min(0).sqrt()
+        return mahalanobis_confidence(out.features.double(), self.means, whitening).float()
 
 
 @register_score("knn")
