@@ -42,6 +42,12 @@ class MissingModalityError(OpenmerError, ValueError):
     """A modality a model needs is absent from the input and the model cannot do without it."""
 
 
+class NotSupportedError(ConfigError):
+    """A method was asked for an optional capability it does not have (e.g. a classifier
+    :meth:`~openmer.methods.base.OpenSetMethod.head` for post-hoc scores); the message names the
+    method and the capability."""
+
+
 class NotFittedError(OpenmerError, RuntimeError):
     """A method was asked to score before it was fitted or loaded."""
 

@@ -22,14 +22,11 @@ import numpy as np
 import torch
 
 from openmer.data.clips import ClipDataset, vision_preprocess
-from openmer.data.feature_blocks import fill_absent_blocks
-from openmer.data.feature_cache import encode_features
 from openmer.data.manifest import Manifest, Sample, label_indices, near_known_labels
-from openmer.data.tensors import FeatureDataset
 from openmer.datasets import resolve_data
 from openmer.errors import ConfigError, DataError, MediaError, OpenmerError, OpenmerWarning
 from openmer.methods.base import OpenSetScores
-from openmer.methods.feature_method import FeatureMethod
+from openmer.methods.inputs import method_inputs
 from openmer.methods.threshold import UNKNOWN_LABEL, decide
 from openmer.paths import default_cache_dir
 from openmer.runs import LoadedRun, ThresholdInfo, load_run, read_run_info
@@ -57,7 +54,8 @@ __all__ = ["AUDIO_EXT", "HOP_SECONDS", "MIN_CLIP_SECONDS", "UNKNOWN_LABEL", "VID
            "window_bounds"]
 
 
-def score_clips(run: LoadedRun, clips: ClipDataset, *, batch_size: int = 16, cache_dir: Path | None = None) -> OpenSetScores:
+def score_clips(run: LoadedRun, clips: ClipDataset, *, batch_size: int | None = None,
+                cache_dir: Path | None = None) -> OpenSetScores:
     """Scores of every clip: the method's own encoders for a method on clips, cached unprompted
     features for a method on features.
 
@@ -68,19 +66,14 @@ def score_clips(run: LoadedRun, clips: ClipDataset, *, batch_size: int = 16, cac
     return run.method.score_all(method_batches(run, clips, batch_size=batch_size, cache_dir=cache_dir))
 
 
-def method_batches(run: LoadedRun, clips: ClipDataset, *, batch_size: int = 16,
+def method_batches(run: LoadedRun, clips: ClipDataset, *, batch_size: int | None = None,
                    cache_dir: Path | None = None) -> list[dict[str, Any]]:
-    """The batches the run's method reads for ``clips``: media batches for a method on clips,
-    batches of cached unprompted features for a method on features (see :func:`score_clips`)."""
-    if not isinstance(run.method, FeatureMethod):
-        return list(clips.batches(batch_size))
-    feats, present = encode_features(clips, run.encoders, cache_dir=cache_dir)
-    for m in run.modalities:
-        if not present[m].all():
-            warnings.warn(OpenmerWarning(f"{(~present[m]).sum()} clip(s) lack {m}; {run.info.method} uses the "
-                                         "training mean for it"), stacklevel=2)
-    x, _ = fill_absent_blocks(feats, present, run.modalities, block_mean=run.method.embedding.mean.cpu().numpy())
-    return list(FeatureDataset(x, clips.labels).batches())
+    """The batches the run's method reads for ``clips`` (:func:`openmer.methods.inputs.method_inputs`
+    for its ``consumes``): media batches for a method on clips, batches of cached unprompted
+    features for a method on features (see :func:`score_clips`); ``batch_size`` ``None``: the
+    pipeline's scoring batch size."""
+    inputs = method_inputs(run.method.consumes, clips, run.encoders, cache_dir=cache_dir)
+    return inputs.batches(run.method, batch_size)
 
 
 def posthoc_rescore(run: LoadedRun, score: str, test: ClipDataset, train: ClipDataset, *,

@@ -309,7 +309,6 @@ def load_run(run_dir: str | Path, *, device: str | torch.device = "cpu") -> Load
             the run folder says (each message names the file).
     """
     from openmer.backbones.factory import ProfileConfig, load_profile
-    from openmer.methods.feature_method import FeatureMethod
     from openmer.methods.registry import get_method
 
     run_dir = Path(run_dir)
@@ -327,12 +326,12 @@ def load_run(run_dir: str | Path, *, device: str | torch.device = "cpu") -> Load
     if missing:
         raise CheckpointError(f"{source}: modalities {missing} have no encoder in its profile {profile.name!r}")
     encoders: dict[str, Any] = {}
-    if issubclass(method_cls, FeatureMethod):
+    if method_cls.consumes == "features":
         encoders = load_profile(profile, modalities=tuple(info.modalities), device=device)
     method = method_cls.from_description(info.method_description(), run_dir / WEIGHTS_FILE, source=source,
                                          device=device)
     if not encoders:  # a method on clips holds its encoders
-        encoders = dict(getattr(method, "encoders", {}) or {})
+        encoders = method.input_encoders()
     return LoadedRun(run_dir, info, method, encoders)
 
 

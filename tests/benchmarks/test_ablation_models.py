@@ -37,12 +37,12 @@ def _train(method, clips):
 
 def test_smep_prompted_arpl_trains_prompts_and_head_with_the_arpl_loss(clips):
     model = smep_prompted_arpl(_config(use_cuep=False, use_loss_emo=False, use_loss_osr=False), KNOWN, toy_encoders())
-    assert isinstance(model, SMEPPromptedARPL) and model.head.config.input_dim == 6 + 5  # toy text + audio dims
+    assert isinstance(model, SMEPPromptedARPL) and model.arpl.config.input_dim == 6 + 5  # toy text + audio dims
     prompt0 = [p.detach().clone() for p in model.hcep.smep.parameters()]
-    points0 = model.head.reciprocal_points.detach().clone()
+    points0 = model.arpl.reciprocal_points.detach().clone()
     _train(model, clips)
     assert any(not torch.equal(a, b) for a, b in zip(prompt0, model.hcep.smep.parameters(), strict=True))
-    assert not torch.equal(points0, model.head.reciprocal_points)
+    assert not torch.equal(points0, model.arpl.reciprocal_points)
     batch = clips.batches(64)[0]
     s = model.score_all([batch])
     assert s.confidence.shape == (len(clips),) and s.probabilities.shape == (len(clips), 3)
@@ -55,7 +55,7 @@ def test_smep_prompted_arpl_trains_prompts_and_head_with_the_arpl_loss(clips):
     # a clip without transcript: its text block is the head's training mean (the feature-head rule)
     absent = ~batch["text_present"]
     assert absent.sum() == 2
-    assert torch.allclose(f_m[absent, :6], model.head.embedding.mean[:6].expand(2, -1))
+    assert torch.allclose(f_m[absent, :6], model.arpl.embedding.mean[:6].expand(2, -1))
 
 
 @pytest.mark.parametrize("with_labels", [True, False])

@@ -184,7 +184,7 @@ def test_frozen_encoders_stay_in_eval_mode_when_the_method_trains():
         def __init__(self):
             super().__init__(MethodConfig(method="stub"), ["a", "b"])
             self.encoder = frozen(torch.nn.Sequential(torch.nn.Dropout(0.5)))
-            self.head = torch.nn.Dropout(0.5)
+            self.dropout = torch.nn.Dropout(0.5)
 
         def loss(self, batch):
             raise NotImplementedError
@@ -193,4 +193,4 @@ def test_frozen_encoders_stay_in_eval_mode_when_the_method_trains():
             raise NotImplementedError
 
     m = Stub().train()
-    assert m.head.training and not m.encoder.training and not m.encoder[0].training
+    assert m.dropout.training and not m.encoder.training and not m.encoder[0].training

@@ -89,7 +89,7 @@ def test_dropped_rows_are_reported_and_near_labels_warned(tmp_path, tiny_paper_p
 ])
 def test_options_are_checked_before_any_work(tmp_path, tiny_paper_profile, audio_text_data, kwargs, error, match,
                                              monkeypatch):
-    monkeypatch.setattr("openmer.training.run.encode_features", _must_not_run)
+    monkeypatch.setattr("openmer.methods.inputs.encode_features", _must_not_run)
     with pytest.raises(error, match=match):
         _train(audio_text_data, tiny_paper_profile, tmp_path / "run", **kwargs)
     assert not (tmp_path / "run").exists()
@@ -100,7 +100,7 @@ def _must_not_run(*args, **kwargs):
 
 
 def test_unwritable_out_fails_before_any_work(tmp_path, tiny_paper_profile, audio_text_data, monkeypatch):
-    monkeypatch.setattr("openmer.training.run.encode_features", _must_not_run)
+    monkeypatch.setattr("openmer.methods.inputs.encode_features", _must_not_run)
     (tmp_path / "file").write_text("not a folder")
     with pytest.raises(OutputError, match=r"file/run: cannot create the folder"):
         _train(audio_text_data, tiny_paper_profile, tmp_path / "file" / "run")
@@ -126,7 +126,7 @@ def test_resume_with_other_settings_is_refused_naming_the_field(tmp_path, tiny_p
         data = write_manifest(tmp_path / "other.csv", rows)
     else:
         kwargs.update(change)
-    monkeypatch.setattr("openmer.training.run.encode_features", _must_not_run)
+    monkeypatch.setattr("openmer.methods.inputs.encode_features", _must_not_run)
     with pytest.raises(CheckpointError, match=rf"cannot resume: {field} differs \(the run was started with"):
         _train(data, profile, run, resume=True, **kwargs)
 

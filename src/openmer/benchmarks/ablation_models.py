@@ -48,7 +48,7 @@ class SMEPPromptedARPL(OpenSetMethod):
     def __init__(self, hcep: HCEP, head: ARPL):
         super().__init__(head.config, hcep.known_classes)
         self.hcep = hcep
-        self.head = head
+        self.arpl = head
         self._dims = [hcep.block_dims[m] for m in hcep.modalities]
 
     def _prompted(self, batch: Batch) -> tuple[Tensor, Tensor]:
@@ -60,7 +60,7 @@ class SMEPPromptedARPL(OpenSetMethod):
 
     def _head_input(self, batch: Batch) -> Tensor:
         x, mask = self._prompted(batch)
-        return torch.where(mask, x, self.head.embedding.mean)  # absent block -> training mean
+        return torch.where(mask, x, self.arpl.embedding.mean)  # absent block -> training mean
 
     @torch.no_grad()
     def setup(self, train: Iterable[Batch]) -> None:
@@ -71,18 +71,18 @@ class SMEPPromptedARPL(OpenSetMethod):
         for b in batches:
             x, mask = self._prompted(b)
             stats.append({"features": x, "features_present": mask})
-        self.head.setup(stats)
+        self.arpl.setup(stats)
 
     def forward(self, batch: Batch) -> Tensor:
         return self.loss(batch)
 
     def loss(self, batch: Batch) -> Tensor:
         """ARPL's loss on the prompted features (gradients reach SMEP's prompts)."""
-        return self.head.loss({"features": self._head_input(batch), "label": batch["label"]})
+        return self.arpl.loss({"features": self._head_input(batch), "label": batch["label"]})
 
     @torch.no_grad()
     def score(self, batch: Batch) -> OpenSetScores:
-        return self.head.score({"features": self._head_input(batch)})
+        return self.arpl.score({"features": self._head_input(batch)})
 
     @torch.no_grad()
     def features(self, batch: Batch) -> Tensor:

@@ -306,7 +306,7 @@ def complexity_report(
         "method": name,
         "learnable_params": count_parameters(methods[name], trainable=True),
         # a method on clips holds its frozen encoders; the heads on features share the same ones
-        "frozen_params": count_parameters(getattr(methods[name], "encoders", None) or encoders_used),
+        "frozen_params": count_parameters(torch.nn.ModuleDict(methods[name].input_encoders()) or encoders_used),
         "ms_per_clip": 1000.0 * med[name] / n_clips,
         "first_call_ms_per_clip": 1000.0 * first[name] / n_clips,
         "encoder_ms_per_clip": {m: 1000.0 * enc_med[name][m] / n_clips for m in MODALITIES},

@@ -21,9 +21,9 @@ from pydantic import Field
 from openmer import __version__
 from openmer.config import OpenmerConfig
 from openmer.errors import ConfigError
-from openmer.data.feature_blocks import fill_absent_blocks
-from openmer.data.tensors import FeatureDataset
+from openmer.methods.base import OpenSetMethod
 from openmer.methods.feature_method import feature_blocks
+from openmer.methods.inputs import FeatureInputs
 from openmer.methods.posthoc import POSTHOC_SCORES, posthoc_scores
 from openmer.methods.registry import get_method, list_methods
 from openmer.metrics import open_set_metrics
@@ -89,15 +89,13 @@ def registered_methods() -> tuple[str, ...]:
 
 
 def consumes_features(method: str) -> bool:
-    """True when ``method`` trains on precomputed feature vectors (a
-    :class:`~openmer.methods.feature_method.FeatureMethod`), False when it runs through the encoders.
+    """True when ``method`` trains on precomputed feature vectors (it declares ``consumes =
+    "features"``), False when it runs through the encoders.
 
     Raises:
         ConfigError: unknown method (the message lists the registered ones).
     """
-    from openmer.methods.feature_method import FeatureMethod
-
-    return issubclass(get_method(method), FeatureMethod)
+    return get_method(method).consumes == "features"
 
 
 def machine_description() -> dict[str, Any]:
@@ -245,9 +243,8 @@ def run_feature_benchmark(
             progress(i, len(trials), f"{method_name} {'+'.join(mods)} {level} split {split.index}")
         sub = open_set_subsets(labels, groups, split, protocol.partition)
         sub["train"] = stratified_cap(sub["train"], sub["labels"], cfg.max_train_per_trial, cfg.train.seed + split.index)
-        x, mask = fill_absent_blocks(features, present, mods, train_rows=sub["train"])
-        y = sub["labels"]
-        train, val, test = (FeatureDataset(x[sub[p]], y[sub[p]], mask[sub[p]]) for p in ("train", "val", "test"))
+        sets = FeatureInputs(features, present, mods, sub["labels"]).parts({p: sub[p] for p in ("train", "val", "test")})
+        train, val, test = sets["train"], sets["val"], sets["test"]
         torch.manual_seed(cfg.train.seed + split.index)
         method = method_cls.build(mcfg, split.known_classes, text_encoder=text_encoder)
         tcfg = cfg.train.model_copy(update={"seed": cfg.train.seed + split.index})
@@ -267,14 +264,14 @@ def run_feature_benchmark(
     return BenchmarkResult(records=records, runs=runs, meta=meta)
 
 
-def posthoc_records(method: Any, method_name: str, modalities: Sequence[str], split: OpenSetSplit,
+def posthoc_records(method: OpenSetMethod, method_name: str, modalities: Sequence[str], split: OpenSetSplit,
                     scores: Sequence[str], train: Iterable[Any], test: Iterable[Any], labels: np.ndarray,
                     label_names: Sequence[str], *, budget: str) -> list[dict[str, Any]]:
     """One record ``"<method>[<score>]"`` (tagged ``score``, ``posthoc_of``, ``budget``) per post-hoc
     score in ``scores`` on a trained method's classifier head (:func:`~openmer.methods.posthoc.posthoc_scores`,
     fitted on the ``train`` batches where the score needs it); ``[]`` when ``scores`` is empty or
     the method has no ``head``."""
-    if not scores or not callable(getattr(method, "head", None)):
+    if not scores or not method.has_head():
         return []
     out = []
     for score, (conf, pred) in posthoc_scores(method, train, test, scores).items():

@@ -30,16 +30,26 @@ import json
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, ClassVar, NamedTuple
+from typing import Any, ClassVar, Literal, NamedTuple
 
 import torch
 from torch import Tensor, nn
 
 from openmer import __version__
 from openmer.config import OpenmerConfig
-from openmer.errors import CheckpointError, ConfigError, NotFittedError
+from openmer.errors import (
+    CheckpointError,
+    ConfigError,
+    NotFittedError,
+    NotSupportedError,
+)
+from openmer.methods.posthoc import HeadOutputs
 
 Batch = Mapping[str, Any]
+#: what a method reads (:attr:`OpenSetMethod.consumes`): ``"clips"`` (media batches through encoders
+#: it holds) or ``"features"`` (cached unprompted encoder features); the one question callers ask
+#: about a method's input (:mod:`openmer.methods.inputs` has one pipeline per value)
+Consumes = Literal["features", "clips"]
 
 CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "model.safetensors"
@@ -90,8 +100,9 @@ class OpenSetMethod(nn.Module, ABC):
     name: ClassVar[str]
     config_class: ClassVar[type[MethodConfig]]
     #: what the method reads: ``"clips"`` (media batches through encoders it holds) or
-    #: ``"features"`` (cached encoder features, ``batch["features"]``); benchmarks read this
-    consumes: ClassVar[str] = "clips"
+    #: ``"features"`` (cached encoder features, ``batch["features"]``); every caller reads this
+    #: (:func:`openmer.methods.inputs.method_inputs`), none tests the class
+    consumes: ClassVar[Consumes] = "clips"
     #: the confidence scores the method can report (``--score NAME``): name -> the config fields
     #: that select it; the first is the method's own (its paper's). Empty: one fixed score.
     scores: ClassVar[Mapping[str, Mapping[str, Any]]] = {}
@@ -206,10 +217,44 @@ class OpenSetMethod(nn.Module, ABC):
 
     def score_with_features(self, batch: Batch) -> tuple[OpenSetScores, Tensor | None]:
         """:meth:`score` and the (B, E) features the scores come from (for t-SNE, HCEP Figs. 6
-        and 8), or ``None`` for a method without a ``features(batch)``. Methods whose scores and
-        features come from one encoder pass override this so that a test clip is encoded once."""
-        features = getattr(self, "features", None)
-        return self.score(batch), (features(batch) if callable(features) else None)
+        and 8), or ``None`` for a method without features (:meth:`features`). Methods whose scores
+        and features come from one encoder pass override this so that a test clip is encoded once."""
+        return self.score(batch), self.features(batch)
+
+    # ---------------------------------------------------------------- optional capabilities
+    # Callers (post-hoc scores, t-SNE, evaluate/predict, discovery, a service) call these members;
+    # none probes a method with getattr. A method that has a capability overrides its member.
+    def features(self, batch: Batch) -> Tensor | None:
+        """(B, E) the features the method's scores come from (for t-SNE, HCEP Figs. 6 and 8), or
+        ``None`` (the default) for a method that has none."""
+        return None
+
+    @classmethod
+    def has_head(cls) -> bool:
+        """Whether the method has a classifier :meth:`head` (so post-hoc scores apply to it):
+        true when the class overrides :meth:`head`."""
+        return cls.head is not OpenSetMethod.head
+
+    def head(self, batch: Batch) -> HeadOutputs:
+        """The classifier head post-hoc scores read (:mod:`openmer.methods.posthoc`): (B, K) logits
+        whose argmax is the prediction and (B, E) the penultimate features they come from.
+
+        Raises:
+            NotSupportedError: the method has no classifier head (the default; :meth:`has_head`).
+        """
+        raise NotSupportedError(f"{type(self).__name__} ({self.name!r}) has no classifier head, "
+                                "so post-hoc scores do not apply to it")
+
+    def linear_head(self) -> tuple[Tensor, Tensor] | None:
+        """``(W (K, E), b (K,))`` when the :meth:`head` logits are a linear layer of its features
+        (ViM's origin), else ``None`` (the default)."""
+        return None
+
+    def input_encoders(self) -> dict[str, nn.Module]:
+        """The frozen encoders the method runs its clips through, modality -> encoder (a method
+        with ``consumes = "clips"``); empty (the default) for a method that holds none, e.g. one
+        reading cached features (its encoders come from the run's profile)."""
+        return {}
 
     def score_all_with_features(self, batches: Iterable[Batch], *,
                                 features: bool = True) -> tuple[OpenSetScores, Tensor | None]:

@@ -16,7 +16,13 @@ from pydantic import Field, field_validator, model_validator
 from torch import Tensor, nn
 
 from openmer.errors import MissingModalityError
-from openmer.methods.base import Batch, MethodConfig, OpenSetMethod, OpenSetScores
+from openmer.methods.base import (
+    Batch,
+    Consumes,
+    MethodConfig,
+    OpenSetMethod,
+    OpenSetScores,
+)
 from openmer.methods.heads import FeatureEmbedding
 from openmer.methods.posthoc import POSTHOC_SCORES, HeadOutputs, get_score, head_outputs
 
@@ -87,7 +93,7 @@ class FeatureMethod(OpenSetMethod):
     """
 
     config: FeatureMethodConfig
-    consumes = "features"
+    consumes: ClassVar[Consumes] = "features"
     #: the name of the method's own (paper) confidence, reported with its results
     own_score: ClassVar[str]
 
@@ -162,9 +168,11 @@ class FeatureMethod(OpenSetMethod):
     def head(self, batch: Batch) -> HeadOutputs:
         """(B, K) logits (argmax = prediction) and (B, E) penultimate features, for post-hoc scores."""
 
-    def linear_head(self) -> tuple[Tensor, Tensor] | None:
-        """``(W (K, E), b (K,))`` when the logits are a linear layer of the features, else ``None``."""
-        return None
+    def block_mean(self) -> Tensor:
+        """(input_dim,) the training mean of each input feature over the clips that had its
+        modality: what a clip's absent block is filled with when the fitted method is applied
+        (:func:`openmer.data.feature_blocks.fill_absent_blocks`; the embedding's standardisation mean)."""
+        return self.embedding.mean
 
     @abstractmethod
     def own_scores(self, batch: Batch) -> OpenSetScores:

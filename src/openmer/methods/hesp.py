@@ -404,6 +404,10 @@ class HESP(OpenSetMethod):
         conf, pred = probs.max(dim=1)
         return OpenSetScores(conf, pred, probs)
 
+    def input_encoders(self) -> dict[str, nn.Module]:
+        """The frozen text and video encoders HESP runs its clips through."""
+        return dict(self.encoders.items())
+
     @torch.no_grad()
     def features(self, batch: Batch) -> Tensor:
         """F_V (B, D_V), the prompted video features (for t-SNE)."""

@@ -147,6 +147,11 @@ class OpenVCLIP(FeatureMethod):
     def build_embedding(self, config: FeatureMethodConfig) -> nn.Module:
         return nn.Identity()  # zero-shot CLIP needs the encoder's features as they are
 
+    def block_mean(self) -> Tensor:
+        """Zeros (input_dim,): the method keeps no training statistics (its features are used as they
+        are), so an absent block is zeros, whose cosine with every class weight is 0."""
+        return torch.zeros(self.config.input_dim, device=self.theta.device)
+
     @classmethod
     def unavailable(cls, config: OpenVCLIPConfig, *, text_encoder: Any = None, **_: Any) -> str | None:
         """Why Open-VCLIP cannot run: no text encoder for the zero-shot weights, no ``block`` in the

@@ -17,14 +17,17 @@ Registry: ``POSTHOC_SCORES`` maps a name to a :class:`PostHocScore` class, fille
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any, ClassVar, NamedTuple
+from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from openmer.errors import ConfigError, NotFittedError
+from openmer.errors import ConfigError, NotFittedError, NotSupportedError
 from openmer.registry import Registry
+
+if TYPE_CHECKING:  # methods.base imports HeadOutputs from here
+    from openmer.methods.base import OpenSetMethod
 
 __all__ = [
     "POSTHOC_SCORES", "HeadOutputs", "PostHocScore", "energy_confidence", "entropy_confidence", "fitted_score", "get_score",
@@ -367,14 +370,14 @@ class ViM(PostHocScore):
 
 
 @torch.no_grad()
-def head_outputs(method: Any, batches: Iterable[Mapping[str, Any]]) -> tuple[HeadOutputs, Tensor]:
+def head_outputs(method: OpenSetMethod, batches: Iterable[Mapping[str, Any]]) -> tuple[HeadOutputs, Tensor]:
     """The head outputs of ``method`` over ``batches``, concatenated, and the batches' labels.
 
     Raises:
-        ConfigError: the method has no classifier head (no ``head`` method).
+        NotSupportedError: the method has no classifier head (:meth:`OpenSetMethod.has_head`).
     """
-    if not callable(getattr(method, "head", None)):
-        raise ConfigError(f"{type(method).__name__} has no classifier head, so post-hoc scores do not apply")
+    if not method.has_head():
+        raise NotSupportedError(f"{type(method).__name__} has no classifier head, so post-hoc scores do not apply")
     was_training = method.training
     method.eval()
     parts = [(method.head(b), torch.as_tensor(b["label"])) for b in batches]
@@ -386,19 +389,19 @@ def head_outputs(method: Any, batches: Iterable[Mapping[str, Any]]) -> tuple[Hea
 
 
 @torch.no_grad()
-def posthoc_scores(method: Any, train: Iterable[Mapping[str, Any]], test: Iterable[Mapping[str, Any]],
+def posthoc_scores(method: OpenSetMethod, train: Iterable[Mapping[str, Any]], test: Iterable[Mapping[str, Any]],
                    names: Sequence[str]) -> dict[str, tuple[Tensor, Tensor]]:
     """Every post-hoc score in ``names`` on one trained head: ``name -> (confidence, prediction)`` on CPU.
 
     Args:
-        method: a fitted method with a classifier head (``head(batch) -> HeadOutputs``; optionally
-            ``linear_head() -> (W, b) | None``).
+        method: a fitted method with a classifier head (:meth:`OpenSetMethod.head`; ViM also reads
+            :meth:`OpenSetMethod.linear_head`).
         train: batches of known training samples (the fit data of Mahalanobis, KNN, ViM).
         test: the batches to score.
         names: registered score names.
 
     Raises:
-        ConfigError: an unknown name, or a method without a head.
+        ConfigError: an unknown name; NotSupportedError (a ConfigError): a method without a head.
     """
     classes = [get_score(n) for n in names]
     test_out, _ = head_outputs(method, test)
@@ -408,7 +411,7 @@ def posthoc_scores(method: Any, train: Iterable[Mapping[str, Any]], test: Iterab
             for name in names}
 
 
-def fitted_score(method: Any, name: str, fit_data: tuple[HeadOutputs, Tensor] | None) -> PostHocScore:
+def fitted_score(method: OpenSetMethod, name: str, fit_data: tuple[HeadOutputs, Tensor] | None) -> PostHocScore:
     """Post-hoc score ``name``, fitted on ``fit_data`` (the method's :func:`head_outputs` on its
     known training samples) when it needs a fit; ``fit_data`` may be ``None`` for one that does not.
 
@@ -420,7 +423,7 @@ def fitted_score(method: Any, name: str, fit_data: tuple[HeadOutputs, Tensor] | 
     if cls.needs_fit:
         if fit_data is None:
             raise ConfigError(f"post-hoc score {name!r} is fitted on the known training samples; none were given")
-        linear = method.linear_head() if callable(getattr(method, "linear_head", None)) else None
+        linear = method.linear_head()
         score = score.to(fit_data[0].logits.device)
         score.fit(*fit_data, linear=linear)
     return score

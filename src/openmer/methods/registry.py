@@ -7,7 +7,12 @@ registry of the same kind.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from openmer.registry import Registry
+
+if TYPE_CHECKING:  # methods.base is imported by the methods that fill the registry
+    from openmer.methods.base import Consumes, OpenSetMethod
 
 
 def _fill() -> None:
@@ -15,12 +20,12 @@ def _fill() -> None:
 
 
 #: registered methods, name -> class, in registration order
-METHODS: Registry[type] = Registry("method", fill=_fill, name_attribute="name")
+METHODS: Registry[type[OpenSetMethod]] = Registry("method", fill=_fill, name_attribute="name")
 #: class decorator adding an :class:`~openmer.methods.base.OpenSetMethod` under a name (and setting ``cls.name``)
 register = METHODS.register
 
 
-def get_method(name: str) -> type:
+def get_method(name: str) -> type[OpenSetMethod]:
     """The method class registered as ``name``.
 
     Raises:
@@ -29,7 +34,7 @@ def get_method(name: str) -> type:
     return METHODS.get(name)
 
 
-def list_methods(consumes: str | None = None) -> tuple[str, ...]:
+def list_methods(consumes: Consumes | None = None) -> tuple[str, ...]:
     """Registered method names in registration order, optionally only those whose class declares
     ``consumes`` (``"features"``: cached encoder features; ``"clips"``: media through encoders)."""
     return tuple(n for n, cls in METHODS.items() if consumes is None or cls.consumes == consumes)

@@ -22,14 +22,11 @@ import torch
 
 from openmer.backbones.factory import ProfileConfig, load_profile, profile_config
 from openmer.data.clips import ClipDataset, vision_preprocess
-from openmer.data.feature_blocks import fill_absent_blocks
-from openmer.data.feature_cache import encode_features
 from openmer.data.manifest import MODALITIES, Manifest, near_known_labels
-from openmer.data.tensors import FeatureDataset
 from openmer.datasets import resolve_data
 from openmer.errors import ConfigError, DataError, OpenmerWarning
 from openmer.methods.base import OpenSetMethod
-from openmer.methods.feature_method import FeatureMethod, feature_blocks
+from openmer.methods.inputs import ClipInputs, FeatureInputs
 from openmer.methods.registry import get_method
 from openmer.methods.threshold import DEFAULT_ACCEPTANCE, check_acceptance
 from openmer.paths import default_cache_dir
@@ -63,7 +60,7 @@ def build_method(method: str, known: Sequence[str], *, profile: ProfileConfig, m
                  blocks: Sequence[tuple[str, int]] | None = None) -> OpenSetMethod:
     """A registered method, its initial parameters drawn from ``seed`` (so equal seeds give equal runs).
 
-    A method on precomputed features (:class:`~openmer.methods.feature_method.FeatureMethod`) gets
+    A method on precomputed features (``consumes = "features"``) gets
     ``input_dim``, ``blocks`` (the modality layout ``(name, width)`` of the concatenated
     features) and the text encoder of ``encoders`` when there is one (Open-VCLIP's zero-shot class
     weights); a method on clips gets the profile, the modalities, the seed and ``encoders``
@@ -73,7 +70,7 @@ def build_method(method: str, known: Sequence[str], *, profile: ProfileConfig, m
     options = dict(options or {})
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        if issubclass(cls, FeatureMethod):
+        if cls.consumes == "features":
             cfg = cls.config_class.from_dict({"input_dim": input_dim, **({"blocks": list(blocks)} if blocks else {}),
                                               **options})
             text_encoder = (encoders or {}).get("text")
@@ -224,21 +221,20 @@ def train(
     if resume:
         check_resume(out, {"method": method, "known_classes": known, "num_classes": len(known), **identity})
 
-    if issubclass(get_method(method), FeatureMethod):
+    if get_method(method).consumes == "features":
         encoders = load_profile(prof, modalities=tuple(mods))
         clips = ClipDataset(man, labels, mods, vision_preprocess=vision_preprocess(encoders))
-        feats, present = encode_features(clips, encoders, cache_dir=cache_dir or default_cache_dir())
-        x, mask = fill_absent_blocks(feats, present, mods, train_rows=parts["train"])
-        train_set = FeatureDataset(x[parts["train"]], labels[parts["train"]], mask[parts["train"]])
-        val_set = FeatureDataset(x[parts["val"]], labels[parts["val"]], mask[parts["val"]])
-        m = build_method(method, known, profile=prof, modalities=mods, input_dim=x.shape[1], options=method_options,
-                         seed=cfg.seed, blocks=feature_blocks(feats, mods), encoders=encoders)
+        inputs = FeatureInputs.from_clips(clips, encoders, cache_dir=cache_dir or default_cache_dir())
+        m = build_method(method, known, profile=prof, modalities=mods, input_dim=inputs.input_dim,
+                         options=method_options, seed=cfg.seed, blocks=inputs.blocks, encoders=encoders)
         batch_size = None  # scoring passes in the feature set's large batches
     else:  # a method on clips loads the encoders it needs from the profile
         m = build_method(method, known, profile=prof, modalities=mods, options=method_options, seed=cfg.seed)
-        clips = ClipDataset(man, labels, mods, vision_preprocess=vision_preprocess(dict(getattr(m, "encoders", {}))))
-        train_set, val_set = clips.subset(parts["train"]), clips.subset(parts["val"])
+        clips = ClipDataset(man, labels, mods, vision_preprocess=vision_preprocess(m.input_encoders()))
+        inputs = ClipInputs(clips)
         batch_size = cfg.batch_size
+    sets = inputs.parts({"train": parts["train"], "val": parts["val"]})
+    train_set, val_set = sets["train"], sets["val"]
     # Deployable threshold from known-class training (paper) or validation clips, never test clips.
     rule = ThresholdRule(acceptance=acceptance, source=threshold_from)
     trial = run_trial(m, train_set, val_set, cfg, threshold=rule, batch_size=batch_size, run_dir=out, resume=resume,

@@ -670,6 +670,10 @@ class HCEP(OpenSetMethod):
         osr_k = osr[known] if osr is not None else None
         return self._loss_output(emo_k, osr_k, labels[known]).total, scores
 
+    def input_encoders(self) -> dict[str, nn.Module]:
+        """The frozen encoders HCEP runs its clips through (its modalities' and the text encoder)."""
+        return dict(self.encoders.items())
+
     @torch.no_grad()
     def features(self, batch: Batch) -> Tensor:
         """F_M (B, sum D_m): the prompted multimodal features (for t-SNE, Figs. 6 and 8)."""
