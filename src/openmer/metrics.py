@@ -30,8 +30,8 @@ therefore counts 1/2, exactly as in ``sklearn.metrics.roc_auc_score`` (which ``a
 equals). AUPR-in and AUPR-out are the *average precision* (step-wise area under the
 precision-recall curve, no interpolation) with the knowns, respectively the unknowns ranked by
 ``-confidence``, as the positive class, on the same distinct-threshold points; they equal
-``sklearn.metrics.average_precision_score``. The areas are accumulated in integer counts and divided once, so they are the
-correctly rounded values of the exact rationals; strictly increasing transforms of
+``sklearn.metrics.average_precision_score``. The areas are accumulated in integer counts and divided
+once, so they are the correctly rounded values of the exact rationals; strictly increasing transforms of
 ``confidence`` leave every result bit-for-bit unchanged. Everything is vectorised and costs
 one sort, O(N log N).
 
@@ -99,7 +99,8 @@ __all__ = [
 ]
 
 # numpy >= 2.0 renamed trapz to trapezoid (same algorithm); keep numpy 1.26 working.
-_trapezoid = getattr(np, "trapezoid", None) or np.trapz  # type: ignore[attr-defined]
+# (numpy 2's stubs have no trapz, and ruff's NPY201 asks for exactly this fallback on numpy 1.)
+_trapezoid = np.trapezoid if hasattr(np, "trapezoid") else np.trapz  # type: ignore[attr-defined]  # noqa: NPY201
 
 
 class RocCurve(NamedTuple):

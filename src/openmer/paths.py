@@ -83,9 +83,9 @@ def resolve_portable(stored: str) -> str:
     p = Path(stored)
     if p.is_absolute() and not p.exists() and "shared" in p.parts:
         root = shared_dir()
-        rel = Path(*p.parts[len(p.parts) - p.parts[::-1].index("shared"):])
-        if root is not None and (root / rel).exists():
-            return str(root / rel)
+        inside = Path(*p.parts[len(p.parts) - p.parts[::-1].index("shared"):])
+        if root is not None and (root / inside).exists():
+            return str(root / inside)
     return stored
 
 

@@ -5,8 +5,8 @@
 
 (Table 6 bottom, CUEP's learnable text tokens, is the HCEP option ``cuep_text``.) It is built like
 HCEP, ``build(config, known_classes, encoders)`` (:data:`openmer.benchmarks.media.PromptedBuilder`),
-so the media benchmark trains and scores it in its one trial loop. It is an ablation model for ``openmer ablate``, not registered
-method; ``docs/interpretation.md`` ("Ablation options") gives the reading of each row.
+so the media benchmark trains and scores it in its one trial loop. It is an ablation model for ``openmer ablate``,
+not registered method; ``docs/interpretation.md`` ("Ablation options") gives the reading of each row.
 """
 
 from __future__ import annotations

@@ -47,14 +47,20 @@ import platform
 import statistics
 import time
 from collections import Counter, defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import torch
 
 from openmer.errors import ConfigError
 from openmer.reference import paper_rows
+
+if TYPE_CHECKING:
+    from openmer.backbones.base import Encoder, Modality
+    from openmer.backbones.factory import ProfileConfig
+    from openmer.methods.base import Batch
+    from openmer.methods.hcep.model import HCEP
 
 __all__ = ["PAPER_TABLE8_TIME_RATIO", "TARGET_SLACK", "complexity_report", "count_parameters"]
 
@@ -62,7 +68,7 @@ __all__ = ["PAPER_TABLE8_TIME_RATIO", "TARGET_SLACK", "complexity_report", "coun
 PAPER_TABLE8_TIME_RATIO = 1.45
 #: allowed excess of the measured ratio over the input-length floor
 TARGET_SLACK = 1.10
-MODALITIES = ("audio", "text")
+MODALITIES: tuple[Modality, ...] = ("audio", "text")
 
 
 def count_parameters(module: torch.nn.Module, *, trainable: bool | None = None) -> int:
@@ -80,22 +86,22 @@ def count_parameters(module: torch.nn.Module, *, trainable: bool | None = None) 
 class _EncoderClock:
     """Forward hooks on the encoders: seconds and calls per modality since the last :meth:`reset`."""
 
-    def __init__(self, encoders: dict[str, torch.nn.Module]):
+    def __init__(self, encoders: Mapping[Modality, torch.nn.Module]):
         self.seconds: dict[str, float] = defaultdict(float)
         self.calls: Counter[str] = Counter()
         self._start: dict[str, float] = {}
-        self.handles = []
+        self.handles: list[torch.utils.hooks.RemovableHandle] = []
         for m, enc in encoders.items():
             self.handles.append(enc.register_forward_pre_hook(self._pre(m)))
             self.handles.append(enc.register_forward_hook(self._post(m)))
 
-    def _pre(self, m: str):
-        def hook(module, args):
+    def _pre(self, m: str) -> Callable[[torch.nn.Module, Any], None]:
+        def hook(module: torch.nn.Module, args: Any) -> None:
             self._start[m] = time.perf_counter()
         return hook
 
-    def _post(self, m: str):
-        def hook(module, args, output):
+    def _post(self, m: str) -> Callable[[torch.nn.Module, Any, Any], None]:
+        def hook(module: torch.nn.Module, args: Any, output: Any) -> None:
             self.seconds[m] += time.perf_counter() - self._start.pop(m)
             self.calls[m] += 1
         return hook
@@ -109,7 +115,7 @@ class _EncoderClock:
             h.remove()
 
 
-def _clips(data: str | Path, n_clips: int, known: Sequence[str] | None):
+def _clips(data: str | Path, n_clips: int, known: Sequence[str] | None) -> tuple[list[str], Batch, str]:
     from openmer.data.clips import ClipDataset
     from openmer.data.manifest import label_indices
     from openmer.datasets import resolve_data
@@ -144,7 +150,7 @@ def _machine(threads: int, device: torch.device) -> dict[str, Any]:
 
 
 def complexity_report(
-    profile: str = "offline",
+    profile: str | ProfileConfig = "offline",
     data: str | Path = "emodb",
     *,
     n_clips: int = 16,
@@ -152,12 +158,12 @@ def complexity_report(
     threads: int | None = None,
     known: Sequence[str] | None = None,
     device: str | torch.device = "cpu",
-    encoders: dict[str, Any] | None = None,
+    encoders: Mapping[Modality, Encoder] | None = None,
 ) -> dict[str, Any]:
     """Parameters and inference time per clip of HCEP, ARPL and MSP on the same encoders (Table 8).
 
     Args:
-        profile: backbone profile (``"offline"`` or ``"paper"``).
+        profile: backbone profile (``"offline"``, ``"paper"`` or a :class:`ProfileConfig`).
         data: ``emodb`` (default; 2 s clips), ``meld`` or a manifest; its first ``n_clips`` clips
             are timed (they need audio and text).
         n_clips: clips per timed batch.
@@ -199,11 +205,11 @@ def complexity_report(
         "arpl": build_method("arpl", known, profile=prof, modalities=list(MODALITIES), input_dim=sum(dims.values())),
         "msp": build_method("msp", known, profile=prof, modalities=list(MODALITIES), input_dim=sum(dims.values())),
     }
-    for m in methods.values():
-        m.to(device).eval()
+    for method in methods.values():
+        method.to(device).eval()
     batch = {k: (v.to(device) if torch.is_tensor(v) else v) for k, v in batch.items()}
 
-    def baseline(name: str):
+    def baseline(name: str) -> Callable[[], None]:
         head = methods[name]
 
         def run() -> None:
@@ -231,15 +237,16 @@ def complexity_report(
     calls = {"hcep": hcep_call, "arpl": baseline("arpl"), "msp": baseline("msp"), "floor": floor_call}
     sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
     clock = _EncoderClock(encoders)
-    hcep = methods["hcep"]
+    hcep = cast("HCEP", methods["hcep"])  # build_method("hcep", ...) builds an HCEP
     cuep_inputs = {"n": 0}
     real_inputs = hcep.cuep.inputs
 
-    def counted_inputs(modality: str):
+    def counted_inputs(modality: str) -> Any:
         cuep_inputs["n"] += 1
         return real_inputs(modality)
 
-    hcep.cuep.inputs = counted_inputs  # instance attribute: counts CUEP encodings
+    # an instance attribute shadowing the method on purpose: counts CUEP encodings
+    hcep.cuep.inputs = counted_inputs  # type: ignore[method-assign]
     first: dict[str, float] = {}
     first_calls: dict[str, Any] = {}
     times: dict[str, list[float]] = {name: [] for name in calls}

@@ -33,14 +33,16 @@ class AblationTableName(str, Enum):
 @handle_errors
 def ablate(
     data: AblationData = typer.Option(AblationData.emodb, "--data", help="Dataset preset to run the ablations on."),
-    out: Path = typer.Option(Path("runs") / "ablate", "--out", help="Output folder (results.json, results.md, scores/)."),
+    out: Path = typer.Option(
+        Path("runs") / "ablate", "--out", help="Output folder (results.json, results.md, scores/)."),
     table: AblationTableName | None = typer.Option(
         None, "--table", help="Run exactly one table's rows and print them beside the paper's: 5, 6, 7 or fig4."),
     only: str | None = typer.Option(None, "--only", help="Comma-separated ablation names (default: all that apply)."),
     quick: bool = typer.Option(False, "--quick", help="Smoke-run preset: fewer levels, splits and epochs."),
     seed: int = typer.Option(0, help="Training seed (the splits are fixed files in the package)."),
 ) -> None:
-    """Run the ablations (one results row each), write results.json and results.md, print each table beside the paper's."""
+    """Run the ablations (one results row each), write results.json and results.md, print each table beside
+    the paper's."""
     from openmer.benchmarks.ablation import (
         ABLATIONS,
         TABLES,

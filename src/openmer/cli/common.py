@@ -9,12 +9,20 @@ import time
 import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, Self
 
 import typer
 from rich.console import Console
 from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 
 from openmer.errors import OpenmerError
 
@@ -106,28 +114,29 @@ class PlainProgress:
 
     def __init__(self, out: Console = console):
         self.out = out
-        self.tasks: dict[int, dict[str, Any]] = {}
+        self.tasks: dict[TaskID, dict[str, Any]] = {}
 
-    def __enter__(self) -> PlainProgress:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:
         return None
 
-    def add_task(self, description: str, total: float | None = None, **fields: Any) -> int:
-        task = len(self.tasks)
+    def add_task(self, description: str, total: float | None = None, **fields: Any) -> TaskID:
+        task = TaskID(len(self.tasks))
         self.tasks[task] = {"description": description, "total": total, "done": None, "steps": 0,
                             "start": time.perf_counter()}
         return task
 
-    def update(self, task: int, *, completed: float | None = None, total: float | None = None, status: str = "",
+    def update(self, task: TaskID, *, completed: float | None = None, total: float | None = None, status: str = "",
                **fields: Any) -> None:
         t = self.tasks[task]
         if total is not None:
             t["total"] = total
         if completed is None:
             return
-        if t["done"] is not None and completed < t["done"]:  # the count restarts: a new phase (e.g. HCEP after the baselines)
+        # the count restarts: a new phase (e.g. HCEP after the baselines)
+        if t["done"] is not None and completed < t["done"]:
             t["done"], t["steps"], t["start"] = None, 0, time.perf_counter()
         if t["done"] is None and completed == 0:  # the start of step 1 (benchmarks report before each trial)
             t["done"], t["start"] = 0, time.perf_counter()
@@ -137,7 +146,8 @@ class PlainProgress:
         t["steps"] += 1 if t["done"] is None else completed - t["done"]
         t["done"] = completed
         elapsed = time.perf_counter() - t["start"]
-        line = f"{t['description']}: {int(completed)}/{int(t['total']) if t['total'] else '?'} done, elapsed {_clock(elapsed)}"
+        of = int(t["total"]) if t["total"] else "?"
+        line = f"{t['description']}: {int(completed)}/{of} done, elapsed {_clock(elapsed)}"
         if t["total"]:
             line += f", remaining ~{_clock(elapsed / t['steps'] * max(t['total'] - completed, 0))}"
         if status:

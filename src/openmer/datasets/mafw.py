@@ -248,8 +248,10 @@ def read_xlsx_rows(path: str | Path, sheet: int = 0) -> list[list[str]]:
             names = set(z.namelist())
             shared = []
             if "xl/sharedStrings.xml" in names:
-                for si in ElementTree.fromstring(z.read("xl/sharedStrings.xml")).findall("m:si", _NS):
-                    shared.append("".join(t.text or "" for t in si.iter(f"{{{_NS['m']}}}t")))
+                shared = [
+                    "".join(t.text or "" for t in si.iter(f"{{{_NS['m']}}}t"))
+                    for si in ElementTree.fromstring(z.read("xl/sharedStrings.xml")).findall("m:si", _NS)
+                ]
             sheets = sorted(
                 (n for n in names if re.fullmatch(r"xl/worksheets/sheet\d+\.xml", n)),
                 key=lambda n: int(re.findall(r"\d+", n)[-1]),

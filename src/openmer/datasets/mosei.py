@@ -30,6 +30,7 @@ import importlib
 import json
 import logging
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 
@@ -154,7 +155,7 @@ def load_mosei(
 
 def mosei_label(
     intensities: np.ndarray, *, min_intensity: float = 0.0, drop_ties: bool = True, drop_emotion_free: bool = True
-) -> str | bool | None:
+) -> str | Literal[False] | None:
     """One class from six emotion intensities (argmax rule of the module docstring).
 
     Args:

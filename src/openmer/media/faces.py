@@ -17,10 +17,14 @@ from __future__ import annotations
 import warnings
 from functools import lru_cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from openmer.errors import MediaError
+
+if TYPE_CHECKING:
+    import cv2
 
 #: The cascade file (in ``cv2.data.haarcascades``) and its detectMultiScale settings.
 CASCADE_FILE = "haarcascade_frontalface_default.xml"
@@ -35,8 +39,9 @@ class NoFaceWarning(UserWarning):
 
 
 @lru_cache(maxsize=1)
-def _classifier():
+def _classifier() -> cv2.CascadeClassifier:
     import cv2
+    import cv2.data
 
     path = Path(cv2.data.haarcascades) / CASCADE_FILE
     clf = cv2.CascadeClassifier(str(path))

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 from fractions import Fraction
 from pathlib import Path
+from typing import Final, cast
 
 import numpy as np
 
@@ -16,7 +17,7 @@ from openmer.errors import MediaError
 
 #: Video encoders tried in order (the first one this PyAV build has is used).
 VIDEO_CODECS = ("libx264", "mpeg4")
-AUDIO_CODEC = "aac"
+AUDIO_CODEC: Final = "aac"
 
 
 def _has_encoder(name: str) -> bool:
@@ -72,7 +73,8 @@ def write_composite_clip(path: str | Path, frames_rgb: np.ndarray, fps: float, a
     tmp = p.with_name(f".{p.stem}.partial{p.suffix}")
     try:
         with av.open(str(tmp), "w") as container:
-            vs = container.add_stream(video_codec(), rate=Fraction(fps).limit_denominator(1001))
+            # a video codec's name gives a VideoStream (PyAV types only literal names that precisely)
+            vs = cast("av.VideoStream", container.add_stream(video_codec(), rate=Fraction(fps).limit_denominator(1001)))
             vs.width, vs.height = frames.shape[2], frames.shape[1]
             vs.pix_fmt = "yuv420p"
             aus = container.add_stream(AUDIO_CODEC, rate=int(sample_rate))

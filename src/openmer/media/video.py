@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -26,6 +27,9 @@ from openmer.media.audio import (
     _segment_outside,
     load_audio,
 )
+
+if TYPE_CHECKING:
+    import av
 
 
 @dataclass(frozen=True)
@@ -75,7 +79,7 @@ class Clip:
         return self.audio is not None
 
 
-def _video_stream(container):
+def _video_stream(container: av.container.InputContainer) -> av.VideoStream | None:
     """The first real video stream (cover art / attached pictures skipped), or ``None``."""
     import av
 
@@ -191,6 +195,8 @@ def load_frames(path: str | Path, *, num_frames: int = 8, start: float | None = 
     decoded_pts: list[int] = []
     with _open_container(p) as container:
         stream = _video_stream(container)
+        if stream is None:  # (pass 1 found one in the same file)
+            raise MediaError(p, "no video stream")
         stream.thread_type = "AUTO"
         try:
             for k, frame in enumerate(container.decode(stream)):

@@ -9,7 +9,8 @@ TPAMI 2021; reference code iCGY96/ARPL ``loss/ARPLoss.py`` and ``loss/Dist.py``.
 
 from __future__ import annotations
 
-from typing import Literal
+from collections.abc import Mapping, Sequence
+from typing import Any, ClassVar, Literal
 
 import torch
 import torch.nn.functional as F
@@ -64,9 +65,11 @@ class ARPL(FeatureMethod):
 
     config_class = ARPLConfig
     config: ARPLConfig
-    scores = {"max_logit": {"confidence": "logit", "score": None}, "msp": {"confidence": "softmax", "score": None}}
+    scores: ClassVar[Mapping[str, Mapping[str, Any]]] = {
+        "max_logit": {"confidence": "logit", "score": None}, "msp": {"confidence": "softmax", "score": None},
+    }
 
-    def __init__(self, config: ARPLConfig, known_classes):
+    def __init__(self, config: ARPLConfig, known_classes: Sequence[str]):
         super().__init__(config, known_classes)
         self.reciprocal_points = nn.Parameter(0.1 * torch.randn(self.num_classes, config.embed_dim))
         self.radius = nn.Parameter(torch.zeros(()))

@@ -14,6 +14,7 @@ the concatenated modality features (HCEP Sec. 4.1.4: only the feature extractor 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any, Literal
 
 import torch
@@ -28,7 +29,9 @@ from openmer.methods.posthoc import HeadOutputs
 from openmer.methods.registry import register
 
 #: reference defaults that differ between the modes (``cifar_wrn_ova.sh`` / ``cifar_wrn_dce.sh``)
-MODE_DEFAULTS = {"ova": {"temperature": 3.0, "pl_normalized": True}, "dce": {"temperature": 2.0, "pl_normalized": False}}
+MODE_DEFAULTS = {
+    "ova": {"temperature": 3.0, "pl_normalized": True}, "dce": {"temperature": 2.0, "pl_normalized": False},
+}
 
 
 class CPNConfig(FeatureMethodConfig):
@@ -182,7 +185,7 @@ class CPN(FeatureMethod):
     config_class = CPNConfig
     config: CPNConfig
 
-    def __init__(self, config: CPNConfig, known_classes):
+    def __init__(self, config: CPNConfig, known_classes: Sequence[str]):
         super().__init__(config, known_classes)
         self.prototypes = nn.Parameter(torch.rand(self.num_classes, config.embed_dim))  # reference: torch.rand
         if config.training == "ova":
@@ -215,7 +218,8 @@ class CPN(FeatureMethod):
         if c.training == "ova":
             return cpn_ova_loss(logits, z, self.prototypes, y, alpha=c.alpha, weight_pl=c.weight_pl,
                                 pl_normalized=c.pl_normalized)
-        return F.cross_entropy(logits, y) + c.weight_pl * prototype_loss(z, self.prototypes, y, normalized=c.pl_normalized)
+        pl = prototype_loss(z, self.prototypes, y, normalized=c.pl_normalized)
+        return F.cross_entropy(logits, y) + c.weight_pl * pl
 
     @torch.no_grad()
     def own_scores(self, batch: Batch) -> OpenSetScores:

@@ -13,6 +13,7 @@ everything *but* class k, so class k = the worst reconstruction, ``l_k = +gamma 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Literal
 
 import torch
@@ -103,7 +104,7 @@ class CSSR(FeatureMethod):
     config_class = CSSRConfig
     config: CSSRConfig
 
-    def __init__(self, config: CSSRConfig, known_classes):
+    def __init__(self, config: CSSRConfig, known_classes: Sequence[str]):
         super().__init__(config, known_classes)
         d = config.projection_dim if config.projection_dim > 0 else config.input_dim
         self.projection = (nn.Sequential(nn.Linear(config.input_dim, d, bias=False), nn.BatchNorm1d(d), nn.LeakyReLU())

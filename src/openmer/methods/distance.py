@@ -55,6 +55,7 @@ def composite_distance(features: Tensor, points: Tensor) -> Tensor:
         ValueError: if the feature dimensions differ.
     """
     if features.ndim != 2 or points.ndim != 2 or features.shape[1] != points.shape[1]:
-        raise ValueError(f"composite_distance needs (N, D) and (K, D) with the same D; got {tuple(features.shape)} and {tuple(points.shape)}")
+        raise ValueError(f"composite_distance needs (N, D) and (K, D) with the same D; "
+                         f"got {tuple(features.shape)} and {tuple(points.shape)}")
     return squared_l2_distance(features, points) - features @ points.t()
 

@@ -27,8 +27,8 @@ the two cosine terms; with CLIP there is none. See ``docs/methods.md``.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any, Literal
+from collections.abc import Iterable, Sequence
+from typing import Any, Literal, cast
 
 import torch
 import torch.nn.functional as F
@@ -105,7 +105,7 @@ class HESPConfig(MethodConfig):
     seed: int = 0
 
 
-def patch_window(size: int, fraction: float, position: str | tuple[float, float]) -> tuple[int, int, int]:
+def patch_window(size: int, fraction: float, position: Literal["center"] | tuple[float, float]) -> tuple[int, int, int]:
     """``(top, left, p)``: the p x p window of the visual prompt in an S x S input.
 
     Args:
@@ -149,7 +149,7 @@ def add_visual_prompt(inputs: Tensor, patch: Tensor, top: int, left: int) -> Ten
     Returns:
         the same shape; unchanged outside the window, ``+ delta`` inside.
     """
-    c, p, _ = patch.shape
+    _, p, _ = patch.shape  # (C, p, p)
     s_h, s_w = inputs.shape[-2:]
     full = F.pad(patch, (left, s_w - left - p, top, s_h - top - p))  # (C, S, S), zero outside M
     return inputs + full.to(inputs.dtype)
@@ -206,24 +206,31 @@ class HESP(OpenSetMethod):
 
     config_class = HESPConfig
     config: HESPConfig
+    window_corner: Tensor
+    text_neg: Tensor
 
     def __init__(self, config: HESPConfig, known_classes: Sequence[str], encoders: dict[str, Encoder]):
         super().__init__(config, known_classes)
         reason = self.unavailable(config, encoders=encoders)
-        if reason:
+        text, vision = encoders.get("text"), encoders.get("video")
+        # (unavailable() checks the encoder types too; the isinstance tests tell the type checker)
+        if reason or not isinstance(text, TextEncoder) or not isinstance(vision, VisionEncoder):
             raise ConfigError(f"hesp {reason}")
-        text, vision = encoders["text"], encoders["video"]
+        shape = vision.prompt_spec().whole_input_shape  # (C, S, S)
+        if shape is None:
+            raise ConfigError("hesp needs a vision encoder with whole-image inputs (its negative visual prompts)")
         self.encoders = nn.ModuleDict({"text": frozen(text), "video": frozen(vision)})
         gen = torch.Generator().manual_seed(config.seed)
         k, d_t, d_v = self.num_classes, int(text.embed_dim), int(vision.embed_dim)
-        shape = vision.prompt_spec().whole_input_shape  # (C, S, S)
-        start = "center" if config.patch_position == "cam" else config.patch_position  # "cam": set in setup()
+        position = config.patch_position
+        start: Literal["center"] | tuple[float, float] = "center" if position == "cam" else position  # "cam": setup()
         top, left, p = patch_window(int(shape[-1]), config.patch_fraction, start)
         #: the window's corner (top, left), a buffer: "cam" chooses it from data, and it is saved
         self.register_buffer("window_corner", torch.tensor([top, left], dtype=torch.long))
         self._patch_side = p
-        self.text_context = nn.Parameter(OWN_PROMPT_STD["tokens"] * torch.randn(k, config.n_context, text.width, generator=gen),
-                                         requires_grad=config.train_text_context)
+        self.text_context = nn.Parameter(
+            OWN_PROMPT_STD["tokens"] * torch.randn(k, config.n_context, text.width, generator=gen),
+            requires_grad=config.train_text_context)
         self.visual_prompt = nn.Parameter(torch.zeros(shape[0], p, p))
         # V-: the negative whole-image prompts of HCEP's CUEP, N(0, 1) in normalised-pixel units
         self.cuep = CUEP(k, {"video": vision}, init_std=config.negative_init_std, generator=gen, with_positive=False)
@@ -236,19 +243,24 @@ class HESP(OpenSetMethod):
         self._class_cache: tuple[tuple, tuple[Tensor, Tensor]] | None = None
 
     @property
+    def vision_encoder(self) -> VisionEncoder:
+        """The frozen vision encoder (a :class:`VisionEncoder`, checked at construction)."""
+        return cast(VisionEncoder, self.encoders["video"])
+
+    @property
     def window(self) -> tuple[int, int, int]:
         """``(top, left, p)`` of the visual prompt's window (:func:`patch_window`)."""
         top, left = (int(v) for v in self.window_corner)
         return top, left, self._patch_side
 
     @torch.no_grad()
-    def setup(self, train) -> None:
+    def setup(self, train: Iterable[Batch]) -> None:
         """``patch_position="cam"``: place the window on frame 0 of the first training batch
         (:func:`cam_centre`, the reference's ``core/train.py``); otherwise nothing."""
         if self.config.patch_position != "cam":
             return
         batch = next(iter(train))
-        vision = self.encoders["video"]
+        vision = self.vision_encoder
         frame = torch.as_tensor(batch["video"])[0]
         frame = (frame[0] if frame.dim() == 4 else frame)[None].to(self.radius.device)  # (1, C, S, S)
         patches = vision.patch_embeddings(frame)
@@ -289,7 +301,8 @@ class HESP(OpenSetMethod):
             specs = config.profile.specs()
             missing = [m for m in ("text", "video") if m not in specs]
             if missing:
-                raise ConfigError(f"hesp needs {' and '.join(missing)} encoders; profile {config.profile.name!r} has none")
+                raise ConfigError(
+                    f"hesp needs {' and '.join(missing)} encoders; profile {config.profile.name!r} has none")
             encoders = {m: load_encoder(specs[m], device=device) for m in ("text", "video")}
         return cls(config, known_classes, encoders)
 
@@ -320,7 +333,7 @@ class HESP(OpenSetMethod):
         if version is not None and self._class_cache is not None and self._class_cache[0] == version:
             return self._class_cache[1]
         f_t = self.encoders["text"](self._class_sentences, prompts=self.text_context)  # CoOp, per class
-        f_neg = self.encoders["video"].encode_whole_prompts(self.negative_prompts)
+        f_neg = self.vision_encoder.encode_whole_prompts(self.negative_prompts)
         if version is not None:
             self._class_cache = (version, (f_t.detach(), f_neg.detach()))
         return f_t, f_neg
@@ -335,7 +348,8 @@ class HESP(OpenSetMethod):
             raise MissingModalityError(f"hesp reads video; the batch has {sorted(batch)}")
         present = modality_present(batch, "video")
         if not bool(present.all()):
-            raise MissingModalityError(f"hesp reads video; samples {(~present).nonzero().squeeze(1).tolist()} have none")
+            absent = (~present).nonzero().squeeze(1).tolist()
+            raise MissingModalityError(f"hesp reads video; samples {absent} have none")
         enc = self.encoders["video"]
         video = torch.as_tensor(batch["video"]).to(self.radius.device)
         top, left, _ = self.window

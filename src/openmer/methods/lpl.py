@@ -20,7 +20,7 @@ its metrics; openmer scores every sample and, by default, gives those samples co
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Literal
 
 import torch
@@ -198,8 +198,11 @@ class LPL(FeatureMethod):
     config_class = LPLConfig
     config: LPLConfig
     own_score = "calibrated"
+    block_anchors: Tensor
+    anchors: Tensor
+    radii: Tensor
 
-    def __init__(self, config: LPLConfig, known_classes):
+    def __init__(self, config: LPLConfig, known_classes: Sequence[str]):
         super().__init__(config, known_classes)
         k, m = self.num_classes, len(config.block_layout())
         self.classifiers = nn.ModuleList(nn.Linear(config.embed_dim, k) for _ in range(m))
@@ -210,7 +213,8 @@ class LPL(FeatureMethod):
         self.register_buffer("radii", torch.ones(m, k))  # (M, K)
 
     def build_embedding(self, config: FeatureMethodConfig) -> nn.Module:
-        return BlockEmbedding([d for _, d in config.block_layout()], config.hidden_dim, config.embed_dim, config.dropout)
+        widths = [d for _, d in config.block_layout()]
+        return BlockEmbedding(widths, config.hidden_dim, config.embed_dim, config.dropout)
 
     def _present(self, batch: Batch, n: int) -> Tensor | None:
         if "block_present" not in batch:
@@ -236,7 +240,8 @@ class LPL(FeatureMethod):
                         weight_anchor=self.config.weight_anchor, present=present)
 
     def head(self, batch: Batch) -> HeadOutputs:
-        """Logits ``-D2(l, a)`` (argmax = the nearest logit prototype); features = the blocks' embeddings, concatenated."""
+        """Logits ``-D2(l, a)`` (argmax = the nearest logit prototype); features = the blocks' embeddings,
+        concatenated."""
         z, _, fused, _ = self.streams(batch)
         return HeadOutputs(-l2_distance(fused, self.anchors), torch.cat(list(z), dim=1))
 

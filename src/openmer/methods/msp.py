@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
@@ -28,7 +30,7 @@ class MSP(FeatureMethod):
     config_class = MSPConfig
     own_score = "msp"
 
-    def __init__(self, config: MSPConfig, known_classes):
+    def __init__(self, config: MSPConfig, known_classes: Sequence[str]):
         super().__init__(config, known_classes)
         self.classifier = nn.Linear(config.embed_dim, self.num_classes)
 

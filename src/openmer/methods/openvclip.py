@@ -125,8 +125,12 @@ class OpenVCLIP(FeatureMethod):
     config_class = OpenVCLIPConfig
     config: OpenVCLIPConfig
     own_score = "msp"
+    theta_zero: Tensor
+    class_weights: Tensor
+    swa_sum: Tensor
+    swa_count: Tensor
 
-    def __init__(self, config: OpenVCLIPConfig, known_classes):
+    def __init__(self, config: OpenVCLIPConfig, known_classes: Sequence[str]):
         super().__init__(config, known_classes)
         layout = dict(config.block_layout())
         if config.block is not None and config.block not in layout:
@@ -165,7 +169,8 @@ class OpenVCLIP(FeatureMethod):
         d_t = int(text_encoder.embed_dim)
         if width != d_t:
             return (f"its {config.block or 'feature'} features ({width}-d) and the text encoder's class embeddings "
-                    f"({d_t}-d) are not one embedding space (Open-VCLIP needs a vision-language pair: the paper profile's CLIP)")
+                    f"({d_t}-d) are not one embedding space "
+                    "(Open-VCLIP needs a vision-language pair: the paper profile's CLIP)")
         return None
 
     @classmethod
@@ -187,7 +192,8 @@ class OpenVCLIP(FeatureMethod):
             ConfigError: built without a text encoder (no zero-shot class weights).
         """
         if not bool(self.class_weights.abs().sum() > 0):
-            raise ConfigError("openvclip has no zero-shot class weights: build it with OpenVCLIP.build(..., text_encoder=...)")
+            raise ConfigError(
+                "openvclip has no zero-shot class weights: build it with OpenVCLIP.build(..., text_encoder=...)")
         self.swa_sum.zero_()
         self.swa_count.zero_()
         self.reset_posthoc()
@@ -215,7 +221,7 @@ class OpenVCLIP(FeatureMethod):
         logits, mapped = cosine_logits(self.video_features(batch), theta, self.class_weights, self.config.logit_scale)
         return HeadOutputs(logits, mapped)
 
-    def training_step(self, batch: Batch):
+    def training_step(self, batch: Batch) -> LossOutput:
         """``CE(f_theta) + weight_interp CE(f_theta_alpha)``, the second gradient taken at theta_alpha."""
 
         c = self.config

@@ -191,7 +191,8 @@ def paper_figures(
         for (m, mods, _, _), members in groups.items():
             by_method.setdefault((m, mods), []).extend(members)
         for (m, mods), members in by_method.items():
-            levels = sorted({r.level for r in members}, key=lambda lv: next(r.openness for r in members if r.level == lv))
+            levels = sorted({r.level for r in members},
+                            key=lambda lv: next(r.openness for r in members if r.level == lv))
             title = (f"{folder} · {m} · {mods} · {', '.join(levels)}\n"
                      "test confidence of known vs unknown samples (HCEP Fig. 7)")
             path = dest / f"fig7_distributions_{F._slug(m)}_{F._slug(mods)}.png"
@@ -237,13 +238,13 @@ def paper_figures(
     if "tsne" in wanted:
         from threadpoolctl import threadpool_limits
 
-        for key, r in chosen.items():
+        for key, best in chosen.items():
             with_features = [x for x in groups[key] if x.features is not None]
             if not with_features:
                 report.notes.append(f"t-SNE skipped for {' · '.join(k for k in key if k)}: no features saved "
                                     "(only HCEP runs carry F_M)")
                 continue
-            r = r if r.features is not None else min(with_features, key=lambda x: x.split)
+            r = best if best.features is not None else min(with_features, key=lambda x: x.split)
             title = f"{head(key, r, len(groups[key]))}\nt-SNE of F_M, known vs unknown (HCEP Figs. 6, 8)"
             with threadpool_limits(limits=threads):
                 report.written.append(F.plot_tsne(r, dest / f"fig6-8_tsne_{stem(key, r)}.png", title,

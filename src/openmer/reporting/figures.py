@@ -595,7 +595,7 @@ def write_standard_figures(out_dir: str | Path, runs: Sequence[RunScores]) -> li
         where = members[0]
         stem = f"{_slug(method)}_{_slug(modalities)}"
         name = f"{method} · {modalities}"
-        if transfer is not None:
+        if where.train_set is not None and where.test_set is not None:  # a transfer run (both or neither are set)
             stem += f"_{_slug(where.train_set)}-to-{_slug(where.test_set)}"
             name += f" · {transfer}"
         written.append(plot_roc(members, figures / f"roc_{stem}.png", f"ROC on the test sets: {name}"))
@@ -618,7 +618,7 @@ def write_shift_figures(out_dir: str | Path, runs: Sequence[RunScores]) -> list[
     figures = Path(out_dir) / "figures"
     by_source: dict[tuple[str, str, str], dict[str, list[RunScores]]] = {}
     for r in runs:
-        if r.train_set is not None:
+        if r.train_set is not None and r.test_set is not None:  # both or neither are set
             by_source.setdefault((r.method, r.modality_label, r.train_set), {}).setdefault(r.test_set, []).append(r)
     written = []
     for (method, modalities, train_set), by_test in by_source.items():

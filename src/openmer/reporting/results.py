@@ -28,13 +28,15 @@ import math
 import os
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeGuard
 
 import numpy as np
 
 from openmer import __version__
 
-__all__ = ["DATASET_KEYS", "ID_KEYS", "METRICS", "REQUIRED_KEYS", "TAG_KEYS", "markdown_table", "summarise", "write_results"]
+__all__ = [
+    "DATASET_KEYS", "ID_KEYS", "METRICS", "REQUIRED_KEYS", "TAG_KEYS", "markdown_table", "summarise", "write_results",
+]
 
 #: keys that identify a summary group
 ID_KEYS = ("method", "modalities", "level")
@@ -65,19 +67,19 @@ _NOT_SUMMARISED = {"openness", "split"}
 # ----------------------------------------------------------------------------- records
 
 
-def _is_number(v: Any) -> bool:
+def _is_number(v: Any) -> TypeGuard[int | float | np.integer | np.floating]:
     return isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, (bool, np.bool_))
 
 
 def _check_records(records: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
     out = []
-    for i, rec in enumerate(records):
-        if not isinstance(rec, Mapping):
-            raise ValueError(f"record {i} must be a dict, got {type(rec).__name__}")
-        missing = [k for k in REQUIRED_KEYS if k not in rec]
+    for i, given in enumerate(records):
+        if not isinstance(given, Mapping):
+            raise ValueError(f"record {i} must be a dict, got {type(given).__name__}")
+        missing = [k for k in REQUIRED_KEYS if k not in given]
         if missing:
             raise ValueError(f"record {i} lacks key(s) {missing}; every record needs {list(REQUIRED_KEYS)}")
-        rec = dict(rec)
+        rec = dict(given)
         if not isinstance(rec["modalities"], str):
             rec["modalities"] = "+".join(str(m) for m in rec["modalities"])
         for key in METRICS:
@@ -107,7 +109,8 @@ def summarise(records: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
         ``<metric>_mean`` / ``<metric>_std`` for every metric in :data:`METRICS` and every other
         numeric key present in all of the group's records. The standard deviation is the
         *population* one (``ddof=0``), 0 for a single split. Records with ``train_set`` /
-        ``test_set`` are grouped by those too, and their rows carry them, plus the :data:`TAG_KEYS` on which all of the group's records agree.
+        ``test_set`` are grouped by those too, and their rows carry them, plus the :data:`TAG_KEYS`
+        on which all of the group's records agree.
 
     Raises:
         ValueError: if a record lacks a required key or a metric is not in [0, 1].
@@ -134,10 +137,10 @@ def summarise(records: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
         for tag in TAG_KEYS:
             if tag in recs[0] and all(r.get(tag) == recs[0][tag] for r in recs):
                 row[tag] = recs[0][tag]
-        for key in (*METRICS, *extras):
-            values = np.array([float(r[key]) for r in recs], dtype=np.float64)
-            row[f"{key}_mean"] = float(values.mean())
-            row[f"{key}_std"] = float(values.std(ddof=0))
+        for metric in (*METRICS, *extras):
+            values = np.array([float(r[metric]) for r in recs], dtype=np.float64)
+            row[f"{metric}_mean"] = float(values.mean())
+            row[f"{metric}_std"] = float(values.std(ddof=0))
         summary.append(row)
     return summary
 
@@ -343,7 +346,8 @@ def _reference_table(rows: Sequence[Mapping[str, Any]]) -> list[str]:
                     f"reference row {i}: {m}={v!r} is not a fraction in [0, 1]; give published percentages "
                     "divided by 100 (they are shown as percentages)"
                 )
-    header = [k.capitalize() for k in ids] + [f"{_METRIC_TITLES[m]} (%)" for m in metrics] + [k.capitalize() for k in rest]
+    header = ([k.capitalize() for k in ids] + [f"{_METRIC_TITLES[m]} (%)" for m in metrics]
+              + [k.capitalize() for k in rest])
     lines = ["| " + " | ".join(_md_escape(h) for h in header) + " |", "|" + "---|" * len(header)]
     for row in rows:
         cells = [_md_escape(row.get(k, "")) for k in ids]
@@ -418,7 +422,8 @@ def _render_markdown(
     time_text = _time_text(meta)
     if time_text:
         out.append(f"- Time: {time_text}")
-    for key, label in (("seed", "Seed"), ("seeds", "Seeds"), ("command", "Command"), ("openmer_version", "openmer version")):
+    for key, label in (("seed", "Seed"), ("seeds", "Seeds"), ("command", "Command"),
+                       ("openmer_version", "openmer version")):
         if key in meta:
             out.append(f"- {label}: {_md_escape(_md_value(meta[key]))}")
     out += ["", "### All metadata (as in results.json)", "", *_meta_lines(meta), ""]
@@ -426,8 +431,8 @@ def _render_markdown(
         out += [
             "## Published numbers (reference, not measured here)",
             "",
-            "Copied from the publications named in each row, for comparison only; they were *not* produced by "
-            "this run and may use other protocols, splits, encoders and training schedules. Percent (%).",
+            ("Copied from the publications named in each row, for comparison only; they were *not* produced by "
+             "this run and may use other protocols, splits, encoders and training schedules. Percent (%)."),
             "",
             *_reference_table(reference_rows),
             "",

@@ -117,9 +117,10 @@ class RunScores:
             arr = np.asarray(getattr(self, name))
             if arr.ndim != 1 or arr.shape[0] != n:
                 raise ValueError(f"{name} must have shape ({n},) like confidence, got {arr.shape}")
-            if not np.issubdtype(arr.dtype, np.integer):
-                if not np.issubdtype(arr.dtype, np.floating) or not np.all(arr == np.round(arr)):
-                    raise ValueError(f"{name} must be integers, got dtype {arr.dtype}")
+            if not np.issubdtype(arr.dtype, np.integer) and (
+                not np.issubdtype(arr.dtype, np.floating) or not np.all(arr == np.round(arr))
+            ):
+                raise ValueError(f"{name} must be integers, got dtype {arr.dtype}")
             setattr(self, name, arr.astype(np.int64))
         k = len(self.known_classes)
         bad = (self.prediction < 0) | (self.prediction >= k)
@@ -262,7 +263,9 @@ class RunScores:
         if missing:
             raise ValueError(f"{npz}: missing array(s) {missing}")
         if arrays["confidence"].shape[0] != meta["n_samples"]:
-            raise ValueError(f"{npz}: {arrays['confidence'].shape[0]} samples, but {sidecar.name} says {meta['n_samples']}")
+            raise ValueError(
+                f"{npz}: {arrays['confidence'].shape[0]} samples, but {sidecar.name} says {meta['n_samples']}"
+            )
         return cls(
             method=meta["method"],
             modalities=tuple(meta["modalities"]),

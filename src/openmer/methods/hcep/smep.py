@@ -117,20 +117,25 @@ class SMEP(nn.Module):
             for m in own
         })
         source = text_shape if anchor == "text" else (tuple(specs[anchor].shape) if anchor in specs else None)
-        targets = {} if source is None else {m: tuple(s.shape) for m, s in specs.items() if m != anchor}
-        if anchor in ("video", "audio"):
-            targets = {"text": text_shape, **targets}
-        # Audio prompts are raw samples: start small so they do not drown the speech.
-        self.projections = nn.ModuleDict({
-            m: PromptProjection(source, shape, out_scale=0.1 if m in specs and specs[m].kind == "samples" else 1.0)
-            for m, shape in targets.items()
-        })
+        projections: dict[str, PromptProjection] = {}
+        if source is not None:  # (a video/audio anchor is in specs, checked above)
+            targets = {m: tuple(s.shape) for m, s in specs.items() if m != anchor}
+            if anchor in ("video", "audio"):
+                targets = {"text": text_shape, **targets}
+            # Audio prompts are raw samples: start small so they do not drown the speech.
+            projections = {
+                m: PromptProjection(source, shape, out_scale=0.1 if m in specs and specs[m].kind == "samples" else 1.0)
+                for m, shape in targets.items()
+            }
+        self.projections = nn.ModuleDict(projections)
 
     def prompts(self) -> dict[str, Tensor]:
         """Every modality's prompts: ``{"text": (m, w_T), "video": spec.shape, "audio": spec.shape}``."""
         if self.anchor == "none":
+            assert self.text_prompt is not None  # set for anchors "text" and "none" (constructor)
             return {"text": self.text_prompt, **dict(self.own_prompts.items())}
         source = self.text_prompt if self.anchor == "text" else self.own_prompts[self.anchor]
-        out = {self.anchor: source}
+        assert source is not None  # set for anchors "text" and "none" (constructor)
+        out: dict[str, Tensor] = {self.anchor: source}
         out.update({m: proj(source) for m, proj in self.projections.items()})
         return out
