@@ -16,6 +16,21 @@ from openmer.reference import paper_rows
 from openmer.errors import ConfigError
 from tests.helpers.tiny_media import tiny_config
 
+def _tiny_preset(monkeypatch, manifest, protocol):
+    """``--data emodb`` runs on the tiny preset and data: the benchmark plan and the dataset stubbed."""
+    from openmer.benchmarks.registry import BenchmarkPlan
+
+    monkeypatch.setattr(ablation, "plan_benchmark", lambda name, **kw: BenchmarkPlan(tiny_config(**kw), None))
+    monkeypatch.setattr(ablation, "load_with_protocol", lambda name: (manifest, protocol))
+
+
+def test_the_ablation_datasets_are_the_benchmarks_whose_preset_trains_hcep_on_clips():
+    assert ablation.ablation_datasets() == ["emodb", "meld"]
+    assert ablation.ablation_preset("meld").dataset == "meld"
+    with pytest.raises(ConfigError, match="no ablation preset for dataset 'cross-speech'; choose from emodb, meld"):
+        ablation.ablation_preset("cross-speech")
+
+
 def test_tables_are_the_papers_rows_in_order():
     assert set(TABLES) == {"5", "6", "7", "fig4"}
     for key, table in TABLES.items():
@@ -68,7 +83,7 @@ def test_ablate_command_writes_results(tiny_data, tmp_path, monkeypatch):
     from openmer.cli.app import app
 
     manifest, protocol = tiny_data
-    monkeypatch.setitem(ablation.DATASETS, "emodb", (tiny_config, lambda: (manifest, protocol)))
+    _tiny_preset(monkeypatch, manifest, protocol)
     out = tmp_path / "out"
     res = CliRunner().invoke(app, ["ablate", "--data", "emodb", "--quick", "--only", "full,no_loss_osr",
                                    "--out", str(out)])
@@ -108,7 +123,7 @@ def test_ablate_table_command_prints_beside_the_paper(tiny_data, tmp_path, monke
     from openmer.cli.app import app
 
     manifest, protocol = tiny_data
-    monkeypatch.setitem(ablation.DATASETS, "emodb", (tiny_config, lambda: (manifest, protocol)))
+    _tiny_preset(monkeypatch, manifest, protocol)
     out = tmp_path / "out"
     res = CliRunner().invoke(app, ["ablate", "--data", "emodb", "--quick", "--table", "7", "--out", str(out)],
                              terminal_width=200)

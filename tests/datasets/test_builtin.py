@@ -194,5 +194,5 @@ def test_ravdess_speech_is_a_built_in_data_name(shared):
     manifest, partition = resolve_data("ravdess-speech")
     assert len(manifest) == 1440 and manifest.name == "ravdess-speech"
     assert partition == load_protocol("ravdess").partition
-    with pytest.raises(ConfigError, match="--data ravdess-speech"):
+    with pytest.raises(ConfigError, match="holds precomputed features"):
         resolve_data("ravdess")

@@ -4,16 +4,21 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
-from openmer.datasets import ADAPTERS, DATASETS, load_builtin, load_dataset, load_emodb, load_mafw
+from openmer.datasets import ADAPTERS, DATASETS, EMODB_CLASSES, load_builtin, load_dataset, load_emodb, load_mafw
 from openmer.errors import ConfigError
 
 
 def test_built_in_datasets_and_adapters_are_registered_by_their_decorators():
     assert DATASETS.names() == ["emodb", "meld", "ravdess", "ravdess-speech"]
-    assert DATASETS.get("emodb") is load_emodb
+    spec = DATASETS.get("emodb")
+    assert spec.load is load_emodb and spec.holds == "media" and spec.protocol == "emodb"
+    assert spec.classes == EMODB_CLASSES and spec.group == "speaker" and spec.modalities == ("audio", "text")
+    assert {n: s.holds for n, s in DATASETS.items()} == {"emodb": "media", "ravdess-speech": "media",
+                                                         "meld": "media", "ravdess": "features"}
     assert ADAPTERS.names() == ["cmu-mosei", "mafw", "ov-merd"]
     assert ADAPTERS.get("mafw") is load_mafw
 
@@ -33,3 +38,16 @@ def test_the_data_layer_does_not_import_the_datasets():
             "print('openmer.datasets' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_no_dataset_name_decides_behaviour_outside_the_registries():
+    """Callers read a dataset's declaration; no ``name == "ravdess"`` branch in the code."""
+    import re
+
+    import openmer
+
+    src = Path(openmer.__file__).parent
+    pattern = re.compile(r"""(name|dataset|data)\s*(==|!=)\s*["'](emodb|meld|ravdess|ravdess-speech)["']""")
+    hits = [f"{p.relative_to(src)}:{i}" for p in src.rglob("*.py")
+            for i, line in enumerate(p.read_text(encoding="utf-8").splitlines(), 1) if pattern.search(line)]
+    assert hits == []

@@ -1,7 +1,7 @@
 """HCEP's ablations (Tables 5-7, Fig. 4) as one grid, with the paper's rows beside ours.
 
-Each ablation (:data:`ABLATIONS`) is one benchmark on a dataset's preset
-(:func:`~openmer.benchmarks.media.emodb_config`, :func:`~openmer.benchmarks.media.meld_config`):
+Each ablation (:data:`ABLATIONS`) is one benchmark on a dataset's preset (the preset of the
+benchmark of that name, when it trains HCEP on clips: :func:`ablation_preset`):
 :class:`~openmer.methods.hcep.HCEPConfig` fields laid over the preset, and, for the rows that no
 HCEPConfig option gives, the model to train (:mod:`openmer.benchmarks.ablation_models`) or the
 ARPL baseline on unprompted features. Every record and saved run is tagged ``"<head>[<name>]"``
@@ -18,18 +18,16 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from functools import partial
 from typing import Any
 
 import numpy as np
 
 from openmer.backbones.factory import ProfileConfig
 from openmer.benchmarks.ablation_models import smep_prompted_arpl
-from openmer.benchmarks.media import (
-    MediaBenchmarkConfig, PromptedBuilder, emodb_config, meld_config, run_media_benchmark,
-)
+from openmer.benchmarks.media import MediaBenchmarkConfig, PromptedBuilder, run_media_benchmark
+from openmer.benchmarks.registry import BENCHMARKS, plan_benchmark
 from openmer.benchmarks.runner import BenchmarkResult, Progress, benchmark_meta
 from openmer.data.manifest import Manifest
 from openmer.datasets import load_with_protocol
@@ -156,11 +154,35 @@ TABLES: dict[str, AblationTable] = {
 }
 
 
-#: dataset -> (preset, loader of (manifest, protocol)): the built-in dataset and its protocol
-DATASETS: dict[str, tuple[Callable[..., MediaBenchmarkConfig], Callable[[], tuple[Manifest, Protocol]]]] = {
-    "emodb": (emodb_config, partial(load_with_protocol, "emodb")),
-    "meld": (meld_config, partial(load_with_protocol, "meld")),
-}
+def ablation_preset(dataset: str, *, seed: int = 0, quick: bool = True) -> MediaBenchmarkConfig:
+    """The preset the ablations of ``dataset`` are laid over: benchmark ``dataset``'s, when its plan
+    trains HCEP on the clips of a built-in dataset (a :class:`MediaBenchmarkConfig`).
+
+    Raises:
+        ConfigError: no such benchmark, or one whose preset is not HCEP on clips (the message lists
+            the benchmarks that are).
+    """
+    try:
+        config = plan_benchmark(dataset, seed=seed, quick=quick).config
+    except ConfigError:
+        config = None
+    if not isinstance(config, MediaBenchmarkConfig):
+        raise ConfigError(f"no ablation preset for dataset {dataset!r}; choose from {', '.join(ablation_datasets())}")
+    return config
+
+
+def ablation_datasets() -> list[str]:
+    """The benchmarks whose plan (on ``../shared``, no ``--root``) trains HCEP on a built-in dataset's
+    clips: the datasets ``openmer ablate --data`` takes."""
+    names = []
+    for name in BENCHMARKS:
+        try:
+            plan = plan_benchmark(name, quick=True)
+        except ConfigError:  # e.g. a paper setting, which needs --root
+            continue
+        if isinstance(plan.config, MediaBenchmarkConfig):
+            names.append(name)
+    return names
 
 
 def ablation_tag(name: str) -> str:
@@ -347,7 +369,8 @@ def run_ablation_grid(dataset: str = "emodb", names: Sequence[str] | None = None
     """HCEP's ablations on a dataset's benchmark preset (HCEP Tables 5-7, Fig. 4).
 
     Args:
-        dataset: ``"emodb"`` or ``"meld"`` (the presets of :mod:`openmer.benchmarks.media`).
+        dataset: a benchmark whose preset trains HCEP on clips (:func:`ablation_datasets`: ``"emodb"``,
+            ``"meld"``); its preset and its built-in dataset are used.
         names: ablation names from :data:`ABLATIONS` (default: every one that applies).
         quick: the preset's quick variant (fewer levels, splits, epochs).
         progress: ``progress(done, total, message)``.
@@ -364,15 +387,14 @@ def run_ablation_grid(dataset: str = "emodb", names: Sequence[str] | None = None
             Fig. 4's video anchor on EmoDB, is left out and recorded in ``meta.ablations_left_out``).
         SharedDataMissing: the dataset or encoders are not in ``../shared``.
     """
-    if dataset not in DATASETS:
-        raise ConfigError(f"no ablation preset for dataset {dataset!r}; choose from {', '.join(DATASETS)}")
+    base = ablation_preset(dataset, seed=seed, quick=quick)
     if table is not None:
         if names is not None:
             raise ConfigError("choose the ablations by table or by name, not both")
         names = table_ablations(table)
-    preset, load = DATASETS[dataset]
-    base = preset(seed=seed, quick=quick)
     strict = None if table is None else False
     select_ablations(names, base, strict=strict)  # fail on a bad name before loading data
-    manifest, protocol = load()
+    manifest, protocol = load_with_protocol(base.dataset)
+    if not isinstance(manifest, Manifest):
+        raise ConfigError(f"dataset {base.dataset!r} holds precomputed features; the ablations train on clips")
     return run_ablations(base, manifest, protocol, names=names, strict=strict, progress=progress)
