@@ -20,7 +20,10 @@ def _tiny_preset(monkeypatch, manifest, protocol):
     """``--data emodb`` runs on the tiny preset and data: the benchmark plan and the dataset stubbed."""
     from openmer.benchmarks.registry import BenchmarkPlan
 
-    monkeypatch.setattr(ablation, "plan_benchmark", lambda name, **kw: BenchmarkPlan(tiny_config(**kw), None))
+    def plan(name, **kw):
+        return BenchmarkPlan(tiny_config(**kw).model_copy(update={"dataset": name}), None)
+
+    monkeypatch.setattr(ablation, "plan_benchmark", plan)
     monkeypatch.setattr(ablation, "load_with_protocol", lambda name: (manifest, protocol))
 
 

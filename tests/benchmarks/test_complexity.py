@@ -17,7 +17,7 @@ _REPORT: dict = {}
 
 @pytest.fixture
 def report(shared):  # ``shared`` skips without ../shared; the report is computed once per module
-    from openmer.benchmarks.complexity import complexity_report
+    from openmer.benchmarks.cost import complexity_report
 
     if "report" not in _REPORT:
         _REPORT["report"] = complexity_report("offline", "emodb", n_clips=4, repeats=1, threads=1)
@@ -76,7 +76,7 @@ def test_report_and_cli_show_table8_as_reference(report):
 
 
 def test_paper_time_ratio_is_the_one_table8_prints():
-    from openmer.benchmarks.complexity import PAPER_TABLE8_TIME_RATIO
+    from openmer.benchmarks.cost import PAPER_TABLE8_TIME_RATIO
     from openmer.reference import paper_row
 
     hcep, arpl = (paper_row("Table 8", m, "O(8:2)")["inference_s"] for m in ("HCEP(Ours)", "APRL [25]"))

@@ -33,7 +33,7 @@ def test_bench_train_records(tmp_path):
 
 
 def test_unknown_variant_is_refused():
-    from openmer.benchmarks.train_cost import train_step_report
+    from openmer.benchmarks.cost import train_step_report
 
     with pytest.raises(ConfigError, match="late-fp8"):
         train_step_report(variants=["late-fp8"])

@@ -20,7 +20,7 @@ import logging
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -30,7 +30,7 @@ from openmer.benchmarks.media import MediaBenchmarkConfig, PromptedBuilder, run_
 from openmer.benchmarks.registry import BENCHMARKS, plan_benchmark
 from openmer.benchmarks.runner import BenchmarkResult, Progress, benchmark_meta
 from openmer.data.manifest import Manifest
-from openmer.datasets import load_with_protocol
+from openmer.datasets import DATASETS, load_with_protocol
 from openmer.errors import ConfigError
 from openmer.methods.hcep import HCEPConfig
 from openmer.methods.hcep.model import check_ablation_options
@@ -156,7 +156,8 @@ TABLES: dict[str, AblationTable] = {
 
 def ablation_preset(dataset: str, *, seed: int = 0, quick: bool = True) -> MediaBenchmarkConfig:
     """The preset the ablations of ``dataset`` are laid over: benchmark ``dataset``'s, when its plan
-    trains HCEP on the clips of a built-in dataset (a :class:`MediaBenchmarkConfig`).
+    trains HCEP on the clips of one built-in dataset that holds media (a :class:`MediaBenchmarkConfig`
+    whose ``dataset`` is declared ``holds="media"`` in :data:`openmer.datasets.DATASETS`).
 
     Raises:
         ConfigError: no such benchmark, or one whose preset is not HCEP on clips (the message lists
@@ -166,21 +167,26 @@ def ablation_preset(dataset: str, *, seed: int = 0, quick: bool = True) -> Media
         config = plan_benchmark(dataset, seed=seed, quick=quick).config
     except ConfigError:
         config = None
-    if not isinstance(config, MediaBenchmarkConfig):
+    if not _on_media(config):
         raise ConfigError(f"no ablation preset for dataset {dataset!r}; choose from {', '.join(ablation_datasets())}")
     return config
 
 
+def _on_media(config: object) -> bool:
+    return (isinstance(config, MediaBenchmarkConfig) and config.dataset in DATASETS
+            and DATASETS.get(config.dataset).holds == "media")
+
+
 def ablation_datasets() -> list[str]:
-    """The benchmarks whose plan (on ``../shared``, no ``--root``) trains HCEP on a built-in dataset's
-    clips: the datasets ``openmer ablate --data`` takes."""
+    """The benchmarks whose plan (on ``../shared``, no ``--root``) trains HCEP on the clips of one
+    built-in dataset that holds media: the datasets ``openmer ablate --data`` takes."""
     names = []
     for name in BENCHMARKS:
         try:
             plan = plan_benchmark(name, quick=True)
         except ConfigError:  # e.g. a paper setting, which needs --root
             continue
-        if isinstance(plan.config, MediaBenchmarkConfig):
+        if _on_media(plan.config):
             names.append(name)
     return names
 
@@ -394,7 +400,6 @@ def run_ablation_grid(dataset: str = "emodb", names: Sequence[str] | None = None
         names = table_ablations(table)
     strict = None if table is None else False
     select_ablations(names, base, strict=strict)  # fail on a bad name before loading data
-    manifest, protocol = load_with_protocol(base.dataset)
-    if not isinstance(manifest, Manifest):
-        raise ConfigError(f"dataset {base.dataset!r} holds precomputed features; the ablations train on clips")
+    data, protocol = load_with_protocol(base.dataset)
+    manifest = cast(Manifest, data)  # the preset's dataset is declared holds="media": its loader gives a Manifest
     return run_ablations(base, manifest, protocol, names=names, strict=strict, progress=progress)

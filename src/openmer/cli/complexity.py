@@ -29,7 +29,7 @@ def complexity(
 ) -> None:
     """Learnable/frozen parameters and ms per clip of HCEP, ARPL and MSP on the same encoders and clips."""
     from openmer.backbones import profile_config
-    from openmer.benchmarks.complexity import complexity_report
+    from openmer.benchmarks.cost import complexity_report
 
     known_list = [k.strip() for k in known.split(",") if k.strip()] if known else None
     prof = profile_config(profile)

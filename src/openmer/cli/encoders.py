@@ -24,7 +24,7 @@ def bench_encoders(
     json_path: Path | None = typer.Option(None, "--json", help="Also write the records as JSON here."),
 ) -> None:
     """Clips/s and peak memory per modality, without and with prompts (same encoder, same clips)."""
-    from openmer.backbones.bench import bench_encoders as run
+    from openmer.benchmarks.cost import bench_encoders as run
 
     records = run(profile, n_clips=n_clips, repeats=repeats, threads=threads)
     table = Table(title=f"encoders of profile {profile!r} ({records[0]['device'] if records else ''})")
@@ -44,7 +44,9 @@ def bench_encoders(
 @handle_errors
 def bench_train(
     profile: str = typer.Option("offline", "--profile", help="Encoder profile (offline: MiniLM + Whisper)."),
-    data: str = typer.Option("emodb", "--data", help="The clips timed (emodb)."),
+    data: str = typer.Option("emodb", "--data", help="The clips timed: a built-in dataset with audio and text "
+                                                     "(emodb), NAME=PATH for your copy of one, or a manifest."),
+    known: str | None = typer.Option(None, "--known", help="Comma-separated known classes (default: the first 5)."),
     variants: str | None = typer.Option(
         None, "--variants", help="Comma-separated subset of: waveform, waveform-no-dedupe, features, late, late-bf16."),
     n_clips: int = typer.Option(32, "--clips", help="Clips per training step (one batch)."),
@@ -53,14 +55,13 @@ def bench_train(
     json_path: Path | None = typer.Option(None, "--json", help="Also write the records as JSON here."),
 ) -> None:
     """The cost of one HCEP training step per component and prompt entry, against the baselines' forward."""
-    from openmer.benchmarks.train_cost import train_step_report
-    from openmer.errors import ConfigError
+    from openmer.benchmarks.cost import train_step_report
 
-    if data != "emodb":
-        raise ConfigError(f"bench-train times EmoDB clips; --data {data!r} is not supported")
     chosen = [v.strip() for v in variants.split(",") if v.strip()] if variants else None
-    rep = train_step_report(profile, variants=chosen, n_clips=n_clips, repeats=repeats, threads=threads)
-    table = Table(title=f"HCEP training step, {rep['n_clips']} EmoDB clips, {rep['records'][0]['torch_threads']} "
+    known_list = [k.strip() for k in known.split(",") if k.strip()] if known else None
+    rep = train_step_report(profile, data, variants=chosen, n_clips=n_clips, repeats=repeats, threads=threads,
+                            known=known_list)
+    table = Table(title=f"HCEP training step, {rep['clips']}, {rep['records'][0]['torch_threads']} "
                         f"torch threads, medians of {rep['repeats']}")
     cols = ("variant", "step s", "clips s", "cuep s", "dpol s", "backward s", "optim s", "floor s", "forward s",
             "step/forward", "step/floor", "clips/s", "peak MB")

@@ -394,7 +394,8 @@ def load_meld(root: str | Path | None = None, split: str = "all") -> Manifest:
 
 @register_dataset("ravdess", holds="features", classes=RAVDESS_CLASSES, modalities=tuple(RAVDESS_MODALITIES),
                   group="actor", shared="data/ravdess-au-mfcc",
-                  layout="the shared copy's au_mfcc.npz and labels.csv (precomputed per-clip features)")
+                  layout="the shared copy's au_mfcc.npz and labels.csv (precomputed per-clip features)",
+                  hint="its audio is --data ravdess-speech; its features run in `openmer benchmark ravdess`")
 def load_ravdess_features(root: str | Path | None = None) -> FeatureTable:
     """RAVDESS per-clip feature vectors (1440 clips, 24 actors).
 

@@ -51,6 +51,7 @@ class DatasetSpec:
             openness levels (:func:`openmer.protocol.load_protocol`).
         shared: the folder inside ``shared/`` read when no root is given.
         layout: what a user's copy must hold (the official distribution's layout), for messages.
+        hint: where else it is used or what holds the same clips (added to messages; may be empty).
     """
 
     name: str
@@ -62,6 +63,7 @@ class DatasetSpec:
     protocol: str
     shared: str
     layout: str
+    hint: str = ""
 
 
 #: built-in dataset name -> its declaration (and loader), in registration order
@@ -74,7 +76,7 @@ Loader = Callable[..., Manifest | FeatureTable]
 
 def register_dataset(name: str, *, holds: Literal["media", "features"], classes: tuple[str, ...],
                      modalities: tuple[str, ...], group: str, shared: str, layout: str,
-                     protocol: str | None = None) -> Callable[[Loader], Loader]:
+                     protocol: str | None = None, hint: str = "") -> Callable[[Loader], Loader]:
     """Decorator: register a built-in dataset's loader with its declaration (:class:`DatasetSpec`).
 
     The loader is returned unchanged (``load_emodb`` stays a plain function).
@@ -88,7 +90,7 @@ def register_dataset(name: str, *, holds: Literal["media", "features"], classes:
     def deco(load: Loader) -> Loader:
         DATASETS.register(name)(DatasetSpec(name=name, load=load, holds=holds, classes=tuple(classes),
                                             modalities=tuple(modalities), group=group, protocol=protocol or name,
-                                            shared=shared, layout=layout))
+                                            shared=shared, layout=layout, hint=hint))
         return load
 
     return deco
@@ -176,7 +178,8 @@ def resolve_data(data: str | Path, *, allow_outside_root: bool = False) -> tuple
             media = ", ".join(n for n, s in DATASETS.items() if s.holds == "media")
             raise ConfigError(f"the built-in dataset {name!r} holds precomputed features "
                               f"({', '.join(spec.modalities)}), not media: --data takes a dataset with media "
-                              f"({media}), NAME=PATH for your copy of one, or a manifest file")
+                              f"({media}), NAME=PATH for your copy of one, or a manifest file"
+                              + (f" ({spec.hint})" if spec.hint else ""))
         if sep and not root.strip():
             raise ConfigError(f"--data {text!r}: give the folder of your copy after '=' ({spec.layout})")
         manifest = spec.load(root=Path(root).expanduser() if root else None)
