@@ -10,11 +10,17 @@ from typer.testing import CliRunner
 
 from openmer.benchmarks import ablation
 from openmer.benchmarks.ablation import (
-    ABLATIONS, TABLES, ablation_tag, run_ablations, select_ablations, table_ablations,
+    ABLATIONS,
+    TABLES,
+    ablation_tag,
+    run_ablations,
+    select_ablations,
+    table_ablations,
 )
-from openmer.reference import paper_rows
 from openmer.errors import ConfigError
+from openmer.reference import paper_rows
 from tests.helpers.tiny_media import tiny_config
+
 
 def _tiny_preset(monkeypatch, manifest, protocol):
     """``--data emodb`` runs on the tiny preset and data: the benchmark plan and the dataset stubbed."""
@@ -36,7 +42,7 @@ def test_the_ablation_datasets_are_the_benchmarks_whose_preset_trains_hcep_on_cl
 
 def test_tables_are_the_papers_rows_in_order():
     assert set(TABLES) == {"5", "6", "7", "fig4"}
-    for key, table in TABLES.items():
+    for table in TABLES.values():
         assert all(name in ABLATIONS for name, _ in table.rows)
         if table.paper is not None:  # every row label is a published row of that table, in the paper's order
             assert [label for _, label in table.rows] == [r["method"] for r in paper_rows(table=table.paper)]
@@ -56,7 +62,7 @@ def test_selection_leaves_out_what_does_not_apply_and_rejects_bad_names():
     names, skipped = select_ablations(None, tiny_config())  # text + audio: no video anchor
     assert "anchor_video" not in names and "video" in skipped["anchor_video"]
     assert names[0] == "full" and len(names) == len(ABLATIONS) - 1
-    with pytest.raises(ConfigError, match="unknown ablation.*choose from full"):
+    with pytest.raises(ConfigError, match=r"unknown ablation.*choose from full"):
         select_ablations(["full", "nope"], tiny_config())
     with pytest.raises(ConfigError, match="'anchor_video' does not apply to toy"):
         select_ablations(["anchor_video"], tiny_config())

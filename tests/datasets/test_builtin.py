@@ -70,7 +70,7 @@ def test_load_meld_all_and_text(shared):
     assert Counter(m.groups) == {"train": 9989, "dev": 1109, "test": 2610}
     first = m[0]
     assert first.id == "train_dia0_utt0" and first.label == "neutral"
-    assert first.text.startswith("also I was the point person on my company’s transition")  # UTF-8 kept
+    assert first.text.startswith("also I was the point person on my company\u2019s transition")  # UTF-8 kept
     assert not any("\r" in s.text for s in m)  # CRLF handled by the csv reader
     assert len(set(m.ids)) == len(m)
 

@@ -197,7 +197,7 @@ def test_data_name_equals_path_reads_a_users_copy(shared, tmp_path):
 def test_a_features_dataset_is_refused_by_its_declaration(tmp_path):
     assert DATASETS.get("ravdess").holds == "features"
     for data in ("ravdess", f"ravdess={tmp_path}"):
-        with pytest.raises(ConfigError, match="'ravdess' holds precomputed features .*emodb, ravdess-speech, meld"):
+        with pytest.raises(ConfigError, match=r"'ravdess' holds precomputed features .*emodb, ravdess-speech, meld"):
             resolve_data(data)
     with pytest.raises(DataError, match="not a built-in dataset name: emodb, ravdess-speech, meld"):
         resolve_data(tmp_path / "missing.csv")

@@ -4,10 +4,16 @@ from __future__ import annotations
 
 import pytest
 
-from openmer.datasets import EMODB_CLASSES, MELD_CLASSES, RAVDESS_CLASSES
 from openmer.data.manifest import Manifest, Sample
+from openmer.datasets import EMODB_CLASSES, MELD_CLASSES, RAVDESS_CLASSES
 from openmer.datasets.vocabulary import (
-    LABEL_VOCABULARY, common_classes, shared_classes, shared_manifest, shared_name, to_shared, vocabulary_rows,
+    LABEL_VOCABULARY,
+    common_classes,
+    shared_classes,
+    shared_manifest,
+    shared_name,
+    to_shared,
+    vocabulary_rows,
 )
 from openmer.errors import ConfigError, DataError
 
@@ -57,7 +63,7 @@ def test_shared_manifest_relabels_and_names_the_file_on_error(tmp_path):
     out = shared_manifest(m, "ravdess-speech")
     assert out.labels == ["anger", None] and m.labels == ["angry", None]  # a copy
     bad = Manifest([Sample("a", label="boredom", text="x")], source=tmp_path / "labels.csv")
-    with pytest.raises(DataError, match="labels.csv: ravdess-speech has no label 'boredom'"):
+    with pytest.raises(DataError, match=r"labels\.csv: ravdess-speech has no label 'boredom'"):
         shared_manifest(bad, "ravdess-speech")
 
 

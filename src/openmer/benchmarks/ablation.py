@@ -354,14 +354,15 @@ def beside_paper_markdown(rows: Sequence[Mapping[str, Any]], table: str) -> list
         return "—" if v is None else f"{100 * float(v):.{digits}f}"
 
     spec = TABLES[table]
-    ref = f"{spec.paper}, MAFW, mean of 4 levels (reference, not measured here)" if spec.paper else "no published numbers"
-    lines = [f"{spec.title}. Ours: mean over the levels run ({', '.join(dict.fromkeys(lv for r in rows for lv in r['levels']))}) "
-             f"of the mean over splits, on this dataset and these encoders. Paper: {ref}. Percent (%).", "",
+    ref = (f"{spec.paper}, MAFW, mean of 4 levels (reference, not measured here)" if spec.paper
+           else "no published numbers")
+    levels = ", ".join(dict.fromkeys(lv for r in rows for lv in r["levels"]))
+    lines = [(f"{spec.title}. Ours: mean over the levels run ({levels}) "
+              f"of the mean over splits, on this dataset and these encoders. Paper: {ref}. Percent (%)."), "",
              "| Paper's row | Ablation | AUROC ours (%) | OSCR ours (%) | AUROC paper (%) | OSCR paper (%) |",
              "|---|---|---|---|---|---|"]
-    for r in rows:
-        lines.append(f"| {r['row']} | {r['method']} | {pct(r['auroc'], 1)} | {pct(r['oscr'], 1)} | "
-                     f"{pct(r['paper_auroc'], 2)} | {pct(r['paper_oscr'], 2)} |")
+    lines += [f"| {r['row']} | {r['method']} | {pct(r['auroc'], 1)} | {pct(r['oscr'], 1)} | "
+              f"{pct(r['paper_auroc'], 2)} | {pct(r['paper_oscr'], 2)} |" for r in rows]
     return lines
 
 

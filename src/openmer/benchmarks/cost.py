@@ -211,8 +211,9 @@ def machine(threads: int | None = None, device: str | torch.device = "cpu") -> d
     return out
 
 
-def clip_batch(data: str | Path, n_clips: int, known: Sequence[str] | None, modalities: Sequence[str] = ("audio", "text"),
-               *, known_only: bool = False) -> tuple[list[str], dict[str, Any], str]:
+def clip_batch(data: str | Path, n_clips: int, known: Sequence[str] | None,
+               modalities: Sequence[str] = ("audio", "text"), *,
+               known_only: bool = False) -> tuple[list[str], dict[str, Any], str]:
     """One collated batch of the first ``n_clips`` clips of ``data``, for timing.
 
     Args:
@@ -689,7 +690,8 @@ def complexity_report(
 #
 # For each variant (a prompt entry, optionally with bf16 autocast or without text deduplication),
 # :func:`train_step_report` builds HCEP on the same clips (one batch of the first ``n_clips`` known-class
-# clips of ``data``, EmoDB by default, speech + transcript) and times, in one run, interleaved over ``repeats`` rounds (medians):
+# clips of ``data``, EmoDB by default, speech + transcript) and times, in one run, interleaved over
+# ``repeats`` rounds (medians):
 #
 # - ``forward_s``: the *unprompted* forward of the clips through the full encoders (no grad): what
 #   the ARPL/MSP baselines pay for these clips (once; their features are then cached);

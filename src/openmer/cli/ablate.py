@@ -29,7 +29,8 @@ class AblationTableName(str, Enum):
 def ablate(
     data: str = typer.Option("emodb", "--data", help="Dataset preset to run the ablations on: a benchmark whose "
                                                      "preset trains HCEP on clips (emodb, meld)."),
-    out: Path = typer.Option(Path("runs") / "ablate", "--out", help="Output folder (results.json, results.md, scores/)."),
+    out: Path = typer.Option(Path("runs") / "ablate", "--out",
+                             help="Output folder (results.json, results.md, scores/)."),
     table: AblationTableName | None = typer.Option(
         None, "--table", help="Run exactly one table's rows and print them beside the paper's: 5, 6, 7 or fig4."),
     only: str | None = typer.Option(None, "--only", help="Comma-separated ablation names (default: all that apply)."),

@@ -17,8 +17,9 @@ from openmer.files import atomic_write_text
 @handle_errors
 def complexity(
     profile: str = typer.Option("offline", "--profile", help="Backbone profile: offline or paper."),
-    data: str = typer.Option(
-        "emodb", "--data", help="emodb (2 s clips), meld or a manifest; its first clips are timed."),
+    data: str = typer.Option("emodb", "--data", help="A built-in dataset with audio and text (emodb: 2 s clips), "
+                                                     "NAME=PATH for your copy of one, or a manifest; its first clips "
+                                                     "are timed."),
     n_clips: int = typer.Option(16, "--clips", min=1, help="Clips per timed batch."),
     repeats: int = typer.Option(5, "--repeats", min=1, help="Timed rounds (median reported)."),
     threads: int | None = typer.Option(None, "--threads", min=1, help="torch threads (default: torch's, recorded)."),

@@ -28,7 +28,8 @@ def bench_encoders(
 
     records = run(profile, n_clips=n_clips, repeats=repeats, threads=threads)
     table = Table(title=f"encoders of profile {profile!r} ({records[0]['device'] if records else ''})")
-    for col in ("modality", "encoder", "input", "clips/s without", "clips/s with", "overhead", "length ratio", "peak MB"):
+    for col in ("modality", "encoder", "input", "clips/s without", "clips/s with", "overhead", "length ratio",
+                "peak MB"):
         table.add_column(col)
     for r in records:
         table.add_row(r["modality"], r["encoder"], r["input"], f"{r['clips_per_s_without_prompts']:.1f}",

@@ -125,10 +125,12 @@ def parse_emodb_name(path: str | Path) -> EmodbName:
     path = Path(path)
     m = _EMODB_NAME.match(path.stem)
     if m is None:
-        raise DataError(path, "not an EmoDB file name (speaker, sentence code, emotion letter, version: e.g. 03a01Fa.wav)")
+        raise DataError(path, "not an EmoDB file name (speaker, sentence code, emotion letter, version: "
+                              "e.g. 03a01Fa.wav)")
     name = EmodbName(**m.groupdict())
     if name.emotion not in EMODB_EMOTION_CODES:
-        raise DataError(path, f"unknown EmoDB emotion letter {name.emotion!r}; expected one of {list(EMODB_EMOTION_CODES)}")
+        raise DataError(path, f"unknown EmoDB emotion letter {name.emotion!r}; "
+                              f"expected one of {list(EMODB_EMOTION_CODES)}")
     if name.sentence not in EMODB_SENTENCES:
         raise DataError(path, f"unknown EmoDB sentence code {name.sentence!r}; expected one of {list(EMODB_SENTENCES)}")
     return name
@@ -178,9 +180,8 @@ def load_emodb(root: str | Path | None = None) -> Manifest:
         rows = read_csv(path, ("file", "speaker", "text", "emotion"))
         _check_labels(path, (r["emotion"] for r in rows), EMODB_CLASSES)
         samples = [
-            Sample(
-                id=Path(r["file"]).stem, label=r["emotion"], group=r["speaker"], audio=f"wav/{r['file']}", text=r["text"]
-            )
+            Sample(id=Path(r["file"]).stem, label=r["emotion"], group=r["speaker"], audio=f"wav/{r['file']}",
+                   text=r["text"])
             for r in rows
         ]
         return Manifest(samples, root=root, name="emodb", source=path)
