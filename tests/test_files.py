@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+import os
 
 import pytest
 
@@ -34,3 +35,48 @@ def test_check_writable(tmp_path):
     (tmp_path / "f").write_text("x")
     with pytest.raises(OutputError, match="exists and is not a folder"):
         check_writable(tmp_path / "f")
+
+
+def test_a_safetensors_write_error_names_the_target(tmp_path):
+    """Issue 24, item 10: the safetensors writer reports a full disk or a vanished / read-only folder as a
+    ``SafetensorError`` (not an ``OSError``); it becomes one ``OutputError`` naming the file, no traceback."""
+    import shutil
+
+    import torch
+    from safetensors.torch import save_file
+
+    target = tmp_path / "run" / "model.safetensors"
+    with pytest.raises(OutputError, match=r"run/model.safetensors: No such file or directory"), \
+            atomic_path(target) as tmp:
+        shutil.rmtree(tmp.parent)  # the folder goes away under the writer
+        save_file({"w": torch.zeros(3)}, str(tmp))
+
+
+def test_a_folder_lock_admits_one_holder_and_leaves_nothing(tmp_path):
+    """Issue 24, item 8: a second holder (another process, or another lock in this one) is refused."""
+    import subprocess
+    import sys
+    import time
+
+    from openmer.files import LOCK_FILE, FolderLock
+
+    run = tmp_path / "run"
+    with FolderLock(run, "openmer train"):
+        assert (run / LOCK_FILE).read_text().strip() == str(os.getpid())
+        with pytest.raises(OutputError, match=rf"run: in use by another openmer train \(process {os.getpid()}"):
+            FolderLock(run, "openmer train").acquire()
+    assert not run.exists()  # created by the lock, nothing written into it: removed again
+    holder = subprocess.Popen([sys.executable, "-c", (
+        "import sys, time; from openmer.files import FolderLock; FolderLock(sys.argv[1]).acquire(); "
+        "print('held', flush=True); time.sleep(60)"), str(run)], stdout=subprocess.PIPE, text=True,
+        env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)})
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        with pytest.raises(OutputError, match=rf"in use by another .*\(process {holder.pid}"):
+            FolderLock(run).acquire()
+    finally:
+        holder.kill()
+        holder.wait()
+    time.sleep(0.05)
+    with FolderLock(run):  # the killed holder's lock went with it
+        pass

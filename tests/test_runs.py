@@ -14,7 +14,7 @@ from openmer.errors import CheckpointError, ConfigError, SharedDataMissing
 from openmer.methods.arpl import ARPL, ARPLConfig
 from openmer.methods.base import CONFIG_FILE
 from openmer.runs import (
-    LAST_DIR, RUN_FILE, TRAINER_STATE, TRAINER_TENSORS, check_resume, load_run, prepare_out, read_run_info,
+    LAST_DIR, LATEST_FILE, RUN_FILE, TRAINER_STATE, TRAINER_TENSORS, check_resume, load_run, prepare_out, read_run_info,
 )
 from openmer.training import TrainConfig, fit
 from tests.backbones.conftest import tiny_paper_models, tiny_paper_profile  # noqa: F401  (fixtures)
@@ -29,8 +29,9 @@ def test_one_description_holds_everything(trained_run):
         assert key in info, key
     assert info["known_classes"] == KNOWN and info["threshold"]["source"] == "train"
     assert len(info["samples"]["train"]) == info["n_train"] and len(info["samples"]["val"]) == info["n_val"]
-    assert sorted(p.name for p in (trained_run / LAST_DIR).iterdir()) == ["model.safetensors", TRAINER_STATE,
-                                                                         TRAINER_TENSORS]
+    assert sorted(p.name for p in (trained_run / LAST_DIR).iterdir()) == ["epoch-0002", LATEST_FILE]
+    assert sorted(p.name for p in (trained_run / LAST_DIR / "epoch-0002").iterdir()) == [
+        "model.safetensors", TRAINER_STATE, TRAINER_TENSORS]
     assert not list(trained_run.rglob("*.pt")) and not list(trained_run.rglob("*.tmp"))
 
 
@@ -181,6 +182,7 @@ def test_last_files_of_different_epochs_are_refused(tmp_path):
     train, val = _features()
     fit(_arpl(), train, val.batches(), TrainConfig(epochs=1, batch_size=8), run_dir=tmp_path / "a")
     fit(_arpl(), train, val.batches(), TrainConfig(epochs=2, batch_size=8), run_dir=tmp_path / "b")
-    shutil.copy(tmp_path / "b" / LAST_DIR / "model.safetensors", tmp_path / "a" / LAST_DIR / "model.safetensors")
+    shutil.copy(tmp_path / "b" / LAST_DIR / "epoch-0002" / "model.safetensors",
+                tmp_path / "a" / LAST_DIR / "epoch-0001" / "model.safetensors")
     with pytest.raises(CheckpointError, match=r"model.safetensors: holds epoch 1 but trainer_state.json epoch 0"):
         fit(_arpl(), train, val.batches(), TrainConfig(epochs=3, batch_size=8), run_dir=tmp_path / "a", resume=True)

@@ -10,8 +10,10 @@ temporary file behind; the operating system's complaint becomes an
 
 from __future__ import annotations
 
+import errno
 import json
 import os
+import re
 import secrets
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -20,13 +22,31 @@ from typing import Any
 
 from openmer.errors import CheckpointError, OpenmerError, OutputError
 
-__all__ = ["atomic_path", "atomic_write_bytes", "atomic_write_json", "atomic_write_text", "check_writable",
-           "os_reason", "read_safetensors"]
+__all__ = ["FolderLock", "atomic_path", "atomic_write_bytes", "atomic_write_json", "atomic_write_text",
+           "check_writable", "io_failure", "os_reason", "read_safetensors"]
+
+#: how the safetensors writer (Rust) reports an operating-system error: "... (os error 28) ..."
+_RUST_OS_ERROR = re.compile(r"\(os error (\d+)\)")
 
 
 def os_reason(exc: OSError) -> str:
     """The operating system's words for ``exc`` (``strerror``), without the repeated file name."""
     return exc.strerror or str(exc) or type(exc).__name__
+
+
+def io_failure(exc: BaseException) -> str | None:
+    """The operating system's words when ``exc`` is a failed write, else ``None``.
+
+    A failed write reaches Python as an ``OSError``, or, from the safetensors writer (Rust), as a
+    ``SafetensorError`` whose message carries ``(os error N)`` (a full disk, a read-only folder).
+    """
+    if isinstance(exc, OSError):
+        return os_reason(exc)
+    if type(exc).__name__ == "SafetensorError":
+        found = _RUST_OS_ERROR.search(str(exc))
+        if found:
+            return os.strerror(int(found.group(1)))
+    return None
 
 
 def _mkdir(folder: Path) -> None:
@@ -45,7 +65,8 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
 
     Raises:
         OutputError: the folder cannot be created, or writing/renaming failed with an
-            ``OSError`` (read-only folder, full disk...); the message names ``path``.
+            ``OSError`` or a safetensors I/O error (read-only folder, full disk...); the message
+            names ``path``.
     """
     path = Path(path)
     _mkdir(path.parent)
@@ -59,8 +80,9 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
             tmp.unlink(missing_ok=True)
         except OSError:  # pragma: no cover - the folder itself vanished
             pass
-        if isinstance(exc, OSError) and not isinstance(exc, OpenmerError):
-            raise OutputError(path, os_reason(exc)) from exc
+        reason = None if isinstance(exc, OpenmerError) else io_failure(exc)
+        if reason is not None:
+            raise OutputError(path, reason) from exc
         raise
 
 
@@ -122,3 +144,97 @@ def read_safetensors(path: str | Path) -> tuple[dict[str, Any], dict[str, str]]:
             return {k: f.get_tensor(k) for k in f.keys()}, dict(f.metadata() or {})  # noqa: SIM118
     except (SafetensorError, OSError) as exc:
         raise CheckpointError(f"{path}: not a readable safetensors file, truncated or corrupt ({exc})") from exc
+
+
+#: the lock file :class:`FolderLock` holds inside the locked folder (removed on release)
+LOCK_FILE = ".openmer-lock"
+
+
+class FolderLock:
+    """An exclusive, non-blocking lock on a folder, held by one process at a time.
+
+    ``fcntl.flock`` on ``FOLDER/.openmer-lock`` (POSIX): the operating system releases it when
+    the holder exits, even on ``SIGKILL``, so a crash never leaves a stale lock. The file holds
+    the holder's process id (for the message of a refused second holder) and is removed on
+    release; a folder the lock created is removed again on release when nothing else was
+    written into it.
+
+    Use as ``with FolderLock(run_dir, "openmer train"): ...``.
+
+    Args:
+        folder: the folder (created if missing).
+        what: what holds it, for messages.
+
+    Raises (on entering):
+        OutputError: ``folder`` is a file or cannot be created or written, or another process
+            holds the lock (``FOLDER: in use by another openmer train (process N) ...``).
+    """
+
+    def __init__(self, folder: str | Path, what: str = "openmer"):
+        self.folder = Path(folder)
+        self.what = what
+        self._fd: int | None = None
+        self._created = False
+
+    @property
+    def path(self) -> Path:
+        return self.folder / LOCK_FILE
+
+    def acquire(self) -> FolderLock:
+        import fcntl
+
+        if self.folder.exists() and not self.folder.is_dir():
+            raise OutputError(self.folder, "exists and is not a folder")
+        self._created = not self.folder.exists()
+        _mkdir(self.folder)
+        while True:
+            try:
+                fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+            except OSError as exc:
+                self._remove_created_folder()
+                raise OutputError(self.folder, f"cannot be written ({os_reason(exc)})") from exc
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError as exc:
+                holder = os.read(fd, 32).decode("ascii", "replace").strip()
+                os.close(fd)
+                if exc.errno not in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
+                    raise OutputError(self.folder, f"cannot be locked ({os_reason(exc)})") from exc
+                raise OutputError(self.folder, f"in use by another {self.what} (process {holder or '?'}, lock "
+                                               f"file {LOCK_FILE}); wait for it to finish or choose another "
+                                               "folder") from None
+            try:
+                same = os.fstat(fd).st_ino == os.stat(self.path).st_ino
+            except FileNotFoundError:
+                same = False
+            if same:  # else the previous holder removed the file between our open and our lock: again
+                break
+            os.close(fd)
+        os.ftruncate(fd, 0)
+        os.write(fd, f"{os.getpid()}\n".encode())
+        self._fd = fd
+        return self
+
+    def release(self) -> None:
+        if self._fd is None:
+            return
+        try:
+            self.path.unlink(missing_ok=True)  # before unlocking: a waiting opener then sees another file
+        except OSError:  # a read-only folder: the file stays, the lock goes with the descriptor
+            pass
+        os.close(self._fd)
+        self._fd = None
+        self._remove_created_folder()
+
+    def _remove_created_folder(self) -> None:
+        if self._created:
+            try:
+                self.folder.rmdir()  # only when empty
+            except OSError:
+                pass
+
+    def __enter__(self) -> FolderLock:
+        return self.acquire()
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()

@@ -8,14 +8,17 @@ Layout (``docs/training.md``, "Run folders")::
                                      data, training/validation sample ids, openmer version
       model.safetensors              the selected trainable tensors (prompts, heads, reciprocal points)
       metrics.json                   validation history; the selected epoch and the selection metric
-      last/model.safetensors         the last finished epoch's tensors (for --resume)
-      last/trainer_state.safetensors optimiser / scheduler / best-epoch tensors
-      last/trainer_state.json        epoch, history, the rest of the trainer state, and what
-                                     defines the run (method, classes, profile, data...)
+      last/latest                    names the newest complete checkpoint (for --resume)
+      last/epoch-NNNN/model.safetensors         the tensors after epoch NNNN
+      last/epoch-NNNN/trainer_state.safetensors optimiser / scheduler / best-epoch tensors
+      last/epoch-NNNN/trainer_state.json        epoch, history, the rest of the trainer state,
+                                     the training config, and what defines the run (method,
+                                     classes, profile, data...)
 
 Nothing in a run folder is ever unpickled: tensors are safetensors, everything else JSON. Every
-file is written to a temporary name and renamed (:mod:`openmer.files`). ``run.json`` is written
-last, so its presence marks a finished run. Paths of encoder weights inside the shared folder are
+file is written to a temporary name and renamed (:mod:`openmer.files`); a checkpoint is one unit
+(its folder is renamed into place, then ``last/latest`` switched: :func:`save_last`). ``run.json``
+is written last, so its presence marks a finished run. Paths of encoder weights inside the shared folder are
 stored as ``${SHARED_DIR}/...`` (:func:`openmer.paths.portable_path`), so a run folder and the
 shared folder can each be moved. Frozen encoders are referenced, never copied.
 """
@@ -25,6 +28,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import os
 import shutil
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -37,8 +41,8 @@ from pydantic import Field, ValidationError
 
 from openmer import __version__
 from openmer.config import OpenmerConfig
-from openmer.errors import CheckpointError, ConfigError
-from openmer.files import atomic_path, atomic_write_json, check_writable, read_safetensors
+from openmer.errors import CheckpointError, ConfigError, OutputError
+from openmer.files import atomic_path, atomic_write_json, atomic_write_text, check_writable, io_failure, read_safetensors
 from openmer.methods.base import CONFIG_FILE, WEIGHTS_FILE, OpenSetMethod
 from openmer.methods.threshold import (
     DEFAULT_ACCEPTANCE, PAPER_ACCEPTANCE_RANGE, THRESHOLD_RULE, choose_threshold, thresholds_at,
@@ -52,6 +56,9 @@ METRICS_FILE = "metrics.json"
 LAST_DIR = "last"
 TRAINER_TENSORS = "trainer_state.safetensors"
 TRAINER_STATE = "trainer_state.json"
+#: ``last/latest`` names the newest complete checkpoint folder ``last/epoch-NNNN``
+LATEST_FILE = "latest"
+EPOCH_PREFIX = "epoch-"
 #: the pickled trainer state of openmer before run-folder schema 2; refused, never read
 PICKLED_TRAINER_STATE = "trainer_state.pt"
 RUN_SCHEMA_VERSION = 2
@@ -62,7 +69,7 @@ OVERWRITE_ENTRIES = (*RUN_ENTRIES, "eval")
 
 __all__ = [
     "LAST_DIR", "METRICS_FILE", "RUN_FILE", "DataInfo", "LoadedRun", "RunInfo", "ThresholdInfo",
-    "check_resume", "holds_run", "load_last", "load_run", "method_identity", "prepare_out", "read_json",
+    "check_resume", "checkpoint_dir", "holds_run", "load_last", "load_run", "method_identity", "prepare_out", "read_json",
     "read_run_info", "save_last", "save_metrics", "save_run",
 ]
 
@@ -439,7 +446,7 @@ def _join(obj: Any, tensors: Mapping[str, torch.Tensor], path: Path) -> Any:
 
 
 def _load_tensors(path: Path, epoch: Any) -> dict[str, torch.Tensor]:
-    """The tensors of a ``last/`` file, checked to belong to ``epoch`` (the epoch of ``trainer_state.json``)."""
+    """The tensors of a checkpoint file, checked to belong to ``epoch`` (the epoch of ``trainer_state.json``)."""
     tensors, meta = read_safetensors(path)
     if meta.get("epoch") != str(epoch):
         raise CheckpointError(f"{path}: holds epoch {meta.get('epoch')} but {TRAINER_STATE} epoch {epoch} (a write "
@@ -447,55 +454,126 @@ def _load_tensors(path: Path, epoch: Any) -> dict[str, torch.Tensor]:
     return tensors
 
 
-def save_last(run_dir: str | Path, method: OpenSetMethod, state: Mapping[str, Any], identity: Mapping[str, Any]) -> Path:
-    """Write ``last/``: the method's tensors, the trainer state (tensors + JSON) and the run's identity.
+def _epoch_folders(last: Path) -> list[Path]:
+    """The complete checkpoint folders ``last/epoch-NNNN`` (renamed into place only once written), newest first."""
+    found = [p for p in last.glob(f"{EPOCH_PREFIX}*") if p.is_dir() and p.name[len(EPOCH_PREFIX):].isdigit()]
+    return sorted(found, key=lambda p: int(p.name[len(EPOCH_PREFIX):]), reverse=True)
 
-    Each file is replaced atomically; both tensor files carry the epoch in their header, and
-    :func:`load_last` refuses files of different epochs (a write interrupted between two files).
+
+def checkpoint_dir(run_dir: str | Path) -> Path | None:
+    """The folder of the newest complete checkpoint of a run folder (``None`` when there is none).
+
+    ``last/latest`` names it (written atomically after the folder was complete); when that file
+    is missing or names no folder, the newest ``last/epoch-NNNN``; a run folder of openmer before
+    this layout keeps its files in ``last/`` itself.
+    """
+    last = Path(run_dir) / LAST_DIR
+    try:
+        name = (last / LATEST_FILE).read_text(encoding="utf-8").strip()
+    except (OSError, UnicodeDecodeError):
+        name = ""
+    if name.startswith(EPOCH_PREFIX) and "/" not in name and (last / name / TRAINER_STATE).is_file():
+        return last / name
+    folders = [p for p in _epoch_folders(last) if (p / TRAINER_STATE).is_file()]
+    if folders:
+        if name:
+            logger.warning("%s names %r, which is not a checkpoint; using %s", last / LATEST_FILE, name, folders[0])
+        return folders[0]
+    return last if (last / TRAINER_STATE).is_file() else None
+
+
+def save_last(run_dir: str | Path, method: OpenSetMethod, state: Mapping[str, Any], identity: Mapping[str, Any]) -> Path:
+    """Write the checkpoint of a finished epoch as one unit: ``last/epoch-NNNN/`` (the method's
+    tensors, the trainer state as tensors + JSON, the run's identity), then ``last/latest``.
+
+    The three files go to a hidden folder, which is renamed to ``epoch-NNNN`` once complete; then
+    ``last/latest`` is replaced (one atomic rename) to name it, and only then are older
+    checkpoints removed. A kill at any moment leaves the previous checkpoint or the new one whole.
+
+    Returns:
+        The new checkpoint folder.
+
+    Raises:
+        OutputError: the checkpoint cannot be written (full disk, read-only folder...): the message
+            names ``last/`` and the file, and says which checkpoint is kept; nothing partial stays.
     """
     from safetensors.torch import save_file
 
     last = Path(run_dir) / LAST_DIR
+    finished = int(state["epoch"]) + 1
+    name = f"{EPOCH_PREFIX}{finished:04d}"
+    kept = checkpoint_dir(run_dir)
+    partial = last / f".{name}.partial"
     tensors: dict[str, torch.Tensor] = {}
     body = _split(dict(state), tensors)
     stamp = {"openmer": "trainer state", "epoch": str(state.get("epoch"))}
-    method.save_weights(last / WEIGHTS_FILE, metadata=stamp)
-    with atomic_path(last / TRAINER_TENSORS) as tmp:
-        save_file(tensors, str(tmp), metadata=stamp)
-    atomic_write_json(last / TRAINER_STATE, {"format": "openmer trainer state", "version": 1,
-                                             "run": _portable(dict(identity)), "state": body})
-    return last
+    try:
+        shutil.rmtree(partial, ignore_errors=True)  # left by a killed run
+        method.save_weights(partial / WEIGHTS_FILE, metadata=stamp)
+        with atomic_path(partial / TRAINER_TENSORS) as tmp:
+            save_file(tensors, str(tmp), metadata=stamp)
+        atomic_write_json(partial / TRAINER_STATE, {"format": "openmer trainer state", "version": 1,
+                                                    "run": _portable(dict(identity)), "state": body})
+        if (last / name).exists():  # written, never named by latest (killed before the switch)
+            shutil.rmtree(last / name)
+        os.replace(partial, last / name)
+        atomic_write_text(last / LATEST_FILE, name + "\n")
+    except BaseException as exc:
+        shutil.rmtree(partial, ignore_errors=True)
+        reason = f"{exc.path.name}: {exc.reason}" if isinstance(exc, OutputError) else io_failure(exc)
+        if reason is None:
+            raise
+        keeps = (f"the checkpoint of epoch {_epoch_of(kept)} ({kept.name}) is kept for --resume" if kept is not None
+                 else "there is no earlier checkpoint")
+        raise OutputError(last, f"cannot write the checkpoint of epoch {finished} ({reason}); {keeps}") from exc
+    for old in [*_epoch_folders(last), *last.glob(f".{EPOCH_PREFIX}*.partial")]:
+        if old.name != name:
+            shutil.rmtree(old, ignore_errors=True)
+    for legacy in (WEIGHTS_FILE, TRAINER_TENSORS, TRAINER_STATE):  # the layout before checkpoint folders
+        (last / legacy).unlink(missing_ok=True)
+    return last / name
+
+
+def _epoch_of(checkpoint: Path) -> str:
+    try:
+        return str(int(read_json(checkpoint / TRAINER_STATE)["state"]["epoch"]) + 1)
+    except (CheckpointError, KeyError, TypeError, ValueError):
+        return "?"
 
 
 def _stored_identity(run_dir: Path) -> tuple[Path, dict[str, Any], dict[str, Any]]:
     last = run_dir / LAST_DIR
-    path = last / TRAINER_STATE
-    if not path.is_file() and (last / PICKLED_TRAINER_STATE).is_file():
+    where = checkpoint_dir(run_dir)
+    if where is None and (last / PICKLED_TRAINER_STATE).is_file():
         raise CheckpointError(
             f"{last / PICKLED_TRAINER_STATE}: a pickled trainer state (openmer before run-folder schema 2). openmer "
             "never unpickles a file from a run folder, since unpickling can run any code; start the run again "
             "with --overwrite")
-    if not path.is_file():
-        raise CheckpointError(f"{last}: no checkpoint to resume from (expected {WEIGHTS_FILE}, {TRAINER_TENSORS} "
-                              f"and {TRAINER_STATE})")
+    if where is None:
+        raise CheckpointError(f"{last}: no checkpoint to resume from (expected {LATEST_FILE} naming a folder "
+                              f"{EPOCH_PREFIX}NNNN with {WEIGHTS_FILE}, {TRAINER_TENSORS} and {TRAINER_STATE})")
+    path = where / TRAINER_STATE
     raw = read_json(path, what="trainer state")
     if not isinstance(raw.get("run"), dict) or not isinstance(raw.get("state"), dict):
         raise CheckpointError(f"{path}: not an openmer trainer state (no 'run' and 'state' objects)")
     return path, raw["run"], raw["state"]
 
 
-def check_resume(run_dir: str | Path, identity: Mapping[str, Any]) -> None:
+def check_resume(run_dir: str | Path, identity: Mapping[str, Any], train_config: Any = None) -> None:
     """Refuse to resume the run in ``run_dir`` with other settings than it was started with.
 
     Args:
         identity: field -> value for the run about to start (e.g. ``known_classes``, ``profile``,
-            ``data``); each is compared with the value ``last/`` recorded.
+            ``data``); each is compared with the value the checkpoint recorded.
+        train_config: the :class:`~openmer.training.TrainConfig` about to be used; compared with
+            the checkpoint's (:meth:`~openmer.training.TrainConfig.resume_differences`: only
+            ``epochs`` and ``num_workers`` may change). ``None``: not compared.
 
     Raises:
         CheckpointError: no checkpoint, a pickled one (refused unread), or a field that differs
             (the message names it and both values).
     """
-    path, stored, _ = _stored_identity(Path(run_dir))
+    path, stored, body = _stored_identity(Path(run_dir))
     current = _portable(dict(identity))
     for key, value in current.items():
         if key not in stored:
@@ -505,6 +583,17 @@ def check_resume(run_dir: str | Path, identity: Mapping[str, Any]) -> None:
             raise CheckpointError(
                 f"{path}: cannot resume: {key} differs (the run was started with {_short(stored[key])}, now "
                 f"{_short(value)}); resume with the same options, or use another --out or --overwrite")
+    if train_config is not None:
+        started = body.get("config")
+        if not isinstance(started, dict):
+            raise CheckpointError(f"{path}: cannot resume: this checkpoint does not record its training settings; "
+                                  "start again with --overwrite")
+        changed = train_config.resume_differences(started)
+        if changed:
+            raise CheckpointError(
+                f"{path}: cannot resume: the training settings differ from the run's ({'; '.join(changed)}); a "
+                "resumed run continues the same training, so only epochs and num_workers may change: resume "
+                "with the run's settings, or use another --out or --overwrite")
 
 
 def _short(value: Any, limit: int = 160) -> str:
@@ -512,19 +601,21 @@ def _short(value: Any, limit: int = 160) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
-def load_last(run_dir: str | Path, method: OpenSetMethod, identity: Mapping[str, Any]) -> dict[str, Any]:
-    """Load ``last/`` into ``method`` and return the trainer state, after :func:`check_resume`.
+def load_last(run_dir: str | Path, method: OpenSetMethod, identity: Mapping[str, Any],
+              train_config: Any = None) -> dict[str, Any]:
+    """Load the newest complete checkpoint (:func:`checkpoint_dir`) into ``method`` and return the
+    trainer state, after :func:`check_resume`.
 
     Raises:
         CheckpointError: as :func:`check_resume`, or a missing/corrupt file (named).
     """
     run_dir = Path(run_dir)
-    check_resume(run_dir, identity)
+    check_resume(run_dir, identity, train_config)
     path, _, body = _stored_identity(run_dir)
-    last = run_dir / LAST_DIR
-    weights = _load_tensors(last / WEIGHTS_FILE, body.get("epoch"))
+    where = path.parent
+    weights = _load_tensors(where / WEIGHTS_FILE, body.get("epoch"))
     expected = method.trainable_state_dict()
     if set(weights) != set(expected) or any(tuple(weights[k].shape) != tuple(expected[k].shape) for k in expected):
-        raise CheckpointError(f"{last / WEIGHTS_FILE}: does not match the {type(method).__name__} being resumed")
+        raise CheckpointError(f"{where / WEIGHTS_FILE}: does not match the {type(method).__name__} being resumed")
     method.load_state_dict(weights, strict=False)
-    return _join(body, _load_tensors(last / TRAINER_TENSORS, body.get("epoch")), path)
+    return _join(body, _load_tensors(where / TRAINER_TENSORS, body.get("epoch")), path)

@@ -48,7 +48,7 @@ def test_train_evaluate_predict(tmp_path, clip_manifest, tiny_paper_profile, met
                     out=tmp_path / "run", train_config=cfg)
     info = json.loads((run_dir / "run.json").read_text())
     assert info["modalities"] == ["video", "audio", "text"] and info["n_train"] == 6 and info["n_val"] == 2
-    assert (run_dir / "model.safetensors").is_file() and (run_dir / "last" / "trainer_state.json").is_file()
+    assert (run_dir / "model.safetensors").is_file() and (run_dir / "last" / "epoch-0001" / "trainer_state.json").is_file()
     assert info["groups"]["train"] and set(info["groups"]["train"]).isdisjoint(info["groups"]["val"])
 
     metrics = evaluate(run_dir, manifest_path, out=tmp_path / "eval")

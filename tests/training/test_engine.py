@@ -36,7 +36,7 @@ def test_resume_equals_uninterrupted(tmp_path):
     part = new_method()
     fit(part, train, val.batches(), CFG.model_copy(update={"epochs": 3}), run_dir=tmp_path / "cut")
     # the "interrupted" run only got 3 epochs; resume the 6-epoch schedule from its last checkpoint
-    state = json.loads((tmp_path / "cut" / "last" / "trainer_state.json").read_text())
+    state = json.loads((tmp_path / "cut" / "last" / "epoch-0003" / "trainer_state.json").read_text())
     assert state["state"]["epoch"] == 2
     resumed = new_method()
     r_res = fit(resumed, train, val.batches(), CFG, run_dir=tmp_path / "cut", resume=True)

@@ -147,3 +147,48 @@ def test_resume_continues_the_same_run(tmp_path, tiny_paper_profile, audio_text_
            train_config=FAST.model_copy(update={"epochs": 3}))
     history = json.loads((run / "metrics.json").read_text())["history"]
     assert [h["epoch"] for h in history] == [1, 2, 3]
+
+
+def test_a_known_class_only_in_test_rows_is_refused_naming_it(tmp_path, tiny_paper_profile, monkeypatch):
+    """Issue 24, item 5: presence is counted in the training rows (it was counted in every row, so
+    a class found only in ``split=test`` rows trained a 3-class model with 0 clips of it)."""
+    rows = [r for r in clip_rows(tmp_path, groups=4, per_class=1, audio=False, splits=("train", "train", "val", "test"))
+            if r["label"] != "angry" or r["split"] == "test"]
+    data = write_manifest(tmp_path / "m.csv", rows)
+    monkeypatch.setattr("openmer.training.run.encode_features", _must_not_run)
+    with pytest.raises(DataError, match=r"m.csv: known class\(es\) \['angry'\] have no training clip \(manifest split "
+                                        r"column; 'angry': 1 test row\(s\)\)"):
+        _train(data, tiny_paper_profile, tmp_path / "run", known=["happy", "sad", "angry"])
+    assert not (tmp_path / "run").exists()
+    rows = [r for r in rows if r["split"] != "train" or r["label"] != "sad"]  # 'sad' only in validation rows
+    with pytest.raises(DataError, match=r"\['sad'\] have no training clip .*'sad': 1 test row\(s\), 1 val row\(s\)"):
+        _train(write_manifest(tmp_path / "m2.csv", rows), tiny_paper_profile, tmp_path / "run")
+
+
+def test_resume_with_other_training_settings_is_refused_before_any_work(tmp_path, tiny_paper_profile,
+                                                                        audio_text_data, trained_run, monkeypatch):
+    """Issue 24, item 7: another seed, lr, batch size or optimiser at --resume used to run (and be recorded)."""
+    run = copy_run(trained_run, tmp_path / "run")
+    monkeypatch.setattr("openmer.training.run.encode_features", _must_not_run)
+    other = FAST.model_copy(update={"seed": 5, "batch_size": 8, "optimizer": "sgd"})
+    with pytest.raises(CheckpointError, match=r"cannot resume: the training settings differ from the run's "
+                                              r"\(optimizer: \"adam\" -> \"sgd\"; batch_size: 4 -> 8; seed: 0 -> 5\)"):
+        _train(audio_text_data, tiny_paper_profile, run, resume=True, modalities=["audio", "text"], train_config=other)
+
+
+def test_a_second_train_into_a_folder_in_use_is_refused(tmp_path, tiny_paper_profile, audio_text_data, trained_run,
+                                                        monkeypatch):
+    """Issue 24, item 8: two `openmer train` into the same --out both exited 0, one replacing the other."""
+    from openmer.files import FolderLock
+
+    run = copy_run(trained_run, tmp_path / "run")
+    before = {p: p.read_bytes() for p in run.rglob("*") if p.is_file()}
+    monkeypatch.setattr("openmer.training.run.encode_features", _must_not_run)
+    with FolderLock(run, "openmer train"):  # what the first `openmer train` holds while it runs
+        for kwargs in ({"overwrite": True}, {"resume": True}, {}):
+            with pytest.raises(OutputError, match=r"run: in use by another openmer train \(process \d+"):
+                _train(audio_text_data, tiny_paper_profile, run, modalities=["audio", "text"], **kwargs)
+        fresh = tmp_path / "fresh"
+        with FolderLock(fresh, "openmer train"), pytest.raises(OutputError, match="in use by another"):
+            _train(audio_text_data, tiny_paper_profile, fresh)
+    assert {p: p.read_bytes() for p in run.rglob("*") if p.is_file()} == before

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Literal
+import json
+from collections.abc import Mapping
+from typing import Any, ClassVar, Literal
 
 from pydantic import Field
 
@@ -48,3 +50,27 @@ class TrainConfig(OpenmerConfig):
     #: "bf16": training forward passes under bf16 autocast (CPUs with AVX-512 BF16 / AMX, GPUs),
     #: through accelerate; "no" (default): float32
     mixed_precision: Literal["no", "bf16"] = "no"
+
+    #: what a resumed run may change: the number of epochs (resume to train longer) and the
+    #: data-loading workers (the same batches either way); anything else would continue the
+    #: optimiser state, schedule and seeded shuffling of a training that is not the one recorded
+    RESUME_MAY_CHANGE: ClassVar[frozenset[str]] = frozenset({"epochs", "num_workers"})
+
+    def resume_differences(self, started: Mapping[str, Any]) -> list[str]:
+        """How this config differs from ``started``, the config a checkpoint was written with.
+
+        Args:
+            started: the recorded ``to_dict()`` (a field it lacks, from an older openmer, counts
+                as its default).
+
+        Returns:
+            ``["lr: 0.001 -> 0.01", ...]`` for each field outside :attr:`RESUME_MAY_CHANGE` that
+            differs (empty: the run may resume).
+        """
+        recorded = {**type(self)().to_dict(), **dict(started)}
+        out = []
+        for name, value in self.to_dict().items():
+            now = json.loads(json.dumps(value))
+            if name not in self.RESUME_MAY_CHANGE and name != "schema_version" and recorded.get(name) != now:
+                out.append(f"{name}: {json.dumps(recorded.get(name))} -> {json.dumps(now)}")
+        return out

@@ -9,13 +9,16 @@ What the loop guarantees:
 - only parameters with ``requires_grad`` are optimised (prompts, projections, reciprocal points,
   heads); frozen encoders never change;
 - model selection uses the validation data only (known classes), never the test data;
-- ``run_dir`` receives the last state after every epoch, written atomically (temporary name then
-  rename) by :func:`openmer.runs.save_last`: ``last/model.safetensors``, the trainer state
-  (optimizer, scheduler, epoch, best state, history) as ``last/trainer_state.safetensors`` +
-  ``last/trainer_state.json`` (nothing pickled), and what defines the run; ``resume=True``
-  refuses a checkpoint of another run (naming the field that differs), then continues and gives
-  the same result as an uninterrupted run, because every epoch's shuffling and dropout are
-  seeded from ``(seed, epoch)`` alone;
+- ``run_dir`` receives a checkpoint after every epoch, one unit written by
+  :func:`openmer.runs.save_last` (a folder ``last/epoch-NNNN/`` renamed into place, then the
+  pointer ``last/latest`` switched): the method's tensors, the trainer state (optimizer,
+  scheduler, epoch, best state, history, training config) as safetensors + JSON (nothing
+  pickled), and what defines the run. A kill at any moment leaves one whole checkpoint; a full
+  disk or read-only folder is one :class:`~openmer.errors.OutputError` naming ``last/`` and the
+  checkpoint kept. ``resume=True`` refuses a checkpoint of another run (naming the field that
+  differs) or of other training settings (every :class:`TrainConfig` field but ``epochs`` and
+  ``num_workers``, listed), then continues and gives the same result as an uninterrupted run,
+  because every epoch's shuffling and dropout are seeded from ``(seed, epoch)`` alone;
 - hooks: ``method.on_epoch_start(epoch, epochs)`` before each epoch,
   ``method.before_optimizer_step()`` after each backward pass and gradient clipping (HESP's
   normalised-gradient prompt steps), ``method.on_epoch_end(epoch, epochs)`` after each epoch's
@@ -201,7 +204,8 @@ def fit(
         val: the same kinds, known classes only (or ``None``: the last epoch is kept).
         cfg: :class:`TrainConfig` (paper defaults).
         run_dir: where the per-epoch ``last/`` checkpoint and ``metrics.json`` go (optional).
-        resume: continue from ``run_dir/last``.
+        resume: continue from the newest complete checkpoint in ``run_dir/last`` (with the same
+            ``cfg`` but for ``epochs`` and ``num_workers``).
         progress: called after each epoch as ``progress(epoch, epochs, status)``.
         accelerator: an ``accelerate.Accelerator`` (one is made when ``None``).
         identity: what else defines the run besides the method (e.g. ``profile``, ``data``),
@@ -214,8 +218,9 @@ def fit(
         TrainingError: a NaN/inf loss (the message names epoch and step) or no trainable parameter.
         CheckpointError: ``resume`` without a checkpoint, with a pickled one (refused unread),
             or with one of another run (another method, known classes, class order, config or
-            ``identity`` field; the message names it).
-        OutputError: the checkpoint cannot be written (the message names the file).
+            ``identity`` field; the message names it) or of other training settings (listed).
+        OutputError: the checkpoint cannot be written (the message names ``last/``, the file and
+            the checkpoint kept).
     """
     from accelerate import Accelerator
     from accelerate.utils import DataLoaderConfiguration, set_seed
@@ -245,7 +250,7 @@ def fit(
     if resume:
         if run_dir is None:
             raise CheckpointError("resume needs a run directory")
-        state = load_last(run_dir, method, run_identity)
+        state = load_last(run_dir, method, run_identity, cfg)
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
         start_epoch, history = state["epoch"] + 1, state["history"]
@@ -266,7 +271,8 @@ def fit(
             if not torch.isfinite(loss):
                 raise TrainingError(
                     f"training loss is {float(loss.detach())} at epoch {epoch + 1}, step {step + 1}; "
-                    "stopped (the last finished epoch is kept for --resume). Lower the learning rate or check the inputs."
+                    "stopped (the last finished epoch is kept). Check the inputs, or lower the learning rate "
+                    "(a new run: --overwrite; --resume continues with the same settings)."
                 )
             optimizer.zero_grad(set_to_none=True)
             accelerator.backward(loss)

@@ -34,6 +34,7 @@ from openmer.protocol import partition_indices
 from openmer.runs import DataInfo, RunInfo, ThresholdInfo, check_resume, prepare_out, save_run
 from openmer.training.config import TrainConfig
 from openmer.training.engine import ProgressFn
+from openmer.training.guards import check_known_classes_trained, locks_run_folder
 from openmer.training.trial import ThresholdRule, ThresholdSource, run_trial
 
 logger = logging.getLogger(__name__)
@@ -121,6 +122,7 @@ def _parts(man: Manifest, partition: Any, seed: int) -> tuple[dict[str, np.ndarr
             {p: sorted({groups[i] for i in parts[p]}) for p in ("train", "val")}, rule)
 
 
+@locks_run_folder
 def train(
     data: str | Path,
     known: Sequence[str],
@@ -174,8 +176,10 @@ def train(
             holding a run without ``resume``/``overwrite``, ``threshold_from="val"`` without
             validation clips.
         CheckpointError: ``resume`` without a checkpoint of the same run (naming the field that differs).
-        DataError: an invalid manifest (e.g. a path leaving its root), no training clip.
-        OutputError: ``out`` cannot be written (naming the file).
+        DataError: an invalid manifest (e.g. a path leaving its root), no training clip, or a
+            known class without one.
+        OutputError: ``out`` cannot be written (naming the file), or another ``openmer train``
+            holds it (:func:`openmer.training.guards.locks_run_folder`).
     """
     out = Path(out)
     cfg = train_config or TrainConfig()
@@ -209,6 +213,7 @@ def train(
     parts, split_groups, split_rule = _parts(man, partition, cfg.seed)
     if len(parts["train"]) == 0:
         raise DataError(manifest.source or data, f"no training clip of the known classes {known} ({split_rule})")
+    check_known_classes_trained(manifest, known, labels[parts["train"]], split_rule, source=manifest.source or data)
     if threshold_from == "val" and len(parts["val"]) == 0:
         raise ConfigError(f"--threshold-from val: {data} gives no validation clip ({split_rule}); use --threshold-from train")
 
@@ -219,7 +224,7 @@ def train(
                 "data": {"sha256": data_info.sha256} if is_file else {"dataset": str(data)}}
     prepare_out(out, resume=resume, overwrite=overwrite)
     if resume:
-        check_resume(out, {"method": method, "known_classes": known, "num_classes": len(known), **identity})
+        check_resume(out, {"method": method, "known_classes": known, "num_classes": len(known), **identity}, cfg)
 
     if get_method(method).consumes == "features":
         encoders = load_profile(prof, modalities=tuple(mods))
