@@ -18,7 +18,7 @@ import secrets
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 from openmer.errors import CheckpointError, OpenmerError, OutputError
 
@@ -233,8 +233,9 @@ class FolderLock:
             except OSError:
                 pass
 
-    def __enter__(self) -> FolderLock:
-        return self.acquire()
+    def __enter__(self) -> Self:
+        self.acquire()
+        return self
 
     def __exit__(self, *exc: object) -> None:
         self.release()

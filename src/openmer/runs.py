@@ -18,9 +18,9 @@ Layout (``docs/training.md``, "Run folders")::
 Nothing in a run folder is ever unpickled: tensors are safetensors, everything else JSON. Every
 file is written to a temporary name and renamed (:mod:`openmer.files`); a checkpoint is one unit
 (its folder is renamed into place, then ``last/latest`` switched: :func:`save_last`). ``run.json``
-is written last, so its presence marks a finished run. Paths of encoder weights inside the shared folder are
-stored as ``${SHARED_DIR}/...`` (:func:`openmer.paths.portable_path`), so a run folder and the
-shared folder can each be moved. Frozen encoders are referenced, never copied.
+is written last, so its presence marks a finished run. Paths of encoder weights inside the shared
+folder are stored as ``${SHARED_DIR}/...`` (:func:`openmer.paths.portable_path`), so a run folder
+and the shared folder can each be moved. Frozen encoders are referenced, never copied.
 """
 
 from __future__ import annotations
@@ -42,7 +42,9 @@ from pydantic import Field, ValidationError
 from openmer import __version__
 from openmer.config import OpenmerConfig
 from openmer.errors import CheckpointError, ConfigError, OutputError
-from openmer.files import atomic_path, atomic_write_json, atomic_write_text, check_writable, io_failure, read_safetensors
+from openmer.files import (
+    atomic_path, atomic_write_json, atomic_write_text, check_writable, io_failure, read_safetensors,
+)
 from openmer.methods.base import CONFIG_FILE, WEIGHTS_FILE, OpenSetMethod
 from openmer.methods.threshold import (
     DEFAULT_ACCEPTANCE, PAPER_ACCEPTANCE_RANGE, THRESHOLD_RULE, choose_threshold, thresholds_at,
