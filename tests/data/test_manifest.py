@@ -81,11 +81,35 @@ def test_sidecar_transcripts_are_read_by_the_checked_loader(tmp_path):
     (tmp_path / "ok.txt").write_text("\ufeffhallo welt\n", encoding="utf-8")
     (tmp_path / "empty.txt").write_text("  \n", encoding="utf-8")
     (tmp_path / "latin1.txt").write_bytes("sch\xf6n".encode("latin-1"))
-    m = Manifest.read(write(tmp_path / "m.csv", "id,text\n1,ok.txt\n2,empty.txt\n3,latin1.txt\n4,notes.txt\n"))
+    m = Manifest.read(write(tmp_path / "m.csv", "id,text\n1,ok.txt\n2,empty.txt\n3,latin1.txt\n"))
     assert m.text_of(m[0]) == "hallo welt" and m.text_of(m[1]) is None
-    assert m.text_of(m[3]) == "notes.txt"  # no such file: the cell is the transcript itself
     with pytest.raises(MediaError, match=r"latin1.txt: transcript is not valid UTF-8"):
         m.text_of(m[2])
+
+
+def test_a_text_naming_a_missing_file_is_an_error_naming_the_row(tmp_path):
+    """Issue 24, item 4: a ``text`` column of paths to missing .txt files used each path string as the
+    transcript (AUROC .547 -> .445, no warning). The rule (module docstring, docs/datasets.md): a value
+    ending in .txt (any case) is a sidecar and must exist; a path-shaped value of another suffix is refused."""
+    from openmer.datasets import resolve_data
+
+    (tmp_path / "t").mkdir()
+    (tmp_path / "t" / "Ok.TXT").write_text("hallo welt", encoding="utf-8")
+    m = Manifest.read(write(tmp_path / "m.csv", "id,text,label\n1,t/Ok.TXT,joy\n2,t/gone.txt,joy\n3,and/or,joy\n"))
+    assert m.text_of(m[0]) == "hallo welt" and m.text_of(m[2]) == "and/or"
+    missing = r"m.csv: row 2 \(id '2'\): text names the transcript file 't/gone.txt' .*which does not exist"
+    with pytest.raises(DataError, match=missing):
+        m.text_of(m[1])
+    with pytest.raises(DataError, match=missing):
+        m.validate()
+    m.validate(check_files=False)  # files unchecked: a sidecar's existence is not looked at
+    with pytest.raises(DataError, match=missing):
+        resolve_data(tmp_path / "m.csv")  # what train / evaluate read, before any work
+    write(tmp_path / "lab.csv", "id,text\n1,hello there\n2,transcripts/a02.lab\n")
+    for check_files in (True, False):
+        with pytest.raises(DataError, match=r"lab.csv: row 2 \(id '2'\): text 'transcripts/a02.lab' looks like a "
+                                            r"file path, not a transcript; only .txt files are read"):
+            Manifest.read(tmp_path / "lab.csv").validate(check_files=check_files)
 
 
 def test_manifest_that_is_not_utf8_names_the_file(tmp_path):

@@ -6,7 +6,7 @@ A manifest is a CSV (or JSON-lines) file with the columns
 id        unique sample id (string)
 video     path of a video file, relative to the manifest's root (may be empty)
 audio     path of an audio file (may be empty; a video's own audio track is used then)
-text      transcript (may be empty); a path ending in ``.txt`` is read as a sidecar file
+text      transcript (may be empty), or the path of a sidecar transcript file: see below
 label     class name (may be empty for unlabelled data to predict on)
 group     speaker / actor / dialogue id for group-aware splits (may be empty)
 start     optional segment start in seconds inside the media file
@@ -14,6 +14,12 @@ end       optional segment end in seconds
 split     optional ``train``, ``val`` or ``test``: ``openmer train`` uses the train/val rows,
           ``openmer evaluate`` the test rows only (all rows or none carry a split)
 ========  ==========================================================================
+
+A ``text`` value ending in ``.txt`` (any case) names a sidecar transcript file (UTF-8), resolved
+like the media paths; the file must exist (:meth:`Manifest.validate` and :meth:`Manifest.text_of`
+refuse a missing one, naming the row: a path is never taken as the transcript). A value without
+spaces that holds a path separator and ends in a file suffix (``transcripts/a01.lab``) is refused
+too: only ``.txt`` files are read as transcripts (:func:`text_names_a_file`).
 
 Any modality may be absent. Relative paths are resolved against ``root`` (by default the
 manifest's folder); :meth:`Manifest.read` refuses a relative path that leaves the root (e.g.
@@ -27,6 +33,7 @@ import csv
 import io
 import json
 import os
+import re
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -38,6 +45,21 @@ from openmer import UNKNOWN
 from openmer.errors import DataError, MediaError
 
 COLUMNS = ("id", "video", "audio", "text", "label", "group", "start", "end", "split")
+#: a ``text`` value shaped like a file path: no whitespace, a ``/`` or ``\``, a file suffix
+_PATH_SHAPED = re.compile(r"^\S*[/\\]\S*\.[A-Za-z][A-Za-z0-9]{0,4}$")
+
+
+def is_sidecar(text: str) -> bool:
+    """Whether a manifest ``text`` value names a sidecar transcript file: it ends in ``.txt``
+    (any case, surrounding spaces ignored), the rule of :func:`openmer.media.load_text`."""
+    return text.strip().lower().endswith(".txt")
+
+
+def text_names_a_file(text: str) -> bool:
+    """Whether a manifest ``text`` value is a file path rather than a transcript: a sidecar
+    (:func:`is_sidecar`), or a value without whitespace holding a path separator and ending in a
+    file suffix (``transcripts/a01.lab``; ``and/or`` is a transcript)."""
+    return is_sidecar(text) or bool(_PATH_SHAPED.match(text.strip()))
 MODALITIES = ("video", "audio", "text")
 SPLITS = ("train", "val", "test")
 
@@ -118,20 +140,41 @@ class Manifest:
         """The transcript, reading a ``.txt`` sidecar when ``text`` names one (``None`` = no transcript).
 
         Raises:
+            DataError: ``text`` names a file that does not exist, or a file other than a ``.txt``
+                sidecar (:meth:`text_problem`; the message names the manifest and the row).
             MediaError: the sidecar is not valid UTF-8 (read by :func:`openmer.media.load_text`).
         """
         if not sample.text:
             return None
-        if sample.text.endswith(".txt") and (self.root / sample.text).is_file():
+        problem = self.text_problem(sample)
+        if problem:
+            rows = [n for n, s in enumerate(self.samples, start=1) if s is sample]
+            raise DataError(self.source or self.root, f"row {rows[0] if rows else '?'} (id {sample.id!r}): {problem}")
+        if is_sidecar(sample.text):
             from openmer.media.text import load_text
 
             try:
-                return load_text(self.root / sample.text)
+                return load_text(self.root / sample.text.strip())
             except MediaError as exc:
                 if exc.reason.startswith("empty"):
                     return None  # an empty sidecar = no transcript, as an empty cell
                 raise
         return sample.text
+
+    def text_problem(self, sample: Sample) -> str | None:
+        """Why ``sample.text`` cannot be used (it names a missing sidecar, or a file that is not a
+        ``.txt`` sidecar), or ``None``. A path is never taken as the transcript itself."""
+        text = sample.text
+        if not text or not text_names_a_file(text):
+            return None
+        if not is_sidecar(text):
+            return (f"text {text!r} looks like a file path, not a transcript; only .txt files are read as "
+                    "sidecar transcripts: name it .txt, or put the transcript itself in the cell")
+        path = self.root / text.strip()
+        if not path.is_file():
+            return (f"text names the transcript file {text.strip()!r} ({path}), which does not exist; a text value "
+                    "ending in .txt is read as a sidecar file: fix the path, or put the transcript itself in the cell")
+        return None
 
     @property
     def has_splits(self) -> bool:
@@ -172,8 +215,9 @@ class Manifest:
 
         Raises:
             DataError: naming the manifest file and row for a duplicate id, a label not in
-                ``classes``, a row with no modality at all, ``end <= start``, or (with
-                ``check_files``) a media file that does not exist.
+                ``classes``, a row with no modality at all, ``end <= start``, a ``text`` shaped
+                like a path that is not a ``.txt`` sidecar, or (with ``check_files``) a media or
+                sidecar transcript file that does not exist.
         """
         where = self.source or self.root
         counts = Counter(s.id for s in self.samples)
@@ -190,6 +234,10 @@ class Manifest:
                 )
             if s.start is not None and s.end is not None and s.end <= s.start:
                 raise DataError(where, f"row {n} (id {s.id!r}) has end {s.end} <= start {s.start}")
+            if s.text and text_names_a_file(s.text) and (check_files or not is_sidecar(s.text)):
+                problem = self.text_problem(s)
+                if problem:
+                    raise DataError(where, f"row {n} (id {s.id!r}): {problem}")
             if check_files:
                 for m in ("video", "audio"):
                     p = self.path(s, m)
@@ -335,7 +383,7 @@ def _check_inside_root(path: Path, root: Path, n: int, sample: Sample) -> None:
     base = os.path.normpath(os.path.abspath(root))
     for column in ("video", "audio", "text"):
         rel = getattr(sample, column)
-        if not rel or (column == "text" and not rel.endswith(".txt")) or Path(rel).is_absolute():
+        if not rel or (column == "text" and not is_sidecar(rel)) or Path(rel).is_absolute():
             continue
         target = os.path.normpath(os.path.join(base, rel))
         if target != base and not target.startswith(base.rstrip(os.sep) + os.sep):
