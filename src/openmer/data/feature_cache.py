@@ -5,12 +5,21 @@ the media file plus the segment bounds, or the transcript's text) + the encoder'
 weights (``name_or_path``) + the preprocessing (frames per video, audio limit). One ``.npz`` file
 per encoder and preprocessing under ``cache_dir`` maps content hashes to vectors. A second run,
 or another baseline on the same encoders, reads them instead of re-encoding.
+
+The cache only saves time, so its faults never stop the work: a cache file that cannot be read
+(truncated, not an ``.npz``, holding an object array or a vector of the wrong shape) is an
+:class:`~openmer.errors.OpenmerWarning`, and its clips are encoded again and the file rewritten;
+a cache folder that cannot be written (read-only, a file in the way, a full disk) is a warning
+before any encoding, and the features are computed without storing them.
 """
 
 from __future__ import annotations
 
 import hashlib
 import logging
+import warnings
+import zipfile
+import zlib
 from collections.abc import Callable
 from pathlib import Path
 
@@ -19,7 +28,8 @@ import torch
 
 from openmer.backbones.base import Encoder
 from openmer.data.clips import ClipDataset, modality_present
-from openmer.files import atomic_path
+from openmer.errors import OpenmerWarning, OutputError
+from openmer.files import atomic_path, check_writable
 
 logger = logging.getLogger(__name__)
 
@@ -57,6 +67,69 @@ def encoder_key(encoder: Encoder, dataset: ClipDataset) -> str:
     return hashlib.sha256(ident.encode()).hexdigest()[:16]
 
 
+#: what reading a damaged ``.npz`` raises (truncated zip, not a zip, an object array, bad compression...)
+_UNREADABLE = (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile, zlib.error)
+
+
+def _warn(message: str) -> None:
+    warnings.warn(OpenmerWarning(message), stacklevel=3)
+
+
+def writable_cache(cache_dir: str | Path | None) -> bool:
+    """Whether features can be stored in ``cache_dir`` (created if missing); a warning when not.
+
+    Checked once, before any encoding: a read-only cache folder slows the work down, it never stops it.
+    """
+    if cache_dir is None:
+        return False
+    try:
+        check_writable(cache_dir)
+    except OutputError as exc:
+        _warn(f"{exc}: the feature cache cannot be written there; features are computed without storing them "
+              "(set OPENMER_CACHE, or pass another cache folder, to keep them)")
+        return False
+    return True
+
+
+def read_cache(path: Path, dim: int) -> tuple[dict[str, np.ndarray], bool]:
+    """The vectors of a cache file that can be used, and whether anything in it could not.
+
+    Args:
+        path: a cache ``.npz`` (content hash -> vector); a missing file is an empty cache.
+        dim: the encoder's output width; an entry of another shape, not float or not finite is unusable.
+
+    Returns:
+        ``(store, damaged)``: content hash -> (dim,) float32; ``damaged`` when the file or some
+        entries could not be used (each case is one warning naming the file; those clips are
+        encoded again).
+    """
+    if not path.is_file():
+        return {}, False
+    store: dict[str, np.ndarray] = {}
+    bad = 0
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            names = list(z.files)
+            for k in names:
+                try:
+                    v = z[k]
+                except _UNREADABLE:
+                    bad += 1
+                    continue
+                if v.shape != (dim,) or v.dtype.kind != "f" or not np.isfinite(v).all():
+                    bad += 1
+                    continue
+                store[k] = v.astype(np.float32, copy=False)
+    except _UNREADABLE as exc:
+        _warn(f"{path}: feature cache cannot be read ({type(exc).__name__}: {exc}); its clips are encoded again "
+              "and the file rewritten")
+        return {}, True
+    if bad:
+        _warn(f"{path}: {bad} of {len(names)} cached feature vector(s) cannot be used (unreadable, or not "
+              f"{dim} finite floats); their clips are encoded again and the file rewritten")
+    return store, bad > 0
+
+
 @torch.no_grad()
 def encode_features(
     dataset: ClipDataset,
@@ -71,7 +144,8 @@ def encode_features(
     Args:
         dataset: the clips (its ``modalities`` decide which encoders run).
         encoders: modality -> frozen encoder.
-        cache_dir: folder of the on-disk cache (``None`` = no cache).
+        cache_dir: folder of the on-disk cache (``None`` = no cache). A damaged cache file or a
+            folder that cannot be written is a warning, never an error (module docstring).
         batch_size: clips per encoder call.
         progress: ``progress(done, total, message)``.
 
@@ -83,16 +157,16 @@ def encode_features(
     n = len(dataset)
     feats: dict[str, np.ndarray] = {}
     present: dict[str, np.ndarray] = {}
+    store_new = writable_cache(cache_dir)  # before any encoding
     for m in dataset.modalities:
         enc = encoders[m]
+        dim = int(enc.embed_dim)
         keys = [content_key(dataset, i, m) for i in range(n)]
         store: dict[str, np.ndarray] = {}
-        path = None
+        path, damaged = None, False
         if cache_dir is not None:
             path = Path(cache_dir) / f"{m}-{encoder_key(enc, dataset)}.npz"
-            if path.is_file():
-                with np.load(path, allow_pickle=False) as z:
-                    store = {k: z[k] for k in z.files}
+            store, damaged = read_cache(path, dim)
         todo = [i for i, k in enumerate(keys) if k is not None and k not in store]
         logger.info("%s: %d of %d clips cached, encoding %d", m, n - len(todo), n, len(todo))
         for start in range(0, len(todo), batch_size):
@@ -106,10 +180,12 @@ def encode_features(
                 store[keys[idx[j]]] = row
             if progress:
                 progress(min(start + batch_size, len(todo)), len(todo), f"encoding {m}")
-        if path is not None and todo:
-            with atomic_path(path) as tmp, tmp.open("wb") as fh:
-                np.savez(fh, **store)
-        dim = int(enc.embed_dim)
+        if path is not None and store_new and (todo or damaged):
+            try:
+                with atomic_path(path) as tmp, tmp.open("wb") as fh:
+                    np.savez(fh, **store)
+            except OutputError as exc:
+                _warn(f"{exc}: the {m} features were not stored in the cache; the work goes on")
         present[m] = np.array([k is not None and k in store for k in keys])
         feats[m] = np.stack([store[k] if (k is not None and k in store) else np.zeros(dim, np.float32) for k in keys]).astype(np.float32)
     return feats, present
