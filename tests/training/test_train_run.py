@@ -155,7 +155,7 @@ def test_a_known_class_only_in_test_rows_is_refused_naming_it(tmp_path, tiny_pap
     rows = [r for r in clip_rows(tmp_path, groups=4, per_class=1, audio=False, splits=("train", "train", "val", "test"))
             if r["label"] != "angry" or r["split"] == "test"]
     data = write_manifest(tmp_path / "m.csv", rows)
-    monkeypatch.setattr("openmer.training.run.encode_features", _must_not_run)
+    monkeypatch.setattr("openmer.methods.inputs.encode_features", _must_not_run)
     with pytest.raises(DataError, match=r"m.csv: known class\(es\) \['angry'\] have no training clip \(manifest split "
                                         r"column; 'angry': 1 test row\(s\)\)"):
         _train(data, tiny_paper_profile, tmp_path / "run", known=["happy", "sad", "angry"])
@@ -169,7 +169,7 @@ def test_resume_with_other_training_settings_is_refused_before_any_work(tmp_path
                                                                         audio_text_data, trained_run, monkeypatch):
     """Issue 24, item 7: another seed, lr, batch size or optimiser at --resume used to run (and be recorded)."""
     run = copy_run(trained_run, tmp_path / "run")
-    monkeypatch.setattr("openmer.training.run.encode_features", _must_not_run)
+    monkeypatch.setattr("openmer.methods.inputs.encode_features", _must_not_run)
     other = FAST.model_copy(update={"seed": 5, "batch_size": 8, "optimizer": "sgd"})
     with pytest.raises(CheckpointError, match=r"cannot resume: the training settings differ from the run's "
                                               r"\(optimizer: \"adam\" -> \"sgd\"; batch_size: 4 -> 8; seed: 0 -> 5\)"):
@@ -183,7 +183,7 @@ def test_a_second_train_into_a_folder_in_use_is_refused(tmp_path, tiny_paper_pro
 
     run = copy_run(trained_run, tmp_path / "run")
     before = {p: p.read_bytes() for p in run.rglob("*") if p.is_file()}
-    monkeypatch.setattr("openmer.training.run.encode_features", _must_not_run)
+    monkeypatch.setattr("openmer.methods.inputs.encode_features", _must_not_run)
     with FolderLock(run, "openmer train"):  # what the first `openmer train` holds while it runs
         for kwargs in ({"overwrite": True}, {"resume": True}, {}):
             with pytest.raises(OutputError, match=r"run: in use by another openmer train \(process \d+"):
