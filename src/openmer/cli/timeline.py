@@ -1,0 +1,91 @@
+"""``openmer timeline``: emotion timelines of long recordings (``docs/timeline.md``)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import typer
+
+from openmer.cli.app import app
+from openmer.cli.common import EXIT_SOME_FAILED, ProgressCallback, console, handle_errors, rich_progress
+
+
+def _in_seconds(cb: ProgressCallback) -> Callable[[float, float, str], None]:
+    """The library's ``progress(seconds done, seconds total, message)`` shown in whole seconds."""
+
+    def report(done: float, total: float, message: str) -> None:
+        cb(int(done), int(total), message)
+
+    return report
+
+
+@app.command("timeline")
+@handle_errors
+def timeline_command(
+    run_dir: Path = typer.Argument(..., help="A run folder from `openmer train`."),
+    recordings: list[Path] = typer.Argument(..., help="Audio or video recordings, any length."),
+    out: Path = typer.Option(..., "--out", help="Output folder (one sub-folder per recording when several)."),
+    transcript: Path | None = typer.Option(
+        None, "--transcript", help="SRT, WebVTT or JSON transcript (else NAME.srt/.vtt/.json beside the recording)."),
+    window: float = typer.Option(4.0, "--window", help="Window length in seconds."),
+    hop: float = typer.Option(2.0, "--hop", help="Seconds between window starts."),
+    smooth: int = typer.Option(3, "--smooth", help="Windows averaged before deciding (odd; 1 = no smoothing)."),
+    min_segment: float = typer.Option(0.0, "--min-segment", help="Segments shorter than this (s) join a neighbour."),
+    vad_threshold: float = typer.Option(0.5, "--vad-threshold", help="Silero speech probability of a speech frame."),
+    min_speech: float = typer.Option(0.25, "--min-speech", help="Fraction of speech a window needs to be scored."),
+    threads: int | None = typer.Option(None, "--threads", help="CPU threads for torch (default: torch's)."),
+    resume: bool = typer.Option(False, "--resume", help="Continue an interrupted timeline in --out."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace a timeline in --out."),
+) -> None:
+    """Windows with a known class, `unknown` (to review) or `no_speech`, as they are scored:
+    timeline.csv, segments.csv/.json, summary.json and timeline.png in --out."""
+    import torch
+
+    from openmer.errors import ConfigError, OpenmerError
+    from openmer.runs import load_run
+    from openmer.timeline import TimelineConfig, timeline
+
+    config = TimelineConfig(window=window, hop=hop, smooth=smooth, min_segment=min_segment,
+                            vad_threshold=vad_threshold, min_speech=min_speech)
+    config.check()
+    if resume and overwrite:
+        raise ConfigError("--resume and --overwrite: give one of them")
+    if transcript is not None and len(recordings) > 1:
+        raise ConfigError("--transcript names one transcript: give one recording with it")
+    stems = [r.stem for r in recordings]
+    if len(recordings) > 1 and len(set(stems)) < len(stems):
+        raise ConfigError("recordings with the same name would share an output folder: rename one")
+    if threads is not None:
+        if threads < 1:
+            raise ConfigError(f"--threads must be >= 1, got {threads}")
+        torch.set_num_threads(threads)
+    run = load_run(run_dir)
+    failed = 0
+    for rec in recordings:
+        dest = out if len(recordings) == 1 else out / rec.stem
+        try:
+            with rich_progress() as bar:
+                cb = ProgressCallback(bar, f"timeline {rec.name} (s of audio)")
+                result = timeline(run, rec, dest, config=config, transcript=transcript, resume=resume,
+                                  overwrite=overwrite, progress=_in_seconds(cb))
+        except OpenmerError as exc:
+            if len(recordings) == 1:
+                raise
+            failed += 1
+            console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+            continue
+        s = result.summary
+        u = s["unknown_segments"]
+        console.print(f"{rec.name}: {s['duration_s'] / 60:.1f} min, {s['n_scored_windows']} of {s['n_windows']} "
+                      f"windows with speech, {u['count']} unknown segment(s) ({u['total_s']:.1f} s) to review; "
+                      f"{s['real_time_factor']}x real time -> {dest}", highlight=False, soft_wrap=True)
+        if s["decode_errors"]:
+            for g in s["decode_errors"]:
+                until = "the end" if g["end_s"] is None else f"{g['end_s']:.2f} s"
+                console.print(f"[yellow]warning:[/] {rec.name}: could not decode {g['start_s']:.2f} s - {until} "
+                              f"({g['reason']}); the rest was scored", highlight=False, soft_wrap=True)
+        if s["messages"]:
+            failed += 1
+    if failed:
+        raise typer.Exit(code=EXIT_SOME_FAILED)

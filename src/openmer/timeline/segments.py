@@ -1,0 +1,169 @@
+"""Smoothing of window decisions, segments, and the emotion diarization error rate (EDER).
+
+Decision of a scored window (HCEP Algorithm 1, Sec. 4.4.6): class ``argmax p`` when the
+confidence is at least the run's threshold, else ``unknown``. Windows without speech are
+``no_speech``; windows that could not be decoded are ``error``; neither is smoothed or scored.
+
+**Smoothing** (``k`` odd, ``h = (k - 1) / 2``): the probabilities and the confidence of a scored
+window are replaced by their means over the scored windows ``i - h .. i + h`` of its run of
+consecutive scored windows (the neighbourhood is cut at a ``no_speech``/``error`` window and at the
+ends), and the decision is taken again from the means. Bound: when every window of a
+neighbourhood has the same decision, its mean has that decision too (each ``p_c >= p_j`` and
+``confidence >= threshold`` -- or ``< threshold`` for ``unknown`` -- survive averaging), so a
+window's smoothed decision can differ from its own only within ``h`` windows of a change of raw
+decision: **every boundary of the smoothed timeline lies within ``h x hop`` seconds of a boundary
+of the raw one** (boundaries can vanish, none appears farther away).
+
+**Segments**: each window owns its tile (:func:`openmer.timeline.windows.tiles`); consecutive
+tiles with the same decision merge into a segment. With ``min_segment > 0`` a segment shorter than
+that (seconds) gives its time to the segment before it (to the one after it at the start); this
+moves boundaries by less than ``min_segment`` more.
+
+**EDER** (Wang et al. 2023, "Speech Emotion Diarization: Which Emotion Appears When?", the metric
+of SpeechBrain's emotion diarization recipe): over the elementary intervals between all
+boundaries, with ``R`` the reference labels and ``H`` the hypothesis labels active there,
+missed = ``max(0, |R| - |H|)``, false alarm = ``|H|`` where ``R`` is empty, overlap =
+``|H| - |R|`` where ``R`` is not empty and ``|H| > |R|``, confusion = ``min(|R|, |H|) - |R & H|``,
+each times the interval's length; EDER = their sum over the total reference time ``sum |R|``.
+``unknown`` is a label like the others; no-speech time carries no label.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from openmer.methods.threshold import UNKNOWN_LABEL
+
+NO_SPEECH = "no_speech"
+ERROR = "error"
+
+
+def decisions(conf: np.ndarray, probs: np.ndarray, scored: np.ndarray, threshold: float,
+              classes: Sequence[str], other: Sequence[str]) -> list[str]:
+    """Labels of K windows: ``classes[argmax probs]`` or ``unknown`` for scored ones, ``other[i]`` else.
+
+    Args:
+        conf: (K,) confidences; probs: (K, C) class probabilities; scored: (K,) bool.
+    """
+    out = []
+    for i in range(len(scored)):
+        if not scored[i]:
+            out.append(other[i])
+        else:
+            out.append(classes[int(np.argmax(probs[i]))] if conf[i] >= threshold else UNKNOWN_LABEL)
+    return out
+
+
+def smooth(conf: np.ndarray, probs: np.ndarray, scored: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Means of ``conf`` (K,) and ``probs`` (K, C) over ``k`` scored windows (see the module doc).
+
+    Raises:
+        ValueError: ``k`` not a positive odd number.
+    """
+    if k < 1 or k % 2 == 0:
+        raise ValueError(f"smoothing needs an odd number of windows >= 1, got {k}")
+    conf, probs = np.asarray(conf, float), np.asarray(probs, float)
+    if k == 1:
+        return conf.copy(), probs.copy()
+    h = (k - 1) // 2
+    out_c, out_p = conf.copy(), probs.copy()
+    i, n = 0, len(scored)
+    while i < n:
+        if not scored[i]:
+            i += 1
+            continue
+        j = i
+        while j < n and scored[j]:
+            j += 1
+        for t in range(i, j):  # run [i, j)
+            a, b = max(i, t - h), min(j, t + h + 1)
+            out_c[t] = conf[a:b].mean()
+            out_p[t] = probs[a:b].mean(axis=0)
+        i = j
+    return out_c, out_p
+
+
+@dataclass(frozen=True)
+class Segment:
+    """A stretch of one decision: seconds, label, mean (smoothed) confidence of its windows (NaN
+    for no_speech/error), number of windows."""
+
+    start: float
+    end: float
+    label: str
+    confidence: float
+    n_windows: int
+
+    @property
+    def duration(self) -> float:
+        return self.end - self.start
+
+
+def segments(tile_start: np.ndarray, tile_end: np.ndarray, labels: Sequence[str], conf: np.ndarray,
+             min_segment: float = 0.0) -> list[Segment]:
+    """Merged runs of one label over the windows' tiles (see the module doc)."""
+    runs: list[list] = []  # [start, end, label, conf_sum, n]
+    for s, e, lab, c in zip(tile_start, tile_end, labels, conf, strict=True):
+        if runs and runs[-1][2] == lab:
+            runs[-1][1] = e
+            runs[-1][3] += c
+            runs[-1][4] += 1
+        else:
+            runs.append([s, e, lab, c, 1])
+    if min_segment > 0 and len(runs) > 1:
+        merged: list[list] = []
+        for r in runs:
+            if merged and (r[1] - r[0] < min_segment or merged[-1][2] == r[2]):
+                merged[-1][1] = r[1]  # a short run gives its time to the run before it
+                if merged[-1][2] == r[2]:
+                    merged[-1][3] += r[3]
+                    merged[-1][4] += r[4]
+            else:
+                merged.append(list(r))
+        if len(merged) > 1 and merged[0][1] - merged[0][0] < min_segment:  # a short first run: to the next
+            merged[1][0] = merged[0][0]
+            merged.pop(0)
+        runs = merged
+    return [Segment(float(s), float(e), lab, float(c / n) if lab not in (NO_SPEECH, ERROR) else float("nan"), int(n))
+            for s, e, lab, c, n in runs]
+
+
+def eder(reference: Sequence[tuple[float, float, str]],
+         hypothesis: Sequence[tuple[float, float, str]]) -> dict[str, float]:
+    """Emotion diarization error rate of ``hypothesis`` against ``reference`` (see the module doc).
+
+    Args:
+        reference, hypothesis: ``(start_s, end_s, label)`` segments; a hypothesis label
+            ``no_speech`` or ``error`` counts as no label.
+
+    Returns:
+        ``{"eder", "missed", "false_alarm", "overlap", "confusion", "total"}``: seconds, and the rate.
+
+    Raises:
+        ValueError: the reference holds no labelled time.
+    """
+    hyp = [(s, e, lab) for s, e, lab in hypothesis if lab not in (NO_SPEECH, ERROR)]
+    cuts = sorted({t for s, e, _ in [*reference, *hyp] for t in (s, e)})
+    out = {"missed": 0.0, "false_alarm": 0.0, "overlap": 0.0, "confusion": 0.0, "total": 0.0}
+    for a, b in itertools.pairwise(cuts):
+        d = b - a
+        if d <= 0:
+            continue
+        r = [lab for s, e, lab in reference if s < b and e > a]
+        h = [lab for s, e, lab in hyp if s < b and e > a]
+        out["total"] += len(r) * d
+        out["missed"] += max(0, len(r) - len(h)) * d
+        if not r:
+            out["false_alarm"] += len(h) * d
+        elif len(h) > len(r):
+            out["overlap"] += (len(h) - len(r)) * d
+        correct = sum(min(r.count(lab), h.count(lab)) for lab in set(r))
+        out["confusion"] += (min(len(r), len(h)) - correct) * d
+    if out["total"] <= 0:
+        raise ValueError("EDER needs reference segments with labelled time")
+    out["eder"] = (out["missed"] + out["false_alarm"] + out["overlap"] + out["confusion"]) / out["total"]
+    return out

@@ -1,0 +1,154 @@
+"""`openmer timeline` end to end on generated recordings of real speech (EmoDB clips from shared/):
+speech detection, transcripts, a corrupt stretch, no speech, resume, and the CLI."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import soundfile as sf
+from typer.testing import CliRunner
+
+from openmer.cli.app import app
+from openmer.errors import ConfigError, OutputError
+from openmer.timeline import TimelineConfig, timeline
+from tests.conftest import SHARED
+from tests.media.conftest import encode
+
+runner = CliRunner()
+FAST = TimelineConfig(window=2.0, hop=1.0, group=4)
+
+
+@pytest.fixture(scope="module")
+def speech() -> list[np.ndarray]:
+    """Four EmoDB utterances at 16 kHz (about 2 s each)."""
+    from openmer.media import load_audio
+
+    if not (SHARED / "data" / "emodb").is_dir():
+        pytest.skip(f"needs {SHARED / 'data' / 'emodb'} (see shared/README.md)")
+    wavs = sorted((SHARED / "data" / "emodb" / "wav").glob("*.wav"))[:4]
+    return [load_audio(w) for w in wavs]
+
+
+def _recording(path, speech, silence_s=(1.0, 1.0, 1.0, 6.0)):
+    parts = []
+    for clip, gap in zip(speech, silence_s, strict=True):
+        parts += [clip, np.zeros(int(gap * 16000), np.float32)]
+    wave = np.concatenate(parts)
+    if path.suffix == ".wav":
+        sf.write(path, wave, 16000)
+    else:
+        encode(path, None, 0, wave, 16000)
+    return path, wave
+
+
+def _rows(out):
+    return (out / "timeline.csv").read_text(encoding="utf-8").splitlines()
+
+
+def test_a_silent_stretch_is_no_speech_and_speech_is_scored(tmp_path, trained_run, speech):
+    rec, wave = _recording(tmp_path / "talk.wav", speech)
+    result = timeline(trained_run, rec, tmp_path / "out", config=FAST)
+    duration = len(wave) / 16000
+    silent_from = duration - 6.0  # the last 6 s are silence
+    labels = {(r["start_s"], r["label"]) for r in result.rows}
+    assert all(lab == "no_speech" for s, lab in labels if s >= silent_from)
+    assert any(lab in ("happy", "sad", "unknown") for s, lab in labels if s < 1.0)
+    for name in ("timeline.csv", "segments.csv", "segments.json", "summary.json", "timeline.png"):
+        assert (tmp_path / "out" / name).stat().st_size > 0
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text())
+    assert summary["n_windows"] == len(_rows(tmp_path / "out")) - 1
+    assert 4.0 < summary["speech_s"] < 12.0 and summary["messages"] == []
+    assert result.segments[-1].label == "no_speech" and result.segments[-1].end == pytest.approx(duration)
+
+
+def test_transcript_cues_reach_the_windows_they_overlap(tmp_path, trained_run, speech):
+    rec, _ = _recording(tmp_path / "talk.wav", speech)
+    (tmp_path / "talk.srt").write_text("1\n00:00:00,000 --> 00:00:01,500\nich bin froh\n\n"
+                                       "2\n00:00:04,200 --> 00:00:04,800\nwarum\n", encoding="utf-8")
+    result = timeline(trained_run, rec, tmp_path / "out", config=FAST)
+    text = {r["start_s"]: r["text"] for r in result.rows}
+    assert text[0.0] == "ich bin froh" and text[1.0] == "ich bin froh" and text[2.0] == ""
+    assert text[3.0] == "warum" and text[4.0] == "warum" and text[5.0] == ""
+
+
+def test_a_recording_without_speech_says_so(tmp_path, trained_run):
+    rec = tmp_path / "hum.wav"
+    t = np.arange(16000 * 8) / 16000
+    sf.write(rec, (0.01 * np.sin(2 * np.pi * 50 * t)).astype(np.float32), 16000)
+    with pytest.warns(UserWarning, match=r"no speech found in 8\.0 s of audio"):
+        result = timeline(trained_run, rec, tmp_path / "out", config=FAST)
+    assert result.summary["n_scored_windows"] == 0 and result.summary["messages"]
+    assert len(_rows(tmp_path / "out")) == 1 + len(result.rows) > 1  # not an empty file: every window says no_speech
+    res = runner.invoke(app, ["timeline", str(trained_run), str(rec), "--out", str(tmp_path / "cli"),
+                              "--window", "2", "--hop", "1"])
+    assert res.exit_code == 3 and "no speech found in 8.0 s of audio" in res.output
+
+
+def test_a_corrupt_stretch_is_reported_with_its_time_and_the_rest_is_scored(tmp_path, trained_run, speech):
+    rec, wave = _recording(tmp_path / "talk.m4a", speech * 3, silence_s=[0.5] * 12)
+    data = bytearray(rec.read_bytes())
+    mid = len(data) // 2
+    data[mid: mid + 3000] = np.random.default_rng(0).integers(0, 256, 3000, dtype=np.uint8).tobytes()
+    rec.write_bytes(bytes(data))
+    result = timeline(trained_run, rec, tmp_path / "out", config=FAST)
+    [gap] = result.summary["decode_errors"]
+    assert 5.0 < gap["start_s"] < gap["end_s"] < len(wave) / 16000 - 5.0
+    errors = [r for r in result.rows if r["label"] == "error"]
+    assert errors and all(f"could not decode {gap['start_s']:.2f} s" in r["note"] for r in errors)
+    later = [r for r in result.rows if r["start_s"] > gap["end_s"] and r["label"] not in ("error", "no_speech")]
+    assert later  # the rest is still scored
+
+
+def test_resumed_equals_uninterrupted(tmp_path, trained_run, speech):
+    rec, _ = _recording(tmp_path / "talk.wav", speech)
+    timeline(trained_run, rec, tmp_path / "whole", config=FAST, picture=False)
+
+    class Stop(Exception):
+        pass
+
+    def stop_after_two_groups(done, total, message):
+        if done >= 7.0:
+            raise Stop
+
+    with pytest.raises(Stop):
+        timeline(trained_run, rec, tmp_path / "cut", config=FAST, progress=stop_after_two_groups, picture=False)
+    partial = _rows(tmp_path / "cut")
+    assert 1 < len(partial) < len(_rows(tmp_path / "whole"))
+    with (tmp_path / "cut" / "timeline.csv").open("a", encoding="utf-8") as fh:
+        fh.write("99.000,101.0")  # a row cut short by the interruption
+    with pytest.raises(OutputError, match="--resume"):
+        timeline(trained_run, rec, tmp_path / "cut", config=FAST)
+    with pytest.raises(ConfigError, match="config"):
+        timeline(trained_run, rec, tmp_path / "cut", config=TimelineConfig(window=2.0, hop=1.0, group=8), resume=True)
+    result = timeline(trained_run, rec, tmp_path / "cut", config=FAST, resume=True, picture=False)
+    assert result.summary["resumed_from_window"] == 8
+    assert (tmp_path / "cut" / "timeline.csv").read_bytes() == (tmp_path / "whole" / "timeline.csv").read_bytes()
+    assert (tmp_path / "cut" / "segments.csv").read_bytes() == (tmp_path / "whole" / "segments.csv").read_bytes()
+
+
+def test_cli_refuses_bad_options_before_any_work(tmp_path):
+    res = runner.invoke(app, ["timeline", str(tmp_path / "no-run"), str(tmp_path / "x.wav"), "--out",
+                              str(tmp_path / "o"), "--hop", "0.001"])
+    assert res.exit_code == 1 and "hop 0.001 s: must be between 0.1 s" in res.output
+    res = runner.invoke(app, ["timeline", str(tmp_path / "no-run"), str(tmp_path / "x.wav"), "--out",
+                              str(tmp_path / "o"), "--smooth", "2"])
+    assert res.exit_code == 1 and "smooth must be an odd number" in res.output
+    assert not (tmp_path / "o").exists()
+
+
+def test_frames_of_a_video_come_from_their_window(tmp_path):
+    from openmer.timeline.frames import FrameGrid
+
+    frames = np.stack([np.full((64, 64, 3), 10 + 6 * i, np.uint8) for i in range(40)])  # 4 s at 10 fps
+    path = encode(tmp_path / "v.mp4", frames, 10, None, 16000)
+    grid = FrameGrid(path, step=0.1)
+    try:
+        got = [grid.frames(0.0, 1.0, 4), grid.frames(2.0, 3.0, 4)]
+    finally:
+        grid.close()
+    for window, start in zip(got, (0.0, 2.0), strict=True):
+        times = start + (np.arange(4) + 0.5) * 0.25
+        want = 10 + 6 * np.floor(times * 10)  # the frame shown at each time
+        assert np.abs(np.median(window, axis=(1, 2, 3)) - want).max() <= 7, (window.mean(axis=(1, 2, 3)), want)
