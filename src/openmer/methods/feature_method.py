@@ -23,7 +23,7 @@ from openmer.methods.base import (
     OpenSetMethod,
     OpenSetScores,
 )
-from openmer.methods.heads import FeatureEmbedding
+from openmer.methods.heads import BlockEmbedding, FeatureEmbedding
 from openmer.methods.posthoc import POSTHOC_SCORES, HeadOutputs, get_score, head_outputs
 
 #: the block layout of a feature vector that is not split into modalities
@@ -97,7 +97,7 @@ class FeatureMethod(OpenSetMethod):
     #: the name of the method's own (paper) confidence, reported with its results
     own_score: ClassVar[str]
 
-    def __init__(self, config: FeatureMethodConfig, known_classes):
+    def __init__(self, config: FeatureMethodConfig, known_classes: Sequence[str]):
         super().__init__(config, known_classes)
         self.embedding = self.build_embedding(config)
         self.posthoc = get_score(config.score)() if config.score is not None else None
@@ -136,7 +136,8 @@ class FeatureMethod(OpenSetMethod):
             ValueError: wrong feature dimension.
         """
         if "features" not in batch:
-            raise MissingModalityError(f"{type(self).__name__} needs precomputed 'features' in the batch; got keys {sorted(batch)}")
+            raise MissingModalityError(
+                f"{type(self).__name__} needs precomputed 'features' in the batch; got keys {sorted(batch)}")
         x = torch.as_tensor(batch["features"], dtype=torch.float32, device=self._fitted.device)
         if x.ndim != 2 or x.shape[1] != self.config.input_dim:
             raise ValueError(f"features must be (B, {self.config.input_dim}); got {tuple(x.shape)}")
@@ -154,13 +155,14 @@ class FeatureMethod(OpenSetMethod):
         x = torch.cat([self.features(b) for b in batches])
         present = None
         if all("features_present" in b for b in batches):
-            present = torch.cat([torch.as_tensor(b["features_present"], dtype=torch.bool) for b in batches]).to(x.device)
-        self.embedding.fit_statistics(x, present)
+            present = torch.cat([torch.as_tensor(b["features_present"], dtype=torch.bool) for b in batches])
+            present = present.to(x.device)
+        self._standardising_embedding().fit_statistics(x, present)
         self.reset_posthoc()
 
     def reset_posthoc(self) -> None:
         """Drop a fitted post-hoc score's statistics (they belong to the old weights)."""
-        if self.posthoc is not None:
+        if self.posthoc is not None and self.config.score is not None:  # (posthoc is set iff score is)
             self.posthoc = get_score(self.config.score)().to(self._fitted.device)
 
     # ---------------------------------------------------------------- scores
@@ -172,7 +174,15 @@ class FeatureMethod(OpenSetMethod):
         """(input_dim,) the training mean of each input feature over the clips that had its
         modality: what a clip's absent block is filled with when the fitted method is applied
         (:func:`openmer.data.feature_blocks.fill_absent_blocks`; the embedding's standardisation mean)."""
-        return self.embedding.mean
+        return self._standardising_embedding().mean
+
+    def _standardising_embedding(self) -> FeatureEmbedding | BlockEmbedding:
+        """The embedding that holds the training statistics (a subclass with another embedding
+        overrides :meth:`setup` and :meth:`block_mean`)."""
+        if not isinstance(self.embedding, FeatureEmbedding | BlockEmbedding):
+            raise TypeError(f"{type(self).__name__}'s embedding {type(self.embedding).__name__} keeps no "
+                            "training statistics; override setup() and block_mean()")
+        return self.embedding
 
     @abstractmethod
     def own_scores(self, batch: Batch) -> OpenSetScores:

@@ -17,7 +17,7 @@ Registry: ``POSTHOC_SCORES`` maps a name to a :class:`PostHocScore` class, fille
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple
+from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple, Self
 
 import torch
 import torch.nn.functional as F
@@ -30,9 +30,9 @@ if TYPE_CHECKING:  # methods.base imports HeadOutputs from here
     from openmer.methods.base import OpenSetMethod
 
 __all__ = [
-    "POSTHOC_SCORES", "HeadOutputs", "PostHocScore", "energy_confidence", "entropy_confidence", "fitted_score", "get_score",
-    "head_outputs", "knn_confidence", "mahalanobis_confidence", "max_logit", "max_softmax", "posthoc_scores",
-    "register_score", "vim_confidence",
+    "POSTHOC_SCORES", "HeadOutputs", "PostHocScore", "energy_confidence", "entropy_confidence", "fitted_score",
+    "get_score", "head_outputs", "knn_confidence", "mahalanobis_confidence", "max_logit", "max_softmax",
+    "posthoc_scores", "register_score", "vim_confidence",
 ]
 
 
@@ -180,7 +180,7 @@ class PostHocScore(nn.Module):
     def is_fitted(self) -> bool:
         return not self.needs_fit or bool(self.state_shapes())
 
-    def fit(self, train: HeadOutputs, labels: Tensor, linear: tuple[Tensor, Tensor] | None = None) -> PostHocScore:
+    def fit(self, train: HeadOutputs, labels: Tensor, linear: tuple[Tensor, Tensor] | None = None) -> Self:
         """Fit on the head's outputs for known training samples; returns ``self``.
 
         Args:
@@ -292,8 +292,11 @@ class Mahalanobis(PostHocScore):
     """
 
     needs_fit = True
+    means: Tensor
+    whitening: Tensor  # absent in a run folder saved before the float64 fit, which has:
+    precision: Tensor
 
-    def fit(self, train, labels, linear=None):
+    def fit(self, train: HeadOutputs, labels: Tensor, linear: tuple[Tensor, Tensor] | None = None) -> Self:
         _, f, y = _known(train, labels)
         f = f.double()
         k = int(y.max()) + 1
@@ -306,7 +309,7 @@ class Mahalanobis(PostHocScore):
         self._set(means=means, whitening=directions[:, kept] / variances[kept].sqrt())
         return self
 
-    def confidence(self, out):
+    def confidence(self, out: HeadOutputs) -> Tensor:
         whitening = getattr(self, "whitening", None)
         if whitening is None:  # an older run folder: the float32 precision matrix
             values, vectors = torch.linalg.eigh(self.precision.double())
@@ -323,13 +326,15 @@ class KNN(PostHocScore):
     """
 
     needs_fit = True
+    bank: Tensor
+    k: Tensor
 
-    def fit(self, train, labels, linear=None):
+    def fit(self, train: HeadOutputs, labels: Tensor, linear: tuple[Tensor, Tensor] | None = None) -> Self:
         _, f, _ = _known(train, labels)
         self._set(bank=F.normalize(f, dim=1), k=torch.tensor(float(max(1, round(len(f) / 1000)))))
         return self
 
-    def confidence(self, out):
+    def confidence(self, out: HeadOutputs) -> Tensor:
         return knn_confidence(out.features.float(), self.bank, int(self.k))
 
 
@@ -347,8 +352,11 @@ class ViM(PostHocScore):
     """
 
     needs_fit = True
+    origin: Tensor
+    null_space: Tensor
+    alpha: Tensor
 
-    def fit(self, train, labels, linear=None):
+    def fit(self, train: HeadOutputs, labels: Tensor, linear: tuple[Tensor, Tensor] | None = None) -> Self:
         logits, f, _ = _known(train, labels)
         e = f.shape[1]
         if e < 2:
@@ -362,7 +370,7 @@ class ViM(PostHocScore):
         self._set(origin=origin, null_space=null_space, alpha=alpha)
         return self
 
-    def confidence(self, out):
+    def confidence(self, out: HeadOutputs) -> Tensor:
         return vim_confidence(out.logits.float(), out.features.float(), self.origin, self.null_space, self.alpha)
 
 

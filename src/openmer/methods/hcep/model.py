@@ -13,8 +13,8 @@ Readings of ambiguous points are listed in ``docs/interpretation.md``.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
-from typing import Any, Literal
+from collections.abc import Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, cast
 
 import torch
 import torch.nn.functional as F
@@ -25,12 +25,23 @@ from openmer.backbones.base import Encoder, PromptSpec, TextEncoder
 from openmer.backbones.factory import ProfileConfig, load_encoder
 from openmer.data.clips import modality_present
 from openmer.errors import ConfigError, MissingModalityError
-from openmer.methods.base import Batch, LossOutput, MethodConfig, OpenSetMethod, OpenSetScores, frozen, parameter_version
+from openmer.methods.base import (
+    Batch,
+    LossOutput,
+    MethodConfig,
+    OpenSetMethod,
+    OpenSetScores,
+    frozen,
+    parameter_version,
+)
 from openmer.methods.hcep.cuep import CUEP, class_sentences
-from openmer.methods.heads import feature_statistics
 from openmer.methods.hcep.dpol import blockwise_composite_distance, blockwise_cosine, emotion_logits, osr_logits
+from openmer.methods.heads import feature_statistics
 from openmer.methods.posthoc import HeadOutputs
 from openmer.methods.registry import register
+
+if TYPE_CHECKING:
+    from openmer.methods.hcep.smep import SMEP
 
 logger = logging.getLogger(__name__)
 
@@ -173,13 +184,18 @@ class HCEP(OpenSetMethod):
 
     config_class = HCEPConfig
     config: HCEPConfig
+    modalities: tuple[str, ...]
+    cuep: CUEP  # with use_cuep only
+    text_pos: Tensor
+    text_neg: Tensor
     #: ``--score``: Algorithm 1's max probability, or the max logit / energy of the DPOL logits
-    scores = {"msp": {"confidence": "max_probability"}, "max_logit": {"confidence": "max_logit"},
-              "energy": {"confidence": "energy"}}
+    scores: ClassVar[Mapping[str, Mapping[str, Any]]] = {
+        "msp": {"confidence": "max_probability"}, "max_logit": {"confidence": "max_logit"},
+        "energy": {"confidence": "energy"}}
 
     def __init__(self, config: HCEPConfig, known_classes: Sequence[str], encoders: dict[str, Encoder]):
         super().__init__(config, known_classes)
-        mods = tuple(m for m in MODALITY_ORDER if m in config.modalities)
+        mods: tuple[str, ...] = tuple(m for m in MODALITY_ORDER if m in config.modalities)
         if not mods:
             raise ConfigError("HCEP needs at least one modality")
         if "text" not in encoders:
@@ -198,9 +214,9 @@ class HCEP(OpenSetMethod):
             raise ConfigError(f"HCEP's text encoder must be a TextEncoder (token prompts, class sentences); "
                               f"got {type(text).__name__}")
         self.text_width = int(text.width)
-        specs: dict[str, PromptSpec] = {m: self.encoders[m].prompt_spec() for m in mods if m != "text"}
+        specs: dict[str, PromptSpec] = {m: self._encoder(m).prompt_spec() for m in mods if m != "text"}
         self.smep = _build_smep(config, text, specs, gen)
-        dims = {m: int(self.encoders[m].embed_dim) for m in mods}
+        dims = {m: int(self._encoder(m).embed_dim) for m in mods}
         self.block_dims = dims
         if config.block_weights == "learned":
             self.block_logits = nn.Parameter(torch.zeros(len(mods)))
@@ -210,21 +226,23 @@ class HCEP(OpenSetMethod):
         self._with_pos = self._osr_uses_pos or config.dpol_features == "multimodal_only"
         if config.use_cuep:
             lengths = {"audio": config.cuep_audio_samples} if config.cuep_audio_samples is not None else {}
-            self.cuep = CUEP(k, {m: self.encoders[m] for m in specs}, init_std=config.cuep_init_std, generator=gen,
+            self.cuep = CUEP(k, {m: self._encoder(m) for m in specs}, init_std=config.cuep_init_std, generator=gen,
                              with_positive=self._with_pos, lengths=lengths)
         else:  # Table 6 "random": learnable class features instead of prompted ones
             rand_pos = {m: 0.1 * torch.randn(k, d, generator=gen) for m, d in dims.items()}
             if self._with_pos:
                 self.random_pos = nn.ParameterDict({m: nn.Parameter(t) for m, t in rand_pos.items()})
-            self.random_neg = nn.ParameterDict({m: nn.Parameter(0.1 * torch.randn(k, d, generator=gen)) for m, d in dims.items()})
+            self.random_neg = nn.ParameterDict(
+                {m: nn.Parameter(0.1 * torch.randn(k, d, generator=gen)) for m, d in dims.items()})
         # L_emo's query: "text_only" uses F_T itself, "multimodal_only" F_M against F_M+ (no projection)
         hybrid = config.dpol_features == "hybrid"
         if hybrid and config.emo_match == "projection":
             d_t = int(text.embed_dim)
-            self.emo_projection = nn.ModuleDict({m: nn.Linear(d, d_t, bias=False) for m, d in dims.items()})
+            projection = {m: nn.Linear(d, d_t, bias=False) for m, d in dims.items()}
             with torch.no_grad():
-                if "text" in self.emo_projection and dims["text"] == d_t:
-                    self.emo_projection["text"].weight.copy_(torch.eye(d_t))
+                if "text" in projection and dims["text"] == d_t:
+                    projection["text"].weight.copy_(torch.eye(d_t))
+            self.emo_projection = nn.ModuleDict(projection)
         elif hybrid and "text" not in mods:
             raise ConfigError("emo_match='text_block' needs the text modality")
         pos, neg = class_sentences(self.known_classes, config.positive_template, config.negative_template)
@@ -266,6 +284,10 @@ class HCEP(OpenSetMethod):
             encoders = {m: load_encoder(s, device=device) for m, s in specs.items() if m in needed}
         return cls(config, known_classes, encoders)
 
+    def _encoder(self, modality: str) -> Encoder:
+        """The frozen encoder of a modality (every entry of ``encoders`` is an :class:`Encoder`)."""
+        return cast(Encoder, self.encoders[modality])
+
     def _parameter_version(self) -> tuple:
         """Identity of the current values of every learnable tensor and buffer of the method
         (:func:`~openmer.methods.base.parameter_version`)."""
@@ -295,7 +317,7 @@ class HCEP(OpenSetMethod):
         return F.normalize(x, dim=-1) if self.config.normalize_blocks else x
 
     @torch.no_grad()
-    def setup(self, train) -> None:
+    def setup(self, train: Iterable[Batch]) -> None:
         """Once before training, from the unprompted features of the training clips.
 
         - ``center_blocks``: per-block means over the first ``center_clips`` clips
@@ -342,12 +364,14 @@ class HCEP(OpenSetMethod):
         if from_clips:
             self._start_cuep_from_clips(train, f_all, present, torch.cat(labels).to(device))
 
-    def _start_cuep_from_clips(self, train, feats: dict[str, Tensor], present: dict[str, Tensor], labels: Tensor) -> None:
+    def _start_cuep_from_clips(self, train: Iterable[Batch], feats: dict[str, Tensor], present: dict[str, Tensor],
+                               labels: Tensor) -> None:
         """Choose per class and modality the clips CUEP starts from, then copy their inputs in."""
         chosen: dict[str, tuple[list[int], list[int]]] = {}
         for m in self.cuep.negative:
             f = self._normalize(feats[m], m)
-            pos, neg = [], []
+            pos: list[int] = []
+            neg: list[int] = []
             for k in range(self.num_classes):
                 for rows, out in (((labels == k) & present[m], pos), ((labels != k) & present[m], neg)):
                     idx = rows.nonzero().squeeze(1)
@@ -371,23 +395,22 @@ class HCEP(OpenSetMethod):
             offset += n
             if offset > max(wanted):
                 break
-        for m, (pos, neg) in chosen.items():
-            enc, length = self.encoders[m], self.cuep.lengths.get(m)
+        def starts(m: str, rows: list[int]) -> Tensor:
+            xs = [inputs[m][i][0] for i in rows]
+            lens = [inputs[m][i][1] for i in rows]
+            x = nn.utils.rnn.pad_sequence(xs, batch_first=True) if xs[0].dim() == 1 else torch.stack(xs)
+            ln = None if lens[0] is None else torch.tensor(lens)
+            return self._encoder(m).whole_prompts_from(x.to(self.text_pos.device), ln, length=self.cuep.lengths.get(m))
 
-            def starts(rows: list[int]) -> Tensor:
-                xs = [inputs[m][i][0] for i in rows]
-                lens = [inputs[m][i][1] for i in rows]
-                x = nn.utils.rnn.pad_sequence(xs, batch_first=True) if xs[0].dim() == 1 else torch.stack(xs)
-                ln = None if lens[0] is None else torch.tensor(lens)
-                return enc.whole_prompts_from(x.to(self.text_pos.device), ln, length=length)
-
-            self.cuep.start_from(m, starts(pos) if self._with_pos else None, starts(neg))
-        logger.info("CUEP prompts start from training clips: %s", {m: c for m, c in chosen.items()})
+        for m, (pos_rows, neg_rows) in chosen.items():
+            self.cuep.start_from(m, starts(m, pos_rows) if self._with_pos else None, starts(m, neg_rows))
+        logger.info("CUEP prompts start from training clips: %s", dict(chosen))
 
     def _prompts(self) -> dict[str, Tensor]:
         return self.smep.prompts() if self.smep is not None else {}
 
-    def sample_features(self, batch: Batch, prompts: dict[str, Tensor] | None = None) -> tuple[dict[str, Tensor], Tensor]:
+    def sample_features(self, batch: Batch,
+                        prompts: dict[str, Tensor] | None = None) -> tuple[dict[str, Tensor], Tensor]:
         """Prompted per-modality features of the samples (SMEP, Eq. 3).
 
         Args:
@@ -417,11 +440,12 @@ class HCEP(OpenSetMethod):
         present_t = torch.stack(present, dim=1)
         if bool((~present_t.any(1)).any()):
             bad = (~present_t.any(1)).nonzero().squeeze(1).tolist()
-            raise MissingModalityError(f"samples {bad} of the batch have none of the model's modalities {self.modalities}")
+            raise MissingModalityError(
+                f"samples {bad} of the batch have none of the model's modalities {self.modalities}")
         return blocks, present_t
 
     def _encode(self, m: str, batch: Batch, idx: Tensor, prompt: Tensor | None) -> Tensor:
-        return self.encoders[m].encode_batch(batch, idx, prompts=prompt)
+        return self._encoder(m).encode_batch(batch, idx, prompts=prompt)
 
     def class_text_features(self, prompts: dict[str, Tensor] | None = None) -> tuple[Tensor, Tensor]:
         """F_T+ and F_T- (K, D_T), not normalised: the encoded class sentences (CUEP, Eq. 4).
@@ -469,7 +493,9 @@ class HCEP(OpenSetMethod):
         if version is not None and self._class_cache is not None and self._class_cache[0] == version:
             return self._class_cache[1]
         k = self.num_classes
-        pos, neg = {}, {}
+        pos: dict[str, Tensor] = {}
+        neg: dict[str, Tensor] = {}
+        f_pos: Tensor | None
         for m in self.modalities:
             if not self.config.use_cuep:
                 if self._with_pos:
@@ -480,9 +506,9 @@ class HCEP(OpenSetMethod):
                 f_pos, f_neg = text if text is not None else self.class_text_features(prompts)
             else:
                 # one batch: (2K, D) positives then negatives, or (K, D)
-                both = self.encoders[m].encode_whole_prompts(self.cuep.inputs(m))
+                both = self._encoder(m).encode_whole_prompts(self.cuep.inputs(m))
                 f_pos, f_neg = (both[:k], both[k:]) if self._with_pos else (None, both)
-            if self._with_pos:
+            if self._with_pos and f_pos is not None:  # (f_pos is set whenever _with_pos is)
                 pos[m] = self._normalize(f_pos, m)
             neg[m] = self._normalize(f_neg, m)
         if version is not None:
@@ -593,7 +619,7 @@ class HCEP(OpenSetMethod):
         classes = None
         if osr or (emo and self.config.dpol_features == "multimodal_only"):
             classes = self.class_features(prompts, text)
-        osr_out = self._osr_logits(blocks, present, classes) if osr else None
+        osr_out = self._osr_logits(blocks, present, classes) if osr and classes is not None else None
         emo_out = self._emotion_logits(blocks, present, prompts, text, classes) if emo else None
         return emo_out, osr_out, blocks
 
@@ -606,7 +632,9 @@ class HCEP(OpenSetMethod):
         return LossOutput(terms, osr if osr is not None else emo)
 
     def _scores(self, emo: Tensor | None, osr: Tensor | None) -> OpenSetScores:
-        return self._scores_of(osr if self.config.use_loss_osr else emo)  # without L_osr: the emotion stream
+        logits = osr if self.config.use_loss_osr else emo  # without L_osr: the emotion stream
+        assert logits is not None  # the callers compute the stream that predicts
+        return self._scores_of(logits)
 
     def _scores_of(self, logits: Tensor) -> OpenSetScores:
         """Scores from the (B, K) logits that predict: the configured ``confidence``."""
@@ -654,6 +682,7 @@ class HCEP(OpenSetMethod):
         emo, osr, blocks = self._streams_and_blocks(batch, emo=not self.config.use_loss_osr,
                                                     osr=self.config.use_loss_osr)
         logits = osr if self.config.use_loss_osr else emo
+        assert logits is not None  # computed just above
         return HeadOutputs(logits, torch.cat([blocks[m] for m in self.modalities], dim=1))
 
     @torch.no_grad()
@@ -681,7 +710,8 @@ class HCEP(OpenSetMethod):
         return torch.cat([blocks[m] for m in self.modalities], dim=1)
 
 
-def _build_smep(config: HCEPConfig, text: Encoder, specs: dict[str, PromptSpec], gen: torch.Generator):
+def _build_smep(config: HCEPConfig, text: TextEncoder, specs: dict[str, PromptSpec],
+                gen: torch.Generator) -> SMEP | None:
     """SMEP's prompts (or ``None`` for the ablation without SMEP)."""
     from openmer.methods.hcep.smep import SMEP
 
