@@ -66,3 +66,20 @@ def test_bench_encoders_on_loaded_encoders():
     assert r["modality"] == "text" and r["n_clips"] == 2 and r["clips_per_s_with_prompts"] > 0
     assert r["length_ratio"] == pytest.approx(10 / 8) and r["mem_method"] in ("rss_peak_delta", "ru_maxrss_delta")
     assert r["threads"] == torch.get_num_threads()
+
+
+def test_bench_encoders_face_video_is_a_face_crop_when_scikit_image_is_there(monkeypatch):
+    """The video input is the astronaut's face (scikit-image's sample image), not noise, whenever
+    scikit-image is importable (it fell back to noise on an import of a name fer.py lacks)."""
+    import sys
+    import types
+
+    from openmer.benchmarks import cost
+
+    rng = np.random.default_rng(0)
+    fake = types.ModuleType("skimage")
+    fake.data = types.SimpleNamespace(astronaut=lambda: rng.integers(0, 255, (128, 128, 3), dtype=np.uint8))
+    monkeypatch.setitem(sys.modules, "skimage", fake)
+    video, what = cost._face_inputs(2, 3)
+    assert what == "astronaut face, 3 frames" and video.shape == (2, 3, 1, 64, 64)
+    assert float(video.min()) >= -1.0 and float(video.max()) <= 1.0

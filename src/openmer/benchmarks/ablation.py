@@ -24,6 +24,7 @@ from typing import Any, cast
 
 import numpy as np
 
+from openmer.backbones.base import Modality
 from openmer.backbones.factory import ProfileConfig
 from openmer.benchmarks.ablation_models import smep_prompted_arpl
 from openmer.benchmarks.media import MediaBenchmarkConfig, PromptedBuilder, run_media_benchmark
@@ -282,7 +283,9 @@ def run_ablations(base: MediaBenchmarkConfig, manifest: Manifest, protocol: Prot
     encoders: Any = None
     from openmer.benchmarks import media  # its load_profile/profile_config: one loading path (and one to stub in tests)
 
-    loaded = media.load_profile(media.profile_config(base.profile), modalities=tuple(set(base.modalities) | {"text"}))
+    order: tuple[Modality, ...] = ("video", "audio", "text")
+    mods = tuple(m for m in order if m in base.modalities or m == "text")  # the preset's, and text for CUEP
+    loaded = {str(m): e for m, e in media.load_profile(media.profile_config(base.profile), modalities=mods).items()}
     for i, name in enumerate(selected):
         ablation = ABLATIONS[name]
         cfg = base.model_copy(update={"hcep_options": {**base.hcep_options, **ablation.options},

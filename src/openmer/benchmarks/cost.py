@@ -53,7 +53,6 @@ from openmer.reference import paper_rows
 if TYPE_CHECKING:
     from openmer.backbones.base import Modality
     from openmer.backbones.factory import ProfileConfig
-    from openmer.methods.base import Batch
     from openmer.methods.hcep.model import HCEP
 
 __all__ = [
@@ -247,7 +246,8 @@ def clip_batch(data: str | Path, n_clips: int, known: Sequence[str] | None,
     if n_clips < 1 or n_clips > len(rows):
         raise ConfigError(f"--clips must be in [1, {len(rows)}] for {data}, got {n_clips}")
     sub = manifest.subset(rows[:n_clips])
-    batch = ClipDataset(sub, label_indices([s.label for s in sub], known), tuple(modalities)).batches(n_clips)[0]
+    labels = label_indices([s.label for s in sub], known).tolist()
+    batch = ClipDataset(sub, labels, tuple(modalities)).batches(n_clips)[0]
     lacking = [m for m in modalities if not bool(batch[f"{m}_present"].all())]
     if lacking:
         raise ConfigError(f"the first {n_clips} clips of {data} must all have {' and '.join(modalities)} for this "
@@ -288,27 +288,31 @@ def _audio_inputs(n: int) -> tuple[torch.Tensor, str]:
 
 
 def _face_inputs(n: int, frames: int) -> tuple[torch.Tensor, str]:
+    """``n`` videos of ``frames`` 64 x 64 gray face crops in [-1, 1]: scikit-image's astronaut face
+    (cropped as the FER encoder crops faces, :func:`openmer.media.faces.crop_face`) plus a little
+    seeded noise per frame, or seeded noise frames without scikit-image."""
+    import warnings
+
+    from openmer.backbones.fer import preprocess_face
+    from openmer.media.faces import NoFaceWarning, crop_face
+
+    g = torch.Generator().manual_seed(0)
     try:
-        import cv2
         from skimage import data
-
-        from openmer.backbones.fer import crop_face, preprocess_face
-
-        gray = cv2.cvtColor(data.astronaut(), cv2.COLOR_RGB2GRAY)
-        box = cv2.CascadeClassifier(cv2.data.haarcascades + "haarcascade_frontalface_default.xml").detectMultiScale(
-            gray, 1.1, 5)[0]
-        face = preprocess_face(crop_face(gray, tuple(box)))
-        g = torch.Generator().manual_seed(0)
-        video = (face[None, None] + 0.02 * torch.randn(n, frames, 1, 64, 64, generator=g)).clamp(-1, 1)
-        return video, f"astronaut face, {frames} frames"
-    except Exception:  # noqa: BLE001  (no skimage, no cascade, no face found: noise frames of the same shape)
-        g = torch.Generator().manual_seed(0)
+    except ImportError:  # scikit-image is optional: noise frames of the same shape
         return torch.rand(n, frames, 1, 64, 64, generator=g) * 2 - 1, f"noise, {frames} frames"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", NoFaceWarning)  # a centre crop is still a timing input
+        crop, _ = crop_face(np.ascontiguousarray(data.astronaut(), dtype=np.uint8))
+    face = preprocess_face(crop)
+    video = (face[None, None] + 0.02 * torch.randn(n, frames, 1, 64, 64, generator=g)).clamp(-1, 1)
+    return video, f"astronaut face, {frames} frames"
 
 
 def bench_encoders(profile: str = "offline", n_clips: int = 8, repeats: int = 3, *,
-                   modalities: tuple[str, ...] = ("audio", "text", "video"), threads: int | None = None,
-                   device: str | torch.device = "cpu", encoders: dict[str, Encoder] | None = None) -> list[dict]:
+                   modalities: tuple[Modality, ...] = ("audio", "text", "video"), threads: int | None = None,
+                   device: str | torch.device = "cpu",
+                   encoders: Mapping[Modality, Encoder] | None = None) -> list[dict]:
     """Clips per second of each encoder without and with prompts.
 
     Args:
@@ -515,12 +519,12 @@ def complexity_report(
     device = torch.device(device)
     prof = profile_config(profile) if isinstance(profile, str) else profile
     known, batch, clip_note = clip_batch(data, n_clips, known, MODALITIES)
-    if encoders is None:
-        encoders = load_profile(prof, modalities=MODALITIES, device=device)
-    encoders = {m: encoders[m] for m in MODALITIES}
+    loaded = load_profile(prof, modalities=MODALITIES, device=device) if encoders is None else encoders
+    encoders = {m: loaded[m] for m in MODALITIES}
+    by_name: dict[str, Any] = {str(m): e for m, e in encoders.items()}
     dims = {m: int(encoders[m].embed_dim) for m in MODALITIES}
     methods = {
-        "hcep": build_method("hcep", known, profile=prof, modalities=list(MODALITIES), encoders=encoders),
+        "hcep": build_method("hcep", known, profile=prof, modalities=list(MODALITIES), encoders=by_name),
         "arpl": build_method("arpl", known, profile=prof, modalities=list(MODALITIES), input_dim=sum(dims.values())),
         "msp": build_method("msp", known, profile=prof, modalities=list(MODALITIES), input_dim=sum(dims.values())),
     }
@@ -595,14 +599,14 @@ def complexity_report(
     enc_med = {name: {m: statistics.median(v) for m, v in per.items()} for name, per in enc_times.items()}
 
     # input-length ratios of the timed batch
-    spec_audio = hcep.encoders["audio"].prompt_spec()
+    spec_audio = encoders["audio"].prompt_spec()  # the encoders HCEP runs
     t_audio = int(batch["audio"].shape[1])
     if spec_audio.kind == "tokens":  # prompt_entry="features": n tokens beside T/320 output frames
         t_audio = int(batch["audio"].shape[1]) // 320
         n_audio_prompt = int(spec_audio.shape[0])
     else:  # waveform samples in front of the clip
         n_audio_prompt = int(torch.Size(spec_audio.shape).numel())
-    n_tok = int(encoders["text"].tokenize(batch["text"])["input_ids"].shape[1])
+    n_tok = int(cast(Any, encoders["text"]).tokenize(batch["text"])["input_ids"].shape[1])  # a text encoder
     n_text_prompt = int(hcep.config.n_prompt_tokens)
     length_ratio = {"audio": (t_audio + n_audio_prompt) / t_audio, "text": (n_tok + n_text_prompt) / n_tok}
     t_plain = enc_med["arpl"]
@@ -716,9 +720,10 @@ DEFAULT_VARIANTS: dict[str, tuple[str, str, bool, bool]] = {
 }
 
 
-def _no_dedupe(encoder):
+def _no_dedupe(encoder: Encoder) -> Callable[..., torch.Tensor]:
     """The text encoder's batch call without the sentence deduplication (for the comparison)."""
-    def encode_batch(batch, rows=None, prompts=None):
+    def encode_batch(batch: Mapping[str, Any], rows: torch.Tensor | None = None,
+                     prompts: torch.Tensor | None = None) -> torch.Tensor:
         texts = [batch["text"][i] for i in (range(len(batch["text"])) if rows is None else rows.tolist())]
         return encoder(texts, prompts=prompts)
 
@@ -735,12 +740,13 @@ def _time_variant(name: str, base_prof: Any, batch: dict[str, Any], forward: Cal
 
     audio_entry, text_entry, bf16, dedupe = DEFAULT_VARIANTS[name]
     prof = base_prof.with_options("audio", prompt_entry=audio_entry).with_options("text", prompt_entry=text_entry)
-    encoders = load_profile(prof, modalities=("text", "audio"))
+    encoders: dict[str, Encoder] = {str(m): e for m, e in load_profile(prof, modalities=("text", "audio")).items()}
     if not dedupe:
         encoders["text"].encode_batch = _no_dedupe(encoders["text"])  # type: ignore[method-assign]
     cfg = HCEPConfig.from_dict({"profile": prof.to_dict(), "modalities": ["text", "audio"],
                                 "cuep_audio_samples": cuep_audio_samples})
-    method = HCEP(cfg, list(known), encoders).train()
+    method = HCEP(cfg, list(known), encoders)
+    method.train()
     opt = make_optimizer(method.parameter_groups(), TrainConfig(optimizer="adam", lr=1e-3))
     autocast = (lambda: torch.autocast("cpu", dtype=torch.bfloat16)) if bf16 else nullcontext
     parts: dict[str, list[float]] = {k: [] for k in ("clips_s", "cuep_s", "dpol_s", "backward_s", "optimizer_s",

@@ -20,7 +20,7 @@ import inspect
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from openmer.data.feature_table import FeatureTable
 from openmer.data.manifest import Manifest
@@ -71,7 +71,8 @@ DATASETS: Registry[DatasetSpec] = Registry("dataset", fill=_fill)
 #: licensed dataset name -> adapter reading its native layout, in registration order
 ADAPTERS: Registry[Callable[..., Manifest]] = Registry("dataset", fill=_fill)
 
-Loader = Callable[..., Manifest | FeatureTable]
+#: a loader ``load(root=None, **options)`` of a built-in dataset (the decorator keeps its own signature)
+Loader = TypeVar("Loader", bound=Callable[..., Manifest | FeatureTable])
 
 
 def register_dataset(name: str, *, holds: Literal["media", "features"], classes: tuple[str, ...],
