@@ -59,8 +59,6 @@ def check_options(kind: str, options: dict[str, Any], allowed: dict[str, type | 
     """
     bad = sorted(set(options) - set(allowed))
     if bad:
-        from openmer.backbones.specs import ENCODER_KINDS
-
         names = sorted(allowed) or _keyword_options(ENCODER_KINDS.get(kind))
         raise ConfigError(f"unknown option(s) {bad} for encoder kind {kind!r}; allowed: {names}")
     for key, value in options.items():

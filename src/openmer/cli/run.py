@@ -24,7 +24,7 @@ def train(
     data: str = typer.Option(..., "--data", help="A manifest file (.csv/.jsonl) or a built-in dataset: emodb, meld, ravdess-speech."),
     known: str = typer.Option(..., "--known", help="Comma-separated known classes, in class-index order."),
     out: Path = typer.Option(..., "--out", help="Run folder to write (refused when it holds a run, unless --resume/--overwrite)."),
-    method: str = typer.Option("hcep", "--method", help="hcep, or a feature method: msp, arpl, cssr, cpn, lpl (docs/methods.md)."),
+    method: str = typer.Option("hcep", "--method", help="A registered method (docs/methods.md; an unknown name lists them)."),
     profile: str = typer.Option(
         "offline", "--profile",
         help="Encoders: offline (../shared/models), paper (CLIP + wav2vec 2.0), or a profile JSON file."),

@@ -12,17 +12,15 @@ and only then reads the test set.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
 import numpy as np
 from torch import Tensor
 
+from openmer.methods.base import OpenSetScores
 from openmer.methods.threshold import DEFAULT_ACCEPTANCE, choose_threshold
 from openmer.training.config import TrainConfig
 from openmer.training.engine import TrainResult, fit
-
-if TYPE_CHECKING:  # methods.base imports the engine; the trial needs the class for annotations only
-    from openmer.methods.base import OpenSetScores
 
 #: whose known-class confidences set the deployable threshold
 ThresholdSource = Literal["train", "val"]
