@@ -43,6 +43,7 @@ def _fill() -> None:
     import openmer.benchmarks.media  # noqa: F401
     import openmer.benchmarks.paper_settings  # noqa: F401
     import openmer.benchmarks.ravdess  # noqa: F401
+    import openmer.timeline.benchmark  # noqa: F401
 
 
 BENCHMARKS: Registry[Callable[..., BenchmarkPlan]] = Registry("benchmark", fill=_fill)

@@ -28,6 +28,7 @@ class BenchmarkName(str, Enum):
     mafw_compound = "mafw-compound"
     ov_merd = "ov-merd"
     cross = "cross"
+    timeline = "timeline"
 
 
 def _posthoc_update(cfg, name: str, score: str) -> dict:
@@ -82,11 +83,21 @@ def benchmark(
         help="Post-hoc scores reported beside each method's own, on every trained classifier head (HCEP: its DPOL "
              "logits): comma-separated names (msp, max_logit, energy, entropy, mahalanobis, knn, vim) or 'none'. "
              "Default: all on the feature heads, max_logit and energy on HCEP."),
+    data: str | None = typer.Option(None, "--data", help="timeline: the speech dataset (emodb, ravdess-speech)."),
 ) -> None:
     """Run a benchmark and write results.json, results.md (with the paper's rows when entered) and figures.
 
     ravdess, emodb, meld and cross-speech read ../shared; the paper settings read your copy of the dataset (--root).
+    timeline: emotion diarization of sessions built from the test speakers' clips (docs/timeline.md).
     """
+    if name is BenchmarkName.timeline or data is not None:
+        from openmer.cli.timeline import benchmark_timeline
+
+        if name is not BenchmarkName.timeline:
+            raise ConfigError(f"--data applies to benchmark timeline, not {name.value}")
+        benchmark_timeline(data or "emodb", out, seed=seed, quick=quick, methods=methods, levels=levels,
+                           splits=splits)
+        return
     from openmer.reference import paper_rows
     from openmer.reporting.figures import write_shift_figures, write_standard_figures
     from openmer.benchmarks.registry import plan_benchmark

@@ -89,3 +89,26 @@ def timeline_command(
             failed += 1
     if failed:
         raise typer.Exit(code=EXIT_SOME_FAILED)
+
+
+def benchmark_timeline(data: str, out: Path, *, seed: int = 0, quick: bool = False, methods: str | None = None,
+                       levels: str | None = None, splits: int | None = None) -> None:
+    """``openmer benchmark timeline --data NAME`` (see :mod:`openmer.timeline.benchmark`)."""
+    import time
+
+    from openmer.timeline.benchmark import run_timeline_benchmark, timeline_config
+
+    start = time.perf_counter()
+    cfg = timeline_config(seed=seed, quick=quick, data=data)
+    update: dict = {}
+    if methods is not None:
+        update["methods"] = tuple(m.strip() for m in methods.split(",") if m.strip())
+    if levels is not None:
+        update["levels"] = tuple(lv.strip() for lv in levels.split(",") if lv.strip())
+    if splits is not None:
+        update["n_splits"] = splits
+    cfg = cfg.model_copy(update=update) if update else cfg
+    with rich_progress() as bar:
+        run_timeline_benchmark(cfg, out, progress=ProgressCallback(bar, f"benchmark timeline {data}"))
+    console.print(f"wrote {out / 'results.json'}, {out / 'results.md'}")
+    console.print(f"benchmark timeline took {time.perf_counter() - start:.1f} s")

@@ -95,6 +95,11 @@ class Timeline:
         segments: smoothed, merged decisions.
         summary: seconds per label, unknown segments, decode gaps, settings, speed.
         out: the folder written (``None`` when nothing was written).
+        messages: what the summary's ``messages`` say (e.g. no speech found).
+        tiles: (K, 2) seconds each window owns (:func:`openmer.timeline.windows.tiles`).
+        labels: (K,) smoothed decisions; confidence (K,) and probabilities (K, C): smoothed
+            (zeros for unscored windows).
+        speech_frames: (F,) bool, Silero's speech decision per 32 ms frame.
     """
 
     columns: list[str]
@@ -103,6 +108,11 @@ class Timeline:
     summary: dict[str, Any]
     out: Path | None = None
     messages: list[str] = field(default_factory=list)
+    tiles: np.ndarray = field(default_factory=lambda: np.zeros((0, 2)))
+    labels: list[str] = field(default_factory=list)
+    confidence: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    probabilities: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)))
+    speech_frames: np.ndarray = field(default_factory=lambda: np.zeros(0, bool))
 
 
 def _fmt(x: float | None, digits: int = 6) -> str:
@@ -281,7 +291,8 @@ def _stream(run: Any, recording: Path, csv_path: Path, config: TimelineConfig, u
         progress(total, total, "done")
     frame_probs = np.concatenate(probs) if probs else np.zeros(0, np.float32)
     return {"gaps": gaps, "n_windows": n_windows, "duration_s": n_samples[0] / 16000,
-            "speech_s": float((frame_probs >= vad.threshold).sum() * vad.frame_seconds), "resumed_from": done}
+            "speech_s": float((frame_probs >= vad.threshold).sum() * vad.frame_seconds), "resumed_from": done,
+            "speech_frames": frame_probs >= vad.threshold}
 
 
 def _describe(w: Window, vad: Any, frame_probs: np.ndarray, gaps: list, cues: Any,
@@ -435,4 +446,5 @@ def _finish(run: Any, out: Path, config: TimelineConfig, columns: list[str], inf
                                 f"{run.info.method} ({', '.join(run.modalities)})")
     for m in messages:
         warnings.warn(OpenmerWarning(m), stacklevel=3)
-    return Timeline(columns, rows, segs, summary, out if keep else None, messages)
+    return Timeline(columns, rows, segs, summary, out if keep else None, messages, np.stack([t0, t1], 1), labels,
+                    s_conf, s_probs, info["speech_frames"])

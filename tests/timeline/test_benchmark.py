@@ -1,0 +1,69 @@
+"""The timeline benchmark's pieces: sessions from real clips, unknown stretches and their F1, and
+one session scored end to end (timeline and oracle segmentation) with a tiny run."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from openmer.timeline.benchmark import build_sessions, f1, score_session, split_metrics, unknown_matches
+from openmer.timeline.core import TimelineConfig
+from tests.conftest import SHARED
+
+
+def test_unknown_stretches_merge_across_silence_and_match_at_iou_half():
+    ref = [(0.0, 2.0, "unknown"), (2.5, 4.0, "unknown"), (5.0, 7.0, "happy"), (8.0, 10.0, "unknown")]
+    # one stretch 0-4 (two unknown clips with silence between) and one 8-10
+    hyp = [(0.0, 1.0, "happy"), (1.0, 4.5, "unknown"), (4.5, 5.0, "no_speech"), (5.0, 8.5, "happy"),
+           (8.5, 9.0, "unknown")]
+    # hyp stretches: 1-4.5 (IoU with 0-4: 3/4.5 = 0.67, a match) and 8.5-9 (IoU 0.25: none)
+    assert unknown_matches(ref, hyp) == (1, 2, 2)
+    assert f1(1, 2, 2) == pytest.approx(0.5)
+    assert f1(0, 0, 0) == 1.0 and f1(0, 1, 0) == 0.0
+
+
+@pytest.fixture(scope="module")
+def emodb():
+    from openmer.datasets import resolve_data
+
+    if not (SHARED / "data" / "emodb").is_dir():
+        pytest.skip(f"needs {SHARED / 'data' / 'emodb'}")
+    return resolve_data("emodb")[0]
+
+
+def test_sessions_hold_one_speaker_each_with_real_gaps(tmp_path, emodb):
+    speakers = sorted({s.group for s in emodb})[:2]
+    rows = [i for i, s in enumerate(emodb) if s.group in speakers][::10]
+    sessions = build_sessions(emodb, rows, ["anger", "sadness"], tmp_path, seed=3)
+    assert len(sessions) == 2
+    again = build_sessions(emodb, rows, ["anger", "sadness"], tmp_path / "again", seed=3)
+    assert [c[3] for c in again[0]["clips"]] == [c[3] for c in sessions[0]["clips"]]  # seeded
+    for session in sessions:
+        clips = session["clips"]
+        assert len({emodb[c[3]].group for c in clips}) == 1
+        gaps = [b[0] - a[1] for a, b in zip(clips[:-1], clips[1:], strict=True)]
+        assert all(0.3 - 1e-3 <= g <= 2.0 + 1e-3 for g in gaps)
+        for s, e, label, row in clips:
+            want = emodb[row].label if emodb[row].label in ("anger", "sadness") else "unknown"
+            assert label == want and e > s
+
+
+def test_a_session_is_scored_with_and_without_oracle_segments(tmp_path, emodb, trained_run):
+    from openmer.runs import load_run
+
+    run = load_run(trained_run)  # known: happy, sad -> every EmoDB clip is unknown to it
+    speaker = sorted({s.group for s in emodb})[0]
+    rows = [i for i, s in enumerate(emodb) if s.group == speaker][:5]
+    [session] = build_sessions(emodb, rows, run.known_classes, tmp_path, seed=0)
+    clips = session["clips"]
+    session["clips"] = [(*clips[0][:2], "happy", clips[0][3]), (*clips[1][:2], "sad", clips[1][3]), *clips[2:]]
+    t = run.threshold
+    oracle = (np.array([t + 1, t + 1, t - 1, t - 1, t - 1]), np.array([0, 1, 0, 0, 0]))  # every clip right
+    part = score_session(run, session, run.known_classes, TimelineConfig(window=2.0, hop=1.0, group=8), oracle)
+    assert part["eder_oracle"]["eder"] == pytest.approx(0.0)
+    assert 0.0 <= part["eder"]["eder"] <= 2.0
+    tp, pos, true = part["vad"]
+    assert true > 0 and tp / true > 0.7 and tp / max(pos, 1) > 0.7  # Silero finds the clips
+    metrics = split_metrics([part], k=2)
+    assert metrics["unknown_f1_oracle"] == pytest.approx(1.0) and metrics["frame_auroc_oracle"] == pytest.approx(1.0)
+    assert metrics["vad_recall"] == pytest.approx(tp / true)
