@@ -312,17 +312,17 @@ def _transcript(file: Path, text: str | None) -> str | None:
 
 
 def _has_modalities(file: Path, transcript: str | None) -> tuple[dict[str, bool], float | None]:
-    """Which modalities ``file`` (+ transcript) offers, and its duration in seconds, from the headers only."""
+    """Which modalities ``file`` (+ transcript) offers, and its duration in seconds, from the headers only:
+    the streams decide, not the suffix (an audio-only ``.mp4`` is audio, a video named ``.m4a`` a video)."""
     from openmer.media import probe
 
     info = probe(file)  # MediaError naming the file when it is unreadable
-    is_video = file.suffix.lower() in VIDEO_EXT
-    return {"video": is_video and info.has_video, "audio": info.has_audio, "text": bool(transcript)}, info.duration_s
+    return {"video": info.has_video, "audio": info.has_audio, "text": bool(transcript)}, info.duration_s
 
 
 def _describe(has: dict[str, bool], file: Path) -> str:
     parts = [m for m in ("video", "audio") if has[m]]
-    media = " and ".join(parts) if parts else ("no audio track" if file.suffix.lower() in VIDEO_EXT else "no audio")
+    media = " and ".join(parts) if parts else "no audio or video stream"
     return f"{media}, {'a transcript' if has['text'] else 'no transcript'}"
 
 
@@ -367,7 +367,7 @@ def predict_file(run: LoadedRun, file: str | Path, *, text: str | None = None, w
         notes.append(f"no {', no '.join(lacking)}: predicted from {', '.join(used)}")
     windowed = timed and duration is not None and duration > window
     bounds = window_bounds(float(duration or 0.0), window, hop) if windowed else [(None, None)]
-    is_video = file.suffix.lower() in VIDEO_EXT
+    is_video = has["video"]  # a file with a video stream is read as a video (its audio track too)
     conf_parts, pred_parts, prob_parts = [], [], []
     for g in range(0, len(bounds), WINDOW_GROUP):  # memory: one group of decoded windows at a time
         group = bounds[g: g + WINDOW_GROUP]

@@ -1,0 +1,69 @@
+"""The streams a file holds decide what `openmer predict` reads from it, never its suffix (issue 24,
+WEAK: an audio-only ``.mp4`` was refused by a model with a video block, the same bytes renamed
+``.m4a`` were scored)."""
+
+from __future__ import annotations
+
+import shutil
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+import torch
+
+from openmer import inference
+from openmer.media import probe
+from openmer.methods.base import OpenSetScores
+from tests.media.conftest import encode, make_frames, sine
+
+
+@pytest.fixture
+def video_audio_run(monkeypatch):
+    """A run with video and audio blocks whose scoring decodes every clip as the real one does and
+    gives each clip a confidence that says which modalities it read (video 0.5, audio 0.25)."""
+    seen = []
+
+    def score_clips(run, clips, **_):
+        items = [clips[i] for i in range(len(clips))]  # decoding is where a wrongly routed file fails
+        seen.extend(items)
+        conf = [0.5 * (it["video"] is not None) + 0.25 * (it["audio"] is not None) for it in items]
+        return OpenSetScores(torch.tensor(conf), torch.zeros(len(items), dtype=torch.int64), None)
+
+    monkeypatch.setattr(inference, "score_clips", score_clips)
+    video = SimpleNamespace(preprocess=lambda frames, path: torch.from_numpy(np.asarray(frames, np.float32)))
+    run = SimpleNamespace(modalities=["video", "audio"], encoders={"video": video}, known_classes=["a", "b"],
+                          threshold=0.0)
+    return run, seen
+
+
+def _same_bytes(src, dest):
+    shutil.copyfile(src, dest)
+    return dest
+
+
+def test_an_audio_only_mp4_and_the_same_bytes_as_m4a_are_scored_alike(tmp_path, video_audio_run):
+    run, seen = video_audio_run
+    mp4 = encode(tmp_path / "speech.mp4", None, 10, sine(1.0, 16000), 16000)
+    m4a = _same_bytes(mp4, tmp_path / "speech.m4a")
+    assert probe(mp4) == probe(m4a)
+    records = [inference.predict_file(run, f) for f in (mp4, m4a)]
+    for r in records:
+        assert "error" not in r and r["modalities"] == ["audio"] and r["confidence"] == 0.25, r
+        assert r["warnings"] == ["no video: predicted from audio"]
+    assert all(it["video"] is None and it["audio"] is not None for it in seen)
+
+
+def test_a_video_named_m4a_is_read_as_the_video_it_is(tmp_path, video_audio_run):
+    run, _ = video_audio_run
+    mp4 = encode(tmp_path / "clip.mp4", make_frames(), 10, sine(1.0, 16000), 16000)
+    m4a = _same_bytes(mp4, tmp_path / "clip.m4a")
+    for f in (mp4, m4a):
+        r = inference.predict_file(run, f)
+        assert r["modalities"] == ["video", "audio"] and r["confidence"] == 0.75 and "warnings" not in r, r
+
+
+def test_a_video_without_audio_named_m4a_is_still_a_video(tmp_path, video_audio_run):
+    run, _ = video_audio_run
+    mute = _same_bytes(encode(tmp_path / "mute.mp4", make_frames(), 10, None, 16000), tmp_path / "mute.m4a")
+    r = inference.predict_file(run, mute)
+    assert r["modalities"] == ["video"] and r["confidence"] == 0.5, r
