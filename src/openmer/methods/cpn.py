@@ -114,8 +114,10 @@ def ova_confidence(logits: Tensor, margin: float = -0.95) -> Tensor:
 
     Computed in float64 and in log space, ``1 - p(unk) = sigmoid(logsumexp(l))`` and
     ``p(k) = exp(l_k - softplus(logsumexp(l)))``: the reference's float32
-    ``1 / (1 + sum(exp(l)))`` rounds p(unk) to exactly 1 for every sample whose logits are
-    below about -88, and those samples then tie at confidence 0 (same values otherwise).
+    ``1 / (1 + sum(exp(l)))`` rounds p(unk) to exactly 1 once ``sum_k exp(l_k) < 2^-24``
+    (``1 + s`` rounds to 1), i.e. once every logit is below about ``-16.6 - log K`` (-18.4 for
+    K = 6; measured, not -88, where ``exp`` itself underflows), and those samples then tie at
+    confidence 0 (same values otherwise).
     """
     lse = torch.logsumexp(logits.double(), dim=1)
     p_max = torch.exp(logits.double().max(dim=1).values - F.softplus(lse))
