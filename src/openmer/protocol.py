@@ -163,7 +163,7 @@ class OpenSetSplit:
             ValueError: a label that is neither known nor unknown in this split.
         """
         index = {c: i for i, c in enumerate(self.known_classes)}
-        index.update({c: UNKNOWN for c in self.unknown_classes})
+        index.update(dict.fromkeys(self.unknown_classes, UNKNOWN))
         out = []
         for n, lab in enumerate(labels):
             try:
@@ -610,6 +610,30 @@ class Protocol:
             )
         except (KeyError, TypeError) as exc:
             raise ValueError(f"malformed protocol: {exc!r}") from exc
+
+
+def stratified_cap(indices: np.ndarray, labels: np.ndarray, cap: int | None, seed: int) -> np.ndarray:
+    """At most ``cap`` of ``indices``, drawn per class in proportion to its share (seeded).
+
+    Args:
+        indices: (n,) candidate rows (a trial's training rows).
+        labels: (N,) label of every row, indexed by ``indices``.
+        cap: the most rows to keep (``None`` or >= n: all of them).
+        seed: the draw's seed (a trial's ``seed + split``, the same for every method of the trial).
+
+    Returns:
+        The kept rows, sorted.
+    """
+    if cap is None or len(indices) <= cap:
+        return indices
+    rng = np.random.default_rng(seed)
+    y = labels[indices]
+    keep = []
+    for c in np.unique(y):
+        members = indices[y == c]
+        n = max(1, round(cap * len(members) / len(indices)))
+        keep.append(rng.choice(members, size=min(n, len(members)), replace=False))
+    return np.sort(np.concatenate(keep))
 
 
 def _dumps(obj: Any, indent: int = 0) -> str:

@@ -15,7 +15,7 @@ import soundfile as sf
 from typer.testing import CliRunner
 
 from openmer.backbones.factory import ProfileConfig
-from openmer.benchmarks import cross_speech, media
+from openmer.benchmarks import cross_speech, media, trials
 from openmer.benchmarks.cross_speech import (
     CrossSpeechConfig, corpus_test_split, cross_speech_config, direction_protocol, split_by_test_set,
 )
@@ -193,8 +193,10 @@ def tiny_corpora(tmp_path, monkeypatch):
     for corpus in ("emodb", "ravdess-speech"):
         (tmp_path / corpus).mkdir()
         monkeypatch.setitem(cross_speech.CORPORA, corpus, lambda c=corpus: _tiny_corpus(tmp_path / c, c))
-    monkeypatch.setattr(media, "profile_config", lambda name: ProfileConfig(name=name))
+    monkeypatch.setattr(trials, "profile_config", lambda name: ProfileConfig(name=name))
     monkeypatch.setattr(media, "load_profile",
+                        lambda prof, modalities=None, **_: {m: e for m, e in toy_encoders().items() if m in modalities})
+    monkeypatch.setattr(trials, "load_profile",
                         lambda prof, modalities=None, **_: {m: e for m, e in toy_encoders().items() if m in modalities})
     monkeypatch.setenv("OPENMER_CACHE", str(tmp_path / "cache"))
 

@@ -127,5 +127,5 @@ def test_methods_that_need_video_are_left_out_of_a_speech_benchmark_with_their_r
     cfg = cfg.model_copy(update={"levels": ("O(3:1)",), "methods": ("hesp", "openvclip", "msp"), "posthoc": ()})
     result = run_media_benchmark(cfg, manifest, protocol)
     assert [r["method"] for r in result.records] == ["msp"]
-    assert "reads video" in result.meta["left_out"]["hesp"]
+    assert "reads video" in result.meta["left_out"]["hesp text+audio"]
     assert "'video' feature block" in result.meta["left_out"]["openvclip text+audio"]

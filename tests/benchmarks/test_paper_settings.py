@@ -132,7 +132,7 @@ def _tiny_config(name: str, make=None):
 
 @pytest.fixture
 def tiny_encoders(tiny_paper_profile, monkeypatch, tmp_path):
-    monkeypatch.setattr("openmer.benchmarks.media.profile_config", lambda name: tiny_paper_profile)
+    monkeypatch.setattr("openmer.benchmarks.trials.profile_config", lambda name: tiny_paper_profile)
     monkeypatch.setenv("OPENMER_CACHE", str(tmp_path / "cache"))
 
 

@@ -97,7 +97,7 @@ def test_every_feature_method_runs_in_the_benchmark_with_blocks(tmp_path):
 def test_select_levels_subset_and_unknown_level():
     import pytest
 
-    from openmer.benchmarks.runner import select_levels
+    from openmer.benchmarks.trials import select_levels
     from openmer.errors import ConfigError
 
     _, labels, groups = synthetic()

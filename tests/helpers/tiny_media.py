@@ -6,7 +6,7 @@ import numpy as np
 import soundfile as sf
 
 from openmer.backbones.factory import ProfileConfig
-from openmer.benchmarks import media
+from openmer.benchmarks import media, trials
 from openmer.benchmarks.media import MediaBenchmarkConfig
 from openmer.data.manifest import Manifest, Sample
 from openmer.protocol import make_protocol
@@ -45,8 +45,10 @@ def make_tiny_media(root, monkeypatch, *, without_text=(), without_audio=()) -> 
                                       text=None if name in without_text else WORDS[cls]))
     manifest = Manifest(samples, root=root, name="toy")
     protocol = make_protocol("toy", CLASSES, [s.group for s in samples], level_sizes=[3, 2], n_splits=1)
-    monkeypatch.setattr(media, "profile_config", lambda name: ProfileConfig(name=name))
+    monkeypatch.setattr(trials, "profile_config", lambda name: ProfileConfig(name=name))
     monkeypatch.setattr(media, "load_profile",
+                        lambda prof, modalities=None, **_: {m: e for m, e in toy_encoders().items() if m in modalities})
+    monkeypatch.setattr(trials, "load_profile",
                         lambda prof, modalities=None, **_: {m: e for m, e in toy_encoders().items() if m in modalities})
     monkeypatch.setenv("OPENMER_CACHE", str(root / "cache"))
     return manifest, protocol

@@ -39,11 +39,11 @@ from pydantic import model_validator
 from openmer.benchmarks.media import MediaBenchmarkConfig, benchmark_encoders, benchmark_profile, run_media_benchmark
 from openmer.benchmarks.ravdess import speech_preset
 from openmer.benchmarks.registry import BenchmarkPlan, on_profile, refuse_roots, register_benchmark
-from openmer.benchmarks.runner import BenchmarkResult, Progress, benchmark_meta, select_levels, trial_result
-from openmer.datasets import load_emodb, load_ravdess_speech
+from openmer.benchmarks.runner import BenchmarkResult, benchmark_meta
+from openmer.benchmarks.trials import Progress, select_levels, trial_result
 from openmer.data.manifest import Manifest, concat_manifests
+from openmer.datasets import load_emodb, load_ravdess_speech
 from openmer.datasets.vocabulary import shared_classes, shared_manifest, vocabulary_rows
-from openmer.errors import ConfigError
 from openmer.protocol import GroupPartition, OpenSetSplit, Protocol, load_protocol, partition_indices
 from openmer.reporting.results import markdown_table, summarise
 from openmer.reporting.scores import RunScores
@@ -306,6 +306,15 @@ def report_sections(records: Sequence[dict[str, Any]], corpora: Sequence[str]) -
 
 
 __all__ = [
-    "CORPORA", "DIRECTIONS", "CrossSpeechConfig", "cross_speech_config", "direction_protocol", "load_cross_speech",
-    "report_sections", "run_cross_speech", "shift_rows", "split_by_test_set", "corpus_test_split",
+    "CORPORA",
+    "DIRECTIONS",
+    "CrossSpeechConfig",
+    "corpus_test_split",
+    "cross_speech_config",
+    "direction_protocol",
+    "load_cross_speech",
+    "report_sections",
+    "run_cross_speech",
+    "shift_rows",
+    "split_by_test_set",
 ]

@@ -12,35 +12,41 @@ threshold, chosen from known-class validation data (:func:`~openmer.training.tri
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
-from typing import Any
+from collections.abc import Sequence
+from typing import Any, Literal, cast
 
-import numpy as np
-import torch
 from pydantic import Field
 
-from openmer.backbones.factory import ProfileConfig, load_profile, profile_config
+from openmer.backbones.factory import ProfileConfig, load_profile
 from openmer.benchmarks.registry import BenchmarkPlan, on_profile, refuse_roots, register_benchmark
-from openmer.benchmarks.runner import (
-    BenchmarkResult, FeatureBenchmarkConfig, Progress, benchmark_meta, budget_note, posthoc_records,
-    run_feature_benchmark, select_levels, stratified_cap, trial_result,
+from openmer.benchmarks.runner import BenchmarkResult, benchmark_meta
+from openmer.benchmarks.trials import (
+    ClipSource,
+    MethodPlan,
+    Progress,
+    TrialGroup,
+    TrialPlan,
+    budget_note,
+    encoded_modalities,
+    resolve_profile,
+    run_trials,
 )
 from openmer.config import OpenmerConfig
-from openmer.data.clips import ClipDataset, vision_preprocess
-from openmer.data.feature_cache import encode_features
 from openmer.data.manifest import Manifest
-from openmer.methods.base import OpenSetMethod
 from openmer.methods.hcep import HCEPConfig
 from openmer.methods.posthoc import POSTHOC_SCORES
 from openmer.methods.registry import get_method, list_methods
-from openmer.paths import default_cache_dir
-from openmer.protocol import Protocol, open_set_subsets
-from openmer.reporting.scores import RunScores
+from openmer.protocol import Protocol
 from openmer.training import TrainConfig
-from openmer.training.trial import run_trial
+from openmer.training.trial import Builder
 
 #: ``build(config, known_classes, encoders)`` -> the prompted model of a trial (default :class:`HCEP`)
-PromptedBuilder = Callable[[HCEPConfig, Sequence[str], dict[str, Any]], OpenSetMethod]
+PromptedBuilder = Builder
+
+#: which of a preset's training configs a method trains with, by field name
+TrainField = Literal["hcep_train", "baseline_train"]
+#: the presets' :attr:`MediaBenchmarkConfig.method_train`: HESP shares HCEP's (CPU) schedule
+METHOD_TRAIN: dict[str, TrainField] = {"hcep": "hcep_train", "hesp": "hcep_train"}
 
 BASELINE_TRAIN = TrainConfig(epochs=60, optimizer="adam", lr=1e-3, batch_size=64, step_size=30, eval_every=5)
 
@@ -59,7 +65,7 @@ class MediaBenchmarkConfig(OpenmerConfig):
         encoder_options: per modality, extra encoder loader options, e.g.
             ``{"audio": {"prompt_entry": "features"}}`` (HCEP's cheaper audio prompt entry).
         posthoc: post-hoc scores computed on the feature methods' trained heads as well
-            (:attr:`FeatureBenchmarkConfig.posthoc`); ``()`` = none.
+            (:attr:`openmer.benchmarks.runner.FeatureBenchmarkConfig.posthoc`); ``()`` = none.
         clip_posthoc: the same for the methods on clips that have a classifier head (HCEP: its
             DPOL logits and F_M); each costs another pass over the test clips (and, for the scores
             fitted on training data, over the training clips), so the default is the two that need
@@ -67,12 +73,16 @@ class MediaBenchmarkConfig(OpenmerConfig):
         matched_budget: every method trains on HCEP's budget (:func:`with_matched_budget`):
             ``hcep_train``'s optimiser, learning rate, schedule, epochs, batch size and selection
             rule, and the same ``max_train_per_trial`` clips; ``baseline_train`` is then unused.
+        method_train: which training config each method on clips trains with, by method name:
+            ``"hcep_train"`` or ``"baseline_train"``; a method not named here (the methods on
+            features, the heads) trains on ``baseline_train``. HESP shares HCEP's: both prompt
+            the same frozen encoders, so on a CPU preset HESP gets HCEP's CPU schedule.
     """
 
     dataset: str
     profile: str = "offline"
     modalities: tuple[str, ...]
-    methods: tuple[str, ...] = Field(default_factory=lambda: list_methods())
+    methods: tuple[str, ...] = Field(default_factory=list_methods)
     levels: tuple[str, ...] | None = None
     n_splits: int = Field(default=4, gt=0)
     hcep_train: TrainConfig
@@ -84,14 +94,9 @@ class MediaBenchmarkConfig(OpenmerConfig):
     posthoc: tuple[str, ...] = tuple(POSTHOC_SCORES)
     clip_posthoc: tuple[str, ...] = ("max_logit", "energy")
     matched_budget: bool = False
+    method_train: dict[str, TrainField] = Field(default_factory=lambda: dict(METHOD_TRAIN))
     preset_note: str = ""
     seed: int = 0
-
-    def options_for(self, method: str) -> dict[str, Any]:
-        """The extra config fields of ``method``: ``method_options[method]``, with ``hcep_options``
-        on top when the method's config is an :class:`HCEPConfig` (HCEP's fields)."""
-        hcep = self.hcep_options if issubclass(get_method(method).config_class, HCEPConfig) else {}
-        return {**self.method_options.get(method, {}), **hcep}
 
 
 def feature_train_config(cfg: MediaBenchmarkConfig) -> TrainConfig:
@@ -99,19 +104,6 @@ def feature_train_config(cfg: MediaBenchmarkConfig) -> TrainConfig:
     ``hcep_train`` without its per-group learning-rate scales (they name HCEP's prompt groups;
     every other setting is the same)."""
     return cfg.hcep_train.model_copy(update={"lr_scales": {}}) if cfg.matched_budget else cfg.baseline_train
-
-
-def feature_benchmark_config(cfg: MediaBenchmarkConfig, methods: Sequence[str],
-                             modality_sets: Sequence[Sequence[str]]) -> FeatureBenchmarkConfig:
-    """What the methods on cached features of ``cfg`` run: ``methods`` on each of ``modality_sets``
-    with ``cfg``'s levels, splits, post-hoc scores, options and budget (:func:`feature_train_config`;
-    under ``matched_budget`` also HCEP's ``max_train_per_trial`` clips)."""
-    return FeatureBenchmarkConfig(
-        dataset=cfg.dataset, methods=tuple(methods), modality_sets=tuple(tuple(m) for m in modality_sets),
-        levels=cfg.levels, n_splits=cfg.n_splits, posthoc=cfg.posthoc,
-        train=feature_train_config(cfg).model_copy(update={"seed": cfg.seed}),
-        max_train_per_trial=cfg.max_train_per_trial if cfg.matched_budget else None,
-        method_options={m: cfg.options_for(m) for m in methods})
 
 
 def with_matched_budget(cfg: MediaBenchmarkConfig) -> MediaBenchmarkConfig:
@@ -130,15 +122,13 @@ def with_matched_budget(cfg: MediaBenchmarkConfig) -> MediaBenchmarkConfig:
 
 
 def benchmark_profile(cfg: MediaBenchmarkConfig) -> ProfileConfig:
-    """The encoder profile of ``cfg``: ``cfg.profile`` with ``cfg.encoder_options`` applied.
+    """The encoder profile of ``cfg``: ``cfg.profile`` with ``cfg.encoder_options`` applied
+    (:func:`openmer.benchmarks.trials.resolve_profile`).
 
     Raises:
         ConfigError: unknown profile, or options for a modality the profile has no encoder for.
     """
-    prof = profile_config(cfg.profile)
-    for modality, options in cfg.encoder_options.items():
-        prof = prof.with_options(modality, **options)
-    return prof
+    return resolve_profile(cfg.profile, cfg.encoder_options)
 
 
 def benchmark_encoders(cfg: MediaBenchmarkConfig, extra: tuple[str, ...] = ()) -> dict[str, Any]:
@@ -148,17 +138,50 @@ def benchmark_encoders(cfg: MediaBenchmarkConfig, extra: tuple[str, ...] = ()) -
     Raises:
         ConfigError / SharedDataMissing: as :func:`openmer.backbones.factory.load_profile`.
     """
-    return load_profile(benchmark_profile(cfg), modalities=tuple(sorted(set(cfg.modalities) | {"text"} | set(extra))))
+    loaded = load_profile(benchmark_profile(cfg), modalities=encoded_modalities((*cfg.modalities, *extra)))
+    return cast(dict[str, Any], loaded)
+
+
+def media_plan(cfg: MediaBenchmarkConfig, protocol: Protocol, *, build: Builder | None = None,
+               feature_sets: Sequence[Sequence[str]] | None = None, shown_as: dict[str, str] | None = None,
+               repeats: int | None = None) -> TrialPlan:
+    """The trial plan of ``cfg`` on ``protocol``: its methods (classes resolved once), each with its
+    options (``method_options``, and ``hcep_options`` for a method whose config is an
+    :class:`HCEPConfig`) and the training config the preset names for it (``method_train``;
+    under ``matched_budget`` every method's is ``hcep_train``).
+
+    The methods on features run first, as one group on ``feature_sets`` (default: the clips'
+    modalities, ``cfg.modalities``); then each method on clips on ``cfg.modalities`` (``build``:
+    the model it trains instead of its class's own; ``shown_as``: the clips' modality names in its
+    records, where they differ; ``repeats``: :attr:`~openmer.benchmarks.trials.TrialPlan.repeats`).
+
+    Raises:
+        ConfigError: an unknown method.
+    """
+    classes = [get_method(m) for m in cfg.methods]
+    plans = {c.name: MethodPlan(
+        c, {**cfg.method_options.get(c.name, {}),
+            **(cfg.hcep_options if issubclass(c.config_class, HCEPConfig) else {})},
+        cfg.hcep_train if cfg.matched_budget else getattr(cfg, cfg.method_train.get(c.name, "baseline_train")),
+        cfg.max_train_per_trial if cfg.matched_budget or c.consumes == "clips" else None,
+        cfg.posthoc if c.consumes == "features" else cfg.clip_posthoc, build if c.consumes == "clips" else None)
+        for c in classes}
+    on_features = tuple(mp for mp in plans.values() if mp.cls.consumes == "features")
+    groups = [TrialGroup(on_features, tuple(tuple(m) for m in feature_sets or [cfg.modalities]))] if on_features else []
+    groups += [TrialGroup((mp,), (cfg.modalities,), dict(shown_as or {})) for mp in plans.values()
+               if mp.cls.consumes == "clips"]
+    return TrialPlan(protocol, cfg.levels, cfg.n_splits, cfg.seed, tuple(groups), repeats=repeats)
 
 
 def run_media_benchmark(cfg: MediaBenchmarkConfig, manifest: Manifest, protocol: Protocol, *,
                         progress: Progress | None = None, encoders: dict[str, Any] | None = None,
-                        build: PromptedBuilder | None = None) -> BenchmarkResult:
+                        build: Builder | None = None, repeats: int | None = None) -> BenchmarkResult:
     """Run the methods of ``cfg.methods`` on every (openness level, split) of ``protocol``: those on
-    cached features through :func:`~openmer.benchmarks.runner.run_feature_benchmark`, those on
-    clips (HCEP, HESP) through the encoders, on ``hcep_train``. A method that cannot run on the
-    data's modalities or encoders (:meth:`~openmer.methods.base.OpenSetMethod.unavailable`) is left
-    out, with the reason in ``meta["left_out"]``.
+    cached features and those on clips (HCEP, HESP) through the encoders, each on the training
+    config the preset names for it, in the one trial loop (:func:`openmer.benchmarks.trials.run_trials`,
+    plan :func:`media_plan`, data :func:`openmer.benchmarks.trials.clip_data`). A method that
+    cannot run on the data's modalities or encoders (:meth:`~openmer.methods.base.OpenSetMethod.unavailable`)
+    is left out, with the reason in ``meta["left_out"]``.
 
     Args:
         encoders: already loaded encoders of ``cfg.profile`` (e.g. shared by an ablation grid);
@@ -166,78 +189,16 @@ def run_media_benchmark(cfg: MediaBenchmarkConfig, manifest: Manifest, protocol:
         build: what each method on clips trains, ``build(config, known_classes, encoders)``
             (default: the registered class); the ablation grid, which runs one method, passes models
             that HCEPConfig has no option for (:mod:`openmer.benchmarks.ablation_models`).
+        repeats: a protocol with a fixed known set trains ``repeats`` times with seeds
+            ``cfg.seed + r`` (:attr:`~openmer.benchmarks.trials.TrialPlan.repeats`).
     """
     t0 = time.perf_counter()
-    prof = benchmark_profile(cfg)
-    if encoders is None:
-        encoders = benchmark_encoders(cfg)
-    names = list(manifest.labels)
-    groups = [s.group or s.id for s in manifest]
-    clips = ClipDataset(manifest, np.full(len(manifest), -1), cfg.modalities, vision_preprocess=vision_preprocess(encoders))
-    records: list[dict[str, Any]] = []
-    runs: list[RunScores] = []
-    timings: dict[str, float] = {}
-    left_out: dict[str, str] = {}
-    baselines = tuple(m for m in cfg.methods if get_method(m).consumes == "features")
-    if baselines:
-        t = time.perf_counter()
-        feats, present = encode_features(clips, encoders, cache_dir=default_cache_dir(),
-                                         progress=(lambda d, n, msg: progress(0, 1, f"{msg} {d}/{n}")) if progress else None)
-        timings["encode_features_s"] = time.perf_counter() - t
-        fcfg = feature_benchmark_config(cfg, baselines, [cfg.modalities])
-        t = time.perf_counter()
-        base = run_feature_benchmark(fcfg, feats, names, groups, protocol, present=present, progress=progress,
-                                     text_encoder=encoders.get("text"))
-        left_out.update(base.meta.get("left_out", {}))
-        timings["baselines_s"] = time.perf_counter() - t
-        records += base.records
-        runs += base.runs
-    for name in [m for m in cfg.methods if get_method(m).consumes == "clips"]:
-        method_cls = get_method(name)
-        options = cfg.options_for(name)
-        probe = method_cls.config_class.from_dict({"profile": prof.to_dict(), "modalities": list(cfg.modalities),
-                                                   "seed": cfg.seed, **options})
-        reason = method_cls.unavailable(probe, encoders=encoders)
-        if reason:
-            left_out[name] = reason
-            continue
-        t = time.perf_counter()
-        levels = select_levels(cfg.levels, protocol)
-        trials = [(lv, sp) for lv in levels for sp in protocol.levels[lv][: cfg.n_splits]]
-        for i, (level, split) in enumerate(trials):
-            if progress:
-                progress(i, len(trials), f"{name} {level} split {split.index}")
-            sub = open_set_subsets(names, groups, split, protocol.partition)
-            y = sub["labels"]
-            tr = stratified_cap(sub["train"], y, cfg.max_train_per_trial, cfg.seed + split.index)
-            seed = cfg.seed + split.index
-            mcfg = probe.model_copy(update={"seed": seed})
-            torch.manual_seed(seed)
-            method = (build or method_cls)(mcfg, split.known_classes, encoders)
-            groups_of = method.parameter_groups()  # per-group lr scales name one method's groups (HCEP's prompts)
-            tcfg = cfg.hcep_train.model_copy(update={
-                "seed": seed, "lr_scales": {g: v for g, v in cfg.hcep_train.lr_scales.items() if g in groups_of}})
-            train, val = clips.subset(tr, y[tr]), clips.subset(sub["val"], y[sub["val"]])
-            test = clips.subset(sub["test"], y[sub["test"]])
-            # F_M for t-SNE (Figs. 6, 8) from the scoring pass
-            trial = run_trial(method, train, val, tcfg, test=test, batch_size=tcfg.batch_size, test_features=True)
-            s, f_m = trial.scores, trial.features
-            record, run = trial_result(name, cfg.modalities, split, s.confidence.numpy(), s.prediction.numpy(),
-                                       test.labels, [names[j] for j in sub["test"]],
-                                       features=None if f_m is None else f_m.numpy(),
-                                       threshold=trial.threshold)
-            budget = budget_note(tcfg, cfg.max_train_per_trial)
-            records.append({**record, "score": method.score_name, "budget": budget})
-            runs.append(run)
-            records += posthoc_records(method, name, cfg.modalities, split, cfg.clip_posthoc, train.batches(tcfg.batch_size),
-                                       test.batches(tcfg.batch_size), test.labels, [names[j] for j in sub["test"]],
-                                       budget=budget)
-        timings[f"{name}_s"] = time.perf_counter() - t
-        if progress:
-            progress(len(trials), len(trials), "done")
-    meta = benchmark_meta(cfg, protocol, t0, encoders=prof.to_dict(),
-                          timings_s={k: round(v, 1) for k, v in timings.items()}, left_out=left_out)
-    return BenchmarkResult(records=records, runs=runs, meta=meta)
+    plan = media_plan(cfg, protocol, build=build, repeats=repeats)
+    source = ClipSource(manifest, cfg.modalities, cfg.profile, cfg.encoder_options, encoders)
+    out = run_trials(plan, source, progress=progress)
+    meta = benchmark_meta(cfg, protocol, t0, encoders=out.profile.to_dict(),
+                          timings_s={f"{k}_s": round(v, 1) for k, v in out.seconds.items()}, left_out=out.left_out)
+    return BenchmarkResult(records=out.records, runs=out.runs, meta=meta)
 
 
 def _levels(protocol_name: str, quick: bool) -> tuple[str, ...] | None:

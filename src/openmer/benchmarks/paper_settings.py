@@ -45,7 +45,6 @@ file's note ("Tables 2-4"), not confirmed either.
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import partial
@@ -63,7 +62,12 @@ from openmer.datasets.mosei import MOSEI_EMOTIONS, load_mosei
 from openmer.datasets.ovmerd import OVMERD_KNOWN, load_ovmerd
 from openmer.errors import ConfigError, DataError
 from openmer.protocol import (
-    GroupPartition, OpenSetSplit, Protocol, known_unknown_splits, openness, openness_label,
+    GroupPartition,
+    OpenSetSplit,
+    Protocol,
+    known_unknown_splits,
+    openness,
+    openness_label,
 )
 from openmer.training import TrainConfig
 
@@ -441,26 +445,11 @@ def run_paper_setting(name: str, root: str | Path | Mapping[str, str | Path] | S
     cfg = config or paper_setting_config(name, profile=profile, quick=quick, seed=seed)
     data = load_setting(name, root)
     protocol = setting_protocol(st, data.manifest, n_splits=cfg.n_splits, parts=data.parts)
-    t0 = time.perf_counter()
-    if not st.fixed_known:
-        result = run_media_benchmark(cfg, data.manifest, protocol, progress=progress)
-    else:
-        records: list[dict[str, Any]] = []
-        runs = []
-        meta: dict[str, Any] = {}
-        for r in range(cfg.n_splits):
-            cfg_r = cfg.model_copy(update={"seed": cfg.seed + r, "n_splits": 1})
-            res = run_media_benchmark(cfg_r, data.manifest, protocol, progress=progress)
-            for rec in res.records:
-                rec["split"] = r
-                rec["train_seed"] = cfg.seed + r
-            for run in res.runs:
-                run.split = r
-            records += res.records
-            runs += res.runs
-            meta = meta or res.meta
-        meta.update(config=cfg.to_dict(), seconds=round(time.perf_counter() - t0, 1), repeats=cfg.n_splits)
-        result = BenchmarkResult(records=records, runs=runs, meta=meta)
+    repeats = cfg.n_splits if st.fixed_known else None
+    result = run_media_benchmark(cfg.model_copy(update={"n_splits": 1}) if repeats else cfg, data.manifest, protocol,
+                                 progress=progress, repeats=repeats)
+    if repeats:
+        result.meta.update(config=cfg.to_dict(), repeats=repeats)
     result.meta["setting"] = {"name": st.name, "table": st.table, "description": st.description,
                               "paper_levels": st.levels, "levels": list(protocol.levels),
                               "n_clips": len(data.manifest)}

@@ -16,8 +16,8 @@ feature set    what it is
 
 Methods: every method that trains on feature vectors runs on every modality set
 (``feature_sets``); a method that runs through the encoders (HCEP: prompts through the frozen
-encoders) runs on ``text+audio_wav`` through the media benchmark's trial loop
-(:func:`openmer.benchmarks.media.run_media_benchmark`).
+encoders) runs on ``text+audio_wav``; all in the one trial loop
+(:func:`openmer.benchmarks.trials.run_trials`).
 
 Protocol: ``src/openmer/splits/ravdess.json``: actor-independent partition (train actors 01-16,
 val 17-20, test 21-24), 8 classes, openness O(6:2), O(4:4), O(2:6), 4 known/unknown splits each.
@@ -33,16 +33,20 @@ from typing import Any, TypeVar
 import numpy as np
 
 from openmer.benchmarks.media import (
-    MediaBenchmarkConfig, benchmark_encoders, benchmark_profile, emodb_config, feature_benchmark_config,
-    run_media_benchmark,
+    MediaBenchmarkConfig,
+    benchmark_encoders,
+    benchmark_profile,
+    emodb_config,
+    media_plan,
 )
 from openmer.benchmarks.registry import BenchmarkPlan, on_profile, register_benchmark
-from openmer.benchmarks.runner import (
-    BenchmarkResult, Progress, benchmark_meta, consumes_features, registered_methods,
-    run_feature_benchmark,
-)
+from openmer.benchmarks.runner import BenchmarkResult, benchmark_meta, registered_methods
+from openmer.benchmarks.trials import Progress, TrialData, run_trials
+from openmer.data.clips import ClipDataset, vision_preprocess
+from openmer.data.feature_cache import encode_features
 from openmer.datasets import load_ravdess_features, load_ravdess_speech
 from openmer.errors import ConfigError, DataError
+from openmer.paths import default_cache_dir
 from openmer.protocol import load_protocol
 
 #: manifest modality -> its name as an encoded feature set (``audio`` is the MFCC contour)
@@ -112,13 +116,11 @@ def ravdess_config(*, seed: int = 0, quick: bool = False) -> RavdessBenchmarkCon
                          modalities=("text", "audio"), levels=levels, n_splits=1 if quick else 4)
 
 
-def _encoded_name(modalities: tuple[str, ...]) -> tuple[str, ...]:
-    return tuple(ENCODED.get(m, m) for m in modalities)
-
-
 def run_ravdess(cfg: RavdessBenchmarkConfig | None = None, *, root: str | Path | None = None,
                 speech_root: str | Path | None = None, progress: Progress | None = None) -> BenchmarkResult:
-    """Run the RAVDESS benchmark (module docstring).
+    """Run the RAVDESS benchmark (module docstring): a plan over the one trial loop
+    (:func:`openmer.benchmarks.media.media_plan` with the feature sets, then
+    :func:`openmer.benchmarks.trials.run_trials`).
 
     Args:
         cfg: what to run (default :func:`ravdess_config`).
@@ -132,66 +134,44 @@ def run_ravdess(cfg: RavdessBenchmarkConfig | None = None, *, root: str | Path |
         DataError: the two folders do not hold the same clips.
         ConfigError: a feature set names an unknown feature (the message lists them).
     """
-    from openmer.data.clips import ClipDataset
-    from openmer.data.feature_cache import encode_features
-    from openmer.paths import default_cache_dir
-
     t0 = time.perf_counter()
     cfg = cfg or ravdess_config()
     table = load_ravdess_features(root)
     protocol = load_protocol("ravdess")
-    feature_methods = tuple(m for m in cfg.methods if consumes_features(m))
-    encoder_methods = tuple(m for m in cfg.methods if m not in feature_methods)
-    wanted = {m for s in cfg.feature_sets for m in s} if feature_methods else set()
+    plan = media_plan(cfg, protocol, feature_sets=cfg.feature_sets, shown_as=ENCODED)
+    on_clips = any(mp.cls.consumes == "clips" for g in plan.groups for mp in g.methods)
+    wanted = {m for g in plan.groups for mp in g.methods if mp.cls.consumes == "features"
+              for s in g.modality_sets for m in s}
     known = (*table.features, *ENCODED.values())
     if wanted - set(known):
         raise ConfigError(f"unknown RAVDESS feature set(s) {sorted(wanted - set(known))}; choose from {list(known)}")
     to_encode = tuple(m for m, name in ENCODED.items() if name in wanted)
-    features: dict[str, np.ndarray] = dict(table.features)
+    data = TrialData(list(table.labels), list(table.groups), features=dict(table.features))
     timings: dict[str, float] = {}
     meta_extra: dict[str, Any] = {}
-    records: list[dict[str, Any]] = []
-    runs = []
-    manifest = encoders = None
-    if to_encode or encoder_methods:
+    if to_encode or on_clips:
         manifest = load_ravdess_speech(speech_root)
-        if manifest.ids != table.ids:
-            raise DataError(manifest.source, "the RAVDESS speech clips (av_clip_id) are not the clips of the "
-                                             f"AU/MFCC features ({table.meta.get('source')}), in the same order")
-        encoders = benchmark_encoders(cfg, to_encode)
-        meta_extra["encoders"] = benchmark_profile(cfg).to_dict()
+        if (manifest.ids, list(manifest.labels), [s.group or s.id for s in manifest]) != (
+                table.ids, data.labels, data.groups):
+            raise DataError(manifest.source, "the RAVDESS speech clips (av_clip_id, label, actor) are not the clips of "
+                                             f"the AU/MFCC features ({table.meta.get('source')}), in the same order")
+        data.encoders, data.profile = benchmark_encoders(cfg, to_encode), benchmark_profile(cfg)
+        meta_extra["encoders"] = data.profile.to_dict()
+        if on_clips:
+            data.clips = ClipDataset(manifest, np.full(len(manifest), -1), cfg.modalities,
+                                     vision_preprocess=vision_preprocess(data.encoders))
     if to_encode:
         t = time.perf_counter()
         clips = ClipDataset(manifest, np.full(len(manifest), -1), to_encode)
-        encoded, _ = encode_features(clips, encoders, cache_dir=default_cache_dir(),
+        encoded, _ = encode_features(clips, data.encoders, cache_dir=default_cache_dir(),
                                      progress=(lambda d, n, msg: progress(0, 1, f"{msg} {d}/{n}")) if progress else None)
-        features.update({ENCODED[m]: x for m, x in encoded.items()})
+        data.features.update({ENCODED[m]: x for m, x in encoded.items()})  # type: ignore[union-attr]
         timings["encode_features_s"] = time.perf_counter() - t
-    if feature_methods:
-        t = time.perf_counter()
-        fcfg = feature_benchmark_config(cfg, feature_methods, cfg.feature_sets)
-        base = run_feature_benchmark(fcfg, features, table.labels, table.groups, protocol, progress=progress,
-                                     text_encoder=(encoders or {}).get("text"))
-        if base.meta.get("left_out"):
-            meta_extra["left_out"] = base.meta["left_out"]
-        records += base.records
-        runs += base.runs
-        timings["feature_methods_s"] = time.perf_counter() - t
-    if encoder_methods:
-        t = time.perf_counter()
-        media = run_media_benchmark(cfg.model_copy(update={"methods": encoder_methods}), manifest, protocol,
-                                    progress=progress, encoders=encoders)
-        for run in media.runs:
-            run.modalities = _encoded_name(run.modalities)
-        for rec in media.records:  # the methods' own records and their post-hoc ones
-            rec["modalities"] = "+".join(_encoded_name(tuple(rec["modalities"].split("+"))))
-        if media.meta.get("left_out"):
-            meta_extra["left_out"] = {**meta_extra.get("left_out", {}), **media.meta["left_out"]}
-        records += media.records
-        runs += media.runs
-        timings["encoder_methods_s"] = time.perf_counter() - t
-    meta = benchmark_meta(cfg, protocol, t0, **meta_extra, timings_s={k: round(v, 1) for k, v in timings.items()})
-    return BenchmarkResult(records=records, runs=runs, meta=meta)
+    out = run_trials(plan, data, progress=progress)
+    timings.update({f"{k}_s": v for k, v in out.seconds.items()})
+    meta = benchmark_meta(cfg, protocol, t0, **meta_extra, left_out=out.left_out,
+                          timings_s={k: round(v, 1) for k, v in timings.items()})
+    return BenchmarkResult(records=out.records, runs=out.runs, meta=meta)
 
 
 @register_benchmark("ravdess")

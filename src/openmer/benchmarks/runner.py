@@ -1,16 +1,16 @@
-"""Feature-level open-set benchmark: every (method, modalities, openness level, split) trial.
+"""What every benchmark shares around the one trial loop: its result, its meta, and the
+feature-level benchmark (a plan over :func:`openmer.benchmarks.trials.run_trials`).
 
 A trial trains a method on the known classes of the training groups, selects on the validation
 groups (known classes only), chooses its deployable threshold from the validation confidences
-(HCEP Sec. 4.4.6), then scores the test groups (known + unknown classes) once: one
-:func:`openmer.training.trial.run_trial` per trial.
+(HCEP Sec. 4.4.6), then scores the test groups (known + unknown classes) once.
 """
 
 from __future__ import annotations
 
 import platform
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -19,21 +19,24 @@ import torch
 from pydantic import Field
 
 from openmer import __version__
+from openmer.benchmarks.trials import (  # noqa: F401  (budget_note, stratified_cap, trial_result: re-exported)
+    MethodPlan,
+    Progress,
+    TrialData,
+    TrialGroup,
+    TrialPlan,
+    budget_note,
+    run_trials,
+    stratified_cap,
+    trial_result,
+)
 from openmer.config import OpenmerConfig
 from openmer.errors import ConfigError
-from openmer.methods.base import OpenSetMethod
-from openmer.methods.feature_method import feature_blocks
-from openmer.methods.inputs import FeatureInputs
-from openmer.methods.posthoc import POSTHOC_SCORES, posthoc_scores
+from openmer.methods.posthoc import POSTHOC_SCORES
 from openmer.methods.registry import get_method, list_methods
-from openmer.metrics import open_set_metrics
-from openmer.protocol import OpenSetSplit, Protocol, open_set_subsets
+from openmer.protocol import Protocol
 from openmer.reporting.scores import RunScores
 from openmer.training import TrainConfig
-from openmer.training.trial import TrialThreshold, run_trial
-
-#: ``progress(done, total, message)``
-Progress = Callable[[int, int, str], None]
 
 
 class FeatureBenchmarkConfig(OpenmerConfig):
@@ -88,16 +91,6 @@ def registered_methods() -> tuple[str, ...]:
     return tuple(METHODS)
 
 
-def consumes_features(method: str) -> bool:
-    """True when ``method`` trains on precomputed feature vectors (it declares ``consumes =
-    "features"``), False when it runs through the encoders.
-
-    Raises:
-        ConfigError: unknown method (the message lists the registered ones).
-    """
-    return get_method(method).consumes == "features"
-
-
 def machine_description() -> dict[str, Any]:
     """Machine facts for a report (measured, not typed in)."""
     import os
@@ -137,57 +130,6 @@ def _git_commit() -> str | None:
 _CODE_COMMIT = _git_commit()
 
 
-def select_levels(levels: Sequence[str] | None, protocol: Protocol) -> tuple[str, ...]:
-    """The openness levels to run: ``levels`` (e.g. ``("O(5:2)",)``), or every level of ``protocol``.
-
-    Raises:
-        ConfigError: a level that ``protocol`` does not have (the message lists those it has).
-    """
-    if not levels:
-        return tuple(protocol.levels)
-    missing = [lv for lv in levels if lv not in protocol.levels]
-    if missing:
-        raise ConfigError(f"openness level(s) {', '.join(missing)} not in the {protocol.dataset} protocol; "
-                          f"it has {', '.join(protocol.levels)}")
-    return tuple(levels)
-
-
-def stratified_cap(indices: np.ndarray, labels: np.ndarray, cap: int | None, seed: int) -> np.ndarray:
-    """At most ``cap`` of ``indices``, drawn per class in proportion to its share (seeded).
-
-    Args:
-        indices: (n,) candidate rows (a trial's training rows).
-        labels: (N,) label of every row, indexed by ``indices``.
-        cap: the most rows to keep (``None`` or >= n: all of them).
-        seed: the draw's seed (a trial's ``seed + split``, the same for every method of the trial).
-
-    Returns:
-        The kept rows, sorted.
-    """
-    if cap is None or len(indices) <= cap:
-        return indices
-    rng = np.random.default_rng(seed)
-    y = labels[indices]
-    keep = []
-    for c in np.unique(y):
-        members = indices[y == c]
-        n = max(1, round(cap * len(members) / len(indices)))
-        keep.append(rng.choice(members, size=min(n, len(members)), replace=False))
-    return np.sort(np.concatenate(keep))
-
-
-def budget_note(cfg: TrainConfig, max_clips: int | None = None) -> str:
-    """A method's training budget in one line, for the ``budget`` column of results.md.
-
-    >>> budget_note(TrainConfig(epochs=10, optimizer="adam", lr=1e-3, batch_size=16))
-    '10 ep adam lr 0.001, step 30 x0.1, batch 16, select val_acc/1 ep, all clips'
-    """
-    scales = "".join(f" {g} x{v:g}" for g, v in sorted(cfg.lr_scales.items()))
-    clips = "all clips" if max_clips is None else f"<= {max_clips} clips"
-    return (f"{cfg.epochs} ep {cfg.optimizer} lr {cfg.lr:g}{scales}, step {cfg.step_size} x{cfg.gamma:g}, "
-            f"batch {cfg.batch_size}, select {cfg.select_metric}/{cfg.eval_every} ep, {clips}")
-
-
 def run_feature_benchmark(
     cfg: FeatureBenchmarkConfig,
     features: dict[str, np.ndarray],
@@ -199,7 +141,8 @@ def run_feature_benchmark(
     progress: Progress | None = None,
     text_encoder: Any = None,
 ) -> BenchmarkResult:
-    """Run every trial of a feature-level benchmark.
+    """A feature-level benchmark: ``cfg.methods`` on every modality set, a plan over the one trial
+    loop (:func:`openmer.benchmarks.trials.run_trials`).
 
     Args:
         cfg: what to run.
@@ -218,90 +161,25 @@ def run_feature_benchmark(
         :class:`BenchmarkResult` with metrics per trial (fractions in [0, 1]). A method that cannot
         run on a modality set (:meth:`~openmer.methods.base.OpenSetMethod.unavailable`) is left
         out of it, with the reason in ``meta["left_out"]["<method> <modalities>"]``.
+
+    Raises:
+        ConfigError: a method that does not train on feature vectors, an unknown level.
     """
-    levels = select_levels(cfg.levels, protocol)
-    not_features = [m for m in cfg.methods if get_method(m).consumes != "features"]
+    t0 = time.perf_counter()
+    classes = [get_method(m) for m in cfg.methods]
+    not_features = [c.name for c in classes if c.consumes != "features"]
     if not_features:
         raise ConfigError(f"method(s) {not_features} do not train on cached features; feature methods: "
                           f"{list(list_methods(consumes='features'))}")
-    trials = [(lv, sp, m, mods) for lv in levels for sp in protocol.levels[lv][: cfg.n_splits]
-              for mods in cfg.modality_sets for m in cfg.methods]
-    records, runs = [], []
-    left_out: dict[str, str] = {}
-    t0 = time.perf_counter()
-    labels = list(labels)
-    for i, (level, split, method_name, mods) in enumerate(trials):
-        method_cls = get_method(method_name)
-        mcfg = method_cls.config_class.from_dict(
-            {"input_dim": sum(int(features[m].shape[1]) for m in mods), "blocks": feature_blocks(features, mods),
-             **cfg.method_options.get(method_name, {})})
-        reason = method_cls.unavailable(mcfg, text_encoder=text_encoder)
-        if reason:
-            left_out[f"{method_name} {'+'.join(mods)}"] = reason
-            continue
-        if progress:
-            progress(i, len(trials), f"{method_name} {'+'.join(mods)} {level} split {split.index}")
-        sub = open_set_subsets(labels, groups, split, protocol.partition)
-        sub["train"] = stratified_cap(sub["train"], sub["labels"], cfg.max_train_per_trial, cfg.train.seed + split.index)
-        sets = FeatureInputs(features, present, mods, sub["labels"]).parts({p: sub[p] for p in ("train", "val", "test")})
-        train, val, test = sets["train"], sets["val"], sets["test"]
-        torch.manual_seed(cfg.train.seed + split.index)
-        method = method_cls.build(mcfg, split.known_classes, text_encoder=text_encoder)
-        tcfg = cfg.train.model_copy(update={"seed": cfg.train.seed + split.index})
-        trial = run_trial(method, train, val, tcfg, test=test)
-        s = trial.scores
-        names = [labels[j] for j in sub["test"]]
-        record, run = trial_result(method_name, mods, split, s.confidence.numpy(), s.prediction.numpy(),
-                                   test.y.numpy(), names, threshold=trial.threshold)
-        budget = budget_note(tcfg, cfg.max_train_per_trial)
-        records.append({**record, "score": method.score_name, "budget": budget})
-        runs.append(run)
-        records += posthoc_records(method, method_name, mods, split, cfg.posthoc, train.batches(), test.batches(),
-                                   test.y.numpy(), names, budget=budget)
-    if progress:
-        progress(len(trials), len(trials), "done")
-    meta = benchmark_meta(cfg, protocol, t0, trials=len(trials), left_out=left_out)
-    return BenchmarkResult(records=records, runs=runs, meta=meta)
-
-
-def posthoc_records(method: OpenSetMethod, method_name: str, modalities: Sequence[str], split: OpenSetSplit,
-                    scores: Sequence[str], train: Iterable[Any], test: Iterable[Any], labels: np.ndarray,
-                    label_names: Sequence[str], *, budget: str) -> list[dict[str, Any]]:
-    """One record ``"<method>[<score>]"`` (tagged ``score``, ``posthoc_of``, ``budget``) per post-hoc
-    score in ``scores`` on a trained method's classifier head (:func:`~openmer.methods.posthoc.posthoc_scores`,
-    fitted on the ``train`` batches where the score needs it); ``[]`` when ``scores`` is empty or
-    the method has no ``head``."""
-    if not scores or not method.has_head():
-        return []
-    out = []
-    for score, (conf, pred) in posthoc_scores(method, train, test, scores).items():
-        rec, _ = trial_result(f"{method_name}[{score}]", modalities, split, conf.numpy(), pred.numpy(), labels, label_names)
-        out.append({**rec, "score": score, "posthoc_of": method_name, "budget": budget})
-    return out
-
-
-def trial_result(method: str, modalities: Sequence[str], split: OpenSetSplit, confidence: np.ndarray,
-                 prediction: np.ndarray, labels: np.ndarray, class_names: list[str],
-                 features: np.ndarray | None = None,
-                 threshold: TrialThreshold | None = None) -> tuple[dict[str, Any], RunScores]:
-    """The metrics record and the saved scores of one trial (test split scored once).
-
-    With ``threshold``, the record carries its value (``"threshold"``) and the saved scores carry
-    the value, its source and the known-class confidences it was chosen from (for Figs. 10/11).
-    """
-    metrics = open_set_metrics(confidence, prediction, labels, num_classes=split.n_known)
-    record = {"method": method, "modalities": "+".join(modalities), "level": split.label,
-              "openness": split.openness, "split": split.index, **metrics}
-    if threshold is not None:
-        record["threshold"] = threshold.value
-    run = RunScores(method=method, modalities=tuple(modalities), level=split.label, openness=split.openness,
-                    split=split.index, known_classes=list(split.known_classes),
-                    unknown_classes=list(split.unknown_classes), confidence=confidence, prediction=prediction,
-                    labels=labels, class_names=class_names, features=features,
-                    threshold=None if threshold is None else threshold.value,
-                    threshold_confidence=None if threshold is None else threshold.confidence,
-                    threshold_source=None if threshold is None else threshold.source)
-    return record, run
+    methods = tuple(MethodPlan(c, cfg.method_options.get(c.name, {}), cfg.train, cfg.max_train_per_trial, cfg.posthoc)
+                    for c in classes)
+    plan = TrialPlan(protocol, cfg.levels, cfg.n_splits, cfg.train.seed,
+                     (TrialGroup(methods, cfg.modality_sets),))
+    data = TrialData(list(labels), list(groups), features=features, present=present,
+                     encoders={} if text_encoder is None else {"text": text_encoder})
+    out = run_trials(plan, data, progress=progress)
+    meta = benchmark_meta(cfg, protocol, t0, left_out=out.left_out)
+    return BenchmarkResult(records=out.records, runs=out.runs, meta=meta)
 
 
 def benchmark_meta(cfg: OpenmerConfig, protocol: Protocol, t0: float, **extra: Any) -> dict[str, Any]:

@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 
 from openmer.backbones.factory import ProfileConfig, load_profile, profile_config
 from openmer.data.clips import ClipDataset, vision_preprocess
@@ -35,7 +34,8 @@ from openmer.runs import DataInfo, RunInfo, ThresholdInfo, check_resume, prepare
 from openmer.training.config import TrainConfig
 from openmer.training.engine import ProgressFn
 from openmer.training.guards import check_known_classes_trained, locks_run_folder
-from openmer.training.trial import ThresholdRule, ThresholdSource, run_trial
+from openmer.training.trial import ThresholdRule, ThresholdSource, method_config, run_trial
+from openmer.training.trial import build_method as build_trial_method
 
 logger = logging.getLogger(__name__)
 
@@ -55,36 +55,27 @@ def train_val_by_group(groups: Sequence[str], *, val_fraction: float = 0.2, seed
             {"train": sorted(set(distinct) - val), "val": sorted(val)})
 
 
-def build_method(method: str, known: Sequence[str], *, profile: ProfileConfig, modalities: Sequence[str],
-                 input_dim: int | None = None, encoders: dict[str, Any] | None = None,
+def build_method(method: str | type[OpenSetMethod], known: Sequence[str], *, profile: ProfileConfig,
+                 modalities: Sequence[str], input_dim: int | None = None, encoders: dict[str, Any] | None = None,
                  options: dict[str, Any] | None = None, seed: int = 0,
                  blocks: Sequence[tuple[str, int]] | None = None) -> OpenSetMethod:
-    """A registered method, its initial parameters drawn from ``seed`` (so equal seeds give equal runs).
+    """A method (a registered name or its class), its initial parameters drawn from ``seed`` (so
+    equal seeds give equal runs): its config from the data (:func:`openmer.training.trial.method_config`)
+    and the one factory :func:`openmer.training.trial.build_method`.
 
-    A method on precomputed features (``consumes = "features"``) gets
-    ``input_dim``, ``blocks`` (the modality layout ``(name, width)`` of the concatenated
-    features) and the text encoder of ``encoders`` when there is one (Open-VCLIP's zero-shot class
-    weights); a method on clips gets the profile, the modalities, the seed and ``encoders``
-    (loaded from the profile by its ``build`` when ``None``). The global RNG state is left as it was.
+    A method on features gets ``blocks`` (the modality layout ``(name, width)`` of the
+    concatenated features; without them one block of ``input_dim``) and the text encoder of
+    ``encoders`` when there is one (Open-VCLIP's zero-shot class weights); a method on clips gets
+    the profile, the modalities, the seed and ``encoders`` (loaded from the profile by its
+    ``build`` when ``None``). The global RNG state is left as it was.
+
+    Raises:
+        ConfigError: an unknown method, a bad option, or a method that cannot run here.
     """
-    cls = get_method(method)
-    options = dict(options or {})
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        if cls.consumes == "features":
-            cfg = cls.config_class.from_dict({"input_dim": input_dim, **({"blocks": list(blocks)} if blocks else {}),
-                                              **options})
-            text_encoder = (encoders or {}).get("text")
-            reason = cls.unavailable(cfg, text_encoder=text_encoder)
-            if reason:
-                raise ConfigError(f"{method} cannot run here: it {reason}")
-            return cls.build(cfg, known, text_encoder=text_encoder)
-        cfg = cls.config_class.from_dict({"profile": profile.to_dict(), "modalities": list(modalities), "seed": seed,
-                                          **options})
-        reason = cls.unavailable(cfg, encoders=encoders)
-        if reason:
-            raise ConfigError(f"{method} cannot run here: it {reason}")
-        return cls.build(cfg, known, encoders=encoders)
+    cls = get_method(method) if isinstance(method, str) else method
+    cfg = method_config(cls, options or {}, seed=seed, input_dim=input_dim, blocks=blocks or (), profile=profile,
+                        modalities=modalities)
+    return build_trial_method(cls, cfg, known, seed=seed, encoders=encoders)
 
 
 def _sha256(path: Path) -> str:
@@ -185,7 +176,7 @@ def train(
     cfg = train_config or TrainConfig()
     known = list(known)
     _check_options(known, acceptance, threshold_from)
-    get_method(method)  # an unknown name fails here, listing the choices
+    method_cls = get_method(method)  # resolved once; an unknown name fails here, listing the choices
     prof = profile_config(profile) if isinstance(profile, str) else profile
 
     manifest, partition = resolve_data(data, allow_outside_root=allow_outside_root)
@@ -226,15 +217,15 @@ def train(
     if resume:
         check_resume(out, {"method": method, "known_classes": known, "num_classes": len(known), **identity}, cfg)
 
-    if get_method(method).consumes == "features":
+    if method_cls.consumes == "features":
         encoders = load_profile(prof, modalities=tuple(mods))
         clips = ClipDataset(man, labels, mods, vision_preprocess=vision_preprocess(encoders))
         inputs = FeatureInputs.from_clips(clips, encoders, cache_dir=cache_dir or default_cache_dir())
-        m = build_method(method, known, profile=prof, modalities=mods, input_dim=inputs.input_dim,
+        m = build_method(method_cls, known, profile=prof, modalities=mods, input_dim=inputs.input_dim,
                          options=method_options, seed=cfg.seed, blocks=inputs.blocks, encoders=encoders)
         batch_size = None  # scoring passes in the feature set's large batches
     else:  # a method on clips loads the encoders it needs from the profile
-        m = build_method(method, known, profile=prof, modalities=mods, options=method_options, seed=cfg.seed)
+        m = build_method(method_cls, known, profile=prof, modalities=mods, options=method_options, seed=cfg.seed)
         clips = ClipDataset(man, labels, mods, vision_preprocess=vision_preprocess(m.input_encoders()))
         inputs = ClipInputs(clips)
         batch_size = cfg.batch_size

@@ -1,9 +1,9 @@
-"""One trial: fit a built method, choose its deployable threshold, score the test set once.
+"""One trial: build a method under its seed, fit it, choose its deployable threshold, score the test set once.
 
-Every benchmark (:mod:`openmer.benchmarks.runner` for methods on cached features,
-:mod:`openmer.benchmarks.media` for methods on clips) and ``openmer train``
-(:mod:`openmer.training.run`) run a trial through :func:`run_trial`. The caller builds the method
-under its seed (the seed order stays the caller's) and chooses the data; the trial trains it with
+Every benchmark (the one trial loop, :func:`openmer.benchmarks.trials.run_trials`) and ``openmer
+train`` (:mod:`openmer.training.run`) build each method with :func:`build_method` (one factory:
+the method's config from its data and options, initial parameters drawn under a forked RNG seeded
+with the trial's seed) and run it through :func:`run_trial`, which trains it with
 :func:`openmer.training.fit` (model selection on known-class validation data only), chooses the
 threshold from known-class validation or training confidences (HCEP Sec. 4.4.6, never test data)
 and only then reads the test set.
@@ -11,16 +11,75 @@ and only then reads the test set.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
+import torch
 from torch import Tensor
 
-from openmer.methods.base import OpenSetScores
+from openmer.errors import ConfigError
+from openmer.methods.base import MethodConfig, OpenSetMethod, OpenSetScores
 from openmer.methods.threshold import DEFAULT_ACCEPTANCE, choose_threshold
 from openmer.training.config import TrainConfig
 from openmer.training.engine import TrainResult, fit
+
+if TYPE_CHECKING:  # the profile's type, for annotations only
+    from openmer.backbones.factory import ProfileConfig
+
+#: ``build(config, known_classes, encoders)``: a model to train instead of the registered class's
+#: own (the ablation grid's HCEP variants, :mod:`openmer.benchmarks.ablation_models`)
+Builder = Callable[[Any, Sequence[str], dict[str, Any]], "OpenSetMethod"]
+
+
+def method_config(cls: type[OpenSetMethod], options: Mapping[str, Any], *, seed: int = 0,
+                  input_dim: int | None = None, blocks: Sequence[tuple[str, int]] = (),
+                  profile: ProfileConfig | None = None, modalities: Sequence[str] = ()) -> MethodConfig:
+    """The config of method class ``cls`` on its data: what ``cls.consumes`` needs from the data,
+    then ``options`` (extra config fields, e.g. a preset's) on top.
+
+    A method on features gets ``input_dim`` (default: the sum of the block widths) and ``blocks``
+    (the modality layout ``(name, width)`` of the concatenated features; none: one block); a method
+    on clips gets ``profile``, ``modalities`` and ``seed``.
+
+    Raises:
+        ConfigError: an option the method's config does not have, or a bad value.
+    """
+    if cls.consumes == "features":
+        width = sum(w for _, w in blocks) if input_dim is None else input_dim
+        data: dict[str, Any] = {"input_dim": width, **({"blocks": list(blocks)} if blocks else {})}
+    else:
+        data = {"profile": None if profile is None else profile.to_dict(), "modalities": list(modalities), "seed": seed}
+    return cls.config_class.from_dict({**data, **options})
+
+
+def build_method(cls: type[OpenSetMethod], config: MethodConfig, known: Sequence[str], *, seed: int,
+                 encoders: dict[str, Any] | None = None, build: Builder | None = None) -> OpenSetMethod:
+    """The one factory of a trial's method: ``cls.build(config, known, ...)`` (or ``build``), its
+    initial parameters drawn from ``seed`` under a forked RNG (equal seeds give equal methods; the
+    global RNG state is left as it was).
+
+    Args:
+        cls: the method's class (resolved once from :data:`openmer.methods.METHODS`).
+        config: its config (:func:`method_config`).
+        known: the known classes, in class-index order.
+        seed: the trial's seed.
+        encoders: the profile's frozen encoders (``None``: a method on clips loads its own); the
+            methods on features get the text encoder (Open-VCLIP's zero-shot class weights).
+        build: a model to build instead of ``cls`` (:data:`Builder`).
+
+    Raises:
+        ConfigError: the method cannot run with ``config`` and ``encoders``
+            (:meth:`~openmer.methods.base.OpenSetMethod.unavailable`, the reason in the message).
+    """
+    context = {"encoders": encoders, "text_encoder": (encoders or {}).get("text")}
+    reason = cls.unavailable(config, **context)
+    if reason:
+        raise ConfigError(f"{cls.name} cannot run here: it {reason}")
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return cls.build(config, known, **context) if build is None else build(config, known, encoders or {})
 
 #: whose known-class confidences set the deployable threshold
 ThresholdSource = Literal["train", "val"]
