@@ -281,7 +281,7 @@ def run_ablations(base: MediaBenchmarkConfig, manifest: Manifest, protocol: Prot
     runs = []
     seconds: dict[str, float] = {}
     encoders: Any = None
-    from openmer.benchmarks import trials  # its load_profile/profile_config: one loading path (and one to stub in tests)
+    from openmer.benchmarks import trials  # its load_profile/profile_config: one loading path (one to stub)
 
     order: tuple[Modality, ...] = ("video", "audio", "text")
     mods = tuple(m for m in order if m in base.modalities or m == "text")  # the preset's, and text for CUEP
