@@ -2,7 +2,13 @@
 
 from openmer.backbones.base import AudioEncoder, Encoder, PromptSpec, TextEncoder, VisionEncoder
 from openmer.backbones.factory import (
-    ENCODER_KINDS, EncoderSpec, ProfileConfig, load_encoder, load_profile, profile_config, register_encoder,
+    ENCODER_KINDS,
+    EncoderSpec,
+    ProfileConfig,
+    load_encoder,
+    load_profile,
+    profile_config,
+    register_encoder,
 )
 
 __all__ = [

@@ -8,8 +8,8 @@ Learnable prompts belong to the *method* (SMEP, CUEP), never to the encoder.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any, ClassVar, Literal
 
 import torch
@@ -63,7 +63,7 @@ class Encoder(nn.Module):
         super().train(False)
         return self
 
-    def train(self, mode: bool = True) -> Encoder:  # noqa: D102 - frozen: always eval
+    def train(self, mode: bool = True) -> Encoder:  # frozen: always eval
         return super().train(False)
 
     def prompt_spec(self) -> PromptSpec:  # pragma: no cover - abstract

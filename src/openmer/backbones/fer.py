@@ -26,6 +26,7 @@ from __future__ import annotations
 import json
 import math
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -67,7 +68,8 @@ class ResidualBlock(nn.Module):
         super().__init__()
         self.sep1, self.bn1 = SeparableConv(c_in, c_out), nn.BatchNorm2d(c_out, eps=eps)
         self.sep2, self.bn2 = SeparableConv(c_out, c_out), nn.BatchNorm2d(c_out, eps=eps)
-        self.shortcut, self.bn_shortcut = nn.Conv2d(c_in, c_out, 1, stride=2, bias=False), nn.BatchNorm2d(c_out, eps=eps)
+        self.shortcut = nn.Conv2d(c_in, c_out, 1, stride=2, bias=False)
+        self.bn_shortcut = nn.BatchNorm2d(c_out, eps=eps)
 
     def forward(self, x: Tensor) -> Tensor:
         h = torch.relu(self.bn1(self.sep1(x)))
@@ -155,12 +157,13 @@ def read_keras_mini_xception(path: str | Path) -> tuple[dict[str, Tensor], float
                 raise ValueError(f"{path}: layer {keras_name!r} missing from model_weights/")
             grp = weights[keras_name][f"{keras_name}_1"]
 
-            def get(name: str, grp=grp) -> np.ndarray:
+            def get(name: str, grp: Any = grp) -> np.ndarray:
                 return np.asarray(grp[f"{name}:0"][()], dtype=np.float32)
 
             if keras_name.startswith("separable"):
-                state[f"{prefix}.depthwise.weight"] = torch.from_numpy(get("depthwise_kernel").transpose(2, 3, 0, 1).copy())
-                state[f"{prefix}.pointwise.weight"] = torch.from_numpy(get("pointwise_kernel").transpose(3, 2, 0, 1).copy())
+                depthwise, pointwise = get("depthwise_kernel"), get("pointwise_kernel")
+                state[f"{prefix}.depthwise.weight"] = torch.from_numpy(depthwise.transpose(2, 3, 0, 1).copy())
+                state[f"{prefix}.pointwise.weight"] = torch.from_numpy(pointwise.transpose(3, 2, 0, 1).copy())
             elif keras_name.startswith("conv2d"):
                 state[f"{prefix}.weight"] = torch.from_numpy(get("kernel").transpose(3, 2, 0, 1).copy())
                 if "bias:0" in grp:

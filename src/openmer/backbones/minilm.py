@@ -13,13 +13,17 @@ also pools). Text is still truncated at 256 tokens, so a prompted sequence has u
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any, Self
 
 import torch
 from torch import Tensor, nn
 
 from openmer.backbones.base import PromptSpec, TextEncoder
 from openmer.backbones.prefix import PrefixCache
+
+if TYPE_CHECKING:
+    from transformers import BertModel, PreTrainedTokenizerBase
 
 #: where the prompts enter (see :class:`MiniLMTextEncoder`)
 PROMPT_ENTRIES = ("input", "late")
@@ -55,9 +59,9 @@ class MiniLMTextEncoder(TextEncoder):
     modality = "text"
     kind = "minilm"
 
-    def __init__(self, model: nn.Module, tokenizer, name_or_path: str = "", *, n_prompt_tokens: int = 2,
-                 max_length: int = 256, prompt_entry: str = "input", prompt_layer: int | None = None,
-                 prefix_cache_mb: int = 1024):
+    def __init__(self, model: BertModel, tokenizer: PreTrainedTokenizerBase, name_or_path: str = "", *,
+                 n_prompt_tokens: int = 2, max_length: int = 256, prompt_entry: str = "input",
+                 prompt_layer: int | None = None, prefix_cache_mb: int = 1024):
         super().__init__()
         if prompt_entry not in PROMPT_ENTRIES:
             raise ValueError(f"prompt_entry must be one of {PROMPT_ENTRIES}, got {prompt_entry!r}")
@@ -76,7 +80,8 @@ class MiniLMTextEncoder(TextEncoder):
         self.embed_dim = int(model.config.hidden_size)
         self.freeze()
 
-    def _apply(self, fn, *args, **kwargs):  # device/dtype moves: cached states no longer match
+    def _apply(self, fn: Callable[[Tensor], Tensor], *args: Any, **kwargs: Any) -> Self:
+        # device/dtype moves: cached states no longer match
         self.prefix_cache.clear()
         return super()._apply(fn, *args, **kwargs)
 
@@ -106,7 +111,7 @@ class MiniLMTextEncoder(TextEncoder):
         return self.model.get_input_embeddings().weight[ids.to(self.device)].detach().clone()
 
     # -- late prompt entry -------------------------------------------------------------------
-    def _mask(self, hidden: Tensor, mask: Tensor):
+    def _mask(self, hidden: Tensor, mask: Tensor) -> Any:
         """The attention mask the model's layers expect, from a (B, n) 0/1 padding mask."""
         try:
             from transformers.masking_utils import create_bidirectional_mask
@@ -152,7 +157,8 @@ class MiniLMTextEncoder(TextEncoder):
         if prompts.dim() == 2:
             prompts = prompts.unsqueeze(0).expand(b, -1, -1)
         elif prompts.dim() != 3 or prompts.shape[0] != b:
-            raise ValueError(f"prompts must be (m, {self.width}) or (B={b}, m, {self.width}), got {tuple(prompts.shape)}")
+            raise ValueError(
+                f"prompts must be (m, {self.width}) or (B={b}, m, {self.width}), got {tuple(prompts.shape)}")
         if prompts.shape[-1] != self.width:
             raise ValueError(f"prompt tokens must be {self.width}-d, got {prompts.shape[-1]}")
         return prompts

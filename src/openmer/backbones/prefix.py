@@ -71,8 +71,8 @@ class PrefixCache:
         if todo:
             with torch.no_grad():
                 fresh = compute(todo)
-            for i, t in zip(todo, fresh, strict=True):
-                t = t.detach()
+            for i, computed in zip(todo, fresh, strict=True):
+                t = computed.detach()
                 out[i] = t
                 size = t.numel() * t.element_size()
                 if self._bytes + size <= self.max_bytes and keys[i] not in self._store:

@@ -65,8 +65,8 @@ def check_options(kind: str, options: dict[str, Any], allowed: dict[str, type | 
         typ = allowed[key]
         types = typ if isinstance(typ, tuple) else (typ,)
         if not isinstance(value, types) or (int in types and bool not in types and isinstance(value, bool)):
-            names = " or ".join(t.__name__ for t in types)
-            raise ConfigError(f"option {key!r} of encoder kind {kind!r} must be {names}, got {value!r}")
+            expected = " or ".join(t.__name__ for t in types)
+            raise ConfigError(f"option {key!r} of encoder kind {kind!r} must be {expected}, got {value!r}")
 
 
 class EncoderSpec(OpenmerConfig):
@@ -88,7 +88,7 @@ class ProfileConfig(OpenmerConfig):
     def specs(self) -> dict[Modality, EncoderSpec]:
         return {m: s for m in ("video", "audio", "text") if (s := getattr(self, m)) is not None}
 
-    def with_options(self, modality: Modality, **options: int | float | str | bool) -> ProfileConfig:
+    def with_options(self, modality: Modality, **options: float | str | bool) -> ProfileConfig:
         """A copy whose ``modality`` encoder gets extra loader options (e.g. ``prompt_entry="features"``).
 
         Raises:

@@ -19,13 +19,16 @@ from the model's own ``_get_feat_extract_output_lengths``.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import torch
 from torch import Tensor, nn
 
 from openmer.backbones.base import AudioEncoder, PromptSpec
 from openmer.backbones.clip import expand_prompts
+
+if TYPE_CHECKING:
+    from transformers import Wav2Vec2Model
 
 PromptEntry = Literal["waveform", "features"]
 
@@ -70,7 +73,7 @@ class Wav2Vec2AudioEncoder(AudioEncoder):
     sampling_rate: int = 16_000
 
     def __init__(
-        self, model: nn.Module, *, name_or_path: str = "", prompt_entry: PromptEntry = "waveform",
+        self, model: Wav2Vec2Model, *, name_or_path: str = "", prompt_entry: PromptEntry = "waveform",
         n_prompt_segments: int = 2, prompt_segment_samples: int = 8000, whole_input_samples: int = 80_000,
         normalize: bool = True,
     ) -> None:
@@ -108,7 +111,8 @@ class Wav2Vec2AudioEncoder(AudioEncoder):
 
     def output_lengths(self, lengths: Tensor) -> Tensor:
         """(B,) frames the conv front end yields for ``lengths`` samples."""
-        return self.model._get_feat_extract_output_lengths(lengths).long()
+        # transformers annotates the legacy torch.LongTensor; any integer tensor is what it takes
+        return self.model._get_feat_extract_output_lengths(lengths).long()  # type: ignore[arg-type]
 
     def _front_end(self, x: Tensor, lengths: Tensor) -> Tensor:
         """Conv features ``(B, F, C)`` with ``F`` frames for the full ``T``, padding frames zero.

@@ -40,7 +40,7 @@ class ClipDataset(Dataset):
         MediaError: naming the file, for unreadable, empty or silent media.
     """
 
-    def __init__(self, manifest: Manifest, labels: Sequence[int], modalities: Sequence[str], *,
+    def __init__(self, manifest: Manifest, labels: Sequence[int] | np.ndarray, modalities: Sequence[str], *,
                  vision_preprocess: VisionPreprocess | None = None, num_frames: int = 8,
                  max_audio_seconds: float | None = None, cache: bool = True):
         if len(labels) != len(manifest):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 import torch
 from torch.utils.data import Dataset
@@ -25,9 +27,10 @@ class FeatureDataset(Dataset):
         self.y = torch.as_tensor(np.asarray(labels), dtype=torch.int64)
         self.present = None if present is None else torch.as_tensor(np.asarray(present), dtype=torch.bool)
         if self.present is not None and self.present.shape != self.x.shape:
-            raise ValueError(f"present must have the shape of features {tuple(self.x.shape)}, got {tuple(self.present.shape)}")
+            raise ValueError(
+                f"present must have the shape of features {tuple(self.x.shape)}, got {tuple(self.present.shape)}")
 
-    def _rows(self, idx) -> dict[str, torch.Tensor]:
+    def _rows(self, idx: int | slice | Sequence[int] | torch.Tensor) -> dict[str, torch.Tensor]:
         out = {"features": self.x[idx], "label": self.y[idx]}
         if self.present is not None:
             out["features_present"] = self.present[idx]
