@@ -28,9 +28,11 @@ def test_benchmark_without_shared_says_what_it_needs(tmp_path, monkeypatch):
     assert "Traceback" not in res.output
 
 
-@pytest.mark.parametrize("args, match", [
+@pytest.mark.parametrize(("args", "match"), [
     (["train", "--data", "nope.csv", "--known", "a,b", "--out", "x"], "no such manifest file"),
     (["train", "--data", "ravdess", "--known", "a,b", "--out", "x"], "benchmark ravdess"),
+    (["train", "--data", "emodb=no-copy", "--known", "a,b", "--out", "x"], "no-copy: the EmoDB recordings"),
+    (["train", "--data", "emodb=", "--known", "a,b", "--out", "x"], "give the folder of your copy"),
     (["evaluate", "no-run", "--data", "emodb"], "not found"),
     (["predict", "no-run", "clip.wav"], "not found"),
 ])
