@@ -21,10 +21,13 @@ def _profile(value: str):
 @app.command()
 @handle_errors
 def train(
-    data: str = typer.Option(..., "--data", help="A manifest file (.csv/.jsonl) or a built-in dataset: emodb, meld, ravdess-speech."),
+    data: str = typer.Option(..., "--data", help="A manifest file (.csv/.jsonl), a built-in dataset (emodb, "
+                                                  "meld, ravdess-speech) or NAME=PATH for your copy of one "
+                                                  "(docs/datasets.md)."),
     known: str = typer.Option(..., "--known", help="Comma-separated known classes, in class-index order."),
     out: Path = typer.Option(..., "--out", help="Run folder to write (refused when it holds a run, unless --resume/--overwrite)."),
-    method: str = typer.Option("hcep", "--method", help="A registered method (docs/methods.md; an unknown name lists them)."),
+    method: str = typer.Option("hcep", "--method",
+                               help="A registered method (docs/methods.md; an unknown name lists them)."),
     profile: str = typer.Option(
         "offline", "--profile",
         help="Encoders: offline (../shared/models), paper (CLIP + wav2vec 2.0), or a profile JSON file."),
@@ -91,7 +94,8 @@ def train(
 def evaluate(
     run_dir: Path = typer.Argument(..., help="A run folder from `openmer train`."),
     data: str = typer.Option(
-        ..., "--data", help="A manifest file (its test rows when it has a split column) or a built-in dataset (its test groups)."),
+        ..., "--data", help="A manifest file (its test rows when it has a split column), or a built-in dataset or "
+                            "NAME=PATH for your copy of one (its test groups)."),
     out: Path | None = typer.Option(None, "--out", help="Where evaluation.json and figures go (default RUN_DIR/eval)."),
     allow_outside_root: bool = typer.Option(
         False, "--allow-outside-root", help="Accept manifest paths that leave the manifest's folder (../)."),
