@@ -67,3 +67,16 @@ def test_a_video_without_audio_named_m4a_is_still_a_video(tmp_path, video_audio_
     mute = _same_bytes(encode(tmp_path / "mute.mp4", make_frames(), 10, None, 16000), tmp_path / "mute.m4a")
     r = inference.predict_file(run, mute)
     assert r["modalities"] == ["video"] and r["confidence"] == 0.5, r
+
+
+def test_audio_named_wav_that_libsndfile_cannot_read_is_decoded_by_what_it_holds(tmp_path):
+    """AAC bytes named ``.wav``: the suffix chose libsndfile, which refused them ("Format not
+    recognised") although ``probe`` saw an audio stream; now PyAV decodes them as it does the ``.m4a``."""
+    from openmer.media import load_audio
+    from openmer.media.audio import stream_audio
+
+    m4a = encode(tmp_path / "speech.m4a", None, 10, sine(1.0, 16000), 16000, container_format="mp4")
+    wav = _same_bytes(m4a, tmp_path / "speech.wav")
+    expected = load_audio(m4a)
+    np.testing.assert_array_equal(load_audio(wav), expected)
+    np.testing.assert_array_equal(np.concatenate(list(stream_audio(wav))), np.concatenate(list(stream_audio(m4a))))

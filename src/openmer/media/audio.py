@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from scipy.signal import resample_poly
@@ -25,7 +26,7 @@ from openmer.errors import MediaError
 #: The sample rate every openmer audio encoder expects (Hz).
 SAMPLE_RATE = 16000
 
-#: Files decoded with soundfile (libsndfile); everything else goes through PyAV.
+#: Files decoded with soundfile (libsndfile) when it recognises their bytes; everything else goes through PyAV.
 SOUNDFILE_SUFFIXES = frozenset({".wav", ".flac"})
 AUDIO_SUFFIXES = frozenset({".wav", ".flac", ".mp3", ".m4a", ".aac", ".ogg", ".oga", ".opus", ".wma",
                             ".aiff", ".aif", ".amr"})
@@ -51,7 +52,7 @@ def _check_file(path: str | Path) -> Path:
     return p
 
 
-def _open_container(path: Path):
+def _open_container(path: Path) -> Any:
     """``av.open(path)``, turning FFmpeg's errors into :class:`MediaError`."""
     import av
 
@@ -73,7 +74,7 @@ def _segment_outside(path: Path, start: float | None, end: float | None, duratio
                             f"lies outside the file (duration {duration:.3f} s)")
 
 
-def _container_start(container) -> float:
+def _container_start(container: Any) -> float:
     import av
 
     return 0.0 if container.start_time is None else container.start_time / av.time_base
@@ -145,7 +146,7 @@ def load_audio(path: str | Path, *, sample_rate: int = SAMPLE_RATE, start: float
     """
     p = _check_file(path)
     _check_segment(p, start, end)
-    if p.suffix.lower() in SOUNDFILE_SUFFIXES:
+    if _soundfile_reads(p):
         wave, sr = _read_soundfile(p, start, end)
     else:
         wave, sr = _read_pyav(p, start, end)
@@ -156,6 +157,21 @@ def load_audio(path: str | Path, *, sample_rate: int = SAMPLE_RATE, start: float
             raise MediaError(p, f"all silent: RMS {rms:.3g} is below min_rms={min_rms:g} "
                                 f"(pass min_rms=0 to accept silent audio)")
     return wave
+
+
+def _soundfile_reads(p: Path) -> bool:
+    """Whether libsndfile decodes ``p``: a ``.wav``/``.flac`` name whose bytes it recognises. Other
+    bytes under such a name (AAC in an MP4 container renamed ``.wav``, or a corrupt file) go to
+    PyAV, which decodes what the file holds or raises a :class:`MediaError` naming it."""
+    import soundfile as sf
+
+    if p.suffix.lower() not in SOUNDFILE_SUFFIXES:
+        return False
+    try:
+        sf.info(str(p))
+    except (sf.LibsndfileError, RuntimeError):
+        return False
+    return True
 
 
 def _cut(p: Path, n: int, sr: int, t0: float, start: float | None, end: float | None) -> tuple[int, int]:
@@ -282,7 +298,7 @@ def stream_audio(path: str | Path, *, block_seconds: float = 30.0, sample_rate: 
     if not block_seconds > 0:
         raise MediaError(p, f"block_seconds must be > 0, got {block_seconds}")
     block = max(1, round(block_seconds * sample_rate))
-    source = _stream_soundfile(p, sample_rate) if p.suffix.lower() in SOUNDFILE_SUFFIXES \
+    source = _stream_soundfile(p, sample_rate) if _soundfile_reads(p) \
         else _stream_pyav(p, sample_rate, gaps if gaps is not None else [])
     pending: list[np.ndarray] = []
     n_pending = 0
