@@ -321,7 +321,9 @@ class HCEP(OpenSetMethod):
         """Once before training, from the unprompted features of the training clips.
 
         - ``center_blocks``: per-block means over the first ``center_clips`` clips
-          (``standardize_blocks``: and per-dimension standard deviations, 1 where constant);
+          (``standardize_blocks``: and per-dimension standard deviations, 1 where constant to
+          rounding, :func:`~openmer.methods.heads.feature_statistics`; a block constant over the
+          training clips, e.g. every video the same still image, centres to exactly 0);
         - ``cuep_init="clips"``: the training clips CUEP's whole prompts start from (see
           :class:`HCEPConfig`); ``train`` is then read twice (it must be re-iterable, as a
           ``DataLoader`` without shuffling or a list of batches is).
