@@ -11,19 +11,23 @@ from openmer.errors import OutputError
 from openmer.files import atomic_path, atomic_write_json, atomic_write_text, check_writable
 
 
+def _write_then_fail(target, error):
+    """Write half a file through ``atomic_path(target)``, then raise ``error`` inside the block."""
+    with atomic_path(target) as tmp:
+        tmp.write_bytes(b"half a fi")
+        raise error
+
+
 def test_a_failed_write_keeps_the_old_file_and_leaves_nothing_behind(tmp_path):
     target = atomic_write_text(tmp_path / "results.json", "old")
-    with pytest.raises(RuntimeError), atomic_path(target) as tmp:
-        tmp.write_text("half a fi")
-        raise RuntimeError("interrupted")
+    with pytest.raises(RuntimeError):
+        _write_then_fail(target, RuntimeError("interrupted"))
     assert target.read_text() == "old" and sorted(p.name for p in tmp_path.iterdir()) == ["results.json"]
 
 
 def test_os_errors_name_the_target(tmp_path):
-    with pytest.raises(OutputError, match=r"out.bin: No space left on device") as info, \
-            atomic_path(tmp_path / "out.bin") as tmp:
-        tmp.write_bytes(b"x")
-        raise OSError(errno.ENOSPC, "No space left on device")
+    with pytest.raises(OutputError, match=r"out.bin: No space left on device") as info:
+        _write_then_fail(tmp_path / "out.bin", OSError(errno.ENOSPC, "No space left on device"))
     assert isinstance(info.value, OSError) and list(tmp_path.iterdir()) == []
     (tmp_path / "file").write_text("x")
     with pytest.raises(OutputError, match=r"file: cannot create the folder"):
@@ -45,11 +49,13 @@ def test_a_safetensors_write_error_names_the_target(tmp_path):
     import torch
     from safetensors.torch import save_file
 
-    target = tmp_path / "run" / "model.safetensors"
-    with pytest.raises(OutputError, match=r"run/model.safetensors: No such file or directory"), \
-            atomic_path(target) as tmp:
-        shutil.rmtree(tmp.parent)  # the folder goes away under the writer
-        save_file({"w": torch.zeros(3)}, str(tmp))
+    def write_into_a_vanished_folder(target):
+        with atomic_path(target) as tmp:
+            shutil.rmtree(tmp.parent)  # the folder goes away under the writer
+            save_file({"w": torch.zeros(3)}, str(tmp))
+
+    with pytest.raises(OutputError, match=r"run/model.safetensors: No such file or directory"):
+        write_into_a_vanished_folder(tmp_path / "run" / "model.safetensors")
 
 
 def test_a_folder_lock_admits_one_holder_and_leaves_nothing(tmp_path):

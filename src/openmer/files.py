@@ -16,7 +16,7 @@ import os
 import re
 import secrets
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any, Self
 
@@ -76,10 +76,8 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
         yield tmp
         os.replace(tmp, path)
     except BaseException as exc:
-        try:
+        with suppress(OSError):  # the folder itself vanished
             tmp.unlink(missing_ok=True)
-        except OSError:  # pragma: no cover - the folder itself vanished
-            pass
         reason = None if isinstance(exc, OpenmerError) else io_failure(exc)
         if reason is not None:
             raise OutputError(path, reason) from exc
@@ -218,20 +216,18 @@ class FolderLock:
     def release(self) -> None:
         if self._fd is None:
             return
-        try:
-            self.path.unlink(missing_ok=True)  # before unlocking: a waiting opener then sees another file
-        except OSError:  # a read-only folder: the file stays, the lock goes with the descriptor
-            pass
+        # before unlocking: a waiting opener then sees another file; in a read-only folder the file
+        # stays, and the lock goes with the descriptor
+        with suppress(OSError):
+            self.path.unlink(missing_ok=True)
         os.close(self._fd)
         self._fd = None
         self._remove_created_folder()
 
     def _remove_created_folder(self) -> None:
         if self._created:
-            try:
+            with suppress(OSError):
                 self.folder.rmdir()  # only when empty
-            except OSError:
-                pass
 
     def __enter__(self) -> Self:
         self.acquire()

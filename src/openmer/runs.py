@@ -71,8 +71,8 @@ OVERWRITE_ENTRIES = (*RUN_ENTRIES, "eval")
 
 __all__ = [
     "LAST_DIR", "METRICS_FILE", "RUN_FILE", "DataInfo", "LoadedRun", "RunInfo", "ThresholdInfo",
-    "check_resume", "checkpoint_dir", "holds_run", "load_last", "load_run", "method_identity", "prepare_out", "read_json",
-    "read_run_info", "save_last", "save_metrics", "save_run",
+    "check_resume", "checkpoint_dir", "holds_run", "load_last", "load_run", "method_identity", "prepare_out",
+    "read_json", "read_run_info", "save_last", "save_metrics", "save_run",
 ]
 
 
@@ -484,7 +484,8 @@ def checkpoint_dir(run_dir: str | Path) -> Path | None:
     return last if (last / TRAINER_STATE).is_file() else None
 
 
-def save_last(run_dir: str | Path, method: OpenSetMethod, state: Mapping[str, Any], identity: Mapping[str, Any]) -> Path:
+def save_last(run_dir: str | Path, method: OpenSetMethod, state: Mapping[str, Any],
+              identity: Mapping[str, Any]) -> Path:
     """Write the checkpoint of a finished epoch as one unit: ``last/epoch-NNNN/`` (the method's
     tensors, the trainer state as tensors + JSON, the run's identity), then ``last/latest``.
 

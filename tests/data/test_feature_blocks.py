@@ -14,7 +14,8 @@ from openmer.methods.heads import FeatureEmbedding
 
 def _tables():
     rng = np.random.default_rng(0)
-    feats = {"text": rng.normal(size=(6, 3)).astype(np.float32), "audio": rng.normal(5, 2, size=(6, 2)).astype(np.float32)}
+    feats = {"text": rng.normal(size=(6, 3)).astype(np.float32),
+             "audio": rng.normal(5, 2, size=(6, 2)).astype(np.float32)}
     present = {"text": np.array([True, False, True, True, False, True]), "audio": np.ones(6, dtype=bool)}
     feats["text"][~present["text"]] = 0.0  # what encode_features gives for an absent clip
     return feats, present
@@ -81,14 +82,15 @@ def test_feature_dataset_carries_the_mask_in_every_batch_form():
 
 def test_train_and_predict_use_the_same_rule(tmp_path, monkeypatch):
     """`openmer train` fits the head on present rows; `evaluate`/`predict` fill with that mean."""
+    from tests.helpers.encoders import toy_encoders
+    from tests.helpers.tiny_media import CLASSES, make_tiny_media
+
     from openmer import inference
     from openmer.backbones.factory import EncoderSpec, ProfileConfig
     from openmer.data.clips import ClipDataset
     from openmer.data.feature_cache import encode_features
     from openmer.training import TrainConfig
     from openmer.training import run as training_run
-    from tests.helpers.encoders import toy_encoders
-    from tests.helpers.tiny_media import CLASSES, make_tiny_media
 
     no_text = [f"{c}_{g}_0" for c in CLASSES for g in range(5)]
     manifest, _ = make_tiny_media(tmp_path, monkeypatch, without_text=no_text)
@@ -103,7 +105,8 @@ def test_train_and_predict_use_the_same_rule(tmp_path, monkeypatch):
     monkeypatch.setattr(factory, "load_profile", toy_profile)  # what openmer.runs loads a run's encoders with
     profile = ProfileConfig(name="toy", text=EncoderSpec(kind="toy-text", name_or_path="toy"),
                             audio=EncoderSpec(kind="toy-audio", name_or_path="toy"))
-    out = training_run.train(tmp_path / "manifest.csv", CLASSES[:3], method="arpl", profile=profile, out=tmp_path / "run",
+    out = training_run.train(tmp_path / "manifest.csv", CLASSES[:3], method="arpl", profile=profile,
+                             out=tmp_path / "run",
                              train_config=TrainConfig(epochs=1, optimizer="adam", lr=1e-2, batch_size=8),
                              modalities=["text", "audio"], cache_dir=tmp_path / "cache")
     run = inference.load_run(out)

@@ -7,12 +7,12 @@ import warnings
 
 import numpy as np
 import pytest
+from tests.helpers.encoders import ToyText
 
 from openmer.data.clips import ClipDataset
 from openmer.data.feature_cache import encode_features
 from openmer.data.manifest import Manifest, Sample
 from openmer.errors import OpenmerWarning
-from tests.helpers.encoders import ToyText
 
 N = 6
 
@@ -42,7 +42,7 @@ def _rebuilt(path, feats):
         assert sorted(np.round(z[k], 5).tolist() for k in z.files) == sorted(np.round(feats, 5).tolist())
 
 
-@pytest.mark.parametrize("damage, match", [
+@pytest.mark.parametrize(("damage", "match"), [
     ("truncated", r"feature cache cannot be read \(BadZipFile"),
     ("not an npz", r"feature cache cannot be read \(ValueError"),
     ("empty", r"feature cache cannot be read \((EOFError|ValueError)"),

@@ -15,7 +15,8 @@ def write(path, text):
 
 def test_read_validate_and_round_trip(tmp_path):
     (tmp_path / "a.wav").write_bytes(b"x")
-    m = Manifest.read(write(tmp_path / "m.csv", "id,audio,text,label,group\n1,a.wav,hello,joy,s1\n2,,hi there,anger,s2\n"))
+    m = Manifest.read(write(tmp_path / "m.csv",
+                            "id,audio,text,label,group\n1,a.wav,hello,joy,s1\n2,,hi there,anger,s2\n"))
     m.validate(classes=["joy", "anger"])
     assert m.classes == ["anger", "joy"] and m.modalities == ("audio", "text") and m[1].modalities == ("text",)
     assert m.path(m[0], "audio") == tmp_path / "a.wav" and m.path(m[1], "audio") is None
@@ -25,7 +26,7 @@ def test_read_validate_and_round_trip(tmp_path):
     assert elsewhere.path(elsewhere[0], "audio") == (tmp_path / "a.wav").resolve()
 
 
-@pytest.mark.parametrize("text, match", [
+@pytest.mark.parametrize(("text", "match"), [
     ("id,audio,label\n1,missing.wav,joy\n", "does not exist"),
     ("id,text,label\n1,hi,joy\n1,ho,joy\n", "duplicate id"),
     ("id,text,label\n1,hi,fear\n", "unknown label 'fear'"),
@@ -52,15 +53,17 @@ def test_missing_file_and_format(tmp_path):
 # ----------------------------------------------------------------------------- split column, root, sidecars
 def test_split_column(tmp_path):
     m = Manifest.read(write(tmp_path / "m.csv", "id,text,label,split\n1,a,joy,train\n2,b,joy,val\n3,c,joy,test\n"))
-    assert m.has_splits and {k: v.tolist() for k, v in m.split_indices().items()} == {"train": [0], "val": [1], "test": [2]}
+    assert m.has_splits
+    assert {k: v.tolist() for k, v in m.split_indices().items()} == {"train": [0], "val": [1], "test": [2]}
     assert Manifest.read(m.write(tmp_path / "copy.csv")).samples == m.samples
-    with pytest.raises(DataError, match=r"row 1 \(id '1'\): split must be one of \['train', 'val', 'test'\], got 'dev'"):
+    with pytest.raises(DataError,
+                       match=r"row 1 \(id '1'\): split must be one of \['train', 'val', 'test'\], got 'dev'"):
         Manifest.read(write(tmp_path / "bad.csv", "id,text,split\n1,a,dev\n"))
     with pytest.raises(DataError, match=r"1 row\(s\) have no split \(first: row 2\)"):
         Manifest.read(write(tmp_path / "part.csv", "id,text,split\n1,a,train\n2,b,\n")).split_indices()
 
 
-@pytest.mark.parametrize("column, value", [("audio", "../../etc/passwd"), ("video", "a/../../b.mp4"),
+@pytest.mark.parametrize(("column", "value"), [("audio", "../../etc/passwd"), ("video", "a/../../b.mp4"),
                                            ("text", "../secret.txt")])
 def test_paths_leaving_the_root_are_refused(tmp_path, column, value):
     path = write(tmp_path / "m.csv", f"id,{column}\n1,{value}\n")

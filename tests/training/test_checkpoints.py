@@ -119,7 +119,7 @@ def test_a_full_disk_during_training_is_one_error_and_keeps_the_last_checkpoint(
     _same_run(full, resumed, r_full, fit(resumed, train, val.batches(), CFG, run_dir=tmp_path / "run", resume=True))
 
 
-@pytest.mark.parametrize("change, listed", [
+@pytest.mark.parametrize(("change", "listed"), [
     ({"seed": 3}, ["seed: 0 -> 3"]),
     ({"lr": 0.01, "batch_size": 8}, ["lr: 0.05 -> 0.01", "batch_size: 16 -> 8"]),
     ({"optimizer": "adam"}, ['optimizer: "sgd" -> "adam"']),  # was KeyError: 'step' inside torch

@@ -41,7 +41,8 @@ def test_resume_equals_uninterrupted(tmp_path):
     resumed = new_method()
     r_res = fit(resumed, train, val.batches(), CFG, run_dir=tmp_path / "cut", resume=True)
     assert r_res.best_epoch == r_full.best_epoch
-    assert [h["train_loss"] for h in r_res.history] == pytest.approx([h["train_loss"] for h in r_full.history], abs=1e-6)
+    assert [h["train_loss"] for h in r_res.history] == pytest.approx([h["train_loss"] for h in r_full.history],
+                                                                    abs=1e-6)
     for (k, a), b in zip(full.trainable_state_dict().items(), resumed.trainable_state_dict().values(), strict=True):
         assert torch.allclose(a, b, atol=1e-6), k
     metrics = json.loads((tmp_path / "full" / "metrics.json").read_text())

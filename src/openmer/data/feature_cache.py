@@ -183,9 +183,10 @@ def encode_features(
         if path is not None and store_new and (todo or damaged):
             try:
                 with atomic_path(path) as tmp, tmp.open("wb") as fh:
-                    np.savez(fh, **store)
+                    np.savez(fh, **store)  # type: ignore[arg-type]  # numpy stub: a key could be allow_pickle
             except OutputError as exc:
                 _warn(f"{exc}: the {m} features were not stored in the cache; the work goes on")
         present[m] = np.array([k is not None and k in store for k in keys])
-        feats[m] = np.stack([store[k] if (k is not None and k in store) else np.zeros(dim, np.float32) for k in keys]).astype(np.float32)
+        feats[m] = np.stack([store[k] if (k is not None and k in store) else np.zeros(dim, np.float32)
+                             for k in keys]).astype(np.float32)
     return feats, present

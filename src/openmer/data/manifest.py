@@ -343,11 +343,10 @@ def concat_manifests(parts: Mapping[str, Manifest], *, name: str, root: str | Pa
         if not prefix or "/" in prefix:
             raise DataError(manifest.source, f"manifest prefix {prefix!r} must be non-empty and contain no '/'")
         base = Path(manifest.root).resolve()
-        for s in manifest:
-            samples.append(replace(
-                s, id=f"{prefix}/{s.id}", group=f"{prefix}/{s.group or s.id}",
-                video=str(base / s.video) if s.video else None, audio=str(base / s.audio) if s.audio else None,
-            ))
+        samples.extend(replace(
+            s, id=f"{prefix}/{s.id}", group=f"{prefix}/{s.group or s.id}",
+            video=str(base / s.video) if s.video else None, audio=str(base / s.audio) if s.audio else None,
+        ) for s in manifest)
     first = next(iter(parts.values()))
     return Manifest(samples, root=Path(root) if root is not None else first.root, name=name)
 
@@ -440,7 +439,7 @@ def near_known_labels(labels: Iterable[str | None], known: Sequence[str]) -> dic
     """
     by_norm = {_norm_label(k): k for k in known}
     out = {}
-    for lb in set(lb for lb in labels if lb):
+    for lb in {lb for lb in labels if lb}:
         if lb not in known and _norm_label(lb) in by_norm:
             out[lb] = by_norm[_norm_label(lb)]
     return dict(sorted(out.items()))

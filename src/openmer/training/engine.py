@@ -40,7 +40,6 @@ from typing import Any
 
 import numpy as np
 import torch
-from torch import Tensor
 from torch.utils.data import DataLoader, Dataset, default_collate
 
 from openmer.errors import CheckpointError, ConfigError, TrainingError
@@ -100,7 +99,8 @@ def _trainable_groups(method: Any) -> dict[str, list[torch.nn.Parameter]]:
     seen = [id(p) for ps in groups.values() for p in ps]
     trainable = {id(p) for p in method.parameters() if p.requires_grad}
     if len(seen) != len(set(seen)) or set(seen) != trainable:
-        raise TrainingError(f"{type(method).__name__}.parameter_groups() must hold every trainable parameter exactly once")
+        raise TrainingError(
+            f"{type(method).__name__}.parameter_groups() must hold every trainable parameter exactly once")
     return {name: ps for name, ps in groups.items() if ps}
 
 
@@ -123,7 +123,8 @@ def collapse_warning(status: dict[str, float], num_classes: int) -> str | None:
         reasons.append(f"one class takes {majority:.0%} of the validation predictions")
     top = status.get("val_max_probability")
     if top is not None and top < 1.0 / num_classes + NEAR_UNIFORM_MARGIN:
-        reasons.append(f"near-uniform probabilities (mean largest probability {top:.3f}, chance {1.0 / num_classes:.3f})")
+        reasons.append(f"near-uniform probabilities (mean largest probability {top:.3f}, "
+                       f"chance {1.0 / num_classes:.3f})")
     return "; ".join(reasons) or None
 
 
@@ -158,9 +159,10 @@ def evaluate_known(method: Any, batches: Iterable[Any]) -> dict[str, float]:
     }
     if k.any():
         out["val_majority_fraction"] = float(np.bincount(pred[k], minlength=method.num_classes).max() / k.sum())
-        if probs and all(p is not None for p in probs):
+        known_probs = [p for p in probs if p is not None]
+        if probs and len(known_probs) == len(probs):
             # spread of the logits the probabilities come from: log p_max - log p_min per sample
-            p = torch.cat(probs).numpy()[k]
+            p = torch.cat(known_probs).numpy()[k]
             out["val_max_probability"] = float(p.max(1).mean())
             logp = np.log(np.clip(p, 1e-30, None))
             out["val_logit_spread"] = float((logp.max(1) - logp.min(1)).mean())
