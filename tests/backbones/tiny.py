@@ -14,7 +14,9 @@ all with ``save_pretrained``, so that the profile's loaders read them exactly as
 
 from __future__ import annotations
 
+import json
 import string
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -37,10 +39,12 @@ _MERGES = [
 _EXTRA = list(string.digits) + list(",.!?'-")
 
 
-def make_tiny_tokenizer() -> CLIPTokenizer:
+def make_tiny_tokenizer(tmp_dir: str | Path | None = None) -> CLIPTokenizer:
     """A CLIP BPE tokenizer over lowercase letters, digits and ``,.!?'-``.
 
     ``<|startoftext|>`` and ``<|endoftext|>`` get the two largest ids (as in CLIP), pad = EOT.
+    Built from ``vocab.json`` + ``merges.txt`` files (written to ``tmp_dir``, default a temporary
+    folder), the one constructor transformers 4.57 and 5.x share.
     """
     chars = list(string.ascii_lowercase) + _EXTRA
     vocab = chars + [c + "</w>" for c in chars]
@@ -48,9 +52,12 @@ def make_tiny_tokenizer() -> CLIPTokenizer:
         if a + b not in vocab:
             vocab.append(a + b)
     vocab += ["<unk>", "<|startoftext|>", "<|endoftext|>"]
-    return CLIPTokenizer(
-        vocab={t: i for i, t in enumerate(vocab)}, merges=list(_MERGES), unk_token="<unk>", model_max_length=77,
-    )
+    folder = Path(tempfile.mkdtemp() if tmp_dir is None else tmp_dir)
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "vocab.json").write_text(json.dumps({t: i for i, t in enumerate(vocab)}))
+    (folder / "merges.txt").write_text("#version: 0.2\n" + "".join(f"{a} {b}\n" for a, b in _MERGES))
+    return CLIPTokenizer(str(folder / "vocab.json"), str(folder / "merges.txt"), unk_token="<unk>",
+                         model_max_length=77)
 
 
 def make_tiny_paper_models(tmp_dir: str | Path, *, seed: int = 0, max_text_positions: int = 24) -> dict[str, Any]:
@@ -68,7 +75,7 @@ def make_tiny_paper_models(tmp_dir: str | Path, *, seed: int = 0, max_text_posit
     """
     tmp_dir = Path(tmp_dir)
     clip_dir, w2v_dir = tmp_dir / "clip", tmp_dir / "wav2vec2"
-    tokenizer = make_tiny_tokenizer()
+    tokenizer = make_tiny_tokenizer(tmp_dir / "tokenizer-src")
     eos, bos = tokenizer.eos_token_id, tokenizer.bos_token_id
     clip_cfg = CLIPConfig(
         text_config=dict(

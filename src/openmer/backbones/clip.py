@@ -16,6 +16,7 @@ L2-normalised: methods normalise where their equations say so.
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -23,7 +24,6 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
-from transformers.masking_utils import create_causal_mask
 
 from openmer.backbones.base import PromptSpec, TextEncoder, VisionEncoder
 
@@ -45,6 +45,37 @@ def expand_prompts(prompts: Tensor, batch_size: int, *, name: str = "prompts") -
             raise ValueError(f"{name} batch size {prompts.shape[0]} does not match the input batch size {batch_size}")
         return prompts
     raise ValueError(f"{name} must be (n, width) or (B, n, width), got shape {tuple(prompts.shape)}")
+
+
+def causal_masks(text_model: nn.Module, hidden: Tensor, mask: Tensor) -> dict[str, Any]:
+    """The attention arguments ``CLIPTextModel.forward`` gives its encoder, for embeddings ``hidden``.
+
+    What transformers' own CLIP text model does in each supported version:
+
+    - transformers 5.x: one causal + padding mask from ``masking_utils.create_causal_mask`` (its
+      cache argument is ``cache`` from 5.x on; ``past_key_values``, deprecated, before) and
+      ``is_causal=True``;
+    - transformers 4.57: a 4-D padding mask (``_prepare_4d_attention_mask``) and a separate 4-D
+      causal mask (``_create_4d_causal_attention_mask``) passed as ``causal_attention_mask``.
+
+    Args:
+        hidden: (B, L, width) input embeddings (prompts and positions included).
+        mask: (B, L) 0/1 padding mask.
+    """
+    encoder_args = inspect.signature(text_model.encoder.forward).parameters
+    if "causal_attention_mask" in encoder_args:  # transformers 4.x
+        from transformers.modeling_attn_mask_utils import _create_4d_causal_attention_mask, _prepare_4d_attention_mask
+
+        return {
+            "attention_mask": _prepare_4d_attention_mask(mask, hidden.dtype),
+            "causal_attention_mask": _create_4d_causal_attention_mask(hidden.shape[:2], hidden.dtype, hidden.device),
+        }
+    
+    from transformers.masking_utils import create_causal_mask
+
+    cache_arg = "cache" if "cache" in inspect.signature(create_causal_mask).parameters else "past_key_values"
+    attn = create_causal_mask(config=text_model.config, inputs_embeds=hidden, attention_mask=mask, **{cache_arg: None})
+    return {"attention_mask": attn, "is_causal": True}
 
 
 def _check_width(prompts: Tensor, width: int, what: str) -> None:
@@ -202,11 +233,8 @@ class ClipTextEncoder(TextEncoder):
             pool_at = pool_at + m
         length = tokens.shape[1]
         hidden = tokens + emb.position_embedding(emb.position_ids[:, :length])
-        # The same causal (+ padding) mask CLIPTextModel.forward builds.
-        attn = create_causal_mask(
-            config=self.text_model.config, inputs_embeds=hidden, attention_mask=mask, past_key_values=None,
-        )
-        hidden = self.text_model.encoder(inputs_embeds=hidden, attention_mask=attn, is_causal=True).last_hidden_state
+        hidden = self.text_model.encoder(inputs_embeds=hidden, **causal_masks(self.text_model, hidden, mask))
+        hidden = hidden.last_hidden_state
         hidden = self.text_model.final_layer_norm(hidden)
         pooled = hidden[torch.arange(batch, device=hidden.device), pool_at]  # (B, width)
         return self.text_projection(pooled)

