@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 
 from openmer.cli.app import app
 from openmer.cli.common import EXIT_SOME_FAILED
-from tests.backbones.conftest import tiny_paper_models, tiny_paper_profile  # noqa: F401  (fixtures)
+from tests.backbones.conftest import tiny_light_models, tiny_paper_models, tiny_paper_profile  # noqa: F401  (fixtures)
 from tests.helpers.run_folders import (  # noqa: F401  (fixtures)
     KNOWN, audio_text_data, clip_rows, copy_run, profile_json, trained_run, write_manifest, write_wav,
 )
@@ -239,3 +239,43 @@ def test_predict_on_a_damaged_run_is_one_line(tmp_path, trained_run, damage, mat
     assert res.exit_code == 1 and f"error: {run}" in res.output and match in res.output
     assert "Traceback" not in res.output and [ln for ln in res.output.splitlines() if "error" in ln] == \
         [ln for ln in res.output.splitlines() if ln.startswith("error: ")] and res.output.count("error: ") == 1
+
+
+# ----------------------------------------------------------------------------- --models-dir
+def test_light_profile_from_a_models_dir_mirror(tmp_path, cache, monkeypatch, tiny_light_models, audio_text_data):
+    """Issue 25: `--profile light --models-dir MIRROR` trains with the mirror's models; run.json records
+    hub ids, not folders; predict finds them through the same option; without it (and offline) the
+    error names the ids, the folders tried and the environment variable."""
+    from openmer.backbones.resolve import use_models_dir
+    from openmer.runs import read_run_info
+
+    monkeypatch.setenv("SHARED_DIR", str(tmp_path / "no-shared"))
+    monkeypatch.delenv("OPENMER_MODELS_DIR", raising=False)
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
+    mirror = str(tiny_light_models["mirror"])
+    try:
+        args = ["train", "--data", str(audio_text_data), "--known", ",".join(KNOWN), "--method", "arpl",
+                "--profile", "light", "--out", str(tmp_path / "run"), "--epochs", "1", "--batch-size", "4"]
+        res = runner.invoke(app, [*args, "--models-dir", mirror])
+        assert res.exit_code == 0, res.output
+        profile = read_run_info(tmp_path / "run").profile
+        assert profile["audio"]["name_or_path"] == "openai/whisper-base"
+        assert profile["text"]["name_or_path"] == "sentence-transformers/all-MiniLM-L6-v2"
+
+        wav = write_wav(tmp_path / "clip.wav")
+        res = runner.invoke(app, ["predict", str(tmp_path / "run"), str(wav), "--text", "a happy voice",
+                                  "--models-dir", mirror])
+        assert res.exit_code == 0, res.output
+        assert "label" in _lines(res.stdout)[0]
+
+        res = runner.invoke(app, [*args[:-4], "--out", str(tmp_path / "run2"), "--epochs", "1"])
+        assert res.exit_code == 1 and "Traceback" not in res.output
+        line = " ".join(res.output.split())
+        assert "openai/whisper-base" in line or "sentence-transformers/all-MiniLM-L6-v2" in line
+        assert "OPENMER_MODELS_DIR" in line and "--models-dir" in line
+
+        res = runner.invoke(app, [*args, "--models-dir", str(tmp_path / "nowhere")])
+        assert res.exit_code == 2 and "--models-dir" in res.output and "nowhere" in res.output
+    finally:
+        use_models_dir(None)

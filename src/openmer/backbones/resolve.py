@@ -66,7 +66,7 @@ def use_models_dir(folder: str | Path | None) -> None:
     """
     global _models_dir
     if folder is not None and not Path(folder).expanduser().is_dir():
-        raise ConfigError(f"--models-dir {folder}: not a folder (a model mirror holds one subfolder per model)")
+        raise ConfigError(f"{folder}: not a folder (a model mirror holds one subfolder per model)")
     _models_dir = None if folder is None else Path(folder).expanduser()
 
 
@@ -145,8 +145,8 @@ def _from_hub(hub_id: str) -> tuple[Path | None, str]:
         return None, f"huggingface_hub is not installed ({exc})"
     except (OSError, ValueError, HfHubHTTPError) as exc:
         offline = os.environ.get("HF_HUB_OFFLINE", "") not in ("", "0", "false", "False")
-        why = "offline (HF_HUB_OFFLINE=1) and not in the Hugging Face cache" if offline else \
-            f"the hub gave none ({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''})"
+        why = "the hub cannot give them: offline (HF_HUB_OFFLINE=1) and not in the Hugging Face cache" if offline \
+            else f"the hub gave none ({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''})"
         return None, why
 
 
@@ -200,7 +200,8 @@ def resolve_encoder(name_or_path: str, kind: str = "", *, models_dir: str | Path
         folder, why = _from_hub(name_or_path)
         if folder is not None:
             return folder
-    mirrors = f"tried {', '.join(tried)}" if tried else "no mirror folder is set"
+    mirrors = f"tried {', '.join(tried)}" if tried else \
+        f"none exists: no --models-dir, no {MODELS_DIR_ENV}, no <shared>/models"
     raise EncoderNotFound(None, (
         f"{what} {name_or_path!r} were not found: no model mirror holds them ({mirrors}) and {why}. "
         f"Give a mirror folder with --models-dir DIR or {MODELS_DIR_ENV}=DIR, holding a subfolder named "

@@ -11,7 +11,7 @@ from pathlib import Path
 import typer
 
 from openmer.cli.app import app
-from openmer.cli.common import ProgressCallback, console, handle_errors, rich_progress
+from openmer.cli.common import ProgressCallback, console, handle_errors, models_dir_option, rich_progress
 from openmer.errors import ConfigError
 
 
@@ -61,7 +61,8 @@ def benchmark(
              "cross: --root mafw=MAFW_DIR --root mosei=MOSEI_DIR; ravdess: the AU/MFCC feature folder."),
     profile: str = typer.Option(
         None, "--profile", help="Encoder profile: 'paper' (default for the paper settings) or 'offline' "
-                                "(default for ravdess, emodb, meld, cross-speech)."),
+                                "(default for ravdess, emodb, meld, cross-speech); 'light' = 'offline' by hub id."),
+    models_dir: Path | None = models_dir_option(),
     seed: int = typer.Option(0, help="Training seed (the known/unknown splits are fixed)."),
     quick: bool = typer.Option(False, "--quick", help="Smoke-run preset: fewer levels, splits and epochs."),
     audio_prompt_entry: str | None = typer.Option(

@@ -1,4 +1,5 @@
-"""Shared CLI helpers: error reporting, warnings and notes, progress (rich bar or plain lines)."""
+"""Shared CLI helpers: error reporting, warnings and notes, progress (rich bar or plain lines), the
+encoder options (``--profile`` help, ``--models-dir``)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import time
 import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any, Self
 
 import typer
@@ -32,6 +34,32 @@ console = Console(stderr=True)
 EXIT_ERROR = 1
 #: exit status of ``openmer predict`` when some files could not be used (the others were scored)
 EXIT_SOME_FAILED = 3
+
+
+#: the ``--profile`` help of every command that chooses encoders
+PROFILE_HELP = ("Encoders: light (all-MiniLM-L6-v2, FER mini-Xception, Whisper-base by hub id, from --models-dir, "
+                "OPENMER_MODELS_DIR, ../shared/models or the Hugging Face hub), offline (alias of light), "
+                "paper (CLIP ViT-B/16 + wav2vec 2.0), or a profile JSON file.")
+
+
+def _use_models_dir(value: Path | None) -> Path | None:
+    from openmer.backbones.resolve import use_models_dir
+
+    try:
+        use_models_dir(value)
+    except OpenmerError as exc:
+        raise typer.BadParameter(str(exc)) from exc
+    return value
+
+
+def models_dir_option() -> Any:
+    """``--models-dir DIR``: the first model mirror folder for every encoder the command loads
+    (:func:`openmer.backbones.resolve.use_models_dir`)."""
+    return typer.Option(
+        None, "--models-dir", callback=_use_models_dir,
+        help="A model mirror folder, searched first for encoder weights: one subfolder per model named by its hub "
+             "id (openai/whisper-base) or as ../shared/models names it (whisper-base-encoder); then "
+             "OPENMER_MODELS_DIR, ../shared/models, the Hugging Face hub.")
 
 
 class _NoteHandler(logging.Handler):

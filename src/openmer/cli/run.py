@@ -8,11 +8,13 @@ from pathlib import Path
 import typer
 
 from openmer.cli.app import app
-from openmer.cli.common import EXIT_SOME_FAILED, ProgressCallback, console, handle_errors, rich_progress
+from openmer.cli.common import (
+    EXIT_SOME_FAILED, PROFILE_HELP, ProgressCallback, console, handle_errors, models_dir_option, rich_progress,
+)
 
 
 def _profile(value: str):
-    """A profile name (``offline``, ``paper``) or a profile JSON file (a saved :class:`ProfileConfig`)."""
+    """A profile name (``light``, ``offline``, ``paper``) or a profile JSON file (a saved :class:`ProfileConfig`)."""
     from openmer.backbones import ProfileConfig, profile_config
 
     return ProfileConfig.from_json(Path(value)) if value.endswith(".json") else profile_config(value)
@@ -28,9 +30,8 @@ def train(
     out: Path = typer.Option(..., "--out", help="Run folder to write (refused when it holds a run, unless --resume/--overwrite)."),
     method: str = typer.Option("hcep", "--method",
                                help="A registered method (docs/methods.md; an unknown name lists them)."),
-    profile: str = typer.Option(
-        "offline", "--profile",
-        help="Encoders: offline (../shared/models), paper (CLIP + wav2vec 2.0), or a profile JSON file."),
+    profile: str = typer.Option("offline", "--profile", help=PROFILE_HELP),
+    models_dir: Path | None = models_dir_option(),
     epochs: int | None = typer.Option(None, "--epochs", help="Epochs (paper: 150)."),
     lr: float | None = typer.Option(None, "--lr", help="Learning rate (paper: 5e-4)."),
     batch_size: int | None = typer.Option(None, "--batch-size"),
@@ -103,6 +104,7 @@ def evaluate(
         None, "--score",
         help="A post-hoc score on the run's trained head instead of its own confidence (msp, max_logit, energy, "
              "entropy, mahalanobis, knn, vim), fitted and thresholded on the run's training clips in DATA."),
+    models_dir: Path | None = models_dir_option(),
 ) -> None:
     """AUROC, OSCR, closed-set accuracy, the rates at the stored threshold, and figures (other classes = unknown)."""
     from openmer.inference import evaluate as evaluate_run
@@ -129,6 +131,7 @@ def predict(
     text: str | None = typer.Option(None, "--text", help="Transcript for every file (else a sidecar NAME.txt is used)."),
     window: float = typer.Option(10.0, "--window", help="Clips longer than this (seconds) are scored in windows of it."),
     hop: float = typer.Option(5.0, "--hop", help="Seconds between the starts of two windows."),
+    models_dir: Path | None = models_dir_option(),
 ) -> None:
     """Name the emotion of each file, or say `unknown`: one JSON line per file.
 
