@@ -1,4 +1,4 @@
-"""Tiny random models of the ``paper`` profile's transformers classes, saved like hub checkpoints.
+"""Tiny random models of every encoder kind's classes, saved like hub checkpoints (paper and light profiles).
 
 ``make_tiny_paper_models(tmp_dir)`` writes
 
