@@ -42,7 +42,11 @@ def folders(tiny_paper_models: dict[str, Any], tiny_light_models: dict[str, Any]
             "minilm": str(tiny_light_models["minilm_dir"]), "fer-mini-xception": str(tiny_light_models["fer_file"])}
 
 
-@pytest.fixture(scope="module", params=CASES, ids=lambda c: c[0] + "".join(f"-{v}" for v in c[1].values() if isinstance(v, str)))
+def _case_id(case: tuple[str, dict[str, Any]]) -> str:
+    return case[0] + "".join(f"-{v}" for v in case[1].values() if isinstance(v, str))
+
+
+@pytest.fixture(scope="module", params=CASES, ids=_case_id)
 def encoder(request: pytest.FixtureRequest, folders: dict[str, str]) -> Encoder:
     kind, options = request.param
     return load_encoder(EncoderSpec(kind=kind, name_or_path=folders[kind], options=options))

@@ -119,7 +119,7 @@ def test_offline_profile_missing_shared(monkeypatch, tmp_path):
     monkeypatch.delenv("OPENMER_MODELS_DIR", raising=False)
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     (tmp_path / "README.md").write_text("empty")
-    with pytest.raises(SharedDataMissing, match="sentence-transformers/all-MiniLM-L6-v2.*OPENMER_MODELS_DIR"):
+    with pytest.raises(SharedDataMissing, match=r"sentence-transformers/all-MiniLM-L6-v2.*OPENMER_MODELS_DIR"):
         load_encoder(offline_profile().text)
 
 

@@ -38,7 +38,8 @@ def audio_enc(tiny_paper_profile: ProfileConfig) -> Wav2Vec2AudioEncoder:
 
 
 def _pooled(out) -> torch.Tensor:
-    """``get_text_features`` / ``get_image_features``: a tensor (transformers 4.x) or an output with ``pooler_output``."""
+    """``get_text_features`` / ``get_image_features``: a tensor (transformers 4.x) or an output with
+    ``pooler_output`` (5.x)."""
     return out if isinstance(out, torch.Tensor) else out.pooler_output
 
 

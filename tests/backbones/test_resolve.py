@@ -10,7 +10,11 @@ import torch
 
 from openmer.backbones import EncoderSpec, load_encoder, profile_config
 from openmer.backbones.resolve import (
-    FER_ID, MODELS_DIR_ENV, require_encoder_ids, resolve_encoder, use_models_dir,
+    FER_ID,
+    MODELS_DIR_ENV,
+    require_encoder_ids,
+    resolve_encoder,
+    use_models_dir,
 )
 from openmer.errors import ConfigError, EncoderNotFound, UnsafeWeightsError
 from tests.backbones.tiny import make_tiny_whisper

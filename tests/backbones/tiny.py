@@ -78,15 +78,15 @@ def make_tiny_paper_models(tmp_dir: str | Path, *, seed: int = 0, max_text_posit
     tokenizer = make_tiny_tokenizer(tmp_dir / "tokenizer-src")
     eos, bos = tokenizer.eos_token_id, tokenizer.bos_token_id
     clip_cfg = CLIPConfig(
-        text_config=dict(
-            vocab_size=len(tokenizer), hidden_size=32, intermediate_size=37, num_hidden_layers=2,
-            num_attention_heads=2, max_position_embeddings=max_text_positions, projection_dim=16,
-            bos_token_id=bos, eos_token_id=eos, pad_token_id=eos,
-        ),
-        vision_config=dict(
-            hidden_size=32, intermediate_size=37, num_hidden_layers=2, num_attention_heads=2,
-            image_size=32, patch_size=8, projection_dim=16,
-        ),
+        text_config={
+            "vocab_size": len(tokenizer), "hidden_size": 32, "intermediate_size": 37, "num_hidden_layers": 2,
+            "num_attention_heads": 2, "max_position_embeddings": max_text_positions, "projection_dim": 16,
+            "bos_token_id": bos, "eos_token_id": eos, "pad_token_id": eos,
+        },
+        vision_config={
+            "hidden_size": 32, "intermediate_size": 37, "num_hidden_layers": 2, "num_attention_heads": 2,
+            "image_size": 32, "patch_size": 8, "projection_dim": 16,
+        },
         projection_dim=16,
     )
     w2v_cfg = Wav2Vec2Config(

@@ -13,7 +13,14 @@ from openmer.cli.app import app
 from openmer.cli.common import EXIT_SOME_FAILED
 from tests.backbones.conftest import tiny_light_models, tiny_paper_models, tiny_paper_profile  # noqa: F401  (fixtures)
 from tests.helpers.run_folders import (  # noqa: F401  (fixtures)
-    KNOWN, audio_text_data, clip_rows, copy_run, profile_json, trained_run, write_manifest, write_wav,
+    KNOWN,
+    audio_text_data,
+    clip_rows,
+    copy_run,
+    profile_json,
+    trained_run,
+    write_manifest,
+    write_wav,
 )
 from tests.media.conftest import encode, make_frames
 

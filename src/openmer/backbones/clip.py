@@ -62,7 +62,8 @@ def causal_masks(text_model: nn.Module, hidden: Tensor, mask: Tensor) -> dict[st
         hidden: (B, L, width) input embeddings (prompts and positions included).
         mask: (B, L) 0/1 padding mask.
     """
-    encoder_args = inspect.signature(text_model.encoder.forward).parameters
+    encoder: Any = text_model.encoder
+    encoder_args = inspect.signature(encoder.forward).parameters
     if "causal_attention_mask" in encoder_args:  # transformers 4.x
         from transformers.modeling_attn_mask_utils import _create_4d_causal_attention_mask, _prepare_4d_attention_mask
 
@@ -70,7 +71,7 @@ def causal_masks(text_model: nn.Module, hidden: Tensor, mask: Tensor) -> dict[st
             "attention_mask": _prepare_4d_attention_mask(mask, hidden.dtype),
             "causal_attention_mask": _create_4d_causal_attention_mask(hidden.shape[:2], hidden.dtype, hidden.device),
         }
-    
+
     from transformers.masking_utils import create_causal_mask
 
     cache_arg = "cache" if "cache" in inspect.signature(create_causal_mask).parameters else "past_key_values"

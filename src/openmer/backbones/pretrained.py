@@ -128,7 +128,8 @@ def _whisper_is_full(folder: Path) -> bool:
 
     for file in sorted(folder.glob("*.safetensors")):
         with safe_open(str(file), framework="pt") as f:
-            if any(k.startswith(("encoder.", "model.encoder.")) for k in f.keys()):
+            keys = f.keys()  # safe_open is not a dict: no `in` on it
+            if any(k.startswith(("encoder.", "model.encoder.")) for k in keys):
                 return True
     return False
 

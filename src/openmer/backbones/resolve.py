@@ -25,6 +25,7 @@ from __future__ import annotations
 import importlib.util
 import os
 import re
+from contextvars import ContextVar
 from pathlib import Path
 
 from openmer.errors import ConfigError, EncoderNotFound, UnsafeWeightsError
@@ -52,7 +53,7 @@ HUB_PATTERNS = ["*.json", "*.txt", "*.model", "*.safetensors"]
 PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt", ".pkl", ".pickle")
 
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[A-Za-z0-9][\w.-]*)?$")
-_models_dir: Path | None = None
+_MODELS_DIR: ContextVar[Path | None] = ContextVar("openmer_models_dir", default=None)
 
 
 def use_models_dir(folder: str | Path | None) -> None:
@@ -64,10 +65,9 @@ def use_models_dir(folder: str | Path | None) -> None:
     Raises:
         ConfigError: ``folder`` is not a folder.
     """
-    global _models_dir
     if folder is not None and not Path(folder).expanduser().is_dir():
         raise ConfigError(f"{folder}: not a folder (a model mirror holds one subfolder per model)")
-    _models_dir = None if folder is None else Path(folder).expanduser()
+    _MODELS_DIR.set(None if folder is None else Path(folder).expanduser())
 
 
 def mirror_dirs(models_dir: str | Path | None = None) -> list[Path]:
@@ -80,7 +80,7 @@ def mirror_dirs(models_dir: str | Path | None = None) -> list[Path]:
     from openmer.paths import shared_dir
 
     out: list[Path] = []
-    first = Path(models_dir).expanduser() if models_dir is not None else _models_dir
+    first = Path(models_dir).expanduser() if models_dir is not None else _MODELS_DIR.get()
     if first is not None:
         out.append(first)
     env = os.environ.get(MODELS_DIR_ENV)

@@ -23,7 +23,7 @@ silent frames to attend to (400: pooled cosine ~0.995). Numbers in ``docs/encode
 from __future__ import annotations
 
 import inspect
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import torch
 from torch import Tensor, nn
@@ -228,9 +228,11 @@ class WhisperAudioEncoder(AudioEncoder):
             keys = torch.arange(total, device=h.device)[None, :] < n_keys[:, None]
             mask = torch.zeros(keys.shape, dtype=h.dtype, device=h.device).masked_fill(~keys, torch.finfo(h.dtype).min)
             mask = mask[:, None, None, :].expand(-1, 1, total, -1)
-        extra = {"layer_head_mask": None} if "layer_head_mask" in inspect.signature(enc.layers[0].forward).parameters \
-            else {}  # transformers 4.x layers take a head mask
-        for layer in enc.layers[start:stop]:
+        layers: Any = enc.layers
+        # transformers 4.x layers take a head mask
+        head_mask = "layer_head_mask" in inspect.signature(layers[0].forward).parameters
+        extra = {"layer_head_mask": None} if head_mask else {}
+        for layer in layers[start:stop]:
             h = layer(h, mask, **extra)
             if isinstance(h, tuple):  # older transformers return (hidden, attn)
                 h = h[0]
@@ -282,7 +284,8 @@ class WhisperAudioEncoder(AudioEncoder):
         if mode == "padded":
             n_real = n_real.clamp(max=self.max_frames)
             if tokens is not None:
-                mel = log_mel_spectrogram(wave, N_FFT, HOP_LENGTH, N_MELS, SAMPLE_RATE, lengths=lengths, pad_to_seconds=30.0)
+                mel = log_mel_spectrogram(wave, N_FFT, HOP_LENGTH, N_MELS, SAMPLE_RATE, lengths=lengths,
+                                          pad_to_seconds=30.0)
                 return self.encode_mel(mel, prompt_tokens=tokens), n_real
         hidden = self._short(wave, lengths, n_real, tokens) if mode == "short" else self._padded(wave, lengths)
         return hidden, n_real

@@ -11,7 +11,7 @@ from pathlib import Path
 import typer
 
 from openmer.cli.app import app
-from openmer.cli.common import ProgressCallback, console, handle_errors, models_dir_option, rich_progress
+from openmer.cli.common import MODELS_DIR_OPTION, ProgressCallback, console, handle_errors, rich_progress
 from openmer.errors import ConfigError
 
 
@@ -62,7 +62,7 @@ def benchmark(
     profile: str = typer.Option(
         None, "--profile", help="Encoder profile: 'paper' (default for the paper settings) or 'offline' "
                                 "(default for ravdess, emodb, meld, cross-speech); 'light' = 'offline' by hub id."),
-    models_dir: Path | None = models_dir_option(),
+    models_dir: Path | None = MODELS_DIR_OPTION,
     seed: int = typer.Option(0, help="Training seed (the known/unknown splits are fixed)."),
     quick: bool = typer.Option(False, "--quick", help="Smoke-run preset: fewer levels, splits and epochs."),
     audio_prompt_entry: str | None = typer.Option(
@@ -99,9 +99,9 @@ def benchmark(
         benchmark_timeline(data or "emodb", out, seed=seed, quick=quick, methods=methods, levels=levels,
                            splits=splits)
         return
+    from openmer.benchmarks.registry import plan_benchmark
     from openmer.reference import paper_rows
     from openmer.reporting.figures import write_shift_figures, write_standard_figures
-    from openmer.benchmarks.registry import plan_benchmark
     from openmer.reporting.results import write_results
     from openmer.reporting.scores import save_runs
 

@@ -52,14 +52,13 @@ def _use_models_dir(value: Path | None) -> Path | None:
     return value
 
 
-def models_dir_option() -> Any:
-    """``--models-dir DIR``: the first model mirror folder for every encoder the command loads
-    (:func:`openmer.backbones.resolve.use_models_dir`)."""
-    return typer.Option(
-        None, "--models-dir", callback=_use_models_dir,
-        help="A model mirror folder, searched first for encoder weights: one subfolder per model named by its hub "
-             "id (openai/whisper-base) or as ../shared/models names it (whisper-base-encoder); then "
-             "OPENMER_MODELS_DIR, ../shared/models, the Hugging Face hub.")
+#: ``--models-dir DIR``: the first model mirror folder for every encoder the command loads
+#: (:func:`openmer.backbones.resolve.use_models_dir`)
+MODELS_DIR_OPTION: Any = typer.Option(
+    None, "--models-dir", callback=_use_models_dir,
+    help="A model mirror folder, searched first for encoder weights: one subfolder per model named by its hub "
+         "id (openai/whisper-base) or as ../shared/models names it (whisper-base-encoder); then "
+         "OPENMER_MODELS_DIR, ../shared/models, the Hugging Face hub.")
 
 
 class _NoteHandler(logging.Handler):

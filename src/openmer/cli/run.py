@@ -9,7 +9,13 @@ import typer
 
 from openmer.cli.app import app
 from openmer.cli.common import (
-    EXIT_SOME_FAILED, PROFILE_HELP, ProgressCallback, console, handle_errors, models_dir_option, rich_progress,
+    EXIT_SOME_FAILED,
+    MODELS_DIR_OPTION,
+    PROFILE_HELP,
+    ProgressCallback,
+    console,
+    handle_errors,
+    rich_progress,
 )
 
 
@@ -31,7 +37,7 @@ def train(
     method: str = typer.Option("hcep", "--method",
                                help="A registered method (docs/methods.md; an unknown name lists them)."),
     profile: str = typer.Option("offline", "--profile", help=PROFILE_HELP),
-    models_dir: Path | None = models_dir_option(),
+    models_dir: Path | None = MODELS_DIR_OPTION,
     epochs: int | None = typer.Option(None, "--epochs", help="Epochs (paper: 150)."),
     lr: float | None = typer.Option(None, "--lr", help="Learning rate (paper: 5e-4)."),
     batch_size: int | None = typer.Option(None, "--batch-size"),
@@ -104,7 +110,7 @@ def evaluate(
         None, "--score",
         help="A post-hoc score on the run's trained head instead of its own confidence (msp, max_logit, energy, "
              "entropy, mahalanobis, knn, vim), fitted and thresholded on the run's training clips in DATA."),
-    models_dir: Path | None = models_dir_option(),
+    models_dir: Path | None = MODELS_DIR_OPTION,
 ) -> None:
     """AUROC, OSCR, closed-set accuracy, the rates at the stored threshold, and figures (other classes = unknown)."""
     from openmer.inference import evaluate as evaluate_run
@@ -131,7 +137,7 @@ def predict(
     text: str | None = typer.Option(None, "--text", help="Transcript for every file (else a sidecar NAME.txt is used)."),
     window: float = typer.Option(10.0, "--window", help="Clips longer than this (seconds) are scored in windows of it."),
     hop: float = typer.Option(5.0, "--hop", help="Seconds between the starts of two windows."),
-    models_dir: Path | None = models_dir_option(),
+    models_dir: Path | None = MODELS_DIR_OPTION,
 ) -> None:
     """Name the emotion of each file, or say `unknown`: one JSON line per file.
 
