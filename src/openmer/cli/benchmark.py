@@ -61,7 +61,7 @@ def benchmark(
              "cross: --root mafw=MAFW_DIR --root mosei=MOSEI_DIR; ravdess: the AU/MFCC feature folder."),
     profile: str = typer.Option(
         None, "--profile", help="Encoder profile: 'paper' (default for the paper settings) or 'offline' "
-                                "(default for ravdess, emodb, meld, cross-speech); 'light' = 'offline' by hub id."),
+                                "(default for ravdess, emodb, meld, cross-speech); 'light' is 'offline' by name."),
     models_dir: Path | None = MODELS_DIR_OPTION,
     seed: int = typer.Option(0, help="Training seed (the known/unknown splits are fixed)."),
     quick: bool = typer.Option(False, "--quick", help="Smoke-run preset: fewer levels, splits and epochs."),
