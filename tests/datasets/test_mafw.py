@@ -44,7 +44,7 @@ def _write_xlsx(path: Path, rows: list[list[str]]) -> None:
     for i, r in enumerate(rows, start=1):
         cells = f'<c r="A{i}" t="s"><v>{i - 1}</v></c>'
         cells += "".join(
-            f'<c r="{col}{i}" t="inlineStr"><is><t>{v}</t></is></c>' for col, v in zip("BC", r[1:]) if v
+            f'<c r="{col}{i}" t="inlineStr"><is><t>{v}</t></is></c>' for col, v in zip("BC", r[1:], strict=False) if v
         )
         body += f'<row r="{i}">{cells}</row>'
     with zipfile.ZipFile(path, "w") as z:
@@ -129,7 +129,7 @@ def test_hcep_classes() -> None:
 
 def test_registry(mafw_root: Path) -> None:
     assert len(load_dataset("mafw", mafw_root, fold=3, part="test")) == 1
-    with pytest.raises(ConfigError, match="unknown dataset 'mafv'.*mafw"):
+    with pytest.raises(ConfigError, match=r"unknown dataset 'mafv'.*mafw"):
         load_dataset("mafv", mafw_root)
     with pytest.raises(ConfigError, match="takes no option"):
         load_dataset("mafw", mafw_root, split="train")

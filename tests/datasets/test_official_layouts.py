@@ -114,8 +114,9 @@ def _official_ravdess(shared: Path, dst: Path, suffix: str = ".wav", actors: int
 
 def test_ravdess_official_layout_gives_todays_manifest(shared, tmp_path):
     today = load_ravdess_speech(_data(shared, "ravdess-speech"))
-    official = load_ravdess_speech(_official_ravdess(shared, tmp_path, ".flac"))
+    official, partition = resolve_data(f"ravdess-speech={_official_ravdess(shared, tmp_path, '.flac')}")
     assert len(official) == 1440 and _rows(official) == _rows(today)
+    assert partition == load_protocol("ravdess-speech").partition
     # the Zenodo files are .wav: the same clips, the same ids, labels, groups and text
     wav = load_ravdess_speech(_official_ravdess(shared, tmp_path / "wav", ".wav"))
     assert [r[:4] for r in _rows(wav)] == [r[:4] for r in _rows(today)]
@@ -179,7 +180,8 @@ def test_meld_official_csv_files_give_todays_manifest(shared, tmp_path):
     with (tmp_path / "train_sent_emo.csv").open(encoding="utf-8") as f:
         assert csv.DictReader(f).fieldnames == ["Sr No.", "Utterance", "Speaker", "Emotion", "Sentiment", "Dialogue_ID",
                                                 "Utterance_ID", "Season", "Episode", "StartTime", "EndTime"]
-    assert _rows(load_meld(tmp_path)) == _rows(load_meld(src))
+    manifest, partition = resolve_data(f"meld={tmp_path}")
+    assert _rows(manifest) == _rows(load_meld(src)) and partition == load_protocol("meld").partition
 
 
 # ------------------------------------------------------------------ --data NAME=PATH
