@@ -25,6 +25,7 @@ from openmer.data.clips import ClipDataset, vision_preprocess
 from openmer.data.manifest import Manifest, Sample, label_indices, near_known_labels
 from openmer.datasets import resolve_data
 from openmer.errors import ConfigError, DataError, MediaError, OpenmerError, OpenmerWarning
+from openmer.media.audio import AUDIO_SUFFIXES, VIDEO_SUFFIXES
 from openmer.methods.base import OpenSetScores
 from openmer.methods.inputs import method_inputs
 from openmer.methods.threshold import UNKNOWN_LABEL, decide
@@ -36,8 +37,9 @@ Progress = Callable[[int, int, str], None]
 
 logger = logging.getLogger(__name__)
 
-AUDIO_EXT = {".wav", ".flac", ".mp3", ".m4a", ".ogg", ".opus", ".aac"}
-VIDEO_EXT = {".mp4", ".avi", ".mkv", ".mov", ".webm", ".m4v"}
+#: the suffixes a folder given to ``predict`` is searched for: the media loaders' own lists (what a
+#: file holds is then read from its streams, not its suffix)
+AUDIO_EXT, VIDEO_EXT = AUDIO_SUFFIXES, VIDEO_SUFFIXES
 #: below this duration (seconds) a prediction carries a warning: too little signal to judge
 MIN_CLIP_SECONDS = 0.25
 #: clips longer than this (seconds) are scored in windows of this length...

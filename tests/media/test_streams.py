@@ -80,3 +80,15 @@ def test_audio_named_wav_that_libsndfile_cannot_read_is_decoded_by_what_it_holds
     expected = load_audio(m4a)
     np.testing.assert_array_equal(load_audio(wav), expected)
     np.testing.assert_array_equal(np.concatenate(list(stream_audio(wav))), np.concatenate(list(stream_audio(m4a))))
+
+
+def test_a_folder_given_to_predict_lists_every_file_the_loaders_accept(tmp_path):
+    """One list of media suffixes (openmer.media's): a ``.aiff`` or ``.mts`` file in a folder was
+    skipped by ``predict`` though ``load_audio`` / ``probe`` accept it."""
+    from openmer.media.audio import MEDIA_SUFFIXES
+
+    for name in ("a.aiff", "b.mts", "c.wav", "notes.txt"):
+        (tmp_path / name).write_bytes(b"x")
+    listed = [f.name for f, error in inference._media_files([tmp_path]) if error is None]
+    assert listed == ["a.aiff", "b.mts", "c.wav"]
+    assert inference.AUDIO_EXT | inference.VIDEO_EXT == MEDIA_SUFFIXES
