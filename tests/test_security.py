@@ -34,7 +34,7 @@ def unsafe_loads(source: str) -> list[tuple[int, str]]:
     np.load with allow_pickle=True, pandas.read_pickle."""
     found = []
     for node in ast.walk(ast.parse(source)):
-        if isinstance(node, ast.ImportFrom) and node.module in PICKLERS + ("torch",):
+        if isinstance(node, ast.ImportFrom) and node.module in (*PICKLERS, "torch"):
             names = [a.name for a in node.names if a.name in ("load", "loads", "Unpickler")]
             if names:  # `from pickle import load` would hide the call from the checks below
                 found.append((node.lineno, f"from {node.module} import {', '.join(names)}"))
@@ -42,9 +42,8 @@ def unsafe_loads(source: str) -> list[tuple[int, str]]:
             continue
         text = ast.unparse(node.func)
         name = text.rsplit(".", 1)[-1]
-        if text.split(".")[0] in PICKLERS and name in ("load", "loads", "Unpickler"):
-            found.append((node.lineno, text))
-        elif name in ("read_pickle", "Unpickler"):
+        unpickling = text.split(".")[0] in PICKLERS and name in ("load", "loads", "Unpickler")
+        if unpickling or name in ("read_pickle", "Unpickler"):
             found.append((node.lineno, text))
         elif text == "torch.load" or text.endswith(".torch.load"):
             if not _is_true(_keyword(node, "weights_only")):
@@ -85,7 +84,7 @@ def _plant(run: Path, marker: Path) -> None:
 
 def test_resume_refuses_a_planted_pickle_and_runs_nothing(tmp_path, monkeypatch):
     marker = tmp_path / "pwned"
-    pickle.loads(pickle.dumps(_Planted(marker)))  # the payload works...
+    pickle.loads(pickle.dumps(_Planted(marker)))  # noqa: S301 - the payload works...
     assert marker.is_file()
     marker.unlink()
     run = tmp_path / "run"

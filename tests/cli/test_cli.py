@@ -69,7 +69,8 @@ def test_plain_progress_lines_when_stdout_is_not_a_terminal():
     assert lines[3].startswith("benchmark emodb: 1/2 done") and len(lines) == 4
     lines = lines[:3]
     assert len(lines) == 3 and lines[0].startswith("benchmark emodb: 1/3 done, elapsed 0:00, remaining ~0:00")
-    assert lines[0].endswith("(next: arpl trial 1)") and lines[-1].endswith("3/3 done, elapsed 0:00, remaining ~0:00 (done)")
+    assert lines[0].endswith("(next: arpl trial 1)")
+    assert lines[-1].endswith("3/3 done, elapsed 0:00, remaining ~0:00 (done)")
 
 
 def test_os_errors_are_one_line(tmp_path, capsys):

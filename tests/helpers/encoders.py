@@ -27,7 +27,8 @@ class ToyText(TextEncoder):
         self.freeze()
 
     def _ids(self, text: str) -> Tensor:
-        return torch.tensor([1] + [zlib.crc32(w.encode()) % (self.vocab - 2) + 2 for w in text.lower().split()], dtype=torch.long)
+        ids = [zlib.crc32(w.encode()) % (self.vocab - 2) + 2 for w in text.lower().split()]
+        return torch.tensor([1, *ids], dtype=torch.long)
 
     def token_embeddings(self, text: str) -> Tensor:
         return self.emb(self._ids(text)[1:])

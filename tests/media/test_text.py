@@ -24,7 +24,7 @@ def test_sidecar_file(tmp_path):
 
 @pytest.mark.parametrize("value", ["", "   \n"])
 def test_empty_literal(value):
-    with pytest.raises(MediaError, match="^empty transcript$"):
+    with pytest.raises(MediaError, match=r"^empty transcript$"):
         load_text(value)
 
 
@@ -36,14 +36,14 @@ def test_empty_sidecar(tmp_path):
 
 
 def test_missing_sidecar(tmp_path):
-    with pytest.raises(MediaError, match="gone.txt: transcript file not found"):
+    with pytest.raises(MediaError, match=r"gone\.txt: transcript file not found"):
         load_text(tmp_path / "gone.txt")
-    with pytest.raises(MediaError, match="gone.txt: transcript file not found"):
+    with pytest.raises(MediaError, match=r"gone\.txt: transcript file not found"):
         load_text(str(tmp_path / "gone.txt"))
 
 
 def test_sidecar_not_utf8(tmp_path):
     path = tmp_path / "latin1.txt"
     path.write_bytes("Gr\u00fc\u00dfe".encode("latin-1"))
-    with pytest.raises(MediaError, match="latin1.txt: transcript is not valid UTF-8"):
+    with pytest.raises(MediaError, match=r"latin1\.txt: transcript is not valid UTF-8"):
         load_text(Path(path))

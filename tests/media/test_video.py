@@ -8,8 +8,16 @@ import numpy as np
 import pytest
 
 from openmer.errors import MediaError
-from openmer.media import (SAMPLE_RATE, Clip, load_audio, load_clip, load_frames, probe, sample_indices,
-                           write_composite_clip)
+from openmer.media import (
+    SAMPLE_RATE,
+    Clip,
+    load_audio,
+    load_clip,
+    load_frames,
+    probe,
+    sample_indices,
+    write_composite_clip,
+)
 from tests.media.conftest import N_VIDEO_FRAMES, VIDEO_FPS, VIDEO_SIZE, frame_value, make_frames, sine
 
 
@@ -208,6 +216,6 @@ def test_write_composite_clip_rejects_bad_input(tmp_path, frames, audio, problem
 
 
 def test_write_composite_clip_unencodable_rate(tmp_path):
-    with pytest.raises(MediaError, match="odd.mp4: cannot encode the clip"):
+    with pytest.raises(MediaError, match=r"odd\.mp4: cannot encode the clip"):
         write_composite_clip(tmp_path / "odd.mp4", make_frames(2), 10, sine(0.1, 12345), 12345)
     assert not list(tmp_path.iterdir())

@@ -8,7 +8,13 @@ import torch.nn.functional as F
 
 from openmer.data.tensors import FeatureDataset
 from openmer.methods.cpn import (
-    CPN, CPNConfig, cpn_ova_loss, dempster_shafer_probabilities, ova_confidence, ova_logits, prototype_loss,
+    CPN,
+    CPNConfig,
+    cpn_ova_loss,
+    dempster_shafer_probabilities,
+    ova_confidence,
+    ova_logits,
+    prototype_loss,
     warmup_temperature,
 )
 from openmer.methods.distance import squared_euclidean as squared_distance
@@ -36,7 +42,8 @@ def test_confidence_limits_far_and_at_a_prototype():
     assert float(ova_confidence(at)) == pytest.approx(1.0, abs=1e-6)
     # m = 0 reduces the score to max_k p(k|x)
     logits = torch.randn(5, 3, generator=torch.Generator().manual_seed(1))
-    torch.testing.assert_close(ova_confidence(logits, 0.0).float(), dempster_shafer_probabilities(logits)[:, :3].max(1).values)
+    expected = dempster_shafer_probabilities(logits)[:, :3].max(1).values
+    torch.testing.assert_close(ova_confidence(logits, 0.0).float(), expected)
 
 
 def test_warmup_schedule_is_the_references_on_its_200_epochs():

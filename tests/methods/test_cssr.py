@@ -39,8 +39,9 @@ def test_zero_decoders_give_the_norm_and_uniform_probabilities():
 def test_clamp_at_plus_minus_100():
     enc, dec = _weights()
     z = 1e4 * torch.ones(2, 5)
-    assert torch.equal(reconstruction_logits(z, enc, torch.zeros_like(dec), gamma=0.1, reciprocal=True), torch.full((2, 3), 100.0))
-    assert torch.equal(reconstruction_logits(z, enc, torch.zeros_like(dec), gamma=0.1, reciprocal=False), torch.full((2, 3), -100.0))
+    zero = torch.zeros_like(dec)
+    assert torch.equal(reconstruction_logits(z, enc, zero, gamma=0.1, reciprocal=True), torch.full((2, 3), 100.0))
+    assert torch.equal(reconstruction_logits(z, enc, zero, gamma=0.1, reciprocal=False), torch.full((2, 3), -100.0))
 
 
 def test_pcssr_predicts_best_and_rcssr_worst_reconstruction():
@@ -48,7 +49,8 @@ def test_pcssr_predicts_best_and_rcssr_worst_reconstruction():
     z = torch.randn(8, 5, generator=torch.Generator().manual_seed(3))
     error = reconstruction_logits(z, enc, dec, gamma=1.0, reciprocal=True)  # = e
     _, pred_r = cssr_confidence(reconstruction_logits(z, enc, dec, gamma=0.1, reciprocal=True), z, reciprocal=True)
-    conf_p, pred_p = cssr_confidence(reconstruction_logits(z, enc, dec, gamma=0.1, reciprocal=False), z, reciprocal=False)
+    logits_p = reconstruction_logits(z, enc, dec, gamma=0.1, reciprocal=False)
+    conf_p, pred_p = cssr_confidence(logits_p, z, reciprocal=False)
     assert torch.equal(pred_r, error.argmax(1)) and torch.equal(pred_p, error.argmin(1))
     # PCSSR confidence: -gamma min_k e_k / (mean |z|)^2, higher for a smaller relative error
     torch.testing.assert_close(conf_p, -0.1 * error.min(1).values / z.abs().mean(1) ** 2)
@@ -87,7 +89,8 @@ def test_rcssr_confidence_grows_with_the_feature_magnitude_up_to_the_clamp():
 
 
 def test_projection_option_and_config_round_trip():
-    cfg = CSSRConfig.from_json(CSSRConfig(input_dim=6, variant="pcssr", latent_dim=3, gamma=0.5, projection_dim=4).to_json())
+    original = CSSRConfig(input_dim=6, variant="pcssr", latent_dim=3, gamma=0.5, projection_dim=4)
+    cfg = CSSRConfig.from_json(original.to_json())
     assert (cfg.variant, cfg.latent_dim, cfg.gamma, cfg.projection_dim) == ("pcssr", 3, 0.5, 4)
     m = CSSR(cfg, ["a", "b"])
     assert m.encoders.shape == (2, 3, 4) and m.decoders.shape == (2, 4, 3)

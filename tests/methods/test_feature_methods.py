@@ -12,7 +12,6 @@ from openmer.methods.arpl import ARPL, ARPLConfig, arpl_loss
 from openmer.methods.distance import composite_distance
 from openmer.methods.msp import MSP, MSPConfig
 from openmer.training import TrainConfig, fit
-
 from tests.helpers.features import blobs
 
 FAST = TrainConfig(epochs=15, optimizer="adam", lr=3e-3, batch_size=32, eval_every=5)

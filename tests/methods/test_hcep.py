@@ -8,9 +8,9 @@ import torch
 from openmer.backbones.factory import ProfileConfig
 from openmer.errors import ConfigError, MissingModalityError
 from openmer.methods import OpenSetMethod
+from openmer.methods.distance import composite_distance
 from openmer.methods.hcep import HCEP, HCEPConfig
 from openmer.methods.hcep.dpol import blockwise_composite_distance, dpol_probabilities, loss_osr
-from openmer.methods.distance import composite_distance
 from tests.helpers.encoders import toy_encoders
 
 CLASSES = ["anger", "joy", "sadness"]
@@ -150,8 +150,8 @@ def test_class_features_follow_loaded_parameters(options):
 
 
 def test_fit_scores_equal_reloaded_scores_when_best_epoch_is_not_last(tmp_path, monkeypatch):
-    from openmer.training import TrainConfig, engine, fit
     from openmer.methods.threshold import choose_threshold
+    from openmer.training import TrainConfig, engine, fit
 
     calls = {"n": 0}
 
@@ -306,7 +306,7 @@ def test_one_validation_pass_gives_the_loss_and_the_scores_of_two():
     b["label"] = b["label"].clone()
     b["label"][:2] = -1  # two unknown samples: scored, left out of the loss
     loss, s = m.evaluate_batch(b)
-    known = {k: (v[2:] if isinstance(v, torch.Tensor) else v[2:]) for k, v in b.items()}
+    known = {k: v[2:] for k, v in b.items()}
     with torch.no_grad():
         assert torch.allclose(loss, m.loss(known), atol=1e-6)
     assert torch.allclose(s.probabilities, m.score(b).probabilities, atol=1e-6)

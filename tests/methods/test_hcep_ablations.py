@@ -77,7 +77,7 @@ def test_ablation_options_round_trip_through_json():
 
 # ----------------------------------------------------------------- Table 6 top: DPOL streams
 def test_negative_only_logits_are_d_neg():
-    d_neg, d_pos = torch.tensor([[3.0, 1.0]]), torch.tensor([[0.0, -5.0]])
+    d_neg = torch.tensor([[3.0, 1.0]])
     assert torch.allclose(dpol_probabilities(d_neg, None), torch.softmax(d_neg, 1))
     assert torch.allclose(loss_osr(d_neg, None, torch.tensor([0])),
                           torch.nn.functional.cross_entropy(d_neg, torch.tensor([0])))
@@ -158,7 +158,8 @@ def test_blockwise_cosine_is_cosine_of_concatenation():
     g = torch.Generator().manual_seed(0)
     f = [torch.randn(5, 3, generator=g), torch.randn(5, 4, generator=g)]
     p = [torch.randn(2, 3, generator=g), torch.randn(2, 4, generator=g)]
-    full = torch.nn.functional.normalize(torch.cat(f, 1), dim=1) @ torch.nn.functional.normalize(torch.cat(p, 1), dim=1).t()
+    normalize = torch.nn.functional.normalize
+    full = normalize(torch.cat(f, 1), dim=1) @ normalize(torch.cat(p, 1), dim=1).t()
     assert torch.allclose(blockwise_cosine(f, p), full, atol=1e-6)
     present = torch.tensor([[True, True], [True, False], [False, True], [True, True], [True, True]])
     c = blockwise_cosine(f, p, present)
@@ -189,7 +190,7 @@ def test_prompt_projection_shapes():
     assert flat.linear.in_features == 192 and flat.linear.out_features == 32
 
 
-@pytest.mark.parametrize("anchor, own, projected", [
+@pytest.mark.parametrize(("anchor", "own", "projected"), [
     ("text", set(), {"audio", "video"}),
     ("audio", {"audio"}, {"text", "video"}),
     ("video", {"video"}, {"text", "audio"}),
@@ -218,7 +219,7 @@ def test_anchor_none_prompts_are_independent():
         assert torch.equal(m.smep.prompts()["audio"], before)
 
 
-@pytest.mark.parametrize("options, match", [
+@pytest.mark.parametrize(("options", "match"), [
     ({"anchor": "video", "modalities": ("text", "audio")}, "anchor='video' needs the video"),
     ({"anchor": "audio", "dpol_features": "text_only"}, "anchor='audio' needs the audio"),
     ({"anchor": "audio", "text_prompts": "fixed"}, "text_prompts='fixed' needs anchor"),

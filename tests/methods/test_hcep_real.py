@@ -27,11 +27,12 @@ TEST_SPEAKERS = ("09", "12")
 @pytest.fixture(scope="module")
 def emodb():
     from openmer.backbones.factory import load_profile, profile_config
-    from openmer.datasets import load_emodb
     from openmer.data.clips import ClipDataset
+    from openmer.datasets import load_emodb
 
     torch.manual_seed(0)
-    prof = profile_config("offline").with_options("audio", prompt_entry="late").with_options("text", prompt_entry="late")
+    prof = profile_config("offline").with_options("audio", prompt_entry="late")
+    prof = prof.with_options("text", prompt_entry="late")
     encoders = load_profile(prof, modalities=("text", "audio"))
     man = load_emodb()
     rows = [i for i, s in enumerate(man) if s.label in CLASSES]
@@ -40,8 +41,8 @@ def emodb():
     clips = ClipDataset(man, labels, ("text", "audio"))
     groups = np.array([s.group for s in man])
     rng = np.random.default_rng(0)
-    train = np.concatenate([rng.choice(np.flatnonzero(np.isin(groups, TRAIN_SPEAKERS) & (labels == k)), 10, replace=False)
-                            for k in range(2)])
+    in_train = np.isin(groups, TRAIN_SPEAKERS)
+    train = np.concatenate([rng.choice(np.flatnonzero(in_train & (labels == k)), 10, replace=False) for k in range(2)])
     test = np.flatnonzero(np.isin(groups, TEST_SPEAKERS))
     return prof, encoders, clips, train, test
 

@@ -10,7 +10,14 @@ import torch
 from openmer.data.tensors import FeatureDataset
 from openmer.errors import ConfigError
 from openmer.methods.lpl import (
-    LPL, LPLConfig, calibrated_scores, dc_distance, entropy_weights, fuse_logits, l2_distance, lpl_loss,
+    LPL,
+    LPLConfig,
+    calibrated_scores,
+    dc_distance,
+    entropy_weights,
+    fuse_logits,
+    l2_distance,
+    lpl_loss,
 )
 from openmer.metrics import auroc
 from openmer.training import TrainConfig, fit
@@ -38,7 +45,8 @@ def test_entropy_weights_sum_to_one_and_favour_the_decided_block():
 def test_dc_distance_and_loss_equal_the_reference():
     g = torch.Generator().manual_seed(0)
     logits, anchors, y = torch.randn(6, 3, generator=g), 5 * torch.eye(3), torch.tensor([0, 1, 2, 0, 1, 2])
-    ref_dc = torch.norm(logits[:, None] - anchors[None], 2, 2) + 1 - torch.cosine_similarity(logits[:, None], anchors[None], 2)
+    ref_dc = (torch.norm(logits[:, None] - anchors[None], 2, 2) + 1
+              - torch.cosine_similarity(logits[:, None], anchors[None], 2))
     torch.testing.assert_close(dc_distance(logits, anchors), ref_dc)
     blocks = torch.stack([dc_distance(logits + 0.1, anchors), dc_distance(logits - 0.1, anchors)])
     # reference JointLoss: tuplet on the fused distances, anchor = mean true distance, per block

@@ -130,7 +130,8 @@ def test_the_feature_benchmark_runs_it_with_a_text_encoder_and_leaves_it_out_wit
     part = GroupPartition(("s0", "s1", "s2", "s3"), ("s4",), ("s5",))
     protocol = make_protocol("toy", ["a", "b", "c", "d"], groups, [3], n_splits=1, seed=0, partition=part)
     cfg = FeatureBenchmarkConfig(dataset="toy", methods=("openvclip",), modality_sets=(("video", "audio"), ("audio",)),
-                                 posthoc=("energy",), train=TrainConfig(epochs=2, optimizer="adam", lr=1e-2, batch_size=16))
+                                 posthoc=("energy",),
+                                 train=TrainConfig(epochs=2, optimizer="adam", lr=1e-2, batch_size=16))
     result = run_feature_benchmark(cfg, feats, labels, groups, protocol, text_encoder=ToyText(dim=6))
     assert [(r["method"], r["modalities"]) for r in result.records] == [
         ("openvclip", "video+audio"), ("openvclip[energy]", "video+audio")]

@@ -12,9 +12,9 @@ from typer.testing import CliRunner
 import openmer.cli.figures  # noqa: F401  (registers the command on the app)
 from openmer.cli.app import app
 from openmer.errors import ConfigError, DataError
+from openmer.methods.threshold import choose_threshold
 from openmer.reporting.commands import FIGURE_KINDS, open_set_threshold, paper_figures
 from openmer.reporting.scores import RunScores, save_runs
-from openmer.methods.threshold import choose_threshold
 
 EMOTIONS = ["anger", "boredom", "disgust", "fear", "happiness", "neutral", "sadness"]
 runner = CliRunner()

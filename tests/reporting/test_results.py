@@ -12,7 +12,7 @@ from openmer.reporting.scores import RunScores
 
 
 def _record(method, modalities, level, openness, split, **metrics):
-    base = {m: 0.5 for m in METRICS}
+    base = dict.fromkeys(METRICS, 0.5)
     base.update(metrics)
     return {"method": method, "modalities": modalities, "level": level, "openness": openness, "split": split, **base}
 
@@ -23,8 +23,9 @@ def records(rng):
     for method in ("msp", "arpl"):
         for level, openness in (("O(6:2)", 0.1339746), ("O(2:6)", 0.5)):
             for split in range(3):
+                values = rng.uniform(0.3, 0.95, len(METRICS))
                 out.append(_record(method, "face_au+audio", level, openness, split,
-                                   **{m: float(v) for m, v in zip(METRICS, rng.uniform(0.3, 0.95, len(METRICS)))}))
+                                   **{m: float(v) for m, v in zip(METRICS, values, strict=True)}))
     return out
 
 
@@ -184,7 +185,8 @@ def test_train_and_test_sets_identify_groups_and_get_columns(tmp_path):
     assert [(r["test_set"], r["n_splits"], r["auroc_mean"]) for r in summary] == [
         ("emodb", 2, pytest.approx(0.8)), ("ravdess-speech", 2, pytest.approx(0.6))]
     assert all(r["train_set"] == "emodb" for r in summary)
-    assert "train_set" not in summarise([_record("msp", "a", "O(1:1)", 0.3, 0)])[0]  # single-dataset rows stay as they were
+    # single-dataset rows stay as they were
+    assert "train_set" not in summarise([_record("msp", "a", "O(1:1)", 0.3, 0)])[0]
     paths = write_results(tmp_path, recs, {"dataset": "x"}, sections=[("Extra table", ["| a |", "|---|", "| 1 |"])])
     md = paths["markdown"].read_text()
     assert "| Method | Modalities | Trained on | Tested on | O(5:1) AUROC / OSCR (%)" in md
