@@ -3,6 +3,8 @@ one session scored end to end (timeline and oracle segmentation) with a tiny run
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pytest
 
@@ -41,7 +43,7 @@ def test_sessions_hold_one_speaker_each_with_real_gaps(tmp_path, emodb):
     for session in sessions:
         clips = session["clips"]
         assert len({emodb[c[3]].group for c in clips}) == 1
-        gaps = [b[0] - a[1] for a, b in zip(clips[:-1], clips[1:], strict=True)]
+        gaps = [b[0] - a[1] for a, b in itertools.pairwise(clips)]
         assert all(0.3 - 1e-3 <= g <= 2.0 + 1e-3 for g in gaps)
         for s, e, label, row in clips:
             want = emodb[row].label if emodb[row].label in ("anger", "sadness") else "unknown"
@@ -52,7 +54,7 @@ def test_a_session_is_scored_with_and_without_oracle_segments(tmp_path, emodb, t
     from openmer.runs import load_run
 
     run = load_run(trained_run)  # known: happy, sad -> every EmoDB clip is unknown to it
-    speaker = sorted({s.group for s in emodb})[0]
+    speaker = min({s.group for s in emodb})
     rows = [i for i, s in enumerate(emodb) if s.group == speaker][:5]
     [session] = build_sessions(emodb, rows, run.known_classes, tmp_path, seed=0)
     clips = session["clips"]
@@ -67,3 +69,11 @@ def test_a_session_is_scored_with_and_without_oracle_segments(tmp_path, emodb, t
     metrics = split_metrics([part], k=2)
     assert metrics["unknown_f1_oracle"] == pytest.approx(1.0) and metrics["frame_auroc_oracle"] == pytest.approx(1.0)
     assert metrics["vad_recall"] == pytest.approx(tp / true)
+
+
+def test_bench_recordings_have_the_asked_length(tmp_path, emodb):
+    from openmer.media import probe
+    from openmer.timeline.bench import build_recording
+
+    rec = build_recording(tmp_path / "r.wav", 0.25)
+    assert probe(rec).duration_s == pytest.approx(15.0, abs=0.01)

@@ -117,3 +117,14 @@ def test_a_broken_transcript_is_one_error_naming_the_file(tmp_path):
     bad.write_text("[{", encoding="utf-8")
     with pytest.raises(DataError, match="cannot read the transcript"):
         read_cues(bad)
+
+
+def test_segments_are_cut_to_speech_and_short_pauses_are_bridged():
+    from openmer.timeline.segments import Segment, cut_to_speech
+
+    segs = [Segment(0.0, 4.0, "happy", 0.9, 2), Segment(4.0, 5.0, "no_speech", float("nan"), 1),
+            Segment(5.0, 9.0, "unknown", 0.2, 2)]
+    speech = [(0.5, 1.5), (1.6, 3.0), (5.5, 6.0), (7.0, 8.0)]  # 0.1 s pause bridged, 1 s pause kept
+    got = [(s.start, s.end, s.label) for s in cut_to_speech(segs, speech, min_pause=0.3)]
+    assert got == [(0.0, 0.5, "no_speech"), (0.5, 3.0, "happy"), (3.0, 5.5, "no_speech"), (5.5, 6.0, "unknown"),
+                   (6.0, 7.0, "no_speech"), (7.0, 8.0, "unknown"), (8.0, 9.0, "no_speech")]

@@ -32,6 +32,7 @@ def timeline_command(
     hop: float = typer.Option(2.0, "--hop", help="Seconds between window starts."),
     smooth: int = typer.Option(3, "--smooth", help="Windows averaged before deciding (odd; 1 = no smoothing)."),
     min_segment: float = typer.Option(0.0, "--min-segment", help="Segments shorter than this (s) join a neighbour."),
+    min_pause: float = typer.Option(0.3, "--min-pause", help="Shorter speech pauses (s) do not cut a segment."),
     vad_threshold: float = typer.Option(0.5, "--vad-threshold", help="Silero speech probability of a speech frame."),
     min_speech: float = typer.Option(0.25, "--min-speech", help="Fraction of speech a window needs to be scored."),
     threads: int | None = typer.Option(None, "--threads", help="CPU threads for torch (default: torch's)."),
@@ -46,7 +47,7 @@ def timeline_command(
     from openmer.runs import load_run
     from openmer.timeline import TimelineConfig, timeline
 
-    config = TimelineConfig(window=window, hop=hop, smooth=smooth, min_segment=min_segment,
+    config = TimelineConfig(window=window, hop=hop, smooth=smooth, min_segment=min_segment, min_pause=min_pause,
                             vad_threshold=vad_threshold, min_speech=min_speech)
     config.check()
     if resume and overwrite:
@@ -112,3 +113,39 @@ def benchmark_timeline(data: str, out: Path, *, seed: int = 0, quick: bool = Fal
         run_timeline_benchmark(cfg, out, progress=ProgressCallback(bar, f"benchmark timeline {data}"))
     console.print(f"wrote {out / 'results.json'}, {out / 'results.md'}")
     console.print(f"benchmark timeline took {time.perf_counter() - start:.1f} s")
+
+
+@app.command("bench-timeline")
+@handle_errors
+def bench_timeline_command(
+    runs: list[Path] = typer.Argument(..., help="Run folders to time (e.g. a feature method's and HCEP's)."),
+    minutes: str = typer.Option("10,120", "--minutes", help="Recording lengths in minutes, comma-separated."),
+    threads: str = typer.Option("1,2", "--threads", help="torch thread counts, comma-separated."),
+    fmt: str = typer.Option("m4a", "--format", help="m4a (AAC) or wav."),
+    window: float = typer.Option(4.0, "--window"),
+    hop: float = typer.Option(2.0, "--hop"),
+    workdir: Path = typer.Option(Path("runs") / "bench-timeline", "--workdir", help="Recordings and outputs go here."),
+    json_out: Path | None = typer.Option(None, "--json", help="Write the rows to this JSON file."),
+) -> None:
+    """Real-time factor, windows per second and peak resident memory of `openmer timeline` on
+    long recordings built from shared audio, one fresh process per measurement."""
+    import json
+
+    from openmer.errors import ConfigError
+    from openmer.files import atomic_write_json, check_writable
+    from openmer.timeline.bench import bench_timeline
+
+    if fmt not in ("m4a", "wav"):
+        raise ConfigError(f"--format must be m4a or wav, got {fmt!r}")
+    try:
+        mins = [float(x) for x in minutes.split(",") if x.strip()]
+        nthreads = [int(x) for x in threads.split(",") if x.strip()]
+    except ValueError as exc:
+        raise ConfigError(f"--minutes / --threads: comma-separated numbers ({exc})") from exc
+    check_writable(workdir)
+    rows = bench_timeline([str(r) for r in runs], minutes=mins, threads=nthreads, fmt=fmt, window=window, hop=hop,
+                          workdir=workdir,
+                          log=lambda m: console.print(m, highlight=False, soft_wrap=True, markup=False))
+    if json_out is not None:
+        atomic_write_json(json_out, rows)
+    typer.echo(json.dumps(rows, indent=2))

@@ -33,7 +33,8 @@ import numpy as np
 
 from openmer.errors import ConfigError, DataError, MediaError, OpenmerWarning, OutputError
 from openmer.methods.threshold import UNKNOWN_LABEL
-from openmer.timeline.segments import ERROR, NO_SPEECH, Segment, decisions, segments, smooth
+from openmer.timeline.segments import ERROR, NO_SPEECH, Segment, cut_to_speech, decisions, segments, smooth
+from openmer.timeline.vad import speech_intervals
 from openmer.timeline.windows import Window, tiles
 
 #: ``progress(seconds done, seconds total, message)``
@@ -51,6 +52,7 @@ class TimelineConfig:
         window, hop: window length and the time between window starts.
         smooth: k, windows averaged by the smoothing (odd; 1 = none); see :mod:`openmer.timeline.segments`.
         min_segment: segments shorter than this give their time to a neighbour (0 = keep all).
+        min_pause: segments are cut to the VAD's speech; pauses shorter than this are bridged.
         vad_threshold: Silero speech probability of a speech frame.
         min_speech: fraction of a window's frames that must be speech for it to be scored.
         group: windows decoded and scored together (also the unit of ``resume``).
@@ -61,6 +63,7 @@ class TimelineConfig:
     hop: float = 2.0
     smooth: int = 3
     min_segment: float = 0.0
+    min_pause: float = 0.3
     vad_threshold: float = 0.5
     min_speech: float = 0.25
     group: int = 16
@@ -73,8 +76,10 @@ class TimelineConfig:
         check_windows(self.window, self.hop, limit)
         if self.smooth < 1 or self.smooth % 2 == 0:
             raise ConfigError(f"smooth must be an odd number of windows >= 1, got {self.smooth}")
-        if not (math.isfinite(self.min_segment) and self.min_segment >= 0):
-            raise ConfigError(f"min_segment must be a finite number of seconds >= 0, got {self.min_segment}")
+        for name in ("min_segment", "min_pause"):
+            v = getattr(self, name)
+            if not (math.isfinite(v) and v >= 0):
+                raise ConfigError(f"{name} must be a finite number of seconds >= 0, got {v}")
         if not 0 < self.vad_threshold < 1:
             raise ConfigError(f"vad_threshold must be in (0, 1), got {self.vad_threshold}")
         if not 0 < self.min_speech <= 1:
@@ -404,6 +409,7 @@ def _finish(run: Any, out: Path, config: TimelineConfig, columns: list[str], inf
     labels = decisions(s_conf, s_probs, scored, run.threshold, classes, [r["label"] for r in rows])
     t0, t1 = tiles(start, end)
     segs = segments(t0, t1, labels, np.where(scored, s_conf, np.nan), config.min_segment)
+    segs = cut_to_speech(segs, speech_intervals(info["speech_frames"].astype(np.float32), 0.5), config.min_pause)
     unknown = [s for s in segs if s.label == UNKNOWN_LABEL]
     per_label: dict[str, float] = {}
     for s in segs:

@@ -167,3 +167,54 @@ def eder(reference: Sequence[tuple[float, float, str]],
         raise ValueError("EDER needs reference segments with labelled time")
     out["eder"] = (out["missed"] + out["false_alarm"] + out["overlap"] + out["confusion"]) / out["total"]
     return out
+
+
+def cut_to_speech(segs: Sequence[Segment], speech: Sequence[tuple[float, float]],
+                  min_pause: float = 0.3) -> list[Segment]:
+    """Segments cut to the speech the VAD found: the time of an emotion (or ``unknown``) segment
+    outside every speech interval becomes ``no_speech``, so labels cover speech, not the pauses
+    that a window's tile spans. Pauses shorter than ``min_pause`` seconds are bridged (a breath
+    does not split a segment). ``no_speech``/``error`` segments are kept as they are; pieces of one
+    segment keep its confidence and window count.
+
+    Args:
+        segs: segments covering the recording in order.
+        speech: ``(start_s, end_s)`` speech intervals in order (:func:`openmer.timeline.vad.speech_intervals`).
+    """
+    bridged: list[list[float]] = []
+    for a, b in speech:
+        if bridged and a - bridged[-1][1] < min_pause:
+            bridged[-1][1] = b
+        else:
+            bridged.append([a, b])
+    out: list[Segment] = []
+
+    def add(seg: Segment) -> None:
+        if seg.end - seg.start <= 1e-9:
+            return
+        if out and out[-1].label == seg.label and abs(out[-1].end - seg.start) < 1e-9:
+            last = out.pop()
+            seg = Segment(last.start, seg.end, seg.label, last.confidence if seg.label in (NO_SPEECH, ERROR)
+                          else (last.confidence * last.n_windows + seg.confidence * seg.n_windows)
+                          / max(last.n_windows + seg.n_windows, 1), last.n_windows + seg.n_windows)
+        out.append(seg)
+
+    j = 0
+    for seg in segs:
+        if seg.label in (NO_SPEECH, ERROR):
+            add(seg)
+            continue
+        t = seg.start
+        while j < len(bridged) and bridged[j][1] <= seg.start:
+            j += 1
+        k = j
+        while k < len(bridged) and bridged[k][0] < seg.end:
+            a, b = max(seg.start, bridged[k][0]), min(seg.end, bridged[k][1])
+            if a > t:
+                add(Segment(t, a, NO_SPEECH, float("nan"), 0))
+            add(Segment(a, b, seg.label, seg.confidence, seg.n_windows))
+            t = b
+            k += 1
+        if t < seg.end:
+            add(Segment(t, seg.end, NO_SPEECH, float("nan"), 0))
+    return out
