@@ -192,3 +192,20 @@ def test_a_second_train_into_a_folder_in_use_is_refused(tmp_path, tiny_paper_pro
         with FolderLock(fresh, "openmer train"), pytest.raises(OutputError, match="in use by another"):
             _train(audio_text_data, tiny_paper_profile, fresh)
     assert {p: p.read_bytes() for p in run.rglob("*") if p.is_file()} == before
+
+
+def test_only_rank_0_of_a_data_parallel_launch_takes_the_run_folder_lock(tmp_path, monkeypatch):
+    """`accelerate launch -m openmer train` starts one `train` per process into the same --out: they are one run."""
+    from openmer.files import FolderLock
+    from openmer.training.guards import locks_run_folder
+
+    @locks_run_folder
+    def fake_train(*, out):
+        return "trained"
+
+    with FolderLock(tmp_path / "run", "openmer train"):  # held by rank 0
+        monkeypatch.setenv("RANK", "1")
+        assert fake_train(out=tmp_path / "run") == "trained"
+        monkeypatch.setenv("RANK", "0")
+        with pytest.raises(OutputError, match="in use by another openmer train"):
+            fake_train(out=tmp_path / "run")

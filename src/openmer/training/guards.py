@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+import os
 from collections import Counter
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
@@ -34,6 +35,8 @@ def locks_run_folder(fn: F) -> F:
     The lock is taken before anything else (so that a second ``openmer train`` into the same
     folder is refused before it reads, removes or writes anything there) and released when
     ``fn`` returns or raises; a folder the lock created is removed again if nothing was written.
+    In a data-parallel launch (``accelerate launch``, ``torchrun``: ``RANK`` is set) only the
+    process of rank 0 takes it, for the whole group: the other ranks are the same run.
 
     Raises (from the wrapped call):
         OutputError: ``out`` is held by another process (``OUT: in use by another openmer train
@@ -43,6 +46,8 @@ def locks_run_folder(fn: F) -> F:
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
+        if os.environ.get("RANK", "0") not in ("", "0"):  # another process of a data-parallel run
+            return fn(*args, **kwargs)
         out = signature.bind(*args, **kwargs).arguments["out"]
         with FolderLock(out, "openmer train"):
             return fn(*args, **kwargs)
