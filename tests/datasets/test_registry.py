@@ -51,3 +51,16 @@ def test_no_dataset_name_decides_behaviour_outside_the_registries():
     hits = [f"{p.relative_to(src)}:{i}" for p in src.rglob("*.py")
             for i, line in enumerate(p.read_text(encoding="utf-8").splitlines(), 1) if pattern.search(line)]
     assert hits == []
+
+
+def test_a_declaration_is_checked_when_registered():
+    from openmer.datasets import register_dataset
+    from openmer.registry import Registry
+
+    common = {"modalities": ("audio",), "group": "speaker", "shared": "data/x", "layout": "x/"}
+    with pytest.raises(ConfigError, match="holds must be 'media' or 'features'"):
+        register_dataset("x", holds="clips", classes=("a",), **common)  # type: ignore[arg-type]
+    with pytest.raises(ConfigError, match=r"shared_names for class\(es\) \['joyful'\]"):
+        register_dataset("x", holds="media", classes=("a",), shared_names={"joyful": "happiness"}, **common)
+    assert DATASETS.get("meld").shared_names["joy"] == "happiness"
+    assert isinstance(DATASETS, Registry)

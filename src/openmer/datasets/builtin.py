@@ -71,6 +71,9 @@ RAVDESS_STATEMENTS = {"01": "Kids are talking by the door", "02": "Dogs are sitt
 RAVDESS_INTENSITIES = {"01": "normal", "02": "strong"}
 #: the audio suffixes read as recordings (the official EmoDB and RAVDESS files are .wav; a .flac copy is accepted)
 AUDIO_SUFFIXES = (".wav", ".flac")
+#: RAVDESS class -> its name in the shared label vocabulary (:mod:`openmer.datasets.vocabulary`)
+RAVDESS_SHARED_NAMES = {"happy": "happiness", "sad": "sadness", "angry": "anger", "fearful": "fear",
+                        "surprised": "surprise"}
 #: RAVDESS feature layout (shared/data/ravdess-au-mfcc/FORMAT.md): modality -> column slice
 RAVDESS_MODALITIES = {"face_au": slice(0, 35), "audio": slice(35, 294)}
 
@@ -305,7 +308,8 @@ def _ravdess_speech_from_names(root: Path) -> list[Sample]:
     return samples
 
 
-@register_dataset("ravdess-speech", holds="media", classes=RAVDESS_CLASSES, modalities=("audio", "text"),
+@register_dataset("ravdess-speech", holds="media", classes=RAVDESS_CLASSES, shared_names=RAVDESS_SHARED_NAMES,
+                  modalities=("audio", "text"),
                   group="actor", shared="data/ravdess-speech",
                   layout="RAVDESS's Zenodo layout: Actor_01/03-01-01-01-01-01-01.wav ... (every field in the name)")
 def load_ravdess_speech(root: str | Path | None = None) -> Manifest:
@@ -349,7 +353,8 @@ def load_ravdess_speech(root: str | Path | None = None) -> Manifest:
     return Manifest(samples, root=root, name="ravdess-speech", source=path)
 
 
-@register_dataset("meld", holds="media", classes=MELD_CLASSES, modalities=("text",), group="MELD split",
+@register_dataset("meld", holds="media", classes=MELD_CLASSES, shared_names={"joy": "happiness"},
+                  modalities=("text",), group="MELD split",
                   shared="data/meld", layout="MELD's train_sent_emo.csv, dev_sent_emo.csv, test_sent_emo.csv")
 def load_meld(root: str | Path | None = None, split: str = "all") -> Manifest:
     """MELD transcripts as a text-only manifest.
@@ -393,7 +398,8 @@ def load_meld(root: str | Path | None = None, split: str = "all") -> Manifest:
     return Manifest(samples, root=root, name="meld" if split == "all" else f"meld-{split}", source=None)
 
 
-@register_dataset("ravdess", holds="features", classes=RAVDESS_CLASSES, modalities=tuple(RAVDESS_MODALITIES),
+@register_dataset("ravdess", holds="features", classes=RAVDESS_CLASSES, shared_names=RAVDESS_SHARED_NAMES,
+                  modalities=tuple(RAVDESS_MODALITIES),
                   group="actor", shared="data/ravdess-au-mfcc",
                   layout="the shared copy's au_mfcc.npz and labels.csv (precomputed per-clip features)",
                   hint="its audio is --data ravdess-speech; its features run in `openmer benchmark ravdess`")

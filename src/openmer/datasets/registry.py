@@ -17,7 +17,7 @@ declaration (``spec.holds``, ``spec.classes``, ...); no code tests a dataset's n
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, TypeVar
@@ -44,6 +44,8 @@ class DatasetSpec:
         holds: ``"media"`` (a manifest of clips: audio, video, text) or ``"features"``
             (precomputed vectors: only the benchmarks that read features can use it).
         classes: the class universe, in the order the dataset's documentation gives it.
+        shared_names: each class -> its name in the label vocabulary shared across corpora
+            (:mod:`openmer.datasets.vocabulary`: RAVDESS's ``angry`` is ``anger``).
         modalities: what one sample holds (``"audio"``, ``"text"``, ... or the feature blocks).
         group: what one group is (``"speaker"``, ``"actor"``, ``"MELD split"``): the unit the
             split rule keeps apart.
@@ -58,6 +60,7 @@ class DatasetSpec:
     load: Callable[..., Manifest | FeatureTable]
     holds: Literal["media", "features"]
     classes: tuple[str, ...]
+    shared_names: Mapping[str, str]
     modalities: tuple[str, ...]
     group: str
     protocol: str
@@ -77,19 +80,27 @@ Loader = TypeVar("Loader", bound=Callable[..., Manifest | FeatureTable])
 
 def register_dataset(name: str, *, holds: Literal["media", "features"], classes: tuple[str, ...],
                      modalities: tuple[str, ...], group: str, shared: str, layout: str,
-                     protocol: str | None = None, hint: str = "") -> Callable[[Loader], Loader]:
+                     protocol: str | None = None, hint: str = "",
+                     shared_names: Mapping[str, str] | None = None) -> Callable[[Loader], Loader]:
     """Decorator: register a built-in dataset's loader with its declaration (:class:`DatasetSpec`).
 
-    The loader is returned unchanged (``load_emodb`` stays a plain function).
+    The loader is returned unchanged (``load_emodb`` stays a plain function). ``shared_names``
+    lists only the classes whose shared name differs from their own (MELD: ``{"joy": "happiness"}``).
 
     Raises:
-        ConfigError: ``name`` is registered already, or ``holds`` is neither ``"media"`` nor ``"features"``.
+        ConfigError: ``name`` is registered already, ``holds`` is neither ``"media"`` nor
+            ``"features"``, or ``shared_names`` names a class the dataset does not have.
     """
     if holds not in ("media", "features"):
         raise ConfigError(f"dataset {name!r}: holds must be 'media' or 'features', got {holds!r}")
+    renames = dict(shared_names or {})
+    stray = sorted(set(renames) - set(classes))
+    if stray:
+        raise ConfigError(f"dataset {name!r}: shared_names for class(es) {stray} it does not have ({list(classes)})")
 
     def deco(load: Loader) -> Loader:
         DATASETS.register(name)(DatasetSpec(name=name, load=load, holds=holds, classes=tuple(classes),
+                                            shared_names={c: renames.get(c, c) for c in classes},
                                             modalities=tuple(modalities), group=group, protocol=protocol or name,
                                             shared=shared, layout=layout, hint=hint))
         return load

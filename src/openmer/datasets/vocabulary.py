@@ -3,7 +3,9 @@
 A cross-corpus run (train on one corpus, test on another) compares classes by their *shared*
 name: EmoDB's ``anger`` and RAVDESS's ``angry`` are one class. Every cross-corpus run maps its
 labels through :data:`LABEL_VOCABULARY` (and its reports print the table), so a class is matched
-by this table and nowhere else.
+by this table and nowhere else. Each built-in dataset declares its column on its registry entry
+(``register_dataset(..., shared_names=...)``, :attr:`DatasetSpec.shared_names`); the table is
+read from :data:`~openmer.datasets.DATASETS`.
 
 ==========  ==========  ===========================  =========
 shared      emodb       ravdess / ravdess-speech     meld
@@ -30,7 +32,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import replace
 
 from openmer.data.manifest import Manifest
-from openmer.datasets.builtin import EMODB_CLASSES, MELD_CLASSES
+from openmer.datasets.registry import DATASETS
 from openmer.errors import ConfigError, DataError
 
 __all__ = [
@@ -38,16 +40,8 @@ __all__ = [
     "vocabulary_rows",
 ]
 
-_RAVDESS = {"neutral": "neutral", "calm": "calm", "happy": "happiness", "sad": "sadness", "angry": "anger",
-            "fearful": "fear", "disgust": "disgust", "surprised": "surprise"}
-
-#: corpus -> {the corpus's label name -> shared name}
-LABEL_VOCABULARY: dict[str, dict[str, str]] = {
-    "emodb": {c: c for c in EMODB_CLASSES},
-    "ravdess": dict(_RAVDESS),
-    "ravdess-speech": dict(_RAVDESS),
-    "meld": {c: ("happiness" if c == "joy" else c) for c in MELD_CLASSES},
-}
+#: corpus -> {the corpus's label name -> shared name}, as each built-in dataset declares it
+LABEL_VOCABULARY: dict[str, dict[str, str]] = {name: dict(spec.shared_names) for name, spec in DATASETS.items()}
 
 
 def _table(corpus: str) -> dict[str, str]:
