@@ -12,6 +12,7 @@ from openmer.backbones import EncoderSpec, load_encoder, profile_config
 from openmer.backbones.resolve import (
     FER_ID,
     MODELS_DIR_ENV,
+    hub_id_of,
     require_encoder_ids,
     resolve_encoder,
     use_models_dir,
@@ -180,3 +181,11 @@ def test_models_dir_must_be_a_folder(monkeypatch, tmp_path):
 def test_missing_local_folder_is_named():
     with pytest.raises(EncoderNotFound, match=r"/gone/w: the whisper encoder weights are not there"):
         resolve_encoder("/gone/w", "whisper")
+
+
+def test_hub_id_of_legacy_run_folder_paths():
+    assert hub_id_of("${SHARED_DIR}/models/whisper-base-encoder") == WHISPER_ID
+    assert hub_id_of("/old/machine/shared/models/all-MiniLM-L6-v2/") == MINILM_ID
+    assert hub_id_of("/x/shared/models/fer-mini-xception") == FER_ID
+    assert hub_id_of(WHISPER_ID) == WHISPER_ID
+    assert hub_id_of("/somewhere/my-model") is None

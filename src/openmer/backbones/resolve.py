@@ -31,7 +31,7 @@ from pathlib import Path
 from openmer.errors import ConfigError, EncoderNotFound, UnsafeWeightsError
 
 __all__ = [
-    "FER_ID", "MIRROR_ALIASES", "MODELS_DIR_ENV", "PACKAGE_FILES", "is_hub_id", "mirror_dirs",
+    "FER_ID", "MIRROR_ALIASES", "MODELS_DIR_ENV", "PACKAGE_FILES", "hub_id_of", "is_hub_id", "mirror_dirs",
     "require_encoder_ids", "require_safetensors", "resolve_encoder", "use_models_dir",
 ]
 
@@ -206,6 +206,20 @@ def resolve_encoder(name_or_path: str, kind: str = "", *, models_dir: str | Path
         f"{what} {name_or_path!r} were not found: no model mirror holds them ({mirrors}) and {why}. "
         f"Give a mirror folder with --models-dir DIR or {MODELS_DIR_ENV}=DIR, holding a subfolder named "
         f"{name_or_path} (or {', '.join(MIRROR_ALIASES.get(name_or_path, (name_or_path.rsplit('/', 1)[-1],)))})."))
+
+
+def hub_id_of(name_or_path: str) -> str | None:
+    """The hub id of a known model named by a folder (``.../whisper-base-encoder``,
+    ``${SHARED_DIR}/models/all-MiniLM-L6-v2``), or ``name_or_path`` itself when it is a hub id;
+    ``None`` otherwise. For reading run folders written before encoders were recorded by id.
+    """
+    if is_hub_id(name_or_path) and not _looks_like_path(name_or_path):
+        return name_or_path
+    last = name_or_path.replace("\\", "/").rstrip("/").rsplit("/", 1)[-1]
+    for hub_id, aliases in MIRROR_ALIASES.items():
+        if last in (*aliases, hub_id.rsplit("/", 1)[-1]):
+            return hub_id
+    return None
 
 
 def require_encoder_ids(profile: object, source: str | Path) -> None:
