@@ -109,8 +109,9 @@ class ClipTextEncoder(TextEncoder):
     modality = "text"
     kind = "clip-text"
 
+    # text_model: CLIPModel.text_model, whose class differs between transformers 4.x and 5.x (duck-typed)
     def __init__(
-        self, text_model: nn.Module, text_projection: nn.Linear, tokenizer: Any, *,
+        self, text_model: Any, text_projection: nn.Linear, tokenizer: Any, *,
         name_or_path: str = "", n_prompt_tokens: int = 2,
     ) -> None:
         super().__init__()
@@ -182,8 +183,8 @@ class ClipTextEncoder(TextEncoder):
             mask = torch.ones_like(ids)
         elif isinstance(inputs, Mapping):
             ids = inputs["input_ids"]
-            mask = inputs.get("attention_mask")
-            mask = torch.ones_like(ids) if mask is None else mask
+            given = inputs.get("attention_mask")
+            mask = torch.ones_like(ids) if given is None else given
         else:
             enc = self.tokenize(inputs)
             ids, mask = enc["input_ids"], enc["attention_mask"]
@@ -265,8 +266,9 @@ class ClipVisionEncoder(VisionEncoder):
     modality = "video"
     kind = "clip-vision"
 
+    # vision_model: CLIPModel.vision_model, whose class differs between transformers versions (duck-typed)
     def __init__(
-        self, vision_model: nn.Module, visual_projection: nn.Linear, image_processor: Any = None, *,
+        self, vision_model: Any, visual_projection: nn.Linear, image_processor: Any = None, *,
         name_or_path: str = "", n_prompt_tokens: int = 2, num_frames: int = 8,
     ) -> None:
         super().__init__()

@@ -23,7 +23,8 @@ silent frames to attend to (400: pooled cosine ~0.995). Numbers in ``docs/encode
 from __future__ import annotations
 
 import inspect
-from typing import Any, ClassVar
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, ClassVar, Self
 
 import torch
 from torch import Tensor, nn
@@ -31,6 +32,9 @@ from torch import Tensor, nn
 from openmer.backbones.base import AudioEncoder, PromptSpec
 from openmer.backbones.logmel import HOP_LENGTH, N_FFT, N_MELS, SAMPLE_RATE, log_mel_spectrogram
 from openmer.backbones.prefix import PrefixCache, tensor_key
+
+if TYPE_CHECKING:
+    from transformers.models.whisper.modeling_whisper import WhisperEncoder
 
 #: where the prompts enter (see :class:`WhisperAudioEncoder`)
 PROMPT_ENTRIES = ("waveform", "features", "late")
@@ -78,7 +82,7 @@ class WhisperAudioEncoder(AudioEncoder):
     kind = "whisper"
     sample_rate: ClassVar[int] = SAMPLE_RATE
 
-    def __init__(self, encoder: nn.Module, name_or_path: str = "", *, mode: str = "short",
+    def __init__(self, encoder: WhisperEncoder, name_or_path: str = "", *, mode: str = "short",
                  n_prompt_segments: int = 2, prompt_segment_samples: int = 8000,
                  whole_prompt_samples: int = 80000, context_frames: int = 0, prompt_entry: str = "waveform",
                  prompt_layer: int | None = None, prefix_cache_mb: int = 4096):
@@ -116,7 +120,8 @@ class WhisperAudioEncoder(AudioEncoder):
         prompt = self.n_prompt_segments * self.prompt_segment_samples if self.prompt_entry == "waveform" else 0
         return (self.max_frames * SAMPLES_PER_FRAME - prompt) / SAMPLE_RATE
 
-    def _apply(self, fn, *args, **kwargs):  # device/dtype moves: cached states no longer match
+    def _apply(self, fn: Callable[[Tensor], Tensor], *args: Any, **kwargs: Any) -> Self:
+        # device/dtype moves: cached states no longer match
         self.prefix_cache.clear()
         return super()._apply(fn, *args, **kwargs)
 
