@@ -100,9 +100,10 @@ def test_a_text_naming_a_missing_file_is_an_error_naming_the_row(tmp_path):
     (tmp_path / "t" / "Ok.TXT").write_text("hallo welt", encoding="utf-8")
     m = Manifest.read(write(tmp_path / "m.csv", "id,text,label\n1,t/Ok.TXT,joy\n2,t/gone.txt,joy\n3,and/or,joy\n"))
     assert m.text_of(m[0]) == "hallo welt" and m.text_of(m[2]) == "and/or"
-    missing = r"m.csv: row 2 \(id '2'\): text names the transcript file 't/gone.txt' .*which does not exist"
-    with pytest.raises(DataError, match=missing):
+    missing = r"text names the transcript file 't/gone.txt' .*which does not exist"
+    with pytest.raises(DataError, match=rf"m.csv: the row of id '2': {missing}"):
         m.text_of(m[1])
+    missing = rf"m.csv: row 2 \(id '2'\): {missing}"
     with pytest.raises(DataError, match=missing):
         m.validate()
     m.validate(check_files=False)  # files unchecked: a sidecar's existence is not looked at

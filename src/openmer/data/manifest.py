@@ -141,15 +141,14 @@ class Manifest:
 
         Raises:
             DataError: ``text`` names a file that does not exist, or a file other than a ``.txt``
-                sidecar (:meth:`text_problem`; the message names the manifest and the row).
+                sidecar (:meth:`text_problem`; the message names the manifest and the row's id).
             MediaError: the sidecar is not valid UTF-8 (read by :func:`openmer.media.load_text`).
         """
         if not sample.text:
             return None
         problem = self.text_problem(sample)
-        if problem:
-            rows = [n for n, s in enumerate(self.samples, start=1) if s is sample]
-            raise DataError(self.source or self.root, f"row {rows[0] if rows else '?'} (id {sample.id!r}): {problem}")
+        if problem:  # the row of id ...: this manifest may be a subset of the file's rows
+            raise DataError(self.source or self.root, f"the row of id {sample.id!r}: {problem}")
         if is_sidecar(sample.text):
             from openmer.media.text import load_text
 
