@@ -38,6 +38,7 @@ from pydantic import model_validator
 
 from openmer.benchmarks.media import MediaBenchmarkConfig, benchmark_encoders, benchmark_profile, run_media_benchmark
 from openmer.benchmarks.ravdess import speech_preset
+from openmer.benchmarks.journal import TrialJournal
 from openmer.benchmarks.registry import BenchmarkPlan, on_profile, refuse_roots, register_benchmark
 from openmer.benchmarks.runner import BenchmarkResult, benchmark_meta
 from openmer.benchmarks.trials import Progress, select_levels, trial_result
@@ -187,7 +188,8 @@ def plan_cross_speech(*, seed: int = 0, quick: bool = False, profile: str | None
                          cpu_preset=True)
 
 
-def run_cross_speech(cfg: CrossSpeechConfig | None = None, *, progress: Progress | None = None) -> BenchmarkResult:
+def run_cross_speech(cfg: CrossSpeechConfig | None = None, *, progress: Progress | None = None,
+                     journal: TrialJournal | None = None) -> BenchmarkResult:
     """Run the cross-corpus benchmark (module docstring) in every direction of ``cfg``.
 
     Raises:
@@ -212,7 +214,8 @@ def run_cross_speech(cfg: CrossSpeechConfig | None = None, *, progress: Progress
         keep = set(proto.partition.groups)
         sub = manifest.subset([i for i, s in enumerate(manifest) if s.group in keep])
         tell = (lambda d, n, msg, where=f"{source} -> {target}": progress(d, n, f"{where}: {msg}")) if progress else None
-        res = run_media_benchmark(cfg.model_copy(update={"levels": None}), sub, proto, progress=tell, encoders=encoders)
+        res = run_media_benchmark(cfg.model_copy(update={"levels": None}), sub, proto, progress=tell, encoders=encoders,
+                                  journal=journal)
         test_idx = partition_indices(sub.groups, proto.partition)["test"]
         test_groups = [sub[i].group for i in test_idx]
         for run in res.runs:

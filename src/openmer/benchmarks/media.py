@@ -18,6 +18,7 @@ from typing import Any, Literal, cast
 from pydantic import Field
 
 from openmer.backbones.factory import ProfileConfig, load_profile
+from openmer.benchmarks.journal import TrialJournal
 from openmer.benchmarks.registry import BenchmarkPlan, on_profile, refuse_roots, register_benchmark
 from openmer.benchmarks.runner import BenchmarkResult, benchmark_meta
 from openmer.benchmarks.trials import (
@@ -175,7 +176,8 @@ def media_plan(cfg: MediaBenchmarkConfig, protocol: Protocol, *, build: Builder 
 
 def run_media_benchmark(cfg: MediaBenchmarkConfig, manifest: Manifest, protocol: Protocol, *,
                         progress: Progress | None = None, encoders: dict[str, Any] | None = None,
-                        build: Builder | None = None, repeats: int | None = None) -> BenchmarkResult:
+                        build: Builder | None = None, repeats: int | None = None,
+                        journal: TrialJournal | None = None) -> BenchmarkResult:
     """Run the methods of ``cfg.methods`` on every (openness level, split) of ``protocol``: those on
     cached features and those on clips (HCEP, HESP) through the encoders, each on the training
     config the preset names for it, in the one trial loop (:func:`openmer.benchmarks.trials.run_trials`,
@@ -191,11 +193,12 @@ def run_media_benchmark(cfg: MediaBenchmarkConfig, manifest: Manifest, protocol:
             that HCEPConfig has no option for (:mod:`openmer.benchmarks.ablation_models`).
         repeats: a protocol with a fixed known set trains ``repeats`` times with seeds
             ``cfg.seed + r`` (:attr:`~openmer.benchmarks.trials.TrialPlan.repeats`).
+        journal: where finished trials are recorded and read back (:mod:`openmer.benchmarks.journal`).
     """
     t0 = time.perf_counter()
     plan = media_plan(cfg, protocol, build=build, repeats=repeats)
     source = ClipSource(manifest, cfg.modalities, cfg.profile, cfg.encoder_options, encoders)
-    out = run_trials(plan, source, progress=progress)
+    out = run_trials(plan, source, progress=progress, journal=journal)
     meta = benchmark_meta(cfg, protocol, t0, encoders=out.profile.to_dict(),
                           timings_s={f"{k}_s": round(v, 1) for k, v in out.seconds.items()}, left_out=out.left_out)
     return BenchmarkResult(records=out.records, runs=out.runs, meta=meta)
@@ -302,18 +305,20 @@ def with_paper_schedule(cfg: MediaBenchmarkConfig) -> MediaBenchmarkConfig:
                                   "hcep_options": options, "encoder_options": {}, "preset_note": note})
 
 
-def run_emodb(cfg: MediaBenchmarkConfig | None = None, *, progress: Progress | None = None) -> BenchmarkResult:
+def run_emodb(cfg: MediaBenchmarkConfig | None = None, *, progress: Progress | None = None,
+              journal: TrialJournal | None = None) -> BenchmarkResult:
     """EmoDB benchmark (see :func:`emodb_config`). Raises SharedDataMissing without ../shared."""
     from openmer.datasets import load_with_protocol
 
-    return run_media_benchmark(cfg or emodb_config(), *load_with_protocol("emodb"), progress=progress)
+    return run_media_benchmark(cfg or emodb_config(), *load_with_protocol("emodb"), progress=progress, journal=journal)
 
 
-def run_meld(cfg: MediaBenchmarkConfig | None = None, *, progress: Progress | None = None) -> BenchmarkResult:
+def run_meld(cfg: MediaBenchmarkConfig | None = None, *, progress: Progress | None = None,
+              journal: TrialJournal | None = None) -> BenchmarkResult:
     """MELD benchmark (see :func:`meld_config`). Raises SharedDataMissing without ../shared."""
     from openmer.datasets import load_with_protocol
 
-    return run_media_benchmark(cfg or meld_config(), *load_with_protocol("meld"), progress=progress)
+    return run_media_benchmark(cfg or meld_config(), *load_with_protocol("meld"), progress=progress, journal=journal)
 
 
 @register_benchmark("emodb")

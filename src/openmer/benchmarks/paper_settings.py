@@ -54,6 +54,7 @@ from typing import Any
 import numpy as np
 
 from openmer.benchmarks.media import BASELINE_TRAIN, MediaBenchmarkConfig, run_media_benchmark
+from openmer.benchmarks.journal import TrialJournal
 from openmer.benchmarks.registry import BenchmarkPlan, register_benchmark
 from openmer.benchmarks.runner import BenchmarkResult, Progress
 from openmer.data.manifest import Manifest, Sample, concat_manifests
@@ -422,7 +423,7 @@ def paper_setting_config(name: str, *, profile: str = "paper", quick: bool = Fal
 def run_paper_setting(name: str, root: str | Path | Mapping[str, str | Path] | Sequence[str], *,
                       profile: str = "paper", quick: bool = False, seed: int = 0,
                       config: MediaBenchmarkConfig | None = None,
-                      progress: Progress | None = None) -> BenchmarkResult:
+                      progress: Progress | None = None, journal: TrialJournal | None = None) -> BenchmarkResult:
     """Run a paper setting on the user's copy of its dataset(s).
 
     Args:
@@ -447,7 +448,7 @@ def run_paper_setting(name: str, root: str | Path | Mapping[str, str | Path] | S
     protocol = setting_protocol(st, data.manifest, n_splits=cfg.n_splits, parts=data.parts)
     repeats = cfg.n_splits if st.fixed_known else None
     result = run_media_benchmark(cfg.model_copy(update={"n_splits": 1}) if repeats else cfg, data.manifest, protocol,
-                                 progress=progress, repeats=repeats)
+                                 progress=progress, repeats=repeats, journal=journal)
     if repeats:
         result.meta.update(config=cfg.to_dict(), repeats=repeats)
     result.meta["setting"] = {"name": st.name, "table": st.table, "description": st.description,
@@ -467,8 +468,9 @@ def plan_paper_setting(name: str, *, seed: int = 0, quick: bool = False, profile
     root = parse_roots(name, list(roots) or None)
     cfg = paper_setting_config(name, profile=profile or "paper", quick=quick, seed=seed)
 
-    def run(cfg: MediaBenchmarkConfig, *, progress: Progress | None = None) -> BenchmarkResult:
-        return run_paper_setting(name, root, config=cfg, progress=progress)
+    def run(cfg: MediaBenchmarkConfig, *, progress: Progress | None = None,
+            journal: TrialJournal | None = None) -> BenchmarkResult:
+        return run_paper_setting(name, root, config=cfg, progress=progress, journal=journal)
 
     return BenchmarkPlan(cfg, run)
 

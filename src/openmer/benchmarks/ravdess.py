@@ -39,6 +39,7 @@ from openmer.benchmarks.media import (
     emodb_config,
     media_plan,
 )
+from openmer.benchmarks.journal import TrialJournal
 from openmer.benchmarks.registry import BenchmarkPlan, on_profile, register_benchmark
 from openmer.benchmarks.runner import BenchmarkResult, benchmark_meta, registered_methods
 from openmer.benchmarks.trials import Progress, TrialData, run_trials
@@ -117,7 +118,8 @@ def ravdess_config(*, seed: int = 0, quick: bool = False) -> RavdessBenchmarkCon
 
 
 def run_ravdess(cfg: RavdessBenchmarkConfig | None = None, *, root: str | Path | None = None,
-                speech_root: str | Path | None = None, progress: Progress | None = None) -> BenchmarkResult:
+                speech_root: str | Path | None = None, progress: Progress | None = None,
+                journal: TrialJournal | None = None) -> BenchmarkResult:
     """Run the RAVDESS benchmark (module docstring): a plan over the one trial loop
     (:func:`openmer.benchmarks.media.media_plan` with the feature sets, then
     :func:`openmer.benchmarks.trials.run_trials`).
@@ -128,6 +130,7 @@ def run_ravdess(cfg: RavdessBenchmarkConfig | None = None, *, root: str | Path |
         speech_root: the ``ravdess-speech`` folder (default: the shared copy); read only when a
             feature set uses ``audio_wav`` / ``text`` or an encoder-level method runs.
         progress: ``progress(done, total, message)``.
+        journal: where finished trials are recorded and read back (:mod:`openmer.benchmarks.journal`).
 
     Raises:
         SharedDataMissing: a needed shared folder is absent.
@@ -167,7 +170,7 @@ def run_ravdess(cfg: RavdessBenchmarkConfig | None = None, *, root: str | Path |
                                      progress=(lambda d, n, msg: progress(0, 1, f"{msg} {d}/{n}")) if progress else None)
         data.features.update({ENCODED[m]: x for m, x in encoded.items()})  # type: ignore[union-attr]
         timings["encode_features_s"] = time.perf_counter() - t
-    out = run_trials(plan, data, progress=progress)
+    out = run_trials(plan, data, progress=progress, journal=journal)
     timings.update({f"{k}_s": v for k, v in out.seconds.items()})
     meta = benchmark_meta(cfg, protocol, t0, **meta_extra, left_out=out.left_out,
                           timings_s={k: round(v, 1) for k, v in timings.items()})
@@ -187,7 +190,8 @@ def plan_ravdess(*, seed: int = 0, quick: bool = False, profile: str | None = No
         raise ConfigError(f"benchmark ravdess takes one --root (the AU/MFCC feature folder), got {len(roots)}")
     root = roots[0] if roots else None
 
-    def run(cfg: RavdessBenchmarkConfig, *, progress: Progress | None = None) -> BenchmarkResult:
-        return run_ravdess(cfg, root=root, progress=progress)
+    def run(cfg: RavdessBenchmarkConfig, *, progress: Progress | None = None,
+            journal: TrialJournal | None = None) -> BenchmarkResult:
+        return run_ravdess(cfg, root=root, progress=progress, journal=journal)
 
     return BenchmarkPlan(on_profile(ravdess_config(seed=seed, quick=quick), profile), run, cpu_preset=True)

@@ -27,7 +27,9 @@ class BenchmarkPlan:
 
     Attributes:
         config: the preset (a pydantic config; the CLI's options update it with ``model_copy``).
-        run: ``run(config, *, progress=None) -> BenchmarkResult``.
+        run: ``run(config, *, progress=None, journal=None) -> BenchmarkResult`` (``journal``: a
+            :class:`~openmer.benchmarks.journal.TrialJournal` recording finished trials, so that an
+            interrupted run resumes).
         cpu_preset: HCEP's training in ``config`` is a CPU preset that ``--schedule paper`` and
             ``--budget matched`` may replace (the benchmarks on ``../shared``); a paper setting
             already trains on the paper's schedule.

@@ -23,6 +23,7 @@ import numpy as np
 
 from openmer.backbones.base import Modality
 from openmer.backbones.factory import ProfileConfig, load_profile, profile_config
+from openmer.benchmarks.journal import TrialJournal, rows_digest, trial_fingerprint
 from openmer.benchmarks.records import budget_note, trial_records, trial_result  # noqa: F401  (re-exported)
 from openmer.data.clips import ClipDataset, vision_preprocess
 from openmer.data.feature_cache import encode_features
@@ -215,9 +216,14 @@ def select_levels(levels: Sequence[str] | None, protocol: Protocol) -> tuple[str
     return tuple(levels)
 
 
-def run_trials(plan: TrialPlan, data: TrialData | ClipSource, *, progress: Progress | None = None) -> TrialRecords:
+def run_trials(plan: TrialPlan, data: TrialData | ClipSource, *, progress: Progress | None = None,
+               journal: TrialJournal | None = None) -> TrialRecords:
     """Run every trial of ``plan`` on ``data`` (module docstring; a :class:`ClipSource` is read
     with :func:`clip_data` first).
+
+    With ``journal``, each trial's records and scores are written as it finishes, and a trial the
+    journal already holds with the same fingerprint is read back instead of trained again
+    (:mod:`openmer.benchmarks.journal`).
 
     Returns:
         :class:`TrialRecords`; metrics are fractions in [0, 1]. A method that cannot run on a
@@ -235,6 +241,7 @@ def run_trials(plan: TrialPlan, data: TrialData | ClipSource, *, progress: Progr
               for lv in levels for split in plan.protocol.levels[lv][: plan.n_splits]
               for mods in group.modality_sets for mp in group.methods]
     out = TrialRecords(profile=data.profile)
+    rows_id = rows_digest(data.labels, data.groups) if journal is not None else ""
     for i, (r, group, split, mods, mp) in enumerate(trials):
         t = time.perf_counter()
         name, shown, seed = mp.cls.name, tuple(group.shown_as.get(m, m) for m in mods), plan.seed + split.index + r
@@ -260,6 +267,19 @@ def run_trials(plan: TrialPlan, data: TrialData | ClipSource, *, progress: Progr
             continue
         if progress:
             progress(i, len(trials), f"{name} {'+'.join(shown)} {split.label} split {split.index}")
+        fingerprint = "" if journal is None else trial_fingerprint({
+            "protocol": [plan.protocol.dataset, plan.protocol.version, plan.protocol.seed,
+                         plan.protocol.partition.to_dict()],
+            "split": [split.label, split.index, split.known_classes, split.unknown_classes], "repeat": r,
+            "method": name, "modalities": shown, "config": mcfg.to_dict(), "train": mp.train.to_dict(), "seed": seed,
+            "max_train": mp.max_train, "posthoc": mp.posthoc,
+            "build": None if mp.build is None else getattr(mp.build, "__qualname__", type(mp.build).__qualname__),
+            "profile": None if data.profile is None else data.profile.to_dict(), "rows": rows_id})
+        done = journal.get(fingerprint) if journal is not None else None
+        if done is not None:
+            out.records += done[0]
+            out.runs.append(done[1])
+            continue
         method = build_method(mp.cls, mcfg, split.known_classes, seed=seed, encoders=data.encoders, build=mp.build)
         groups_of = method.parameter_groups()  # per-group lr scales name one method's groups (HCEP's prompts)
         scales = {g: v for g, v in mp.train.lr_scales.items() if g in groups_of}
@@ -277,6 +297,8 @@ def run_trials(plan: TrialPlan, data: TrialData | ClipSource, *, progress: Progr
             for rec in records:
                 rec.update(split=r, train_seed=plan.seed + r)
             run.split = r
+        if journal is not None:
+            journal.add(fingerprint, records, run)
         out.records += records
         out.runs.append(run)
         out.seconds[name] = out.seconds.get(name, 0.0) + time.perf_counter() - t

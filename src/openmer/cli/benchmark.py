@@ -54,7 +54,10 @@ def _posthoc_update(cfg, name: str, score: str) -> dict:
 @handle_errors
 def benchmark(
     name: BenchmarkName = typer.Argument(..., help="Which benchmark to run."),
-    out: Path = typer.Option(Path("runs") / "benchmark", "--out", help="Output folder (results.json, results.md, figures)."),
+    out: Path = typer.Option(
+        Path("runs") / "benchmark", "--out",
+        help="Output folder (results.json, results.md, figures; trials.jsonl: the finished trials, read back "
+             "by a rerun with the same settings)."),
     root: list[str] = typer.Option(
         None, "--root",
         help="Dataset folder as distributed, for mafw, mosei, mafw-compound, ov-merd; "
@@ -67,7 +70,8 @@ def benchmark(
     quick: bool = typer.Option(False, "--quick", help="Smoke-run preset: fewer levels, splits and epochs."),
     audio_prompt_entry: str | None = typer.Option(
         None, "--audio-prompt-entry",
-        help="HCEP's audio prompts: waveform (paper, 2 x 8000 samples) or features (2 tokens after the conv front end)."),
+        help="HCEP's audio prompts: waveform (paper, 2 x 8000 samples) or features (2 tokens after the conv "
+             "front end)."),
     methods: str | None = typer.Option(None, "--methods", help="Comma-separated subset of the methods, e.g. hcep."),
     schedule: str = typer.Option(
         "preset", "--schedule",
@@ -75,9 +79,11 @@ def benchmark(
              "(HCEP Sec. 4.1.4: 150 epochs SGD lr 5e-4, all training clips; meant for a GPU)."),
     budget: str = typer.Option(
         "preset", "--budget",
-        help="emodb, meld, ravdess, cross-speech: 'preset' (HCEP and the feature heads each on the preset's own schedule) "
-             "or 'matched' (every method on HCEP's optimiser, schedule, epochs, batch, clips and selection rule)."),
-    levels: str | None = typer.Option(None, "--levels", help="Comma-separated subset of the openness levels, e.g. 'O(5:2)'."),
+        help="emodb, meld, ravdess, cross-speech: 'preset' (HCEP and the feature heads each on the preset's own "
+             "schedule) or 'matched' (every method on HCEP's optimiser, schedule, epochs, batch, clips and selection "
+             "rule)."),
+    levels: str | None = typer.Option(
+        None, "--levels", help="Comma-separated subset of the openness levels, e.g. 'O(5:2)'."),
     splits: int | None = typer.Option(None, "--splits", min=1, help="Run only the first N splits of each level."),
     score: str | None = typer.Option(
         None, "--score",
@@ -90,6 +96,8 @@ def benchmark(
 
     ravdess, emodb, meld and cross-speech read ../shared; the paper settings read your copy of the dataset (--root).
     timeline: emotion diarization of sessions built from the test speakers' clips (docs/timeline.md).
+    Each trial is recorded in OUT/trials.jsonl as it finishes: run the same command again after an
+    interruption and the trials already recorded with the same settings are not trained again.
     """
     if name is BenchmarkName.timeline or data is not None:
         from openmer.cli.timeline import benchmark_timeline
@@ -99,6 +107,7 @@ def benchmark(
         benchmark_timeline(data or "emodb", out, seed=seed, quick=quick, methods=methods, levels=levels,
                            splits=splits)
         return
+    from openmer.benchmarks.journal import TrialJournal
     from openmer.benchmarks.registry import plan_benchmark
     from openmer.reference import paper_rows
     from openmer.reporting.figures import write_shift_figures, write_standard_figures
@@ -140,8 +149,13 @@ def benchmark(
         cfg = with_matched_budget(cfg)
     elif budget != "preset":
         raise ConfigError(f"--budget must be 'preset' or 'matched', not {budget!r}")
+    # --out is checked (and each trial recorded there as it finishes) before the first trial:
+    # a bad folder is refused before any work, and an interrupted run resumes
+    journal = TrialJournal(out)
     with rich_progress() as progress:
-        result = plan.run(cfg, progress=ProgressCallback(progress, f"benchmark {name.value}"))
+        result = plan.run(cfg, progress=ProgressCallback(progress, f"benchmark {name.value}"), journal=journal)
+    if journal.reused:
+        console.print(f"{journal.reused} trial(s) read back from {journal.path} (not trained again)")
     result.meta["command"] = shlex.join(["openmer", *sys.argv[1:]])
     result.meta["preset"] = cfg.preset_note
     paths = write_results(out, result.records, result.meta, reference_rows=paper_rows(setting=name.value),
