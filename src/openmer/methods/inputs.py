@@ -95,9 +95,10 @@ class ClipInputs(MethodInputs):
 
     def parts(self, rows: Mapping[str, Rows], *, labels: np.ndarray | None = None,
               fit: str = "train") -> dict[str, ClipDataset]:
-        return {p: self.clips.subset([int(i) for i in r],
-                                     None if labels is None else [int(v) for v in labels[np.asarray(r, dtype=np.int64)]])
-                for p, r in rows.items()}
+        def relabelled(r: Rows) -> list[int] | None:
+            return None if labels is None else [int(v) for v in labels[np.asarray(r, dtype=np.int64)]]
+
+        return {p: self.clips.subset([int(i) for i in r], relabelled(r)) for p, r in rows.items()}
 
     def for_method(self, method: OpenSetMethod) -> ClipDataset:
         self._check(method)
