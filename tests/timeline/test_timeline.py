@@ -152,3 +152,39 @@ def test_frames_of_a_video_come_from_their_window(tmp_path):
         times = start + (np.arange(4) + 0.5) * 0.25
         want = 10 + 6 * np.floor(times * 10)  # the frame shown at each time
         assert np.abs(np.median(window, axis=(1, 2, 3)) - want).max() <= 7, (window.mean(axis=(1, 2, 3)), want)
+
+
+@pytest.fixture(scope="module")
+def video_run(tmp_path_factory, tiny_paper_profile):
+    """An ARPL run on video + audio (tiny CLIP vision and wav2vec2), known happy and sad."""
+    from openmer.training import TrainConfig
+    from openmer.training.run import train
+    from tests.helpers.run_folders import KNOWN, write_manifest
+
+    root = tmp_path_factory.mktemp("video-data")
+    rows = []
+    for g in range(4):
+        for k, name in enumerate(("happy", "sad", "angry")):
+            for j in range(2):
+                frames = np.full((6, 32, 32, 3), 40 + 80 * k + 10 * j, np.uint8)
+                t = np.arange(8000) / 16000
+                audio = (0.3 * np.sin(2 * np.pi * (220 + 110 * k) * t)).astype(np.float32)
+                sid = f"{name}-{g}-{j}"
+                encode(root / f"{sid}.mp4", frames, 10, audio, 16000)
+                rows.append({"id": sid, "video": f"{sid}.mp4", "label": name, "group": f"s{g}"})
+    data = write_manifest(root / "manifest.csv", rows)
+    return train(data, KNOWN, method="arpl", profile=tiny_paper_profile, out=root / "run",
+                 modalities=["video", "audio"],
+                 train_config=TrainConfig(epochs=1, optimizer="adam", lr=1e-3, batch_size=8),
+                 cache_dir=tmp_path_factory.mktemp("cache"))
+
+
+def test_a_video_recording_is_scored_from_its_frames_and_audio(tmp_path, video_run, speech):
+    wave = np.concatenate([speech[0], np.zeros(16000, np.float32), speech[1]])
+    n = int(len(wave) / 16000 * 10)
+    frames = np.stack([np.full((32, 32, 3), (5 * i) % 250, np.uint8) for i in range(n)])
+    rec = encode(tmp_path / "session.mp4", frames, 10, wave, 16000)
+    result = timeline(video_run, rec, tmp_path / "out", config=FAST, picture=False)
+    scored = [r for r in result.rows if r["label"] not in ("no_speech", "error")]
+    assert scored and all(r["confidence"] is not None for r in scored)
+    assert result.summary["modalities"] == ["video", "audio"]
