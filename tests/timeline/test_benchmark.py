@@ -77,3 +77,15 @@ def test_bench_recordings_have_the_asked_length(tmp_path, emodb):
 
     rec = build_recording(tmp_path / "r.wav", 0.25)
     assert probe(rec).duration_s == pytest.approx(15.0, abs=0.01)
+
+
+def test_the_benchmark_is_registered_and_checks_its_output_first(tmp_path):
+    from openmer.benchmarks.registry import plan_benchmark
+    from openmer.errors import OutputError
+    from openmer.timeline.benchmark import run_timeline_benchmark
+
+    plan = plan_benchmark("timeline", quick=True)
+    assert plan.config.methods == ("msp", "arpl") and plan.config.n_splits == 1 and len(plan.config.levels) == 2
+    (tmp_path / "taken").write_text("x")
+    with pytest.raises(OutputError, match="exists and is not a folder"):
+        run_timeline_benchmark(plan.config, tmp_path / "taken")

@@ -239,7 +239,8 @@ def run_timeline_benchmark(cfg: TimelineBenchmarkConfig, out: str | Path, *,
         OutputError: ``out`` cannot be written (checked first).
     """
     from openmer.benchmarks.media import benchmark_profile, emodb_config, feature_train_config
-    from openmer.benchmarks.runner import benchmark_meta, select_levels
+    from openmer.benchmarks.runner import benchmark_meta
+    from openmer.benchmarks.trials import select_levels
     from openmer.data.clips import ClipDataset, vision_preprocess
     from openmer.datasets import resolve_data
     from openmer.files import atomic_write_json, atomic_write_text, check_writable
