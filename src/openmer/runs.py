@@ -152,6 +152,8 @@ class RunInfo(OpenmerConfig):
     #: sample ids per part ("train", "val"): ``openmer evaluate`` refuses to score them as test clips
     samples: dict[str, list[str]] = Field(default_factory=dict)
     groups: dict[str, list[str]] = Field(default_factory=dict)
+    #: classes added after training (``openmer enrol``, :mod:`openmer.discovery.enrol`), oldest first
+    enrolments: list[dict[str, Any]] = Field(default_factory=list)
     best_epoch: int
     select_metric: str
     n_train: int = Field(ge=0)

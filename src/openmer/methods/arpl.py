@@ -82,6 +82,10 @@ class ARPL(FeatureMethod):
         z = self.embedding(self.features(batch))
         return HeadOutputs(composite_distance(z, self.reciprocal_points), z)
 
+    def class_parameters(self) -> tuple[str, ...]:
+        """One row per known class: a new class adds one (:mod:`openmer.discovery.enrol`)."""
+        return ("reciprocal_points",)
+
     def logits(self, batch: Batch) -> Tensor:
         """(B, K) composite distances to the reciprocal points."""
         return self.head(batch).logits

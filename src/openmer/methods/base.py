@@ -250,6 +250,24 @@ class OpenSetMethod(nn.Module, ABC):
         (ViM's origin), else ``None`` (the default)."""
         return None
 
+    def text_query(self, features: Tensor) -> Tensor:
+        """(B, D_T) :meth:`features` (B, E) brought into the text encoder's space through the
+        alignment the method learned (HCEP: L_emo's query, Eq. 5), compared with the features of
+        emotion words' sentences to name what clips resemble (:mod:`openmer.discovery`).
+
+        Raises:
+            NotSupportedError: the method learned no alignment with text (the default).
+        """
+        raise NotSupportedError(f"{type(self).__name__} ({self.name!r}) learned no alignment with text")
+
+    def class_parameters(self) -> tuple[str, ...] | None:
+        """Names (as in :meth:`trainable_state_dict`) of the tensors indexed by known class on their
+        first dimension (K, ...): a class enrolled later (:mod:`openmer.discovery.enrol`) adds one row
+        to each and tunes only that row. ``()``: a new class needs no new tensor (e.g. HCEP on text,
+        whose class features are the class sentences). ``None`` (the default): the method cannot
+        take a new class without retraining."""
+        return None
+
     def input_encoders(self) -> dict[str, nn.Module]:
         """The frozen encoders the method runs its clips through, modality -> encoder (a method
         with ``consumes = "clips"``); empty (the default) for a method that holds none, e.g. one

@@ -38,6 +38,10 @@ class MSP(FeatureMethod):
         z = self.embedding(self.features(batch))
         return HeadOutputs(self.classifier(z), z)
 
+    def class_parameters(self) -> tuple[str, ...]:
+        """One row per known class: a new class adds one (:mod:`openmer.discovery.enrol`)."""
+        return ("classifier.weight", "classifier.bias")
+
     def logits(self, batch: Batch) -> Tensor:
         """(B, K) classifier logits."""
         return self.head(batch).logits

@@ -24,7 +24,7 @@ from torch import Tensor, nn
 from openmer.backbones.base import Encoder, PromptSpec, TextEncoder
 from openmer.backbones.factory import ProfileConfig, load_encoder
 from openmer.data.clips import modality_present
-from openmer.errors import ConfigError, MissingModalityError
+from openmer.errors import ConfigError, MissingModalityError, NotSupportedError
 from openmer.methods.base import (
     Batch,
     LossOutput,
@@ -700,6 +700,32 @@ class HCEP(OpenSetMethod):
         emo_k = emo[known] if emo is not None and self.config.use_loss_emo else None
         osr_k = osr[known] if osr is not None else None
         return self._loss_output(emo_k, osr_k, labels[known]).total, scores
+
+    @torch.no_grad()
+    def text_query(self, features: Tensor) -> Tensor:
+        """(B, D_T) L_emo's query of F_M (B, sum D_m) (Eq. 5): the learned per-block projections to the
+        text dimension, summed over the blocks present (an all-zero block is absent), or F_T itself
+        (``emo_match="text_block"``, ``dpol_features="text_only"``): what training compared with F_T+.
+
+        Raises:
+            NotSupportedError: ``dpol_features="multimodal_only"`` (L_emo compares F_M with F_M+, not text).
+        """
+        if self.config.dpol_features == "multimodal_only":
+            raise NotSupportedError("HCEP with dpol_features='multimodal_only' aligns F_M with F_M+, not with text")
+        widths = [self.block_dims[m] for m in self.modalities]
+        parts = torch.split(features.to(self.text_pos.device, torch.float32), widths, dim=1)
+        blocks = dict(zip(self.modalities, parts, strict=True))
+        present = torch.stack([p.abs().sum(1) > 0 for p in parts], dim=1)
+        return self._emo_query(blocks, present)
+
+    def class_parameters(self) -> tuple[str, ...]:
+        """CUEP's per-class whole-input prompts (and learnable per-class CUEP text tokens, or the
+        random class features without CUEP): a new class adds one row to each; the class sentences
+        of fixed CUEP text come from the class name itself."""
+        k = self.num_classes
+        return tuple(n for n, t in self.trainable_state_dict().items()
+                     if n.startswith(("cuep.", "random_pos.", "random_neg.", "cuep_text_"))
+                     and t.dim() >= (3 if n.startswith("cuep_text_") else 1) and t.shape[0] == k)
 
     def input_encoders(self) -> dict[str, nn.Module]:
         """The frozen encoders HCEP runs its clips through (its modalities' and the text encoder)."""
