@@ -41,13 +41,14 @@ def test_the_data_layer_does_not_import_the_datasets():
 
 
 def test_no_dataset_name_decides_behaviour_outside_the_registries():
-    """Callers read a dataset's declaration; no ``name == "ravdess"`` branch in the code."""
+    """Callers read a dataset's declaration: no ``name == "ravdess"`` or ``name in ("emodb", ...)`` in the code."""
     import re
 
     import openmer
 
     src = Path(openmer.__file__).parent
-    pattern = re.compile(r"""(name|dataset|data)\s*(==|!=)\s*["'](emodb|meld|ravdess|ravdess-speech)["']""")
+    names = r"""["'](emodb|meld|ravdess|ravdess-speech)["']"""
+    pattern = re.compile(rf"""(==|!=)\s*{names}|{names}\s*(==|!=)|\bin\s*[(\[{{]\s*{names}""")
     hits = [f"{p.relative_to(src)}:{i}" for p in src.rglob("*.py")
             for i, line in enumerate(p.read_text(encoding="utf-8").splitlines(), 1) if pattern.search(line)]
     assert hits == []
