@@ -60,7 +60,7 @@ class SMEPPromptedARPL(OpenSetMethod):
 
     def _head_input(self, batch: Batch) -> Tensor:
         x, mask = self._prompted(batch)
-        return torch.where(mask, x, self.arpl.embedding.mean)  # absent block -> training mean
+        return torch.where(mask, x, self.arpl.block_mean())  # absent block -> training mean
 
     @torch.no_grad()
     def setup(self, train: Iterable[Batch]) -> None:
