@@ -238,14 +238,13 @@ def run_timeline_benchmark(cfg: TimelineBenchmarkConfig, out: str | Path, *,
         ConfigError: a dataset without a protocol, an unknown method or level.
         OutputError: ``out`` cannot be written (checked first).
     """
-    from openmer.benchmarks.media import benchmark_profile, emodb_config, feature_train_config
+    from openmer.benchmarks.media import benchmark_profile, emodb_config, media_plan
     from openmer.benchmarks.runner import benchmark_meta
     from openmer.benchmarks.trials import select_levels
     from openmer.data.clips import ClipDataset, vision_preprocess
     from openmer.datasets import resolve_data
     from openmer.files import atomic_write_json, atomic_write_text, check_writable
     from openmer.inference import score_clips
-    from openmer.methods.registry import get_method
     from openmer.paths import default_cache_dir
     from openmer.protocol import load_protocol, open_set_subsets
     from openmer.runs import load_run
@@ -253,12 +252,13 @@ def run_timeline_benchmark(cfg: TimelineBenchmarkConfig, out: str | Path, *,
 
     t0 = time.perf_counter()
     out = check_writable(out)
-    for m in cfg.methods:
-        get_method(m)
     preset = emodb_config(seed=cfg.seed, quick=cfg.quick).model_copy(update={"dataset": cfg.data})
     manifest, _ = resolve_data(cfg.data)
     protocol = load_protocol(cfg.data)
     tl_config = TimelineConfig(window=cfg.window, hop=cfg.hop, smooth=cfg.smooth)
+    # each method's options and training config, as the preset's own benchmark gives them
+    plans = {mp.cls.name: mp for group in media_plan(preset.model_copy(update={"methods": cfg.methods}),
+                                                     protocol).groups for mp in group.methods}
     names, groups = list(manifest.labels), [s.group or s.id for s in manifest]
     levels = select_levels(cfg.levels, protocol)
     trials = [(lv, sp) for lv in levels for sp in protocol.levels[lv][: cfg.n_splits]]
@@ -273,13 +273,11 @@ def run_timeline_benchmark(cfg: TimelineBenchmarkConfig, out: str | Path, *,
         for name in cfg.methods:
             if progress:
                 progress(done, total, f"{name} {level} split {split.index}")
-            on_clips = get_method(name).consumes == "clips"
             run_dir = out / "runs" / level / f"split{split.index}" / name
             if not (run_dir / "run.json").is_file():
                 train(cfg.data, known, method=name, profile=benchmark_profile(preset), out=run_dir, overwrite=True,
-                      train_config=(preset.hcep_train if on_clips else feature_train_config(preset)).model_copy(
-                          update={"seed": cfg.seed + split.index}),
-                      modalities=list(preset.modalities), method_options=preset.options_for(name),
+                      train_config=plans[name].train.model_copy(update={"seed": cfg.seed + split.index}),
+                      modalities=list(preset.modalities), method_options=plans[name].options,
                       cache_dir=default_cache_dir())
             run = load_run(run_dir)
             parts = []
