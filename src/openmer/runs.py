@@ -158,6 +158,8 @@ class RunInfo(OpenmerConfig):
     select_metric: str
     n_train: int = Field(ge=0)
     n_val: int = Field(ge=0)
+    #: the training preset (``"cpu"``, ``"paper"``: :mod:`openmer.training.presets`); "" for older runs
+    preset: str = ""
 
     def method_description(self) -> dict[str, Any]:
         """The dict :meth:`OpenSetMethod.from_description` takes."""

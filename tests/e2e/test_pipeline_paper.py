@@ -45,7 +45,7 @@ def test_train_evaluate_predict(tmp_path, clip_manifest, tiny_paper_profile, met
     _, manifest_path = clip_manifest
     cfg = TrainConfig(epochs=1, batch_size=3, optimizer="adam", lr=1e-3)  # 6 training clips -> 2 steps
     run_dir = train(manifest_path, ["happy", "sad"], method=method, profile=tiny_paper_profile,
-                    out=tmp_path / "run", train_config=cfg)
+                    out=tmp_path / "run", train_config=cfg, preset="paper")  # the paper profile's reading
     info = json.loads((run_dir / "run.json").read_text())
     assert info["modalities"] == ["video", "audio", "text"] and info["n_train"] == 6 and info["n_val"] == 2
     assert (run_dir / "model.safetensors").is_file() and (run_dir / "last" / "epoch-0001" / "trainer_state.json").is_file()

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from typing import Any, Literal, cast
+from typing import Any, cast
 
 from pydantic import Field
 
@@ -38,19 +38,19 @@ from openmer.methods.hcep import HCEPConfig
 from openmer.methods.posthoc import POSTHOC_SCORES
 from openmer.methods.registry import get_method, list_methods
 from openmer.protocol import Protocol
-from openmer.training import TrainConfig
+from openmer.training import TrainConfig, presets
+from openmer.training.presets import (  # one definition with `openmer train --preset cpu`
+    BASELINE_TRAIN,
+    CPU_ENCODER_OPTIONS,
+    CPU_HCEP_OPTIONS,
+    CPU_LR_SCALES,
+    METHOD_TRAIN,
+    TrainField,
+)
 from openmer.training.trial import Builder
 
 #: ``build(config, known_classes, encoders)`` -> the prompted model of a trial (default :class:`HCEP`)
 PromptedBuilder = Builder
-
-#: which of a preset's training configs a method trains with, by field name
-TrainField = Literal["hcep_train", "baseline_train"]
-#: the presets' :attr:`MediaBenchmarkConfig.method_train`: HESP shares HCEP's (CPU) schedule
-METHOD_TRAIN: dict[str, TrainField] = {"hcep": "hcep_train", "hesp": "hcep_train"}
-
-BASELINE_TRAIN = TrainConfig(epochs=60, optimizer="adam", lr=1e-3, batch_size=64, step_size=30, eval_every=5)
-
 
 class MediaBenchmarkConfig(OpenmerConfig):
     """What a media benchmark runs (see :func:`emodb_config`, :func:`meld_config`).
@@ -211,19 +211,6 @@ def _levels(protocol_name: str, quick: bool) -> tuple[str, ...] | None:
     return (levels[0], levels[-1]) if quick else None
 
 
-#: HCEP's CPU training in the EmoDB preset (and the speech presets built on it), measured to
-#: learn (docs/interpretation.md, readings 12-15): prompts enter at the encoders' last layer over
-#: cached lower layers (``prompt_entry="late"``), CUEP starts from class clips and its learning
-#: rate is 30x the base rate; the modality blocks' DPOL distances have learned weights (reading 18:
-#: EmoDB's and RAVDESS's transcripts are the same sentences in every emotion), also at 30x; each
-#: block is standardised with its training clips' mean and deviation per dimension (reading 19),
-#: and the samples' standardised blocks get dropout 0.3 in training (reading 21)
-CPU_HCEP_OPTIONS: dict[str, Any] = {"cuep_init": "clips", "block_weights": "learned", "standardize_blocks": True,
-                                    "block_dropout": 0.3}
-CPU_ENCODER_OPTIONS: dict[str, dict[str, Any]] = {"audio": {"prompt_entry": "late"}, "text": {"prompt_entry": "late"}}
-CPU_LR_SCALES: dict[str, float] = {"cuep": 30.0, "block_weights": 30.0}
-
-
 def emodb_config(*, seed: int = 0, quick: bool = False) -> MediaBenchmarkConfig:
     """EmoDB preset: speech + transcript, offline encoders, O(5:2) O(4:3) O(3:4) O(2:5), 4 splits.
 
@@ -237,15 +224,15 @@ def emodb_config(*, seed: int = 0, quick: bool = False) -> MediaBenchmarkConfig:
     :func:`with_paper_schedule` gives the paper's reading back.
     ``quick``: 2 levels x 1 split, 2 epochs on at most 96 training clips.
     """
-    hcep = TrainConfig(epochs=2 if quick else 15, optimizer="adam", lr=1e-3, batch_size=16, seed=seed,
-                       lr_scales=CPU_LR_SCALES)
+    hcep = presets.CPU_HCEP_TRAIN.model_copy(update={"seed": seed, **({"epochs": 2} if quick else {})})
     return MediaBenchmarkConfig(
         dataset="emodb", modalities=("text", "audio"), hcep_train=hcep, seed=seed,
         levels=_levels("emodb", quick), n_splits=1 if quick else 4,
-        hcep_options={"cuep_audio_samples": 32000, **CPU_HCEP_OPTIONS}, encoder_options=CPU_ENCODER_OPTIONS,
+        hcep_options=dict(CPU_HCEP_OPTIONS), encoder_options=CPU_ENCODER_OPTIONS,
         max_train_per_trial=96 if quick else None,
         baseline_train=BASELINE_TRAIN.model_copy(update={"epochs": 15 if quick else 60}),
-        preset_note=(f"quick preset: 2 levels x 1 split; HCEP {hcep.epochs} epochs on <= 96 clips, late prompt entry" if quick
+        preset_note=(f"quick preset: 2 levels x 1 split; HCEP {hcep.epochs} epochs on <= 96 clips, late prompt entry"
+                     if quick
                      else "HCEP: 15 epochs, Adam lr 1e-3 (CUEP and block weights x30), batch 16, late prompt entry "
                      "(audio, text), CUEP from class clips, learned DPOL block weights, blocks standardised, "
                      "block dropout 0.3, DPOL logit scale 30 (paper: 150 epochs SGD lr 5e-4, input entry, noise CUEP, "

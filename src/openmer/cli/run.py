@@ -17,6 +17,7 @@ from openmer.cli.common import (
     handle_errors,
     rich_progress,
 )
+from openmer.training.presets import DEFAULT_PRESET, PRESET_HELP
 
 
 def _profile(value: str):
@@ -38,6 +39,9 @@ def train(
                                help="A registered method (docs/methods.md; an unknown name lists them)."),
     profile: str = typer.Option("offline", "--profile", help=PROFILE_HELP),
     models_dir: Path | None = MODELS_DIR_OPTION,
+    preset: str = typer.Option(DEFAULT_PRESET, "--preset",
+                               help=f"Schedule and options by name (recorded in run.json); the options below "
+                                    f"override it. {PRESET_HELP}"),
     epochs: int | None = typer.Option(None, "--epochs", help="Epochs (paper: 150)."),
     lr: float | None = typer.Option(None, "--lr", help="Learning rate (paper: 5e-4)."),
     batch_size: int | None = typer.Option(None, "--batch-size"),
@@ -64,6 +68,7 @@ def train(
     from openmer.methods.registry import get_method
     from openmer.runs import read_run_info
     from openmer.training import TrainConfig
+    from openmer.training.presets import resolve_preset
     from openmer.training.run import train as train_run
 
     prof = _profile(profile)
@@ -71,8 +76,10 @@ def train(
         prof = prof.with_options("audio", prompt_entry=audio_prompt_entry)
     method_options = get_method(method).score_options(score) if score is not None else None
 
-    update = {k: v for k, v in {"epochs": epochs, "lr": lr, "batch_size": batch_size, "optimizer": optimizer}.items() if v is not None}
-    cfg = TrainConfig.from_dict({**TrainConfig(seed=seed).to_dict(), **update})
+    update = {k: v for k, v in {"epochs": epochs, "lr": lr, "batch_size": batch_size, "optimizer": optimizer}.items()
+              if v is not None}
+    chosen = resolve_preset(preset, get_method(method))
+    cfg = TrainConfig.from_dict({**chosen.train.to_dict(), "seed": seed, **update})
     classes = [c.strip() for c in known.split(",") if c.strip()]
     with rich_progress() as progress:
         task = progress.add_task(f"train {method}", total=cfg.epochs, status="")
@@ -86,7 +93,7 @@ def train(
                 text += "  COLLAPSED"
             progress.update(task, completed=epoch, total=total, status=text)
 
-        run_dir = train_run(data, classes, method=method, profile=prof, out=out, train_config=cfg,
+        run_dir = train_run(data, classes, method=method, profile=prof, out=out, train_config=cfg, preset=preset,
                             method_options=method_options, acceptance=acceptance, threshold_from=threshold_from,
                             resume=resume, overwrite=overwrite, allow_outside_root=allow_outside_root,
                             progress=on_epoch)

@@ -34,6 +34,7 @@ from openmer.runs import DataInfo, RunInfo, ThresholdInfo, check_resume, prepare
 from openmer.training.config import TrainConfig
 from openmer.training.engine import ProgressFn
 from openmer.training.guards import check_known_classes_trained, locks_run_folder
+from openmer.training.presets import DEFAULT_PRESET, resolve_preset, with_encoder_options
 from openmer.training.trial import ThresholdRule, ThresholdSource, method_config, run_trial
 from openmer.training.trial import build_method as build_trial_method
 
@@ -122,6 +123,7 @@ def train(
     profile: str | ProfileConfig = "offline",
     out: str | Path,
     train_config: TrainConfig | None = None,
+    preset: str = DEFAULT_PRESET,
     modalities: Sequence[str] | None = None,
     method_options: dict[str, Any] | None = None,
     acceptance: float = DEFAULT_ACCEPTANCE,
@@ -147,7 +149,10 @@ def train(
         profile: ``offline``, ``paper`` or a :class:`ProfileConfig`.
         out: the run folder.
         train_config: the schedule and ``seed`` (initial parameters, shuffling and dropout all
-            follow it: the same seed gives byte-identical ``model.safetensors``).
+            follow it: the same seed gives byte-identical ``model.safetensors``); default: the preset's.
+        preset: ``"cpu"`` (default) or ``"paper"`` (:mod:`openmer.training.presets`): the schedule
+            when ``train_config`` is not given, method options under ``method_options`` and encoder
+            options the profile does not set; recorded in ``run.json`` (``preset``).
         modalities: defaults to the modalities present in the data that the profile encodes.
         method_options: extra fields of the method's config.
         acceptance: known-class acceptance rate of the deployable threshold, in (0, 1].
@@ -173,11 +178,13 @@ def train(
             holds it (:func:`openmer.training.guards.locks_run_folder`).
     """
     out = Path(out)
-    cfg = train_config or TrainConfig()
     known = list(known)
     _check_options(known, acceptance, threshold_from)
     method_cls = get_method(method)  # resolved once; an unknown name fails here, listing the choices
-    prof = profile_config(profile) if isinstance(profile, str) else profile
+    chosen = resolve_preset(preset, method_cls)
+    cfg = train_config or chosen.train
+    method_options = {**chosen.method_options, **(method_options or {})}
+    prof = with_encoder_options(profile_config(profile) if isinstance(profile, str) else profile, chosen)
 
     manifest, partition = resolve_data(data, allow_outside_root=allow_outside_root)
     absent = [k for k in known if k not in manifest.classes]
@@ -243,6 +250,6 @@ def train(
         modalities=mods, profile=prof.to_dict(), train_config=cfg.to_dict(), threshold=threshold, data=data_info,
         samples={p: [man[int(i)].id for i in parts[p]] for p in ("train", "val")}, groups=split_groups,
         best_epoch=result.best_epoch, select_metric=result.select_metric,
-        n_train=len(parts["train"]), n_val=len(parts["val"]),
+        n_train=len(parts["train"]), n_val=len(parts["val"]), preset=chosen.name,
     )
     return save_run(out, m, info)
