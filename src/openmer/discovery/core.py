@@ -40,7 +40,8 @@ from openmer.methods.base import OpenSetScores
 from openmer.methods.inputs import method_inputs
 from openmer.runs import LoadedRun
 
-__all__ = ["Discovery", "discover", "run_scores_and_features", "run_text_encoder", "training_alignment",
+__all__ = ["Discovery", "cluster_names", "discover", "has_text_alignment", "method_alignment",
+           "run_scores_and_features", "run_text_encoder", "training_alignment",
            "write_discovery"]
 
 logger = logging.getLogger(__name__)
@@ -141,12 +142,43 @@ def training_alignment(run: LoadedRun, text_encoder: Any, sentences: list[str], 
     return RidgeAlignment(feats[keep], labels[keep], encode_sentences(text_encoder, sentences))
 
 
-def _method_alignment(run: LoadedRun) -> TextAlignment:
+def method_alignment(method: Any) -> TextAlignment:
+    """The method's own text alignment (:meth:`OpenSetMethod.text_query`) as a
+    :data:`~openmer.discovery.naming.TextAlignment`; calling it raises ``NotSupportedError`` for
+    a method without one."""
     def align(x: np.ndarray) -> np.ndarray:
         with torch.no_grad():
-            return run.method.text_query(torch.as_tensor(x, dtype=torch.float32)).double().cpu().numpy()
+            return method.text_query(torch.as_tensor(x, dtype=torch.float32)).double().cpu().numpy()
 
     return align
+
+
+def has_text_alignment(method: Any, features: np.ndarray) -> bool:
+    """Whether ``method`` brings ``features`` into text space itself (tried on one row)."""
+    try:
+        method_alignment(method)(features[:1])
+    except NotSupportedError:
+        return False
+    return True
+
+
+def _alignment(run: LoadedRun, features: np.ndarray, text_encoder: Any, vocab: Vocabulary,
+               train_data: str | Path | None, cache_dir: Path | None) -> tuple[TextAlignment, str]:
+    """The run's own text alignment, else a ridge map fitted on its training clips (and how it was found)."""
+    if has_text_alignment(run.method, features):
+        return method_alignment(run.method), f"{run.info.method}'s own text alignment (OpenSetMethod.text_query)"
+    known_sentences = [vocab.template.format(c) for c in run.known_classes]
+    align = training_alignment(run, text_encoder, known_sentences, data=train_data, cache_dir=cache_dir)
+    return align, (f"ridge map from the run's features of its training clips to their class sentences "
+                   f"({run.info.method} learned no text alignment)")
+
+
+def cluster_names(features: np.ndarray, clustering: Clustering, align: TextAlignment, text_encoder: Any,
+                  vocab: Vocabulary, top: int = 3) -> list[list[tuple[str, float]]]:
+    """The ``top`` names of each cluster of ``clustering`` (over the rows of ``features``) from
+    ``vocab``, through ``align`` and ``text_encoder`` (:mod:`openmer.discovery.naming`)."""
+    queries = cluster_queries(align(features), clustering.labels, clustering.n_clusters)
+    return name_clusters(queries, encode_sentences(text_encoder, vocab.sentences()), vocab, top)
 
 
 def discover(run: LoadedRun, manifest: Manifest, *, vocabulary: Vocabulary | None = None, min_size: int = 3,
@@ -180,23 +212,14 @@ def discover(run: LoadedRun, manifest: Manifest, *, vocabulary: Vocabulary | Non
     scores, feats = run_scores_and_features(run, manifest, cache_dir=cache_dir)
     conf = scores.confidence.double().numpy()
     rejected = conf < run.threshold
-    clustering = cluster_rejected(feats[rejected], min_size=min_size, k_max=k_max, seed=seed)
     names: list[list[tuple[str, float]]] | None = None
     naming = ""
+    clustering = cluster_rejected(feats[rejected], min_size=min_size, k_max=k_max, seed=seed)
     if clustering.n_clusters:
         try:
             text_encoder = run_text_encoder(run)
-            try:
-                align = _method_alignment(run)
-                align(feats[:1])
-                naming = f"{run.info.method}'s own text alignment (OpenSetMethod.text_query)"
-            except NotSupportedError:
-                known_sentences = [vocab.template.format(c) for c in run.known_classes]
-                align = training_alignment(run, text_encoder, known_sentences, data=train_data, cache_dir=cache_dir)
-                naming = ("ridge map from the run's features of its training clips to their class sentences "
-                          f"({run.info.method} learned no text alignment)")
-            queries = cluster_queries(align(feats[rejected]), clustering.labels, clustering.n_clusters)
-            names = name_clusters(queries, encode_sentences(text_encoder, vocab.sentences()), vocab, top)
+            align, naming = _alignment(run, feats, text_encoder, vocab, train_data, cache_dir)
+            names = cluster_names(feats[rejected], clustering, align, text_encoder, vocab, top)
         except OpenmerError as exc:
             naming = f"no names: {exc}"
             logger.warning("clusters are not named: %s", exc)

@@ -38,7 +38,7 @@ from openmer.methods.base import OpenSetMethod
 from openmer.methods.inputs import method_inputs
 from openmer.runs import LoadedRun, ThresholdInfo, prepare_out, save_run
 
-__all__ = ["Enrolment", "enrol", "enrolled_method", "training_manifest"]
+__all__ = ["Enrolment", "enrol", "enrol_method", "enrolled_method", "training_manifest"]
 
 logger = logging.getLogger(__name__)
 
@@ -155,6 +155,36 @@ def _tune(method: OpenSetMethod, params: Sequence[str], train: list[dict[str, An
     return losses
 
 
+def enrol_method(method: OpenSetMethod, name: str, train: list[dict[str, Any]], examples: list[dict[str, Any]], *,
+                 steps: int = 100, lr: float = 0.05, progress: Callable[[int, int, str], None] | None = None
+                 ) -> tuple[OpenSetMethod, tuple[str, ...], list[float], np.ndarray]:
+    """Steps 1-3 of the module docstring on batches the method reads.
+
+    Args:
+        method: the fitted method (K classes); left unchanged.
+        name: the new class.
+        train: batches of its training clips (labels 0..K-1).
+        examples: batches of the new class's examples (label K).
+        steps, lr: the tuning of the new rows.
+
+    Returns:
+        ``(new method, tuned tensor names, loss per step, (M,) confidences of train + examples)``:
+        the confidences the deployable threshold is chosen from (step 4).
+
+    Raises:
+        NotSupportedError: the method cannot take a new class.
+        ConfigError: no example batch.
+    """
+    if not examples or not train:
+        raise ConfigError("enrolment needs batches of training clips and of examples")
+    new, params = enrolled_method(method, name)
+    losses = _tune(new, params, train, examples, steps=steps, lr=lr, progress=progress)
+    new.finalize([*train, *examples])
+    new.eval()
+    known_conf = new.score_all([*train, *examples]).confidence.double().numpy()
+    return new, params, losses, known_conf
+
+
 def enrol(run: LoadedRun, name: str, examples: Manifest, out: str | Path | None = None, *,
           train_data: str | Path | None = None, steps: int = 100, lr: float = 0.05, batch_size: int = 32,
           overwrite: bool = False, cache_dir: Path | None = None, source: str = "",
@@ -190,16 +220,13 @@ def enrol(run: LoadedRun, name: str, examples: Manifest, out: str | Path | None 
     if out is not None:
         prepare_out(out, overwrite=overwrite)
     train_manifest, train_labels = training_manifest(run, train_data)
-    method, params = enrolled_method(run.method, name)
-    k = run.method.num_classes
     order = np.random.default_rng(0).permutation(len(train_manifest))
     train_manifest, train_labels = train_manifest.subset(order.tolist()), train_labels[order]
-    train = _inputs(run, train_manifest, train_labels, method, batch_size, cache_dir)
-    ex = _inputs(run, examples, np.full(len(examples), k, dtype=np.int64), method, batch_size, cache_dir)
-    losses = _tune(method, params, train, ex, steps=steps, lr=lr, progress=progress)
-    method.finalize([*train, *ex])
-    method.eval()
-    known_conf = method.score_all([*train, *ex]).confidence.double().numpy()
+    k = run.method.num_classes
+    train = _inputs(run, train_manifest, train_labels, run.method, batch_size, cache_dir)
+    ex = _inputs(run, examples, np.full(len(examples), k, dtype=np.int64), run.method, batch_size, cache_dir)
+    method, params, losses, known_conf = enrol_method(run.method, name, train, ex, steps=steps, lr=lr,
+                                                      progress=progress)
     threshold = ThresholdInfo.from_confidences(known_conf, run.info.threshold.acceptance, "train")
     method.threshold = threshold.value
     record = {"class": name, "n_examples": len(examples), "examples": examples.ids, "source": source,
