@@ -34,6 +34,7 @@ from openmer.benchmarks.trials import (
 )
 from openmer.config import OpenmerConfig
 from openmer.data.manifest import Manifest
+from openmer.discovery.benchmark import DiscoveryHook, summary_sections
 from openmer.methods.hcep import HCEPConfig
 from openmer.methods.posthoc import POSTHOC_SCORES
 from openmer.methods.registry import get_method, list_methods
@@ -98,6 +99,10 @@ class MediaBenchmarkConfig(OpenmerConfig):
     method_train: dict[str, TrainField] = Field(default_factory=lambda: dict(METHOD_TRAIN))
     preset_note: str = ""
     seed: int = 0
+    #: ``--discover``: cluster and name each trial's unknown test clips; ``--enrol N,...``: enrol each
+    #: unknown class from N training-speaker clips (:mod:`openmer.discovery.benchmark`)
+    discover: bool = False
+    enrol: tuple[int, ...] = ()
 
 
 def feature_train_config(cfg: MediaBenchmarkConfig) -> TrainConfig:
@@ -171,7 +176,8 @@ def media_plan(cfg: MediaBenchmarkConfig, protocol: Protocol, *, build: Builder 
     groups = [TrialGroup(on_features, tuple(tuple(m) for m in feature_sets or [cfg.modalities]))] if on_features else []
     groups += [TrialGroup((mp,), (cfg.modalities,), dict(shown_as or {})) for mp in plans.values()
                if mp.cls.consumes == "clips"]
-    return TrialPlan(protocol, cfg.levels, cfg.n_splits, cfg.seed, tuple(groups), repeats=repeats)
+    hooks = (DiscoveryHook(discover=cfg.discover, enrol=cfg.enrol),) if cfg.discover or cfg.enrol else ()
+    return TrialPlan(protocol, cfg.levels, cfg.n_splits, cfg.seed, tuple(groups), repeats=repeats, hooks=hooks)
 
 
 def run_media_benchmark(cfg: MediaBenchmarkConfig, manifest: Manifest, protocol: Protocol, *,
@@ -201,7 +207,7 @@ def run_media_benchmark(cfg: MediaBenchmarkConfig, manifest: Manifest, protocol:
     out = run_trials(plan, source, progress=progress, journal=journal)
     meta = benchmark_meta(cfg, protocol, t0, encoders=out.profile.to_dict(),
                           timings_s={f"{k}_s": round(v, 1) for k, v in out.seconds.items()}, left_out=out.left_out)
-    return BenchmarkResult(records=out.records, runs=out.runs, meta=meta)
+    return BenchmarkResult(records=out.records, runs=out.runs, meta=meta, sections=summary_sections(out.records))
 
 
 def _levels(protocol_name: str, quick: bool) -> tuple[str, ...] | None:

@@ -83,6 +83,29 @@ class TrialGroup:
 
 
 @dataclass(frozen=True)
+class TrialContext:
+    """What a plan's trial hook (:attr:`TrialPlan.hooks`) is given after a trial: the fitted ``method``,
+    its ``inputs`` (``inputs.parts(rows, labels=...)`` builds any rows), the trial's ``rows`` (train / val /
+    test), ``y`` (N,) open-set labels (-1 unknown), the ``data``, the ``split``, ``seed``, scoring
+    ``batch_size``, the :class:`~openmer.training.trial.TrialOutcome` and the ``modalities``."""
+
+    method: OpenSetMethod
+    inputs: MethodInputs
+    rows: dict[str, Any]
+    y: np.ndarray
+    data: TrialData
+    split: Any
+    seed: int
+    batch_size: int | None
+    outcome: Any
+    modalities: tuple[str, ...]
+
+
+#: a plan's measurement after each trial: its fields are added to every record of the trial
+TrialHook = Callable[[TrialContext], dict[str, Any]]
+
+
+@dataclass(frozen=True)
 class TrialPlan:
     """What a benchmark runs: ``groups`` on every (level, split) of ``protocol``.
 
@@ -104,6 +127,7 @@ class TrialPlan:
     seed: int
     groups: tuple[TrialGroup, ...]
     repeats: int | None = None
+    hooks: tuple[TrialHook, ...] = ()
 
 
 @dataclass
@@ -274,7 +298,8 @@ def run_trials(plan: TrialPlan, data: TrialData | ClipSource, *, progress: Progr
             "method": name, "modalities": shown, "config": mcfg.to_dict(), "train": mp.train.to_dict(), "seed": seed,
             "max_train": mp.max_train, "posthoc": mp.posthoc,
             "build": None if mp.build is None else getattr(mp.build, "__qualname__", type(mp.build).__qualname__),
-            "profile": None if data.profile is None else data.profile.to_dict(), "rows": rows_id})
+            "profile": None if data.profile is None else data.profile.to_dict(), "rows": rows_id,
+            **({"hooks": [repr(h) for h in plan.hooks]} if plan.hooks else {})})
         done = journal.get(fingerprint) if journal is not None else None
         if done is not None:
             out.records += done[0]
@@ -293,6 +318,10 @@ def run_trials(plan: TrialPlan, data: TrialData | ClipSource, *, progress: Progr
                                      test.batches(batch_size) if batch_size else test.batches(), mp.posthoc)
         records, run = trial_records(name, shown, split, trial, method.score_name, posthoc, y[rows["test"]],
                                      [data.labels[j] for j in rows["test"]], train_config=tcfg, max_train=mp.max_train)
+        for hook in plan.hooks:  # e.g. --discover / --enrol (openmer.discovery.benchmark)
+            extra = hook(TrialContext(method, inputs, rows, y, data, split, seed, batch_size, trial, mods))
+            for rec in records:
+                rec.update(extra)
         if plan.repeats is not None:  # a fixed known set: repeat r is reported as split r
             for rec in records:
                 rec.update(split=r, train_seed=plan.seed + r)

@@ -91,6 +91,12 @@ def benchmark(
              "logits): comma-separated names (msp, max_logit, energy, entropy, mahalanobis, knn, vim) or 'none'. "
              "Default: all on the feature heads, max_logit and energy on HCEP."),
     data: str | None = typer.Option(None, "--data", help="timeline: the speech dataset (emodb, ravdess-speech)."),
+    discover: bool = typer.Option(
+        False, "--discover", help="emodb, meld, ravdess: also cluster and name each trial's unknown test clips "
+                                  "(ARI, NMI, purity, naming accuracy; docs/discover.md)."),
+    enrol: str | None = typer.Option(
+        None, "--enrol", help="emodb, meld, ravdess: also enrol each unknown class from N training-speaker clips, "
+                              "e.g. 5,10,20 (recall, old-class accuracy, AUROC/OSCR before and after)."),
 ) -> None:
     """Run a benchmark and write results.json, results.md (with the paper's rows when entered) and figures.
 
@@ -130,6 +136,16 @@ def benchmark(
         update["n_splits"] = splits
     if score is not None:
         update.update(_posthoc_update(cfg, name.value, score))
+    if discover or enrol:
+        if not hasattr(cfg, "enrol"):
+            raise ConfigError(f"--discover and --enrol apply to emodb, meld and ravdess, not {name.value}")
+        try:
+            counts = tuple(int(n) for n in (enrol or "").split(",") if n.strip())
+        except ValueError:
+            raise ConfigError(f"--enrol takes example counts like 5,10,20, not {enrol!r}") from None
+        if any(n < 1 for n in counts):
+            raise ConfigError(f"--enrol counts must be at least 1, got {enrol!r}")
+        update.update(discover=discover, enrol=counts)
     cfg = cfg.model_copy(update=update) if update else cfg
     if schedule == "paper":
         from openmer.benchmarks.media import with_paper_schedule
