@@ -765,3 +765,213 @@ def make_protocol(
     return Protocol(
         dataset=dataset, version=version, classes=classes, partition=partition, levels=levels, seed=seed, note=note
     )
+
+
+def select_levels(levels: Sequence[str] | None, protocol: Protocol) -> tuple[str, ...]:
+    """The openness levels to run: ``levels`` (e.g. ``("O(5:2)",)``), or every level of ``protocol``.
+
+    Raises:
+        ConfigError: a level that ``protocol`` does not have (the message lists those it has).
+    """
+    if not levels:
+        return tuple(protocol.levels)
+    missing = [lv for lv in levels if lv not in protocol.levels]
+    if missing:
+        raise ConfigError(f"openness level(s) {', '.join(missing)} not in the {protocol.dataset} protocol; "
+                          f"it has {', '.join(protocol.levels)}")
+    return tuple(levels)
+
+
+# ------------------------------------------------------------------ settings built on their data
+#: official part marker: train groups of which a seeded share becomes validation
+TRAINVAL = "trainval"
+
+
+def stratified_group_split(groups: Sequence[str], strata: Sequence[str], val: float, test: float,
+                           seed: int) -> dict[str, list[str]]:
+    """Seeded split of groups into train / val / test, per stratum.
+
+    Args:
+        groups: the groups (a group may repeat; its first stratum counts).
+        strata: (len(groups),) the stratum of each entry (e.g. its known class).
+        val, test: the shares of each stratum's groups for val and test.
+        seed: the draw's seed.
+
+    Returns:
+        ``{"train": [...], "val": [...], "test": [...]}``: a stratum of 2+ groups gives 1+ to each
+        non-zero share and keeps 1+ for train.
+    """
+    rng = np.random.default_rng(seed)
+    by: dict[str, list[str]] = {}
+    for g, s in sorted(set(zip(groups, strata, strict=True))):
+        by.setdefault(s, []).append(g)
+    out: dict[str, list[str]] = {"train": [], "val": [], "test": []}
+    for stratum in sorted(by):
+        members = [by[stratum][i] for i in rng.permutation(len(by[stratum]))]
+        n = len(members)
+        n_test = max(round(test * n), 1 if test > 0 and n >= 2 else 0)
+        n_val = max(round(val * n), 1 if val > 0 and n - n_test >= 2 else 0)
+        while n_test + n_val > n - 1 and (n_test or n_val):  # keep one for train
+            if n_val >= n_test and n_val:
+                n_val -= 1
+            else:
+                n_test -= 1
+        out["test"] += members[:n_test]
+        out["val"] += members[n_test:n_test + n_val]
+        out["train"] += members[n_test + n_val:]
+    return out
+
+
+@dataclass(frozen=True)
+class SettingRule:
+    """What an open-set setting is, declared: enough to build its protocol on its data
+    (:func:`setting_protocol`).
+
+    Attributes:
+        name: the setting's name (the protocol's ``dataset``).
+        classes: the class universe known before reading the data (for an ``open_universe``
+            setting: its known classes).
+        level_sizes: the paper's ``(K, U)`` per openness level.
+        known: the fixed known classes, or ``None`` when each split draws them.
+        open_universe: the unknown classes are every label the data holds beyond ``classes``
+            (compound labels, open vocabulary); otherwise a label outside ``classes`` is an error.
+        group_split: ``(train, val, test)`` shares of a seeded group split stratified by known
+            class (a dataset without an official split); ``None``: the datasets' official parts.
+        val_fraction: share of an official ``trainval`` part's groups held out for validation.
+        parts_note: how the official parts are read (the protocol's note).
+    """
+
+    name: str
+    classes: tuple[str, ...]
+    level_sizes: tuple[tuple[int, int], ...]
+    known: tuple[str, ...] | None = None
+    open_universe: bool = False
+    group_split: tuple[float, float, float] | None = None
+    val_fraction: float = 0.1
+    parts_note: str = "official parts"
+
+    @property
+    def fixed_known(self) -> bool:
+        """True when the known classes are fixed (one split per level, seed-repeated training)."""
+        return self.known is not None
+
+    @property
+    def levels(self) -> list[str]:
+        """The paper's level labels, e.g. ``["O(8:2)", ...]``."""
+        return [openness_label(k, u) for k, u in self.level_sizes]
+
+
+def setting_protocol(rule: SettingRule, labels: Sequence[str | None], groups: Sequence[str], *,
+                     parts: Mapping[str, str] | None = None, n_splits: int = 4, seed: int = 0,
+                     source: Any = None) -> Protocol:
+    """The open-set protocol of a setting on its data.
+
+    Args:
+        rule: the setting's declaration.
+        labels, groups: (N,) each clip's label and group.
+        parts: group -> ``"train"``, ``"val"``, ``"test"`` or :data:`TRAINVAL` (the datasets' own
+            division); required unless ``rule.group_split``.
+        n_splits: known/unknown splits per level (settings with drawn known classes).
+        seed: seed of the splits and of the seeded partitions.
+        source: the data's file, named in errors.
+
+    Returns:
+        The :class:`Protocol`. A fixed-known setting has one level (its ``U`` counted in the data)
+        with one split.
+
+    Raises:
+        ConfigError: ``parts`` missing where needed.
+        DataError: a label outside the setting's classes, a group without a part, or a known class
+            without clips.
+    """
+    labels = [lab or "" for lab in labels]
+    present = sorted(set(labels))
+    classes = rule.classes
+    if rule.open_universe:
+        classes = classes + tuple(c for c in present if c not in classes)
+    else:
+        outside = [c for c in present if c not in classes]
+        if outside:
+            raise DataError(source, f"labels {outside[:10]} are not classes of setting {rule.name} {list(classes)}")
+    known = set(rule.known or classes)
+    absent = [c for c in rule.classes if c not in present]
+    if absent:
+        raise DataError(source, f"setting {rule.name}: class(es) {absent} have no clip")
+
+    strata: dict[str, str] = {}  # group -> its (first) known label, or "(unknown)"
+    for g, lab in zip(groups, labels, strict=True):
+        strata.setdefault(g, lab if lab in known else "(unknown)")
+    if rule.group_split is not None:
+        _, val, test = rule.group_split
+        train_val_test = stratified_group_split(list(strata), list(strata.values()), val, test, seed)
+        note = f"seeded group split {rule.group_split} stratified by known class (seed {seed})"
+    else:
+        if parts is None:
+            raise ConfigError(f"setting {rule.name} needs the datasets' official parts: use load_setting(...).parts")
+        missing = sorted({g for g in groups if g not in parts})
+        if missing:
+            raise DataError(source, f"group(s) {missing[:5]} have no official part")
+        train_val_test = {p: sorted(g for g in set(groups) if parts[g] == p) for p in ("train", "val", "test")}
+        pool = sorted(g for g in set(groups) if parts[g] == TRAINVAL)
+        if pool:
+            held = stratified_group_split(pool, [strata[g] for g in pool], rule.val_fraction, 0.0, seed)
+            train_val_test["train"] += held["train"]
+            train_val_test["val"] += held["val"]
+        note = f"{rule.parts_note}, seed {seed}"
+    partition = GroupPartition(*(tuple(sorted(train_val_test[p])) for p in ("train", "val", "test")))
+
+    levels: dict[str, list[OpenSetSplit]] = {}
+    if rule.known is not None:
+        split = OpenSetSplit(rule.known, tuple(c for c in classes if c not in known), seed=seed, index=0)
+        if split.label != rule.levels[0]:
+            logger.info("setting %s: the data give %s (paper: %s)", rule.name, split.label, rule.levels[0])
+        levels[split.label] = [split]
+    else:
+        for k, u in rule.level_sizes:
+            if k + u != len(classes):
+                raise DataError(None, f"level O({k}:{u}) does not divide the {len(classes)} classes of {rule.name}")
+            splits = known_unknown_splits(classes, k, n_splits=n_splits, seed=seed)
+            levels[splits[0].label] = splits
+    return Protocol(dataset=rule.name, version=1, classes=classes, partition=partition, levels=levels,
+                    seed=seed, note=note)
+
+
+# ------------------------------------------------------------------ one corpus against another
+def corpus_of(group: str) -> str:
+    """The corpus of a group named ``"<corpus>/<speaker>"``."""
+    return group.split("/", 1)[0]
+
+
+def direction_protocol(protocol: Protocol, source: str, target: str, levels: Sequence[str] | None, n_splits: int,
+                       *, classes: Mapping[str, Sequence[str]]) -> Protocol:
+    """The protocol of one direction of a cross-corpus protocol (groups ``"<corpus>/<speaker>"``).
+
+    Train and val: ``source``'s groups of ``protocol``'s partition. Test: ``source``'s and
+    ``target``'s test groups together. The classes are every class of either corpus
+    (``classes``: corpus -> its classes, in shared names): each known set of ``levels`` (first
+    ``n_splits``) keeps its known classes, and all the others are unknown.
+
+    Raises:
+        ConfigError: a level the protocol does not have.
+    """
+    def groups(part: str, corpus: str) -> tuple[str, ...]:
+        return tuple(g for g in getattr(protocol.partition, f"{part}_groups") if corpus_of(g) == corpus)
+
+    partition = GroupPartition(groups("train", source), groups("val", source),
+                               groups("test", source) + groups("test", target))
+    universe = list(protocol.classes)
+    universe += [c for corpus in (source, target) for c in classes[corpus] if c not in universe]
+    out: dict[str, list[OpenSetSplit]] = {}
+    for level in select_levels(levels, protocol):
+        for s in protocol.levels[level][:n_splits]:
+            split = OpenSetSplit(s.known_classes, tuple(c for c in universe if c not in s.known_classes),
+                                 seed=s.seed, index=s.index)
+            out.setdefault(split.label, []).append(split)
+    return Protocol(dataset=f"{protocol.dataset}:{source}->{target}", version=protocol.version,
+                    classes=tuple(universe), partition=partition, levels=out, seed=protocol.seed, note=protocol.note)
+
+
+def corpus_test_split(known: Sequence[str], corpus_classes: Sequence[str], index: int, seed: int = 0) -> OpenSetSplit:
+    """The known/unknown split of one corpus's test set: ``known``, and every other class of the
+    corpus (``corpus_classes``)."""
+    return OpenSetSplit(tuple(known), tuple(c for c in corpus_classes if c not in known), seed=seed, index=index)

@@ -19,7 +19,7 @@ from openmer.cli.app import app
 from openmer.datasets import HCEP_MAFW_CLASSES, MOSEI_EMOTIONS, OVMERD_KNOWN
 from openmer.errors import ConfigError
 from openmer.media.synth import write_composite_clip
-from openmer.protocol import open_set_subsets, openness
+from openmer.protocol import open_set_subsets, openness, setting_protocol
 from openmer.reference import paper_rows
 from openmer.reporting.results import write_results
 from tests.backbones.conftest import tiny_paper_models, tiny_paper_profile  # noqa: F401  (fixtures)
@@ -152,7 +152,7 @@ def test_openness_values_match_the_paper() -> None:
 
 def test_protocols_on_the_fake_layouts(roots) -> None:
     mafw = ps.load_setting("mafw", roots["mafw"])
-    proto = ps.setting_protocol("mafw", mafw.manifest, parts=mafw.parts)
+    proto = mafw.protocol()
     assert "neutral" not in set(mafw.manifest.labels) and list(proto.levels) == ps.SETTINGS["mafw"].levels
     assert all(len(s) == 4 for s in proto.levels.values())
     part = proto.partition
@@ -162,22 +162,23 @@ def test_protocols_on_the_fake_layouts(roots) -> None:
     assert (sub["labels"][sub["train"]] >= 0).all() and (sub["labels"][sub["test"]] < 0).any()
 
     comp = ps.load_setting("mafw-compound", roots["mafw"])
-    proto = ps.setting_protocol("mafw-compound", comp.manifest, parts=comp.parts)
+    proto = comp.protocol()
     [(label, [split])] = proto.levels.items()
     assert label == "O(10:2)" and split.unknown_classes == ("anger_disgust", "fear_surprise")
 
     ov = ps.load_setting("ov-merd", roots["ov-merd"])
-    [(label, [split])] = ps.setting_protocol("ov-merd", ov.manifest).levels.items()
+    [(label, [split])] = ov.protocol().levels.items()
     assert label == "O(6:3)" and split.known_classes == OVMERD_KNOWN
 
     cross = ps.load_setting("cross", roots["cross"])
-    proto = ps.setting_protocol("cross", cross.manifest, parts=cross.parts)
+    proto = cross.protocol()
     assert list(proto.levels) == ["O(6:4)"]
     assert {g.split("/")[0] for g in proto.partition.test_groups} == {"mafw", "mosei"}
     assert all(Path(s.video).is_absolute() for s in cross.manifest)
 
-    with pytest.raises(ConfigError, match="official parts"):
-        ps.setting_protocol("mosei", ps.load_setting("mosei", roots["mosei"]).manifest)
+    mosei = ps.load_setting("mosei", roots["mosei"])
+    with pytest.raises(ConfigError, match="official parts"):  # the datasets' parts are part of the data
+        setting_protocol(ps.SETTINGS["mosei"], list(mosei.manifest.labels), mosei.manifest.groups)
 
 
 @pytest.mark.parametrize("name", ["mafw", "mafw-compound", "ov-merd", "cross"])

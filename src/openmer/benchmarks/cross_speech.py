@@ -30,31 +30,29 @@ classes it holds); ``train_set`` and ``test_set`` name the corpora.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 from pydantic import model_validator
 
+from openmer.benchmarks.journal import TrialJournal
 from openmer.benchmarks.media import MediaBenchmarkConfig, benchmark_encoders, benchmark_profile, run_media_benchmark
 from openmer.benchmarks.ravdess import speech_preset
-from openmer.benchmarks.journal import TrialJournal
 from openmer.benchmarks.registry import BenchmarkPlan, on_profile, refuse_roots, register_benchmark
 from openmer.benchmarks.runner import BenchmarkResult, benchmark_meta
-from openmer.benchmarks.trials import Progress, select_levels, trial_result
-from openmer.data.manifest import Manifest, concat_manifests
-from openmer.datasets import load_emodb, load_ravdess_speech
-from openmer.datasets.vocabulary import shared_classes, shared_manifest, vocabulary_rows
-from openmer.protocol import GroupPartition, OpenSetSplit, Protocol, load_protocol, partition_indices
+from openmer.benchmarks.trials import Progress, trial_result
+from openmer.datasets.cross_speech import CORPORA, PROTOCOL, corpus_classes, load_cross_speech
+from openmer.datasets.vocabulary import shared_classes, vocabulary_rows
+from openmer.protocol import OpenSetSplit, Protocol, corpus_of, load_protocol, partition_indices, select_levels
+from openmer.protocol import corpus_test_split as test_split_of
+from openmer.protocol import direction_protocol as protocol_of_direction
 from openmer.reporting.results import markdown_table, summarise
 from openmer.reporting.scores import RunScores
 from openmer.training.trial import TrialThreshold
 
-#: the corpora, by the name their labels and groups carry (``emodb/03``)
-CORPORA: dict[str, Callable[[], Manifest]] = {"emodb": load_emodb, "ravdess-speech": load_ravdess_speech}
 #: (train corpus, other corpus)
 DIRECTIONS = (("emodb", "ravdess-speech"), ("ravdess-speech", "emodb"))
-PROTOCOL = "cross-speech"
 
 
 class CrossSpeechConfig(MediaBenchmarkConfig):
@@ -94,50 +92,15 @@ def cross_speech_config(*, seed: int = 0, quick: bool = False) -> CrossSpeechCon
                          levels=("O(2:4)",) if quick else None, n_splits=1 if quick else 4)
 
 
-def load_cross_speech(corpora: Sequence[str] = tuple(CORPORA)) -> Manifest:
-    """The corpora as one manifest with shared label names; ids and groups ``"<corpus>/..."``.
-
-    Raises:
-        SharedDataMissing: a corpus's shared copy is absent.
-    """
-    return concat_manifests({c: shared_manifest(CORPORA[c](), c) for c in corpora}, name=PROTOCOL)
-
-
-def _corpus(group: str) -> str:
-    return group.split("/", 1)[0]
-
-
-def direction_protocol(protocol: Protocol, source: str, target: str, levels: Sequence[str], n_splits: int) -> Protocol:
-    """The protocol one direction trains and tests with.
-
-    Train and val: ``source``'s groups of ``protocol``'s partition. Test: ``source``'s and
-    ``target``'s test groups together (:func:`split_by_test_set` separates their scores). The
-    classes are every class of either corpus (shared names): each known set of ``levels`` (first
-    ``n_splits``) keeps its known classes, and all the others are unknown.
-
-    Raises:
-        ConfigError: a level the protocol does not have.
-    """
-    def groups(part: str, corpus: str) -> tuple[str, ...]:
-        return tuple(g for g in getattr(protocol.partition, f"{part}_groups") if _corpus(g) == corpus)
-
-    partition = GroupPartition(groups("train", source), groups("val", source),
-                               groups("test", source) + groups("test", target))
-    classes = list(protocol.classes)
-    classes += [c for corpus in (source, target) for c in shared_classes(corpus) if c not in classes]
-    out: dict[str, list[OpenSetSplit]] = {}
-    for level in select_levels(levels, protocol):
-        for s in protocol.levels[level][:n_splits]:
-            split = OpenSetSplit(s.known_classes, tuple(c for c in classes if c not in s.known_classes),
-                                 seed=s.seed, index=s.index)
-            out.setdefault(split.label, []).append(split)
-    return Protocol(dataset=f"{protocol.dataset}:{source}->{target}", version=protocol.version, classes=tuple(classes),
-                    partition=partition, levels=out, seed=protocol.seed, note=protocol.note)
+def direction_protocol(protocol: Protocol, source: str, target: str, levels: Sequence[str] | None,
+                       n_splits: int) -> Protocol:
+    """:func:`openmer.protocol.direction_protocol` with the corpora's classes in shared names."""
+    return protocol_of_direction(protocol, source, target, levels, n_splits, classes=corpus_classes((source, target)))
 
 
 def corpus_test_split(known: Sequence[str], corpus: str, index: int, seed: int = 0) -> OpenSetSplit:
-    """The known/unknown split of ``corpus``'s test set: ``known``, and every other class of the corpus."""
-    return OpenSetSplit(tuple(known), tuple(c for c in shared_classes(corpus) if c not in known), seed=seed, index=index)
+    """:func:`openmer.protocol.corpus_test_split` with ``corpus``'s classes in shared names."""
+    return test_split_of(known, shared_classes(corpus), index, seed)
 
 
 def split_by_test_set(run: RunScores, test_groups: Sequence[str], level: str, train_set: str,
@@ -158,7 +121,7 @@ def split_by_test_set(run: RunScores, test_groups: Sequence[str], level: str, tr
     Raises:
         ValueError: ``test_groups`` does not have one entry per scored sample.
     """
-    corpus = np.array([_corpus(g) for g in test_groups])
+    corpus = np.array([corpus_of(g) for g in test_groups])
     if len(corpus) != len(run.confidence):
         raise ValueError(f"{len(corpus)} test groups for {len(run.confidence)} scored samples")
     names = np.asarray(run.class_names) if run.class_names is not None else None
@@ -224,7 +187,7 @@ def run_cross_speech(cfg: CrossSpeechConfig | None = None, *, progress: Progress
             for record, part in split_by_test_set(run, test_groups, level_of_k[run.n_known], source, protocol.seed):
                 records.append(record)
                 runs.append(part)
-        counts = {c: int(sum(_corpus(g) == c for g in test_groups)) for c in (source, target)}
+        counts = {c: int(sum(corpus_of(g) == c for g in test_groups)) for c in (source, target)}
         directions[f"{source} -> {target}"] = {
             "seconds": round(time.perf_counter() - t, 1), "timings_s": res.meta.get("timings_s"),
             "train_groups": list(proto.partition.train_groups), "val_groups": list(proto.partition.val_groups),

@@ -32,6 +32,7 @@ from typing import Any, TypeVar
 
 import numpy as np
 
+from openmer.benchmarks.journal import TrialJournal
 from openmer.benchmarks.media import (
     MediaBenchmarkConfig,
     benchmark_encoders,
@@ -39,7 +40,6 @@ from openmer.benchmarks.media import (
     emodb_config,
     media_plan,
 )
-from openmer.benchmarks.journal import TrialJournal
 from openmer.benchmarks.registry import BenchmarkPlan, on_profile, register_benchmark
 from openmer.benchmarks.runner import BenchmarkResult, benchmark_meta, registered_methods
 from openmer.benchmarks.trials import Progress, TrialData, run_trials

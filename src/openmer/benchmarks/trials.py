@@ -32,7 +32,7 @@ from openmer.methods.base import OpenSetMethod
 from openmer.methods.inputs import ClipInputs, FeatureInputs, MethodInputs
 from openmer.methods.posthoc import posthoc_scores
 from openmer.paths import default_cache_dir
-from openmer.protocol import Protocol, open_set_subsets, stratified_cap
+from openmer.protocol import Protocol, open_set_subsets, select_levels, stratified_cap
 from openmer.reporting.scores import RunScores
 from openmer.training import TrainConfig
 from openmer.training.trial import Builder, build_method, method_config, run_trial
@@ -225,19 +225,6 @@ def clip_data(plan: TrialPlan, source: ClipSource, *, progress: Progress | None 
     return data
 
 
-def select_levels(levels: Sequence[str] | None, protocol: Protocol) -> tuple[str, ...]:
-    """The openness levels to run: ``levels`` (e.g. ``("O(5:2)",)``), or every level of ``protocol``.
-
-    Raises:
-        ConfigError: a level that ``protocol`` does not have (the message lists those it has).
-    """
-    if not levels:
-        return tuple(protocol.levels)
-    missing = [lv for lv in levels if lv not in protocol.levels]
-    if missing:
-        raise ConfigError(f"openness level(s) {', '.join(missing)} not in the {protocol.dataset} protocol; "
-                          f"it has {', '.join(protocol.levels)}")
-    return tuple(levels)
 
 
 def run_trials(plan: TrialPlan, data: TrialData | ClipSource, *, progress: Progress | None = None,
