@@ -369,3 +369,32 @@ def test_protocol_is_frozen_dataclass():
     assert isinstance(proto, Protocol)
     with pytest.raises(AttributeError):
         proto.seed = 1  # type: ignore[misc]
+
+
+def test_a_setting_is_built_from_its_declaration_not_its_name():
+    """Issue 23 item 4: what a setting is (open universe, seeded group split or official parts) is
+    declared on its rule; any name works."""
+    from openmer.protocol import TRAINVAL, SettingRule, setting_protocol
+
+    labels = ["a", "b", "c", "x_y", "a", "b", "c", "z"] * 3
+    groups = [f"g{i}" for i in range(len(labels))]
+    rule = SettingRule("any-name", ("a", "b", "c"), ((3, 2),), known=("a", "b", "c"), open_universe=True,
+                       group_split=(0.6, 0.2, 0.2))
+    proto = setting_protocol(rule, labels, groups, seed=0)
+    [(level, [split])] = proto.levels.items()
+    assert level == "O(3:2)" and split.unknown_classes == ("x_y", "z")  # the data's other labels are unknown
+    part = proto.partition
+    assert set(part.train_groups) | set(part.val_groups) | set(part.test_groups) == set(groups)
+    assert part.val_groups and part.test_groups  # a seeded group split, no official parts needed
+    assert setting_protocol(rule, labels, groups, seed=0).partition == part  # seeded
+
+    closed = SettingRule("other-name", ("a", "b", "c"), ((2, 1),))
+    with pytest.raises(DataError, match="not classes of setting other-name"):
+        setting_protocol(closed, labels, groups)
+    three = [lab for lab in labels if lab in "abc"]
+    with pytest.raises(ConfigError, match="official parts"):
+        setting_protocol(closed, three, groups[: len(three)])
+    parts = {g: ("test" if i % 4 == 0 else TRAINVAL) for i, g in enumerate(groups[: len(three)])}
+    proto = setting_protocol(closed, three, groups[: len(three)], parts=parts, n_splits=2)
+    assert list(proto.levels) == ["O(2:1)"] and len(proto.levels["O(2:1)"]) == 2
+    assert proto.partition.val_groups and not set(proto.partition.val_groups) & set(proto.partition.test_groups)
