@@ -39,4 +39,5 @@ def test_plan_errors_name_the_problem(name, roots, match):
 
 def test_the_cli_does_not_import_the_benchmarks():
     code = "import sys, openmer.cli.app; print(any(m.startswith('openmer.benchmarks.media') for m in sys.modules))"
-    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip() == "False"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "False"

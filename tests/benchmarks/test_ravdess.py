@@ -103,7 +103,8 @@ def test_features_only_needs_no_speech_folder(folders, tmp_path):
 
 def test_unknown_feature_set_is_an_error(folders):
     feats, speech = folders
-    with pytest.raises(ConfigError, match=r"unknown RAVDESS feature set\(s\) \['video'\]; choose from \['face_au', 'audio', 'audio_wav', 'text'\]"):
+    with pytest.raises(ConfigError, match=r"unknown RAVDESS feature set\(s\) \['video'\]; "
+                                          r"choose from \['face_au', 'audio', 'audio_wav', 'text'\]"):
         run_ravdess(tiny_config(feature_sets=(("video", "audio"),)), root=feats, speech_root=speech)
 
 

@@ -100,7 +100,7 @@ def test_select_levels_subset_and_unknown_level():
     from openmer.benchmarks.trials import select_levels
     from openmer.errors import ConfigError
 
-    _, labels, groups = synthetic()
+    _, _, groups = synthetic()
     part = GroupPartition(("s0", "s1", "s2", "s3"), ("s4",), ("s5",))
     protocol = make_protocol("toy", CLASSES, groups, [3, 2], n_splits=2, seed=0, partition=part)
     assert select_levels(None, protocol) == tuple(protocol.levels)
@@ -137,7 +137,8 @@ def test_cpu_presets_use_the_options_measured_to_make_hcep_learn():
     assert emodb.hcep_options["standardize_blocks"] is True and emodb.hcep_options["block_dropout"] == 0.3
     assert emodb.hcep_train.lr_scales == {"cuep": 30.0, "block_weights": 30.0}
     assert {m: o["prompt_entry"] for m, o in emodb.encoder_options.items()} == {"audio": "late", "text": "late"}
-    assert meld.hcep_options["cuep_text"] == "learnable_tokens" and meld.encoder_options["text"]["prompt_entry"] == "late"
+    assert meld.hcep_options["cuep_text"] == "learnable_tokens"
+    assert meld.encoder_options["text"]["prompt_entry"] == "late"
 
 
 @pytest.mark.parametrize(("args", "match"), [

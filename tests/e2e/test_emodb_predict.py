@@ -40,6 +40,6 @@ def test_cli_train_then_predict_real_wav(tmp_path, shared, monkeypatch):
     res = runner.invoke(app, ["predict", str(run_dir), str(wav), "--text", "Der Lappen liegt auf dem Eisschrank."])
     assert res.exit_code == 0, res.output
     record = json.loads(res.stdout.strip().splitlines()[-1])
-    assert record["label"] in KNOWN + ["unknown"]
+    assert record["label"] in [*KNOWN, "unknown"]
     assert 0.0 < record["confidence"] <= 1.0 and record["modalities"] == ["audio", "text"]
     assert set(record["probabilities"]) == set(KNOWN)

@@ -17,8 +17,9 @@ SCRIPT = Path(__file__).with_name("ddp_fit.py")
 def run(n: int, out: Path) -> dict[str, torch.Tensor]:
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     # torchrun starts n processes; without CUDA the engine's Accelerator(cpu=True) joins them with gloo.
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", str(n), str(SCRIPT), str(out), str(n)]
-    res = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300)
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", str(n),
+           str(SCRIPT), str(out), str(n)]
+    res = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300, check=False)
     assert res.returncode == 0, res.stderr[-3000:]
     return load_file(str(out))
 

@@ -12,7 +12,13 @@ from openmer.runs import RUN_FILE
 from openmer.training.run import train
 from tests.backbones.conftest import tiny_paper_models, tiny_paper_profile  # noqa: F401  (fixtures)
 from tests.helpers.run_folders import (  # noqa: F401  (fixtures)
-    FAST, KNOWN, audio_text_data, clip_rows, copy_run, trained_run, write_manifest,
+    FAST,
+    KNOWN,
+    audio_text_data,
+    clip_rows,
+    copy_run,
+    trained_run,
+    write_manifest,
 )
 
 
@@ -37,7 +43,8 @@ def test_same_seed_gives_byte_identical_weights(tmp_path, tiny_paper_profile, me
                preset="paper")
     assert (a / "model.safetensors").read_bytes() == (b / "model.safetensors").read_bytes()
     if method == "arpl":
-        c = _train(data, tiny_paper_profile, tmp_path / "c", method=method, train_config=cfg.model_copy(update={"seed": 8}))
+        c = _train(data, tiny_paper_profile, tmp_path / "c", method=method,
+                   train_config=cfg.model_copy(update={"seed": 8}))
         assert (c / "model.safetensors").read_bytes() != (a / "model.safetensors").read_bytes()
 
 
@@ -64,8 +71,8 @@ def test_threshold_source_is_recorded(tmp_path, tiny_paper_profile, audio_text_d
     assert th["source"] == "val" and th["acceptance"] == 0.6 and "Sec. 4.4.6" in th["rule"]
     assert [p["acceptance"] for p in th["at_acceptance"]] == [0.6, 0.61, 0.62, 0.63, 0.64, 0.65, 0.66, 0.9]
     assert th["value"] == next(p["threshold"] for p in th["at_acceptance"] if p["acceptance"] == 0.6)
+    one_group = write_manifest(tmp_path / "one.csv", clip_rows(tmp_path, groups=1, audio=False))
     with pytest.raises(ConfigError, match="no validation clip"):
-        one_group = write_manifest(tmp_path / "one.csv", clip_rows(tmp_path, groups=1, audio=False))
         _train(one_group, tiny_paper_profile, tmp_path / "run2", threshold_from="val")
 
 
@@ -82,7 +89,7 @@ def test_dropped_rows_are_reported_and_near_labels_warned(tmp_path, tiny_paper_p
     assert json.loads((run / RUN_FILE).read_text())["data"]["dropped_labels"] == {"Happy ": 1, "SAD": 1, "angry": 2}
 
 
-@pytest.mark.parametrize("kwargs, error, match", [
+@pytest.mark.parametrize(("kwargs", "error", "match"), [
     ({"acceptance": 1.5}, ConfigError, r"--acceptance: acceptance must be in \(0, 1\], got 1.5"),
     ({"acceptance": 0.0}, ConfigError, "acceptance must be in"),
     ({"threshold_from": "test"}, ConfigError, "--threshold-from must be 'train'"),
@@ -109,7 +116,7 @@ def test_unwritable_out_fails_before_any_work(tmp_path, tiny_paper_profile, audi
         _train(audio_text_data, tiny_paper_profile, tmp_path / "file" / "run")
 
 
-@pytest.mark.parametrize("change, field", [
+@pytest.mark.parametrize(("change", "field"), [
     ({"known": ["sad", "happy"]}, "known_classes"),
     ({"known": ["happy", "sad", "angry"]}, "known_classes"),
     ({"method": "msp"}, "method"),

@@ -35,6 +35,7 @@ from openmer.benchmarks.trials import (
 from openmer.config import OpenmerConfig
 from openmer.data.manifest import Manifest
 from openmer.discovery.benchmark import DiscoveryHook, summary_sections
+from openmer.errors import ConfigError
 from openmer.methods.hcep import HCEPConfig
 from openmer.methods.posthoc import POSTHOC_SCORES
 from openmer.methods.registry import get_method, list_methods
@@ -298,20 +299,32 @@ def with_paper_schedule(cfg: MediaBenchmarkConfig) -> MediaBenchmarkConfig:
                                   "hcep_options": options, "encoder_options": {}, "preset_note": note})
 
 
+def _media_with_protocol(name: str) -> tuple[Manifest, Protocol]:
+    """A built-in media dataset's manifest and protocol (:func:`openmer.datasets.load_with_protocol`).
+
+    Raises:
+        ConfigError: the dataset is features-only (no clips to run on).
+    """
+    from openmer.datasets import load_with_protocol
+
+    data, protocol = load_with_protocol(name)
+    if not isinstance(data, Manifest):
+        raise ConfigError(f"dataset {name!r} holds feature tables, not clips: the media benchmark cannot run on it")
+    return data, protocol
+
+
 def run_emodb(cfg: MediaBenchmarkConfig | None = None, *, progress: Progress | None = None,
               journal: TrialJournal | None = None) -> BenchmarkResult:
     """EmoDB benchmark (see :func:`emodb_config`). Raises SharedDataMissing without ../shared."""
-    from openmer.datasets import load_with_protocol
-
-    return run_media_benchmark(cfg or emodb_config(), *load_with_protocol("emodb"), progress=progress, journal=journal)
+    return run_media_benchmark(cfg or emodb_config(), *_media_with_protocol("emodb"), progress=progress,
+                               journal=journal)
 
 
 def run_meld(cfg: MediaBenchmarkConfig | None = None, *, progress: Progress | None = None,
               journal: TrialJournal | None = None) -> BenchmarkResult:
     """MELD benchmark (see :func:`meld_config`). Raises SharedDataMissing without ../shared."""
-    from openmer.datasets import load_with_protocol
-
-    return run_media_benchmark(cfg or meld_config(), *load_with_protocol("meld"), progress=progress, journal=journal)
+    return run_media_benchmark(cfg or meld_config(), *_media_with_protocol("meld"), progress=progress,
+                               journal=journal)
 
 
 @register_benchmark("emodb")

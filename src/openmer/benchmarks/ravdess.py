@@ -167,8 +167,8 @@ def run_ravdess(cfg: RavdessBenchmarkConfig | None = None, *, root: str | Path |
     if to_encode:
         t = time.perf_counter()
         clips = ClipDataset(manifest, np.full(len(manifest), -1), to_encode)
-        encoded, _ = encode_features(clips, data.encoders, cache_dir=default_cache_dir(),
-                                     progress=(lambda d, n, msg: progress(0, 1, f"{msg} {d}/{n}")) if progress else None)
+        step = (lambda d, n, msg: progress(0, 1, f"{msg} {d}/{n}")) if progress else None
+        encoded, _ = encode_features(clips, data.encoders, cache_dir=default_cache_dir(), progress=step)
         data.features.update({ENCODED[m]: x for m, x in encoded.items()})  # type: ignore[union-attr]
         timings["encode_features_s"] = time.perf_counter() - t
     out = run_trials(plan, data, progress=progress, journal=journal)

@@ -41,11 +41,11 @@ class BenchmarkPlan:
 
 
 def _fill() -> None:
-    import openmer.benchmarks.cross_speech  # noqa: F401  (their decorators fill BENCHMARKS)
-    import openmer.benchmarks.media  # noqa: F401
-    import openmer.benchmarks.paper_settings  # noqa: F401
-    import openmer.benchmarks.ravdess  # noqa: F401
-    import openmer.timeline.benchmark  # noqa: F401
+    import importlib
+
+    for module in ("openmer.benchmarks.cross_speech", "openmer.benchmarks.media", "openmer.benchmarks.paper_settings",
+                   "openmer.benchmarks.ravdess", "openmer.timeline.benchmark"):
+        importlib.import_module(module)  # their decorators fill BENCHMARKS
 
 
 BENCHMARKS: Registry[Callable[..., BenchmarkPlan]] = Registry("benchmark", fill=_fill)

@@ -115,11 +115,12 @@ def _git_commit() -> str | None:
 
     root = Path(__file__).resolve().parents[3]
     try:
-        rev = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5)
+        rev = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5,
+                             check=False)
         if rev.returncode != 0:
             return None
         dirty = subprocess.run(["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"],
-                               capture_output=True, text=True, timeout=5)
+                               capture_output=True, text=True, timeout=5, check=False)
     except (OSError, subprocess.SubprocessError):
         return None
     return rev.stdout.strip() + ("+dirty" if dirty.stdout.strip() else "")
