@@ -114,3 +114,29 @@ def test_hcep_text_query_is_the_emotion_streams_query():
                             dpol_features="multimodal_only"), ["anger", "joy"], toy_encoders())
     with pytest.raises(NotSupportedError):
         other.text_query(feats)
+
+
+def test_hcep_enrolment_grows_and_tunes_only_the_new_cuep_rows():
+    from openmer.discovery.enrol import enrol_method
+
+    torch.manual_seed(0)
+    model = HCEP(HCEPConfig(profile=ProfileConfig(name="toy"), modalities=("text", "audio")), ["anger", "joy"],
+                 toy_encoders())
+    model.mark_fitted()
+    g = torch.Generator().manual_seed(0)
+
+    def batch(label: int, n: int = 4) -> dict:
+        return {"text": ["words"] * n, "audio": torch.randn(n, 300, generator=g) * 0.1 + label,
+                "audio_lengths": torch.full((n,), 300), "label": torch.full((n,), label)}
+
+    train = [{k: torch.cat([a[k], b[k]]) if k != "text" else a[k] + b[k] for k in a} for a, b in [(batch(0), batch(1))]]
+    old = {k: v.clone() for k, v in model.trainable_state_dict().items()}
+    new, params, losses, conf = enrol_method(model, "sadness", train, [batch(2)], steps=15, lr=0.05)
+    assert new.known_classes == ["anger", "joy", "sadness"] and set(params) == set(model.class_parameters())
+    state = new.trainable_state_dict()
+    for p in params:
+        assert state[p].shape[0] == 3 and torch.equal(state[p][:2], old[p])  # old rows untouched
+        assert not torch.allclose(state[p][2], old[p].mean(0))  # the new row was tuned
+    assert all(torch.equal(state[k], v) for k, v in old.items() if k not in params)
+    assert losses[-1] < losses[0] and conf.shape == (12,)
+    assert torch.equal(model.trainable_state_dict()["cuep.negative.audio"], old["cuep.negative.audio"])
