@@ -77,9 +77,9 @@ def timeline_command(
             console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
             continue
         s = result.summary
-        u = s["unknown_segments"]
+        u = s["unknown_stretches"]
         console.print(f"{rec.name}: {s['duration_s'] / 60:.1f} min, {s['n_scored_windows']} of {s['n_windows']} "
-                      f"windows with speech, {u['count']} unknown segment(s) ({u['total_s']:.1f} s) to review; "
+                      f"windows with speech, {u['count']} unknown stretch(es) ({u['total_s']:.1f} s) to review; "
                       f"{s['real_time_factor']}x real time -> {dest}", highlight=False, soft_wrap=True)
         if s["decode_errors"]:
             for g in s["decode_errors"]:

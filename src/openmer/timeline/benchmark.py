@@ -37,7 +37,7 @@ import numpy as np
 from openmer.config import OpenmerConfig
 from openmer.methods.threshold import UNKNOWN_LABEL
 from openmer.timeline.core import TimelineConfig
-from openmer.timeline.segments import ERROR, NO_SPEECH, eder
+from openmer.timeline.segments import ERROR, NO_SPEECH, eder, unknown_stretches
 
 FRAME_S = 0.01
 METRICS = ("eder", "frame_auroc", "frame_oscr", "unknown_f1", "eder_oracle", "frame_auroc_oracle",
@@ -110,28 +110,11 @@ def build_sessions(manifest: Any, test: Sequence[int] | np.ndarray, known: Seque
     return sessions
 
 
-def _stretches(segs: Sequence[tuple[float, float, str]]) -> list[tuple[float, float]]:
-    """Unknown stretches: unknown segments merged across silence (``no_speech``/``error`` segments
-    and gaps); a segment of a known class ends a stretch."""
-    out: list[list[float]] = []
-    open_ = False
-    for s, e, lab in sorted(segs):
-        if lab == UNKNOWN_LABEL:
-            if open_:
-                out[-1][1] = e
-            else:
-                out.append([s, e])
-            open_ = True
-        elif lab not in (NO_SPEECH, ERROR):
-            open_ = False
-    return [(a, b) for a, b in out]
-
-
 def unknown_matches(reference: Sequence[tuple[float, float, str]], hypothesis: Sequence[tuple[float, float, str]],
                     iou: float = 0.5) -> tuple[int, int, int]:
     """``(matched, n_reference, n_hypothesis)`` unknown stretches, matched one-to-one at IoU >=
     ``iou`` (greedy, largest IoU first)."""
-    ref, hyp = _stretches(reference), _stretches(hypothesis)
+    ref, hyp = unknown_stretches(reference), unknown_stretches(hypothesis)
     pairs = []
     for i, (a, b) in enumerate(ref):
         for j, (c, d) in enumerate(hyp):

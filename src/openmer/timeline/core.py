@@ -33,7 +33,16 @@ import numpy as np
 
 from openmer.errors import ConfigError, DataError, MediaError, OpenmerWarning, OutputError
 from openmer.methods.threshold import UNKNOWN_LABEL
-from openmer.timeline.segments import ERROR, NO_SPEECH, Segment, cut_to_speech, decisions, segments, smooth
+from openmer.timeline.segments import (
+    ERROR,
+    NO_SPEECH,
+    Segment,
+    cut_to_speech,
+    decisions,
+    segments,
+    smooth,
+    unknown_stretches,
+)
 from openmer.timeline.vad import speech_intervals
 from openmer.timeline.windows import Window, tiles
 
@@ -409,12 +418,13 @@ def _finish(run: Any, out: Path, config: TimelineConfig, columns: list[str], inf
     labels = decisions(s_conf, s_probs, scored, run.threshold, classes, [r["label"] for r in rows])
     t0, t1 = tiles(start, end)
     segs = segments(t0, t1, labels, np.where(scored, s_conf, np.nan), config.min_segment)
-    segs = cut_to_speech(segs, speech_intervals(info["speech_frames"].astype(np.float32), 0.5), config.min_pause)
-    unknown = [s for s in segs if s.label == UNKNOWN_LABEL]
+    speech = speech_intervals(info["speech_frames"].astype(np.float32), 0.5)
+    segs = cut_to_speech(segs, speech, config.min_pause)
+    unknown = unknown_stretches([(s.start, s.end, s.label) for s in segs])
     per_label: dict[str, float] = {}
     for s in segs:
         per_label[s.label] = per_label.get(s.label, 0.0) + s.duration
-    longest = max(unknown, key=lambda s: s.duration, default=None)
+    longest = max(unknown, key=lambda ab: ab[1] - ab[0], default=None)
     messages = []
     if not scored.any() and rows:
         gap_note = " (or could be decoded)" if any(r["label"] == ERROR for r in rows) else ""
@@ -423,8 +433,9 @@ def _finish(run: Any, out: Path, config: TimelineConfig, columns: list[str], inf
     summary: dict[str, Any] = {
         "duration_s": info["duration_s"], "speech_s": info["speech_s"], "n_windows": k,
         "n_scored_windows": int(scored.sum()), "seconds_per_label": {k_: round(v, 3) for k_, v in per_label.items()},
-        "unknown_segments": {"count": len(unknown), "total_s": round(sum(s.duration for s in unknown), 3),
-                             "longest": None if longest is None else {"start_s": longest.start, "end_s": longest.end}},
+        "unknown_stretches": {"count": len(unknown), "total_s": round(sum(b - a for a, b in unknown), 3),
+                              "longest": None if longest is None else {"start_s": longest[0], "end_s": longest[1]},
+                              "rule": "unknown segments merged across the silence between them"},
         "decode_errors": [{"start_s": g.start_s, "end_s": None if math.isinf(g.end_s) else g.end_s, "reason": g.reason}
                           for g in info["gaps"]],
         "threshold": run.threshold, "known_classes": classes, "method": run.info.method, "modalities": run.modalities,
@@ -447,9 +458,10 @@ def _finish(run: Any, out: Path, config: TimelineConfig, columns: list[str], inf
         if picture and rows:
             from openmer.timeline.plot import plot_timeline
 
-            plot_timeline(out / PICTURE, t0, t1, labels, s_conf, s_probs, scored, segs, classes, run.threshold,
+            plot_timeline(out / PICTURE, t0, t1, s_conf, s_probs, scored, unknown, speech, classes, run.threshold,
                           title=f"{Path(json.loads((out / STATE_JSON).read_text())['recording']).name}: "
-                                f"{run.info.method} ({', '.join(run.modalities)})")
+                                f"{run.info.method} ({', '.join(run.modalities)})",
+                          errors=[(g.start_s, min(g.end_s, info["duration_s"])) for g in info["gaps"]])
     for m in messages:
         warnings.warn(OpenmerWarning(m), stacklevel=3)
     return Timeline(columns, rows, segs, summary, out if keep else None, messages, np.stack([t0, t1], 1), labels,

@@ -218,3 +218,21 @@ def cut_to_speech(segs: Sequence[Segment], speech: Sequence[tuple[float, float]]
         if t < seg.end:
             add(Segment(t, seg.end, NO_SPEECH, float("nan"), 0))
     return out
+
+
+def unknown_stretches(segs: Sequence[tuple[float, float, str]]) -> list[tuple[float, float]]:
+    """``(start_s, end_s)`` of the stretches to review: ``unknown`` segments merged across the
+    silence between them (``no_speech``/``error`` segments, or gaps); a segment of a known class
+    ends a stretch."""
+    out: list[list[float]] = []
+    open_ = False
+    for s, e, lab in sorted(segs):
+        if lab == UNKNOWN_LABEL:
+            if open_:
+                out[-1][1] = e
+            else:
+                out.append([s, e])
+            open_ = True
+        elif lab not in (NO_SPEECH, ERROR):
+            open_ = False
+    return [(a, b) for a, b in out]
