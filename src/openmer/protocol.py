@@ -884,8 +884,8 @@ def setting_protocol(rule: SettingRule, labels: Sequence[str | None], groups: Se
         DataError: a label outside the setting's classes, a group without a part, or a known class
             without clips.
     """
-    labels = [lab or "" for lab in labels]
-    present = sorted(set(labels))
+    names = [lab or "" for lab in labels]
+    present = sorted(set(names))
     classes = rule.classes
     if rule.open_universe:
         classes = classes + tuple(c for c in present if c not in classes)
@@ -899,7 +899,7 @@ def setting_protocol(rule: SettingRule, labels: Sequence[str | None], groups: Se
         raise DataError(source, f"setting {rule.name}: class(es) {absent} have no clip")
 
     strata: dict[str, str] = {}  # group -> its (first) known label, or "(unknown)"
-    for g, lab in zip(groups, labels, strict=True):
+    for g, lab in zip(groups, names, strict=True):
         strata.setdefault(g, lab if lab in known else "(unknown)")
     if rule.group_split is not None:
         _, val, test = rule.group_split

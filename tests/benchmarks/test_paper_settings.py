@@ -188,7 +188,8 @@ def test_setting_runs_end_to_end(name, roots, tiny_encoders, tmp_path) -> None:
     cfg = _tiny_config(name).model_copy(update={"methods": ("msp",), "n_splits": repeats})
     result = ps.run_paper_setting(name, roots[name], config=cfg)
     level = result.meta["setting"]["levels"][0]
-    assert [(r["method"], r["level"], r["split"]) for r in result.records] == [("msp", level, i) for i in range(repeats)]
+    expected = [("msp", level, i) for i in range(repeats)]
+    assert [(r["method"], r["level"], r["split"]) for r in result.records] == expected
     assert [r.split for r in result.runs] == list(range(repeats))
     for r in result.records:
         assert 0.0 <= r["auroc"] <= 1.0 and 0.0 <= r["oscr"] <= 1.0
@@ -199,7 +200,8 @@ def test_setting_runs_end_to_end(name, roots, tiny_encoders, tmp_path) -> None:
 
 
 def test_cli_mosei_quick_with_reference_rows(roots, tiny_encoders, tmp_path, monkeypatch) -> None:
-    monkeypatch.setattr(ps, "paper_setting_config", lambda name, _make=ps.paper_setting_config, **kw: _tiny_config(name, _make))
+    monkeypatch.setattr(ps, "paper_setting_config",
+                        lambda name, _make=ps.paper_setting_config, **kw: _tiny_config(name, _make))
     row = {"table": "Table 3", "setting": "mosei", "method": "HCEP", "level": "O(5:1)",
            "auroc": 0.5, "oscr": 0.4, "source": "test row"}
     monkeypatch.setattr("openmer.reference.paper_rows", lambda setting=None, table=None: [row] * (setting == "mosei"))
@@ -215,7 +217,7 @@ def test_cli_mosei_quick_with_reference_rows(roots, tiny_encoders, tmp_path, mon
     assert REFERENCE_HEADER in (out / "results.md").read_text()
 
 
-@pytest.mark.parametrize("args, match", [
+@pytest.mark.parametrize(("args", "match"), [
     (["benchmark", "mafw"], "benchmark mafw needs its dataset folder: --root DIR"),
     (["benchmark", "cross", "--root", "x"], "--root mafw=MAFW_DIR --root mosei=MOSEI_DIR"),
     (["benchmark", "emodb", "--root", "x"], "--root is for"),

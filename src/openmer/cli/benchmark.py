@@ -12,6 +12,7 @@ import typer
 
 from openmer.cli.app import app
 from openmer.cli.common import MODELS_DIR_OPTION, ProgressCallback, console, handle_errors, rich_progress
+from openmer.config import OpenmerConfig
 from openmer.errors import ConfigError
 
 
@@ -31,7 +32,7 @@ class BenchmarkName(str, Enum):
     timeline = "timeline"
 
 
-def _posthoc_update(cfg, name: str, score: str) -> dict:
+def _posthoc_update(cfg: OpenmerConfig, name: str, score: str) -> dict[str, tuple[str, ...]]:
     """The config fields that ``--score`` sets: the post-hoc scores of the feature heads and of
     the methods on clips that have a head.
 
@@ -44,7 +45,7 @@ def _posthoc_update(cfg, name: str, score: str) -> dict:
     names = () if score.strip() == "none" else tuple(n.strip() for n in score.split(",") if n.strip())
     for n in names:
         get_score(n)
-    fields = {f: names for f in ("posthoc", "clip_posthoc") if f in type(cfg).model_fields}
+    fields: dict[str, tuple[str, ...]] = {f: names for f in ("posthoc", "clip_posthoc") if f in type(cfg).model_fields}
     if not fields:
         raise ConfigError(f"--score applies to benchmarks with post-hoc scores, not {name}")
     return fields
