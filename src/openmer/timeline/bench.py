@@ -5,8 +5,10 @@ A recording of N minutes cycles EmoDB's clips (``../shared/data/emodb``) in a se
 with 0.3-2 s silences between them, written once as 16 kHz mono (AAC ``.m4a`` by default, the
 case that was killed for memory before). Each (run, recording, threads) is measured in a fresh
 process: wall time of the whole timeline (decode, VAD, scoring, writing, picture), real-time
-factor (audio seconds per wall second), windows per second, and the peak resident memory of that
-process (``ru_maxrss``).
+factor (audio seconds per wall second), windows per second, the process's CPU time (user +
+system, loading included: on a shared machine this is the figure that does not depend on the
+other jobs) with audio seconds per CPU second, and the peak resident memory of that process
+(``ru_maxrss``).
 """
 
 from __future__ import annotations
@@ -66,7 +68,10 @@ def measure_one(run_dir: str, recording: str, out: str, threads: int, window: fl
     result = timeline(run_dir, recording, out, config=TimelineConfig(window=window, hop=hop), overwrite=True)
     wall = time.perf_counter() - t
     duration = float(result.summary["duration_s"])
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    cpu = usage.ru_utime + usage.ru_stime  # the whole process: imports and loading included
     return {"wall_s": round(wall, 1), "audio_s": round(duration, 1), "real_time_factor": round(duration / wall, 2),
+            "cpu_s": round(cpu, 1), "audio_per_cpu_s": round(duration / cpu, 2),
             "windows": len(result.rows), "windows_per_s": round(len(result.rows) / wall, 2),
             "scored_windows": result.summary["n_scored_windows"],
             "peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)}
