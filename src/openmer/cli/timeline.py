@@ -30,7 +30,7 @@ def timeline_command(
         None, "--transcript", help="SRT, WebVTT or JSON transcript (else NAME.srt/.vtt/.json beside the recording)."),
     window: float = typer.Option(4.0, "--window", help="Window length in seconds."),
     hop: float = typer.Option(2.0, "--hop", help="Seconds between window starts."),
-    smooth: int = typer.Option(3, "--smooth", help="Windows averaged before deciding (odd; 1 = no smoothing)."),
+    smooth: int = typer.Option(1, "--smooth", help="Windows averaged before deciding (odd; 1 = no smoothing)."),
     min_segment: float = typer.Option(0.0, "--min-segment", help="Segments shorter than this (s) join a neighbour."),
     min_pause: float = typer.Option(0.3, "--min-pause", help="Shorter speech pauses (s) do not cut a segment."),
     vad_threshold: float = typer.Option(0.5, "--vad-threshold", help="Silero speech probability of a speech frame."),

@@ -63,7 +63,7 @@ class TimelineBenchmarkConfig(OpenmerConfig):
     seed: int = 0
     window: float = 4.0
     hop: float = 2.0
-    smooth: int = 3
+    smooth: int = 1
     gap_s: tuple[float, float] = (0.3, 2.0)
     quick: bool = False
 

@@ -70,7 +70,7 @@ class TimelineConfig:
 
     window: float = 4.0
     hop: float = 2.0
-    smooth: int = 3
+    smooth: int = 1
     min_segment: float = 0.0
     min_pause: float = 0.3
     vad_threshold: float = 0.5
