@@ -131,12 +131,16 @@ def test_hcep_enrolment_grows_and_tunes_only_the_new_cuep_rows():
 
     train = [{k: torch.cat([a[k], b[k]]) if k != "text" else a[k] + b[k] for k in a} for a, b in [(batch(0), batch(1))]]
     old = {k: v.clone() for k, v in model.trainable_state_dict().items()}
-    new, params, losses, conf = enrol_method(model, "sadness", train, [batch(2)], steps=15, lr=0.05)
+    examples = [batch(2)]
+    untuned, _, _, _ = enrol_method(model, "sadness", train, examples, steps=0)
+    new, params, losses, conf = enrol_method(model, "sadness", train, examples, steps=15, lr=0.05)
     assert new.known_classes == ["anger", "joy", "sadness"] and set(params) == set(model.class_parameters())
     state = new.trainable_state_dict()
     for p in params:
         assert state[p].shape[0] == 3 and torch.equal(state[p][:2], old[p])  # old rows untouched
         assert not torch.allclose(state[p][2], old[p].mean(0))  # the new row was tuned
     assert all(torch.equal(state[k], v) for k, v in old.items() if k not in params)
-    assert losses[-1] < losses[0] and conf.shape == (12,)
+    assert len(losses) == 15 and conf.shape == (12,)
+    with torch.no_grad():  # the examples' loss falls from the untuned start (new rows = mean of the old)
+        assert float(new.train().loss(examples[0])) < float(untuned.train().loss(examples[0]))
     assert torch.equal(model.trainable_state_dict()["cuep.negative.audio"], old["cuep.negative.audio"])

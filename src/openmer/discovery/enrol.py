@@ -9,8 +9,9 @@ HCEP's CUEP whole-input prompts, MSP's classifier row, ARPL's reciprocal point).
    run, each class-indexed tensor gets a new row started at the mean of the K rows (HCEP's new
    class sentences "This video is {name}" / "... not {name}" come from the name itself);
 2. tunes only the new rows (``steps`` Adam steps; every other value stays as trained) on the
-   method's own loss of a batch of the run's training clips plus a batch of the examples (new
-   class index K), so the new class is learnt against the old ones it must not take;
+   method's own loss of a batch of the run's training clips and a batch of the examples (new
+   class index K), weighted K : 1 (class-balanced: the examples count as one class among K + 1),
+   so the new class is learnt against the old ones it must not take;
 3. refits what the method fits after training (:meth:`OpenSetMethod.finalize`, e.g. a post-hoc score);
 4. recomputes the deployable threshold on the training clips and the examples (known-class data
    only, HCEP Sec. 4.4.6, at the run's acceptance);
@@ -139,7 +140,9 @@ def _tune(method: OpenSetMethod, params: Sequence[str], train: list[dict[str, An
     try:
         for step in range(steps):
             opt.zero_grad()
-            loss = method.loss(train[step % len(train)]) + method.loss(examples[step % len(examples)])
+            # class-balanced: the examples weigh as one class among K + 1 (as if the new class had as
+            # many clips as an average old one), the training batch as the K others
+            loss = (k * method.loss(train[step % len(train)]) + method.loss(examples[step % len(examples)])) / (k + 1)
             loss.backward()
             for p in trainable:
                 if p.grad is not None:
