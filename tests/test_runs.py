@@ -10,15 +10,18 @@ import pytest
 import torch
 
 from openmer.data.tensors import FeatureDataset
-from openmer.errors import CheckpointError, ConfigError, SharedDataMissing
+from openmer.errors import CheckpointError, ConfigError
+from openmer.inference import load_run as _load_run
 from openmer.methods.arpl import ARPL, ARPLConfig
-from openmer.methods.base import CONFIG_FILE
 from openmer.runs import (
-    LAST_DIR, LATEST_FILE, RUN_FILE, TRAINER_STATE, TRAINER_TENSORS, check_resume, load_run, prepare_out, read_run_info,
+    LAST_DIR, LATEST_FILE, LEGACY_CONFIG_FILE, RUN_FILE, TRAINER_STATE, TRAINER_TENSORS, check_resume, prepare_out,
+    read_run_info,
 )
 from openmer.training import TrainConfig, fit
 from tests.backbones.conftest import tiny_paper_models, tiny_paper_profile  # noqa: F401  (fixtures)
 from tests.helpers.run_folders import KNOWN, audio_text_data, copy_run, trained_run  # noqa: F401  (fixtures)
+
+CONFIG_FILE = LEGACY_CONFIG_FILE
 
 
 def test_one_description_holds_everything(trained_run):
@@ -107,15 +110,15 @@ def test_prepare_out_refuses_to_replace_a_run(trained_run, tmp_path):
     (lambda r: (r / RUN_FILE).unlink(), r"run.json: not found"),
     (lambda r: _edit(r, lambda d: d.pop("threshold")), r"run.json: invalid run description \(threshold: field required\)"),
     (lambda r: _edit(r, lambda d: d.update(known_classes=["happy", "sad", "angry"])),
-     r"model.safetensors: does not match the rebuilt ARPL"),
+     r"model.safetensors: was trained with known classes .* but .*run.json says"),
     (lambda r: _edit(r, lambda d: d.update(method="nope")), r"run.json: unknown method 'nope'"),
     (lambda r: _edit(r, lambda d: d.update(schema_version=99)), r"run.json: written by a newer openmer"),
 ])
-def test_damaged_run_folders_name_the_file(trained_run, tmp_path, damage, match):
+def test_damaged_run_folders_name_the_file(trained_run, tmp_path, tiny_paper_profile, damage, match):
     run = copy_run(trained_run, tmp_path / "run")
     damage(run)
     with pytest.raises(CheckpointError, match=match):
-        load_run(run)
+        _load_run(run, profile=tiny_paper_profile)
 
 
 def _edit(run, change):
@@ -124,7 +127,7 @@ def _edit(run, change):
     (run / RUN_FILE).write_text(json.dumps(data))
 
 
-def test_older_run_folder_that_disagrees_with_its_config(trained_run, tmp_path):
+def test_older_run_folder_that_disagrees_with_its_config(trained_run, tmp_path, tiny_paper_profile):
     """Run folders of openmer before schema 2 kept config.json and run.json; they must agree."""
     run = copy_run(trained_run, tmp_path / "run")
     info = json.loads((run / RUN_FILE).read_text())
@@ -135,10 +138,11 @@ def test_older_run_folder_that_disagrees_with_its_config(trained_run, tmp_path):
     cfg = {"method": "arpl", "config": info["method_config"], "known_classes": KNOWN,
            "threshold": info["threshold"]["value"], "extra": {}}
     (run / CONFIG_FILE).write_text(json.dumps(cfg))
-    assert load_run(run).threshold == pytest.approx(info["threshold"]["value"])  # agreeing: readable
+    assert _load_run(run, profile=tiny_paper_profile).threshold == pytest.approx(info["threshold"]["value"])
+    assert read_run_info(run).threshold.source == "train"  # the older word "training", read as today's
     (run / CONFIG_FILE).write_text(json.dumps({**cfg, "known_classes": ["sad", "happy"]}))
     with pytest.raises(CheckpointError, match=r"run.json: says known_classes .* but .*config.json says"):
-        load_run(run)
+        _load_run(run, profile=tiny_paper_profile)
 
 
 def test_a_moved_run_folder_and_shared_folder_still_load(tmp_path, monkeypatch, tiny_paper_models, audio_text_data):
@@ -161,20 +165,16 @@ def test_a_moved_run_folder_and_shared_folder_still_load(tmp_path, monkeypatch, 
     shutil.move(shared, tmp_path / "shared-b")
     moved = shutil.move(run, tmp_path / "elsewhere" / "run")
     monkeypatch.setenv("SHARED_DIR", str(tmp_path / "shared-b"))
-    loaded = load_run(moved)
-    assert read_run_info(moved).profile["audio"]["name_or_path"] == str(tmp_path / "shared-b" / "models" / "wav2vec2")
+    profile_b = profile.model_copy(update={
+        m: getattr(profile, m).model_copy(update={"name_or_path": str(tmp_path / "shared-b" / "models" / d)})
+        for m, d in (("text", "clip"), ("video", "clip"), ("audio", "wav2vec2"))})
+    loaded = _load_run(moved, profile=profile_b)
+    assert read_run_info(moved).profile["audio"]["name_or_path"] == "${SHARED_DIR}/models/wav2vec2"  # an id, kept
     assert loaded.method.is_fitted
 
-    monkeypatch.setenv("SHARED_DIR", str(tmp_path / "nowhere"))
-    with pytest.raises(SharedDataMissing, match="SHARED_DIR"):
-        load_run(moved)
-
-
-def test_encoder_folder_gone_names_run_json(trained_run, tmp_path):
-    run = copy_run(trained_run, tmp_path / "run")
-    _edit(run, lambda d: d["profile"]["audio"].update(name_or_path=str(tmp_path / "gone" / "wav2vec2")))
-    with pytest.raises(CheckpointError, match=r"run.json: the audio encoder \(wav2vec2\) is stored as .*gone"):
-        load_run(run)
+    monkeypatch.setenv("SHARED_DIR", str(tmp_path / "nowhere"))  # the given profile's folders are not the run's now
+    with pytest.raises(CheckpointError, match=r"run.json: its audio encoder \(wav2vec2 \$\{SHARED_DIR\}/models/wav2vec2\)"):
+        _load_run(moved, profile=profile_b)
 
 
 def test_last_files_of_different_epochs_are_refused(tmp_path):

@@ -96,6 +96,28 @@ def atomic_write_text(path: str | Path, text: str) -> Path:
     return atomic_write_bytes(path, text.encode("utf-8"))
 
 
+def json_safe(obj: Any) -> Any:
+    """``obj`` with every non-finite float (NaN, infinity; Python or numpy) replaced by ``None``,
+    so that it is written as strict JSON (``json.dumps(..., allow_nan=False)``): an undefined number
+    is ``null``, never the non-JSON ``NaN``. Numpy scalars become Python numbers."""
+    import math
+
+    if isinstance(obj, dict):
+        return {k: json_safe(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [json_safe(v) for v in obj]
+    if hasattr(obj, "item") and callable(obj.item) and getattr(obj, "ndim", None) == 0:
+        obj = obj.item()
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    return obj
+
+
+def json_line(obj: Any) -> str:
+    """One line of strict JSON (:func:`json_safe`, ``allow_nan=False``): what the CLI prints."""
+    return json.dumps(json_safe(obj), allow_nan=False, ensure_ascii=False)
+
+
 def atomic_write_json(path: str | Path, obj: Any, *, sort_keys: bool = False, allow_nan: bool = True) -> Path:
     """Write ``obj`` as indented JSON (with a final newline) to ``path`` atomically; returns ``path``."""
     return atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=sort_keys, allow_nan=allow_nan,

@@ -4,9 +4,11 @@ Layout (``docs/training.md``, "Run folders")::
 
     RUN/
       run.json                       RunInfo: method + config, known classes, modalities, encoders
-                                     (profile), training config, threshold and how it was chosen,
-                                     data, training/validation sample ids, openmer version
-      model.safetensors              the selected trainable tensors (prompts, heads, reciprocal points)
+                                     (profile name and encoder ids), training config, threshold and
+                                     how it was chosen, data, training/validation sample ids, openmer version
+      model.safetensors              the selected trainable tensors (prompts, heads, reciprocal points);
+                                     its header repeats what defines the model (method, known classes,
+                                     encoder ids, a hash of the method config), checked against run.json
       metrics.json                   validation history; the selected epoch and the selection metric
       last/latest                    names the newest complete checkpoint (for --resume)
       last/epoch-NNNN/model.safetensors         the tensors after epoch NNNN
@@ -15,27 +17,33 @@ Layout (``docs/training.md``, "Run folders")::
                                      the training config, and what defines the run (method,
                                      classes, profile, data...)
 
-Nothing in a run folder is ever unpickled: tensors are safetensors, everything else JSON. Every
-file is written to a temporary name and renamed (:mod:`openmer.files`); a checkpoint is one unit
-(its folder is renamed into place, then ``last/latest`` switched: :func:`save_last`). ``run.json``
-is written last, so its presence marks a finished run. Paths of encoder weights inside the shared
-folder are stored as ``${SHARED_DIR}/...`` (:func:`openmer.paths.portable_path`), so a run folder
-and the shared folder can each be moved. Frozen encoders are referenced, never copied.
+Nothing in a run folder is ever unpickled: tensors are safetensors, everything else strict JSON
+(no ``NaN``/``Infinity``). Every file is written to a temporary name and renamed
+(:mod:`openmer.files`); a checkpoint is one unit (its folder is renamed into place, then
+``last/latest`` switched: :func:`save_last`). ``run.json`` is written last, so its presence marks
+a finished run.
+
+A run folder never chooses which encoder files are loaded: it records its profile's name and
+each encoder's id (kind + hub id, or ``${SHARED_DIR}/...`` for the shared models,
+:func:`openmer.paths.portable_path`); the loader resolves the profile itself (the registered
+profile of that name, or one the caller passes) and refuses a run whose encoder ids differ from
+it (:func:`trusted_profile`). So a run folder and the shared folder can each be moved, and a
+run folder cannot make openmer load a file from a path it names. Frozen encoders are referenced,
+never copied. :func:`openmer.inference.load_run` turns a run folder into a loaded run.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import math
 import os
 import shutil
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
 import torch
 from pydantic import Field, ValidationError
 
@@ -45,15 +53,17 @@ from openmer.errors import CheckpointError, ConfigError, OutputError
 from openmer.files import (
     atomic_path, atomic_write_json, atomic_write_text, check_writable, io_failure, read_safetensors,
 )
-from openmer.methods.base import CONFIG_FILE, WEIGHTS_FILE, OpenSetMethod
-from openmer.methods.threshold import (
-    DEFAULT_ACCEPTANCE, PAPER_ACCEPTANCE_RANGE, THRESHOLD_RULE, choose_threshold, thresholds_at,
-)
-from openmer.paths import portable_path, resolve_portable
+from openmer.methods.base import OpenSetMethod
+from openmer.methods.threshold import Threshold, threshold_source
+from openmer.paths import SHARED_MARK, portable_path
+
+if TYPE_CHECKING:
+    from openmer.backbones.specs import ProfileConfig
 
 logger = logging.getLogger(__name__)
 
 RUN_FILE = "run.json"
+WEIGHTS_FILE = "model.safetensors"
 METRICS_FILE = "metrics.json"
 LAST_DIR = "last"
 TRAINER_TENSORS = "trainer_state.safetensors"
@@ -61,62 +71,28 @@ TRAINER_STATE = "trainer_state.json"
 #: ``last/latest`` names the newest complete checkpoint folder ``last/epoch-NNNN``
 LATEST_FILE = "latest"
 EPOCH_PREFIX = "epoch-"
+#: the method description of openmer before run-folder schema 2; read (never written) to load such a folder
+LEGACY_CONFIG_FILE = "config.json"
 #: the pickled trainer state of openmer before run-folder schema 2; refused, never read
 PICKLED_TRAINER_STATE = "trainer_state.pt"
 RUN_SCHEMA_VERSION = 2
+#: the header key of ``model.safetensors`` that says what defines the model (:func:`weights_header`)
+WEIGHTS_HEADER_KEY = "openmer_run"
+#: what that header says it is
+WEIGHTS_FORMAT = "openmer run weights"
 #: entries of a folder that make it a run folder
-RUN_ENTRIES = (RUN_FILE, WEIGHTS_FILE, METRICS_FILE, LAST_DIR, CONFIG_FILE)
+RUN_ENTRIES = (RUN_FILE, WEIGHTS_FILE, METRICS_FILE, LAST_DIR, LEGACY_CONFIG_FILE)
 #: what ``--overwrite`` removes: the run's files and ``openmer evaluate``'s default output, nothing else
 OVERWRITE_ENTRIES = (*RUN_ENTRIES, "eval")
 
 __all__ = [
-    "LAST_DIR", "METRICS_FILE", "RUN_FILE", "DataInfo", "LoadedRun", "RunInfo", "ThresholdInfo",
-    "check_resume", "checkpoint_dir", "holds_run", "load_last", "load_run", "method_identity", "prepare_out",
-    "read_json", "read_run_info", "save_last", "save_metrics", "save_run",
+    "LAST_DIR", "METRICS_FILE", "RUN_FILE", "WEIGHTS_FILE", "DataInfo", "RunInfo", "check_resume", "checkpoint_dir",
+    "holds_run", "load_last", "load_method", "method_identity", "prepare_out", "read_json", "read_run_info",
+    "save_last", "save_metrics", "save_run", "trusted_profile", "weights_header",
 ]
 
 
 # ----------------------------------------------------------------------------- what run.json holds
-class AcceptancePoint(OpenmerConfig):
-    """A threshold that accepts ``acceptance`` of the threshold source's known-class clips."""
-
-    acceptance: float = Field(gt=0, le=1)
-    threshold: float
-
-
-class ThresholdInfo(OpenmerConfig):
-    """The deployable threshold and how it was chosen (HCEP Sec. 4.4.6, :mod:`openmer.methods.threshold`).
-
-    Attributes:
-        value: accept a clip as known when ``confidence >= value``.
-        acceptance: the fraction of the source's known-class clips it accepts.
-        source: ``"train"`` (the paper) or ``"val"``: which known-class clips it was chosen on.
-        rule: the rule in words.
-        at_acceptance: thresholds from the same clips at other acceptance targets (the paper's
-            0.60-0.66 and openmer's default), reported by ``openmer evaluate``.
-    """
-
-    value: float
-    acceptance: float = Field(gt=0, le=1)
-    source: Literal["train", "val"]
-    rule: str = ""
-    at_acceptance: list[AcceptancePoint] = Field(default_factory=list)
-
-    @classmethod
-    def from_confidences(cls, known_confidence: np.ndarray, acceptance: float,
-                         source: Literal["train", "val"]) -> ThresholdInfo:
-        """The threshold that accepts ``acceptance`` of ``known_confidence`` (the known-class clips of
-        ``source``; :func:`~openmer.methods.threshold.choose_threshold`), and the thresholds at the
-        paper's 0.60-0.66, openmer's default 0.90 and ``acceptance`` from the same clips.
-
-        Raises:
-            ValueError: an acceptance outside (0, 1], or no confidence.
-        """
-        targets = sorted({*PAPER_ACCEPTANCE_RANGE, DEFAULT_ACCEPTANCE, float(acceptance)})
-        return cls(value=choose_threshold(known_confidence, acceptance), acceptance=acceptance, source=source,
-                   rule=THRESHOLD_RULE, at_acceptance=thresholds_at(known_confidence, targets))
-
-
 class DataInfo(OpenmerConfig):
     """Which data a run was trained on.
 
@@ -136,7 +112,11 @@ class DataInfo(OpenmerConfig):
 
 
 class RunInfo(OpenmerConfig):
-    """Everything ``run.json`` records; the single description of a run (see the module docstring)."""
+    """Everything ``run.json`` records; the single description of a run (see the module docstring).
+
+    Every number is checked when read: the threshold finite, acceptances in (0, 1], counts >= 0
+    (and ``run.json`` holds no ``NaN``/``Infinity`` at all, :func:`read_run_info`).
+    """
 
     schema_version: int = RUN_SCHEMA_VERSION
     openmer_version: str = __version__
@@ -147,14 +127,14 @@ class RunInfo(OpenmerConfig):
     modalities: list[str] = Field(min_length=1)
     profile: dict[str, Any]
     train_config: dict[str, Any]
-    threshold: ThresholdInfo
+    threshold: Threshold
     data: DataInfo
     #: sample ids per part ("train", "val"): ``openmer evaluate`` refuses to score them as test clips
     samples: dict[str, list[str]] = Field(default_factory=dict)
     groups: dict[str, list[str]] = Field(default_factory=dict)
     #: classes added after training (``openmer enrol``, :mod:`openmer.discovery.enrol`), oldest first
     enrolments: list[dict[str, Any]] = Field(default_factory=list)
-    best_epoch: int
+    best_epoch: int = Field(ge=-1)
     select_metric: str
     n_train: int = Field(ge=0)
     n_val: int = Field(ge=0)
@@ -173,8 +153,27 @@ class RunInfo(OpenmerConfig):
 
 
 # ----------------------------------------------------------------------------- checked reading
-def read_json(path: str | Path, *, what: str = "file") -> dict[str, Any]:
+def _refuse_constant(path: Path) -> Callable[[str], Any]:
+    def refuse(token: str) -> Any:
+        raise CheckpointError(f"{path}: not valid JSON ({token} is not a JSON number; openmer writes strict JSON)")
+    return refuse
+
+
+def _finite_float(path: Path) -> Callable[[str], float]:
+    def parse(token: str) -> float:
+        value = float(token)
+        if not math.isfinite(value):
+            raise CheckpointError(f"{path}: the number {token} is out of range (not finite)")
+        return value
+    return parse
+
+
+def read_json(path: str | Path, *, what: str = "file", strict: bool = False) -> dict[str, Any]:
     """A JSON object from a file of a run folder.
+
+    Args:
+        strict: refuse ``NaN``, ``Infinity``, ``-Infinity`` (which Python's json accepts) and numbers
+            too large to be finite (``1e999``).
 
     Raises:
         CheckpointError: ``PATH: not found`` / ``not valid JSON (...)`` / ``not a JSON object``.
@@ -183,7 +182,9 @@ def read_json(path: str | Path, *, what: str = "file") -> dict[str, Any]:
     if not path.is_file():
         raise CheckpointError(f"{path}: {what} not found")
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        text = path.read_text(encoding="utf-8")
+        data = (json.loads(text, parse_constant=_refuse_constant(path), parse_float=_finite_float(path)) if strict
+                else json.loads(text))
     except UnicodeDecodeError as exc:
         raise CheckpointError(f"{path}: not valid JSON (not UTF-8 at byte {exc.start})") from exc
     except json.JSONDecodeError as exc:
@@ -211,27 +212,22 @@ def _portable(obj: Any) -> Any:
     return _map_specs(obj, portable_path)
 
 
-def _resolved(obj: Any) -> Any:
-    return _map_specs(obj, resolve_portable)
-
-
-def _check_encoder_paths(source: Path, profile: Mapping[str, Any]) -> None:
-    for modality in ("video", "audio", "text"):
-        spec = profile.get(modality)
-        if not isinstance(spec, dict) or not isinstance(spec.get("name_or_path"), str):
-            continue  # a malformed spec is reported when the profile is validated
-        where = Path(spec["name_or_path"])
-        if where.is_absolute() and not where.exists():
-            raise CheckpointError(
-                f"{source}: the {modality} encoder ({spec.get('kind')}) is stored as {where}, which does not exist. "
-                "A run folder refers to its frozen encoders by path: put them back there, or, for the shared "
-                "models, set SHARED_DIR to the folder that holds models/.")
+def encoder_id(name_or_path: str) -> str:
+    """How a run folder names an encoder's weights: a hub id, ``${SHARED_DIR}/<relative>`` for the
+    shared models, or (a run folder of another machine) an absolute path with a ``shared`` component,
+    read as ``${SHARED_DIR}/<the part after it>``. An id to compare, never a path to open."""
+    stored = portable_path(name_or_path)
+    p = Path(stored)
+    if p.is_absolute() and "shared" in p.parts:
+        rel = p.parts[len(p.parts) - p.parts[::-1].index("shared"):]
+        return f"{SHARED_MARK}/{'/'.join(rel)}"
+    return stored
 
 
 def _legacy_info(run_dir: Path, run: dict[str, Any]) -> RunInfo:
     """A run folder of openmer before schema 2 (``config.json`` + ``run.json``), checked for agreement."""
-    cfg_path, run_path = run_dir / CONFIG_FILE, run_dir / RUN_FILE
-    cfg = read_json(cfg_path, what="method config")
+    cfg_path, run_path = run_dir / LEGACY_CONFIG_FILE, run_dir / RUN_FILE
+    cfg = read_json(cfg_path, what="method config", strict=True)
     for key in ("method", "known_classes", "threshold"):
         if key in cfg and key in run and cfg[key] != run[key]:
             raise CheckpointError(
@@ -241,111 +237,223 @@ def _legacy_info(run_dir: Path, run: dict[str, Any]) -> RunInfo:
             schema_version=1, openmer_version=str(run.get("openmer_version", "?")), method=cfg["method"],
             method_config=cfg["config"], method_extra=cfg.get("extra", {}), known_classes=cfg["known_classes"],
             modalities=run["modalities"], profile=run["profile"], train_config=run.get("train_config", {}),
-            threshold=ThresholdInfo(value=float(cfg.get("threshold", run.get("threshold"))),
-                                    acceptance=float(run.get("acceptance", 0.9)),
-                                    source="val" if run.get("threshold_source") == "validation" else "train"),
+            threshold=Threshold(value=float(cfg.get("threshold", run.get("threshold"))),
+                                acceptance=float(run.get("acceptance", 0.9)),
+                                source=threshold_source(run.get("threshold_source", "train"))),
             data=DataInfo(source=str(run.get("data", "?")), split_rule="unrecorded", n_rows=0),
             groups=run.get("groups", {}), best_epoch=int(run.get("best_epoch", -1)),
             select_metric=str(run.get("select_metric", "?")), n_train=int(run.get("n_train", 0)),
             n_val=int(run.get("n_val", 0)))
     except (KeyError, TypeError, ValueError) as exc:
-        raise CheckpointError(f"{run_path}: incomplete run description ({exc})") from exc
+        raise CheckpointError(f"{run_path}: incomplete run description ({_problems(exc)})") from exc
+
+
+def _problems(exc: Exception) -> str:
+    if isinstance(exc, ValidationError):
+        return "; ".join(f"{'.'.join(map(str, e['loc'])) or 'top level'}: {e['msg'].lower()}" for e in exc.errors()[:3])
+    return str(exc)
 
 
 def read_run_info(run_dir: str | Path) -> RunInfo:
-    """The :class:`RunInfo` of a finished run folder, with encoder paths resolved for this machine.
+    """The :class:`RunInfo` of a finished run folder, every field and number checked.
+
+    Encoder ids stay as stored (``${SHARED_DIR}/...``, hub ids): they name encoders, and are
+    never opened as paths (:func:`trusted_profile`).
 
     Raises:
-        CheckpointError: ``run.json`` missing, not valid JSON, incomplete or invalid (naming the
-            file and the field), or (an older run folder) disagreeing with ``config.json``.
+        CheckpointError: ``run.json`` missing, not strict JSON (``NaN``...), incomplete or invalid
+            (naming the file and the field: e.g. a non-finite threshold, an acceptance outside
+            (0, 1]), or (an older run folder) disagreeing with ``config.json``.
     """
     run_dir = Path(run_dir)
     path = run_dir / RUN_FILE
     if not path.is_file():
         raise CheckpointError(f"{path}: not found; is {run_dir} a finished `openmer train` run?")
-    raw = read_json(path, what="run description")
-    if "schema_version" not in raw and (run_dir / CONFIG_FILE).is_file():
-        info = _legacy_info(run_dir, raw)
-    else:
-        version = raw.get("schema_version")
-        if isinstance(version, int) and version > RUN_SCHEMA_VERSION:
-            raise CheckpointError(f"{path}: written by a newer openmer (schema {raw['schema_version']}, "
-                                  f"openmer {raw.get('openmer_version')}); this is openmer {__version__}")
-        try:
-            info = RunInfo.model_validate(raw)
-        except ValidationError as exc:
-            problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'top level'}: {e['msg'].lower()}"
-                                 for e in exc.errors()[:3])
-            raise CheckpointError(f"{path}: invalid run description ({problems})") from exc
-    return info.model_copy(update={"profile": _resolved(info.profile), "method_config": _resolved(info.method_config)})
+    raw = read_json(path, what="run description", strict=True)
+    if "schema_version" not in raw and (run_dir / LEGACY_CONFIG_FILE).is_file():
+        return _legacy_info(run_dir, raw)
+    version = raw.get("schema_version")
+    if isinstance(version, int) and version > RUN_SCHEMA_VERSION:
+        raise CheckpointError(f"{path}: written by a newer openmer (schema {raw['schema_version']}, "
+                              f"openmer {raw.get('openmer_version')}); this is openmer {__version__}")
+    try:
+        return RunInfo.model_validate(raw)
+    except ValidationError as exc:
+        raise CheckpointError(f"{path}: invalid run description ({_problems(exc)})") from exc
 
 
-# ----------------------------------------------------------------------------- a loaded run
-@dataclass
-class LoadedRun:
-    """A run folder with its method and encoders loaded (CUEP features computed once here).
-
-    Attributes:
-        run_dir: the folder.
-        info: its :class:`RunInfo`.
-        method: the fitted method, in eval mode.
-        encoders: modality -> frozen encoder, as the method's input needs them.
-    """
-
-    run_dir: Path
-    info: RunInfo
-    method: OpenSetMethod
-    encoders: dict[str, Any]
-
-    @property
-    def modalities(self) -> list[str]:
-        return list(self.info.modalities)
-
-    @property
-    def known_classes(self) -> list[str]:
-        return list(self.method.known_classes)
-
-    @property
-    def threshold(self) -> float:
-        return float(self.info.threshold.value)
+# ----------------------------------------------------------------------------- what defines the weights
+def _config_sha256(method_config: Mapping[str, Any]) -> str:
+    """SHA-256 of the method config as stored (portable encoder ids, keys sorted)."""
+    text = json.dumps(_portable(dict(method_config)), sort_keys=True, allow_nan=False, separators=(",", ":"))
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
-def load_run(run_dir: str | Path, *, device: str | torch.device = "cpu") -> LoadedRun:
-    """Load a run folder written by :func:`openmer.training.run.train`.
+def _encoder_ids(profile: Mapping[str, Any], modalities: list[str]) -> dict[str, str]:
+    out = {}
+    for m in modalities:
+        spec = profile.get(m)
+        if isinstance(spec, dict):
+            out[m] = f"{spec.get('kind')}:{encoder_id(str(spec.get('name_or_path')))}"
+    return out
 
-    A method on precomputed features gets the profile's encoders for its modalities; a method on
-    clips (HCEP) rebuilds its own encoders from its config.
+
+def weights_header(info: RunInfo) -> dict[str, Any]:
+    """What defines the model (method, known classes in order, encoder ids, SHA-256 of the method
+    config), as ``model.safetensors`` carries it in its header: one key, :data:`WEIGHTS_HEADER_KEY`,
+    holding sorted JSON (one key, so that the same run gives byte-identical files).
+    :func:`load_method` refuses weights whose header disagrees with ``run.json``."""
+    return {"format": WEIGHTS_FORMAT, "method": info.method, "known_classes": info.known_classes,
+            "encoders": _encoder_ids(info.profile, info.modalities),
+            "method_config_sha256": _config_sha256(info.method_config)}
+
+
+def _header_metadata(info: RunInfo) -> dict[str, str]:
+    return {WEIGHTS_HEADER_KEY: json.dumps(weights_header(info), sort_keys=True, allow_nan=False)}
+
+
+def _check_header(path: Path, metadata: Mapping[str, str], info: RunInfo, source: Path) -> None:
+    """Refuse weights whose header says another model than ``run.json`` (weights written before the
+    header existed carry none and pass)."""
+    if WEIGHTS_HEADER_KEY not in metadata:
+        return
+    try:
+        header = json.loads(metadata[WEIGHTS_HEADER_KEY])
+    except json.JSONDecodeError as exc:
+        raise CheckpointError(f"{path}: its header ({WEIGHTS_HEADER_KEY}) is not valid JSON ({exc.msg})") from exc
+    if not isinstance(header, dict) or header.get("format") != WEIGHTS_FORMAT:
+        raise CheckpointError(f"{path}: its header ({WEIGHTS_HEADER_KEY}) is not an openmer run header")
+    expected = weights_header(info)
+    for key, words in (("method", "method"), ("known_classes", "known classes (in class-index order)"),
+                       ("encoders", "encoders"), ("method_config_sha256", "method config (SHA-256)")):
+        if header.get(key) != expected[key]:
+            raise CheckpointError(
+                f"{path}: was trained with {words} {json.dumps(header.get(key))} but {source} says "
+                f"{json.dumps(expected[key])}; the two files do not belong together (copy the run folder again, "
+                "do not edit run.json)")
+
+
+def _check_finite(path: Path, state: Mapping[str, torch.Tensor]) -> None:
+    """Refuse weights holding NaN or infinity, naming the tensor (a damaged or diverged run)."""
+    for name, t in state.items():
+        if t.is_floating_point() and not bool(torch.isfinite(t).all()):
+            bad = int((~torch.isfinite(t)).sum())
+            raise CheckpointError(f"{path}: tensor {name!r} holds {bad} non-finite value(s) (NaN or infinity) of "
+                                  f"{t.numel()}; the weights are damaged or training diverged")
+
+
+# ----------------------------------------------------------------------------- encoders of a run
+def trusted_profile(info: RunInfo, *, source: str | Path, profile: ProfileConfig | None = None) -> ProfileConfig:
+    """The profile a run's encoders load from: resolved by openmer, never read from the run folder.
+
+    The run records its profile's name and each encoder's id (kind + :func:`encoder_id`). Its
+    encoders load from ``profile`` when the caller gives one (the profile the run was trained
+    with, e.g. ``--profile FILE.json``), else from the registered profile of that name on this
+    machine; each encoder id the run needs must equal that profile's. The loader options the run
+    recorded (e.g. ``prompt_entry``) are kept: they are settings, not paths.
 
     Raises:
-        CheckpointError: not a finished run folder, a file that is missing, empty, truncated,
-            corrupt or not valid JSON, files that disagree, or encoder weights that are not where
-            the run folder says (each message names the file).
+        CheckpointError: the run names a profile that is not registered and none is given, or an
+            encoder id that differs from the profile's (one line naming ``source`` and the rule).
+        SharedDataMissing: the registered profile needs the shared folder and there is none.
     """
-    from openmer.backbones.factory import ProfileConfig, load_profile
+    from openmer.backbones.factory import PROFILES, profile_config
+    from openmer.backbones.specs import EncoderSpec, ProfileConfig
+
+    recorded = info.profile
+    name = str(recorded.get("name"))
+    rule = ("openmer loads a run's encoders only from its profile, never from a path in the run folder; "
+            "pass the profile it was trained with (--profile FILE.json)")
+    if profile is None:
+        if name not in PROFILES:
+            raise CheckpointError(f"{source}: names profile {name!r}, which is not a profile of this openmer "
+                                  f"({', '.join(PROFILES)}); {rule}")
+        profile = profile_config(name)
+    needed = set(info.modalities)
+    cfg_profile = info.method_config.get("profile")
+    if isinstance(cfg_profile, dict):  # a method on clips records the encoders it holds in its config
+        needed |= {m for m in ("video", "audio", "text") if isinstance(cfg_profile.get(m), dict)}
+    specs: dict[str, EncoderSpec] = {}
+    for m in sorted(needed):
+        for rec_profile in (recorded, cfg_profile if isinstance(cfg_profile, dict) else {}):
+            rec = rec_profile.get(m)
+            if rec is None:
+                continue
+            if not isinstance(rec, dict) or not isinstance(rec.get("name_or_path"), str):
+                raise CheckpointError(f"{source}: the {m} encoder entry is not a {{kind, name_or_path}} object")
+            mine = getattr(profile, m)
+            theirs = (rec.get("kind"), encoder_id(rec["name_or_path"]))
+            if mine is None or theirs != (mine.kind, encoder_id(mine.name_or_path)):
+                have = "none" if mine is None else f"{mine.kind} {encoder_id(mine.name_or_path)}"
+                raise CheckpointError(f"{source}: its {m} encoder ({theirs[0]} {theirs[1]}) is not profile "
+                                      f"{profile.name!r}'s on this machine ({have}); {rule}")
+            try:
+                specs[m] = mine.model_copy(update={"options": dict(rec.get("options") or {})})
+            except (TypeError, ValueError) as exc:
+                raise CheckpointError(f"{source}: the {m} encoder's options are invalid ({exc})") from exc
+    return ProfileConfig(name=profile.name, **specs)
+
+
+def load_method(run_dir: str | Path, info: RunInfo | None = None, *, device: str | torch.device = "cpu",
+                profile: ProfileConfig | None = None,
+                encoders: Mapping[str, torch.nn.Module] | None = None) -> tuple[RunInfo, OpenSetMethod, dict[str, Any]]:
+    """The fitted method of a run folder and the encoders its input goes through.
+
+    Order of the checks (each refusal names the file): ``run.json`` (strict JSON, every field and
+    number), the method name, the encoders (:func:`trusted_profile`, unless ``encoders`` are
+    given), ``model.safetensors`` (readable; its header agrees with ``run.json``; every tensor
+    finite), then the rebuilt method's tensors. Only then are encoders loaded.
+
+    Args:
+        run_dir: the run folder.
+        info: its :class:`RunInfo` when already read.
+        device: where the method and encoders go.
+        profile: the profile the run was trained with (see :func:`trusted_profile`).
+        encoders: frozen encoders already loaded by the caller (modality -> encoder), used instead of
+            the profile's (e.g. a service holding them, tests with tiny encoders).
+
+    Returns:
+        ``(info, method, encoders)``: the method fitted and in eval mode; the encoders of the
+        method's input (the profile's for a method on features, the method's own for one on clips).
+
+    Raises:
+        CheckpointError: as above.
+    """
+    from openmer.backbones.factory import load_profile
     from openmer.methods.registry import get_method
 
     run_dir = Path(run_dir)
-    info = read_run_info(run_dir)
+    info = info or read_run_info(run_dir)
     source = run_dir / RUN_FILE
-    _check_encoder_paths(source, info.profile)
-    if isinstance(info.method_config.get("profile"), dict):
-        _check_encoder_paths(source, info.method_config["profile"])
     try:
-        profile = ProfileConfig.from_dict(info.profile)
         method_cls = get_method(info.method)
     except ConfigError as exc:
         raise CheckpointError(f"{source}: {exc}") from exc
-    missing = [m for m in info.modalities if m not in profile.specs()]
-    if missing:
-        raise CheckpointError(f"{source}: modalities {missing} have no encoder in its profile {profile.name!r}")
-    encoders: dict[str, Any] = {}
+    trusted = None if encoders is not None else trusted_profile(info, source=source, profile=profile)
+    if trusted is not None:
+        missing = [m for m in info.modalities if m not in trusted.specs()]
+        if missing:
+            raise CheckpointError(f"{source}: modalities {missing} have no encoder in its profile {trusted.name!r}")
+    weights = run_dir / WEIGHTS_FILE
+    state, header = read_safetensors(weights)
+    _check_header(weights, header, info, source)
+    _check_finite(weights, state)
+    description = info.method_description()
+    if trusted is not None and isinstance(info.method_config.get("profile"), dict):
+        # the method rebuilds its encoders from the trusted profile, never from the stored paths
+        description["config"] = {**info.method_config, "profile": trusted.to_dict()}
+    held = dict(encoders or {})
     if method_cls.consumes == "features":
-        encoders = load_profile(profile, modalities=tuple(info.modalities), device=device)
-    method = method_cls.from_description(info.method_description(), run_dir / WEIGHTS_FILE, source=source,
-                                         device=device)
-    if not encoders:  # a method on clips holds its encoders
-        encoders = method.input_encoders()
-    return LoadedRun(run_dir, info, method, encoders)
+        if encoders is None:
+            assert trusted is not None
+            held = dict(load_profile(trusted, modalities=tuple(info.modalities), device=device))  # type: ignore[arg-type]
+        method = method_cls.from_description(description, state, weights=weights, source=source, device=device)
+    else:
+        kwargs = {"encoders": held} if encoders is not None else {}
+        method = method_cls.from_description(description, state, weights=weights, source=source, device=device,
+                                             **kwargs)
+        held = method.input_encoders()
+    return info, method, held
 
 
 # ----------------------------------------------------------------------------- writing a run
@@ -390,12 +498,20 @@ def prepare_out(out: str | Path, *, resume: bool = False, overwrite: bool = Fals
 
 
 def save_run(run_dir: str | Path, method: OpenSetMethod, info: RunInfo) -> Path:
-    """Write the selected weights and ``run.json`` (last, so that it marks a finished run)."""
+    """Write the selected weights (their header: :func:`weights_header`) and ``run.json`` (strict
+    JSON, encoder paths as portable ids; last, so that it marks a finished run).
+
+    Raises:
+        ValueError: ``info`` holds a non-finite number (nothing is written).
+        OutputError: a file cannot be written.
+    """
     run_dir = Path(run_dir)
-    method.save_weights(run_dir / WEIGHTS_FILE)
     data = info.to_dict()
     data.update(profile=_portable(data["profile"]), method_config=_portable(data["method_config"]))
-    atomic_write_json(run_dir / RUN_FILE, data)
+    json.dumps(data, allow_nan=False)  # a NaN or infinity is refused here, before any file is written
+    portable = RunInfo.model_validate(data)
+    method.save_weights(run_dir / WEIGHTS_FILE, metadata=_header_metadata(portable))
+    atomic_write_json(run_dir / RUN_FILE, data, allow_nan=False)
     return run_dir
 
 

@@ -85,10 +85,10 @@ def test_split_by_test_set_gives_one_record_per_corpus():
     run = RunScores("msp", ("text", "audio"), "O(2:7)", 0.5, 1, list(known), ["x"],
                     confidence=np.array([0.9, 0.2, 0.3, 0.8, 0.1, 0.7]), prediction=np.array([0, 0, 1, 0, 1, 1]),
                     labels=np.array([0, -1, -1, 0, -1, 1]), class_names=names, features=np.eye(6),
-                    threshold=0.5, threshold_confidence=np.array([0.6, 0.4, 0.9]), threshold_source="validation")
+                    threshold=0.5, threshold_confidence=np.array([0.6, 0.4, 0.9]), threshold_source="val")
     (rec_in, run_in), (rec_x, run_x) = split_by_test_set(run, groups, "O(2:4)", "emodb")
     # both test sets keep the threshold chosen on the training corpus's validation speakers (Figs. 10/11)
-    assert run_x.threshold == run_in.threshold == rec_x["threshold"] == 0.5 and run_x.threshold_source == "validation"
+    assert run_x.threshold == run_in.threshold == rec_x["threshold"] == 0.5 and run_x.threshold_source == "val"
     np.testing.assert_array_equal(run_x.threshold_confidence, [0.6, 0.4, 0.9])
     assert (rec_in["train_set"], rec_in["test_set"], rec_in["shift"]) == ("emodb", "emodb", "in-corpus")
     assert (rec_x["test_set"], rec_x["shift"]) == ("ravdess-speech", "cross-corpus")

@@ -75,7 +75,7 @@ def test_every_trial_records_a_threshold_chosen_on_known_validation_data(partial
     manifest, result, seen = partial
     own = [r for r in result.records if "posthoc_of" not in r]  # post-hoc rows save no scores of their own
     for rec, run in zip(own, result.runs, strict=True):
-        assert run.threshold_source == "validation"
+        assert run.threshold_source == "val"
         assert rec["threshold"] == run.threshold == choose_threshold(run.threshold_confidence)
     for kind in ("baseline", "hcep"):
         (method, _, val), = seen[kind]

@@ -18,6 +18,7 @@ from tests.helpers.run_folders import (  # noqa: F401  (fixtures)
     clip_rows,
     copy_run,
     profile_json,
+    run_profile,
     trained_run,
     write_manifest,
     write_wav,
@@ -51,7 +52,7 @@ def test_train_prints_a_plain_line_per_epoch_and_refuses_to_overwrite(tmp_path, 
     epochs = [line for line in res.stderr.splitlines() if line.startswith("train arpl: ")]
     assert len(epochs) == 2 and epochs[0].startswith("train arpl: 1/2 done, elapsed 0:0") and "remaining ~" in epochs[0]
     assert "note: left out 8 row(s) whose label is not a known class: angry 8" in res.stderr
-    assert "threshold" in res.stderr and "known-class train clips" in res.stderr
+    assert "threshold" in res.stderr and "known-class training" in res.stderr
 
     again = runner.invoke(app, _train_args(audio_text_data, prof, tmp_path / "run"))
     assert again.exit_code == 1 and "already holds a run" in again.output and "--overwrite" in again.output
@@ -113,11 +114,11 @@ def test_manifest_path_leaving_its_root_is_refused(tmp_path, tiny_paper_profile)
 
 
 # ----------------------------------------------------------------------------- evaluate
-def test_evaluate_leaves_out_training_clips_and_reports_operating_points(tmp_path, cache, trained_run):
+def test_evaluate_leaves_out_training_clips_and_reports_operating_points(run_profile, tmp_path, cache, trained_run):
     root = tmp_path / "data"
     rows = clip_rows(root, groups=4) + [dict(r, id=r["id"] + "-new", group="s9") for r in clip_rows(root, groups=1)]
     data = write_manifest(root / "m.csv", rows)
-    res = runner.invoke(app, ["evaluate", str(trained_run), "--data", str(data), "--out", str(tmp_path / "eval")])
+    res = runner.invoke(app, ["evaluate", str(trained_run), "--profile", str(run_profile), "--data", str(data), "--out", str(tmp_path / "eval")])
     assert res.exit_code == 0, res.output
     metrics = json.loads(res.stdout)
     assert metrics["n_excluded_seen"] == 16 and metrics["n_known"] == 4 and metrics["n_unknown"] == 10
@@ -131,7 +132,7 @@ def test_evaluate_leaves_out_training_clips_and_reports_operating_points(tmp_pat
     assert (tmp_path / "eval" / "evaluation.json").is_file() and (tmp_path / "eval" / "roc.png").is_file()
 
 
-def test_evaluate_score_rescores_the_trained_head_fitted_on_the_runs_training_clips(tmp_path, cache, trained_run):
+def test_evaluate_score_rescores_the_trained_head_fitted_on_the_runs_training_clips(run_profile, tmp_path, cache, trained_run):
     """Issue 16: ``evaluate --score NAME``. The run's own score (ARPL: max logit) through --score gives
     the same metrics and threshold as without it; a fitted score (Mahalanobis) is fitted and thresholded
     on the run's training clips, so without them in DATA it is one clear line."""
@@ -141,7 +142,7 @@ def test_evaluate_score_rescores_the_trained_head_fitted_on_the_runs_training_cl
     runs = {}
     for score in (None, "max_logit", "mahalanobis"):
         extra = ["--score", score] if score else []
-        res = runner.invoke(app, ["evaluate", str(trained_run), "--data", str(data), "--out", str(tmp_path / str(score)),
+        res = runner.invoke(app, ["evaluate", str(trained_run), "--profile", str(run_profile), "--data", str(data), "--out", str(tmp_path / str(score)),
                                   *extra])
         assert res.exit_code == 0, res.output
         runs[score] = json.loads(res.stdout)
@@ -151,16 +152,16 @@ def test_evaluate_score_rescores_the_trained_head_fitted_on_the_runs_training_cl
     assert maha["closed_acc"] == own["closed_acc"] and maha["threshold_source"] == "train"
     assert maha["threshold"] != own["threshold"]
     unseen = write_manifest(root / "unseen.csv", [dict(r, id=r["id"] + "-u") for r in rows])
-    bad = runner.invoke(app, ["evaluate", str(trained_run), "--data", str(unseen), "--score", "knn"])
+    bad = runner.invoke(app, ["evaluate", str(trained_run), "--profile", str(run_profile), "--data", str(unseen), "--score", "knn"])
     assert bad.exit_code == 1 and "Traceback" not in bad.output
     assert "unseen.csv" in bad.output and "are not rows of this data" in bad.output
 
 
-def test_evaluate_uses_the_test_rows_of_a_split_column_and_warns_about_near_labels(tmp_path, cache, trained_run):
+def test_evaluate_uses_the_test_rows_of_a_split_column_and_warns_about_near_labels(run_profile, tmp_path, cache, trained_run):
     root = tmp_path / "data"
     rows = [dict(r, id=r["id"] + "-x", split="test" if r["group"] == "s3" else "train") for r in clip_rows(root)]
     rows.append({"id": "odd", "audio": rows[0]["audio"], "text": "hm", "label": "Happy", "group": "s3", "split": "test"})
-    res = runner.invoke(app, ["evaluate", str(trained_run), "--data", str(write_manifest(root / "m.csv", rows)),
+    res = runner.invoke(app, ["evaluate", str(trained_run), "--profile", str(run_profile), "--data", str(write_manifest(root / "m.csv", rows)),
                               "--out", str(tmp_path / "eval")])
     assert res.exit_code == 0, res.output
     metrics = json.loads(res.stdout)
@@ -169,14 +170,14 @@ def test_evaluate_uses_the_test_rows_of_a_split_column_and_warns_about_near_labe
     assert "label 'Happy' differs from the known class 'happy' only in case or spaces" in res.stderr
 
 
-def test_evaluate_out_not_writable_fails_first(tmp_path, trained_run):
+def test_evaluate_out_not_writable_fails_first(run_profile, tmp_path, trained_run):
     (tmp_path / "f").write_text("x")
-    res = runner.invoke(app, ["evaluate", str(trained_run), "--data", "nope.csv", "--out", str(tmp_path / "f")])
+    res = runner.invoke(app, ["evaluate", str(trained_run), "--profile", str(run_profile), "--data", "nope.csv", "--out", str(tmp_path / "f")])
     assert res.exit_code == 1 and f"error: {tmp_path / 'f'}: exists and is not a folder" in res.output
 
 
 # ----------------------------------------------------------------------------- predict
-def test_predict_scores_good_files_and_reports_bad_ones(tmp_path, trained_run):
+def test_predict_scores_good_files_and_reports_bad_ones(run_profile, tmp_path, trained_run):
     folder = tmp_path / "clips"
     good = write_wav(folder / "good.wav", 440.0)
     (folder / "good.txt").write_text("i feel happy now", encoding="utf-8")
@@ -186,7 +187,7 @@ def test_predict_scores_good_files_and_reports_bad_ones(tmp_path, trained_run):
     (folder / "latin1.txt").write_bytes("ich f\xfchle".encode("latin-1"))
     encode(folder / "mute.mp4", make_frames(), 10, None, 22050)  # a video without an audio track, no transcript
     short = write_wav(folder / "short.wav", 440.0, seconds=0.05)
-    res = runner.invoke(app, ["predict", str(trained_run), str(folder), str(tmp_path / "missing.wav")])
+    res = runner.invoke(app, ["predict", str(trained_run), "--profile", str(run_profile), str(folder), str(tmp_path / "missing.wav")])
     assert res.exit_code == EXIT_SOME_FAILED, res.output
     records = {os.path.basename(r["file"]): r for r in _lines(res.stdout)}
     assert sorted(records) == ["corrupt.wav", "empty.wav", "good.wav", "latin1.wav", "missing.wav", "mute.mp4",
@@ -205,17 +206,18 @@ def test_predict_scores_good_files_and_reports_bad_ones(tmp_path, trained_run):
     assert "Traceback" not in res.output
 
 
-def test_predict_warns_on_a_very_short_clip(tmp_path, trained_run):
+def test_predict_warns_on_a_very_short_clip(tmp_path, trained_run, tiny_paper_profile):
     from openmer.inference import predict
 
-    [record] = predict(trained_run, [write_wav(tmp_path / "blip.wav", 440.0, seconds=0.2)], text="hm")
+    [record] = predict(trained_run, [write_wav(tmp_path / "blip.wav", 440.0, seconds=0.2)], text="hm",
+                       profile=tiny_paper_profile)
     assert "error" not in record, record
     assert record["warnings"] == ["0.200 s is shorter than 0.25 s: too short for a reliable prediction"]
 
 
-def test_predict_scores_a_long_clip_in_windows(tmp_path, trained_run):
+def test_predict_scores_a_long_clip_in_windows(run_profile, tmp_path, trained_run):
     long = write_wav(tmp_path / "interview.wav", 440.0, seconds=4.5)
-    res = runner.invoke(app, ["predict", str(trained_run), str(long), "--text", "i feel happy", "--window", "2",
+    res = runner.invoke(app, ["predict", str(trained_run), "--profile", str(run_profile), str(long), "--text", "i feel happy", "--window", "2",
                               "--hop", "1"])
     assert res.exit_code == 0, res.output
     [record] = _lines(res.stdout)
@@ -226,10 +228,10 @@ def test_predict_scores_a_long_clip_in_windows(tmp_path, trained_run):
     assert sum(record["probabilities"].values()) == pytest.approx(1.0)
 
 
-def test_predict_text_only_clip_for_an_audio_model_uses_what_is_there(tmp_path, trained_run):
+def test_predict_text_only_clip_for_an_audio_model_uses_what_is_there(run_profile, tmp_path, trained_run):
     """A video without audio but with a transcript: predicted from the text, said in "warnings"."""
     encode(tmp_path / "mute.mp4", make_frames(), 10, None, 22050)
-    res = runner.invoke(app, ["predict", str(trained_run), str(tmp_path / "mute.mp4"), "--text", "so happy"])
+    res = runner.invoke(app, ["predict", str(trained_run), "--profile", str(run_profile), str(tmp_path / "mute.mp4"), "--text", "so happy"])
     assert res.exit_code == 0, res.output
     [record] = _lines(res.stdout)
     assert record["modalities"] == ["text"] and record["warnings"] == ["no audio: predicted from text"]
@@ -239,10 +241,10 @@ def test_predict_text_only_clip_for_an_audio_model_uses_what_is_there(tmp_path, 
     (lambda r: (r / "model.safetensors").write_bytes(b"oops"), "model.safetensors: not a readable safetensors file"),
     (lambda r: (r / "run.json").write_text("{"), "run.json: not valid JSON"),
 ])
-def test_predict_on_a_damaged_run_is_one_line(tmp_path, trained_run, damage, match):
+def test_predict_on_a_damaged_run_is_one_line(run_profile, tmp_path, trained_run, damage, match):
     run = copy_run(trained_run, tmp_path / "run")
     damage(run)
-    res = runner.invoke(app, ["predict", str(run), str(write_wav(tmp_path / "a.wav"))])
+    res = runner.invoke(app, ["predict", str(run), "--profile", str(run_profile), str(write_wav(tmp_path / "a.wav"))])
     assert res.exit_code == 1 and f"error: {run}" in res.output and match in res.output
     assert "Traceback" not in res.output and [ln for ln in res.output.splitlines() if "error" in ln] == \
         [ln for ln in res.output.splitlines() if ln.startswith("error: ")] and res.output.count("error: ") == 1

@@ -109,7 +109,7 @@ def test_train_and_predict_use_the_same_rule(tmp_path, monkeypatch):
                              out=tmp_path / "run",
                              train_config=TrainConfig(epochs=1, optimizer="adam", lr=1e-2, batch_size=8),
                              modalities=["text", "audio"], cache_dir=tmp_path / "cache")
-    run = inference.load_run(out)
+    run = inference.load_run(out, profile=profile)
     info = run.info
     known = [i for i, s in enumerate(manifest) if s.label in CLASSES[:3]]
     man = manifest.subset(known)

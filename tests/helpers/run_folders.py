@@ -82,8 +82,41 @@ def audio_text_data(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="module")
+def run_profile(tmp_path_factory, tiny_paper_profile) -> Path:
+    """The tiny paper profile as a profile JSON file (``--profile``): the runs of these tests are
+    trained on it, and a run's encoders load only from the profile it names or is given."""
+    return profile_json(tiny_paper_profile, tmp_path_factory.mktemp("profile") / "tiny-paper.json")
+
+
+@pytest.fixture(scope="module")
 def trained_run(tmp_path_factory, tiny_paper_profile, audio_text_data) -> Path:
     """An ARPL run (audio + text, known happy and sad) on the tiny paper profile."""
     out = tmp_path_factory.mktemp("run") / "run"
     return train(audio_text_data, KNOWN, method="arpl", profile=tiny_paper_profile, out=out, train_config=FAST,
                  modalities=["audio", "text"], cache_dir=tmp_path_factory.mktemp("cache"))
+
+
+def run_info_for(method, *, modalities=("features",), profile=None, n_train: int = 0):
+    """A :class:`~openmer.runs.RunInfo` for a method fitted outside ``openmer train`` (tests), its
+    threshold the method's (or 0.5)."""
+    from openmer.methods.threshold import Threshold
+    from openmer.runs import DataInfo, RunInfo
+
+    value = 0.5 if method.threshold is None else float(method.threshold)
+    return RunInfo(method=method.name, method_config=method.config.to_dict(), method_extra=method.extra_state(),
+                   known_classes=list(method.known_classes), modalities=list(modalities),
+                   profile=profile.to_dict() if profile is not None else {"name": "none"}, train_config={},
+                   threshold=Threshold(value=value, acceptance=0.9, source="train"),
+                   data=DataInfo(source="test", split_rule="test", n_rows=n_train), best_epoch=-1,
+                   select_metric="last", n_train=n_train, n_val=0)
+
+
+def round_trip(method, folder: Path, *, modalities=("features",), profile=None, encoders=None):
+    """``method`` written to ``folder`` by :func:`openmer.runs.save_run` and loaded back by
+    :func:`openmer.inference.load_run` (the one run-folder format); ``encoders`` (already loaded)
+    or ``profile`` (the one it was built with) give its encoders."""
+    from openmer.inference import load_run
+    from openmer.runs import save_run
+
+    save_run(folder, method, run_info_for(method, modalities=modalities, profile=profile))
+    return load_run(folder, profile=profile, encoders=encoders if encoders is not None or profile else {})

@@ -2,7 +2,8 @@
 
 For every entry of the method registry: ``NotFittedError`` before fit, a training loss that falls
 on a small separable problem, score shapes and dtypes, higher confidence for known than for
-unknown samples (held-out data), output on the input's device, and save -> load identical scores.
+unknown samples (held-out data), output on the input's device, and a round trip through the one
+run-folder format (runs.save_run -> a moved folder -> inference.load_run): identical scores and threshold.
 
 A method gets these checks by being registered. Methods that read cached features use the
 feature toy (two blocks, so per-modality methods split it); a method that reads clips through
@@ -15,17 +16,24 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+import shutil
+
 import pytest
 import torch
 
 from openmer.backbones.factory import ProfileConfig
 from openmer.data.tensors import FeatureDataset
 from openmer.errors import NotFittedError
+from openmer.inference import load_run
 from openmer.methods import OpenSetMethod, get_method, list_methods
+from openmer.methods.inputs import FeatureInputs
+from openmer.methods.threshold import Threshold
 from openmer.metrics import auroc
+from openmer.runs import save_run
 from openmer.training import TrainConfig, fit
 from tests.helpers.encoders import ToyText, toy_encoders
 from tests.helpers.features import blobs, sphere_blobs
+from tests.helpers.run_folders import run_info_for
 
 CLASSES = ["anger", "joy", "sadness"]
 DEVICES = ["cpu", pytest.param("cuda", marks=pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA"))]
@@ -165,15 +173,43 @@ def test_output_on_the_input_device(trained, device):
     method.to("cpu")
 
 
-def test_save_load_gives_identical_scores(trained, tmp_path):
-    name, case, _ = trained
-    case.method.threshold = 0.25
-    case.method.save(tmp_path / name)
-    back = OpenSetMethod.load(tmp_path / name, **case.load_kwargs)
-    assert type(back) is type(case.method) and back.threshold == 0.25 and back.known_classes == CLASSES
-    a, b = case.method.score_all(case.known + case.unknown), back.score_all(case.known + case.unknown)
-    assert torch.equal(a.prediction, b.prediction)
-    torch.testing.assert_close(a.confidence, b.confidence, rtol=0, atol=1e-6)
+def _feature_inputs(case: Case, batches: list[dict]) -> FeatureInputs | None:
+    """The held-out batches as the feature pipeline of ``openmer evaluate``/``predict`` builds them
+    (blocks per modality, absent blocks filled with the method's training mean), or ``None`` for a
+    method on clips."""
+    if case.method.consumes != "features":
+        return None
+    x = torch.cat([torch.as_tensor(b["features"]) for b in batches]).numpy()
+    y = torch.cat([torch.as_tensor(b["label"]) for b in batches]).numpy()
+    layout = case.method.config.block_layout()
+    starts = [sum(d for _, d in layout[:i]) for i in range(len(layout))]
+    feats = {name: x[:, s:s + d] for (name, d), s in zip(layout, starts, strict=True)}
+    return FeatureInputs(feats, None, [name for name, _ in layout], y)
+
+
+def test_run_folder_round_trip_gives_identical_scores_and_threshold(trained, tmp_path):
+    """Every registered method through the one run-folder format: runs.save_run -> a moved folder ->
+    inference.load_run: same class, known classes, threshold (value and rule) and scores, the
+    held-out clips scored through the input pipeline of ``openmer evaluate`` / ``predict``."""
+    name, case, result = trained
+    held_out = case.known + case.unknown
+    s = case.method.score_all(held_out)
+    conf = case.method.score_all(case.known).confidence.numpy()
+    case.method.threshold = Threshold.from_confidences(conf, 0.9, "val").value
+    mods = ([n for n, _ in case.method.config.block_layout()] if case.method.consumes == "features"
+            else sorted(case.method.input_encoders()))
+    info = run_info_for(case.method, modalities=mods)
+    info = info.model_copy(update={"threshold": Threshold.from_confidences(conf, 0.9, "val")})
+    save_run(tmp_path / "a" / name, case.method, info)
+    moved = shutil.move(tmp_path / "a" / name, tmp_path / "b" / name)
+    run = load_run(moved, encoders=case.load_kwargs.get("encoders", {}))
+    back = run.method
+    assert type(back) is type(case.method) and back.known_classes == CLASSES and back.is_fitted
+    assert run.info.threshold == info.threshold and run.threshold == back.threshold == case.method.threshold
+    inputs = _feature_inputs(case, held_out)
+    b = back.score_all(held_out if inputs is None else inputs.batches(back))
+    assert torch.equal(s.prediction, b.prediction), name
+    torch.testing.assert_close(s.confidence, b.confidence, rtol=0, atol=1e-6)
 
 
 def test_frozen_encoders_stay_in_eval_mode_when_the_method_trains():

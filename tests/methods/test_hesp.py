@@ -7,13 +7,13 @@ import torch
 
 from openmer.backbones.factory import ProfileConfig
 from openmer.errors import ConfigError, MissingModalityError
-from openmer.methods import OpenSetMethod
 from openmer.methods.distance import composite_distance
 from openmer.methods.hesp import HESP, HESPConfig, add_visual_prompt, cam_centre, patch_window, supcon_loss
 from openmer.training import TrainConfig, fit
 from openmer.training.run import build_method
 from tests.backbones.tiny import make_tiny_paper_models
 from tests.helpers.encoders import toy_encoders
+from tests.helpers.run_folders import round_trip
 
 CLASSES = ["anger", "joy", "sadness"]
 TOY = ProfileConfig(name="toy")
@@ -135,8 +135,7 @@ def test_trains_on_the_tiny_clip_profile_and_round_trips(tiny_clip, tmp_path):
     held_out = videos(labels, 7, size=32)
     s = m.score_all([held_out])
     assert (s.prediction == labels).float().mean() > 1 / 3 + 0.2
-    m.save(tmp_path / "hesp")
-    back = OpenSetMethod.load(tmp_path / "hesp")
+    back = round_trip(m, tmp_path / "hesp", modalities=["video"], profile=tiny_clip).method
     torch.testing.assert_close(back.score_all([held_out]).confidence, s.confidence)
 
 
@@ -163,8 +162,7 @@ def test_cam_window_is_chosen_from_the_first_training_frame_and_saved(tiny_clip,
     again.setup(train)
     assert again.window == cam.window  # seeded
     fit(cam, train, None, TrainConfig(epochs=1, optimizer="adam", lr=1e-2))
-    cam.save(tmp_path / "cam")
-    assert OpenSetMethod.load(tmp_path / "cam").window == cam.window
+    assert round_trip(cam, tmp_path / "cam", modalities=["video"], profile=tiny_clip).method.window == cam.window
     toy = toy_hesp(patch_position="cam")
     with pytest.raises(ConfigError, match="patch embeddings"):
         toy.setup([videos(labels, 0)])

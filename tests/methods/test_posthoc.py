@@ -10,7 +10,7 @@ import torch
 
 from openmer.data.tensors import FeatureDataset
 from openmer.errors import ConfigError, NotFittedError
-from openmer.methods import OpenSetMethod, get_method
+from openmer.methods import get_method
 from openmer.methods.posthoc import (
     POSTHOC_SCORES,
     HeadOutputs,
@@ -26,6 +26,7 @@ from openmer.methods.posthoc import (
 from openmer.metrics import auroc
 from openmer.training import TrainConfig, fit
 from tests.helpers.features import blobs
+from tests.helpers.run_folders import round_trip
 
 LOGITS = torch.tensor([[1.0, 2.0, 3.0], [0.0, 0.0, 0.0]])
 
@@ -205,8 +206,7 @@ def test_configured_score_replaces_the_own_one_and_survives_save_load(tmp_path, 
     (conf, pred), = posthoc_scores(m, FeatureDataset(x[k], y[k]).batches(), test, [score]).values()
     torch.testing.assert_close(s.confidence, conf, rtol=1e-5, atol=1e-5)
     assert torch.equal(s.prediction, pred)
-    m.save(tmp_path)
-    back = OpenSetMethod.load(tmp_path)
+    back = round_trip(m, tmp_path / "run").method
     b = back.score_all(test)
     assert torch.equal(s.confidence, b.confidence) and torch.equal(s.prediction, b.prediction)
 

@@ -144,10 +144,10 @@ def test_run_scores_keep_the_threshold_and_the_confidences_it_came_from(tmp_path
     val = rng.random(7)
     run = _run(rng)
     run = RunScores(**{**run.__dict__, "threshold": float(np.quantile(val, 0.1)), "threshold_confidence": val,
-                       "threshold_source": "validation"})
+                       "threshold_source": "validation"})  # the older word: read as "val"
     back = RunScores.load(run.save(tmp_path / "r"))
     np.testing.assert_array_equal(back.threshold_confidence, val)
-    assert back.threshold_source == "validation" and back.threshold == run.threshold
+    assert run.threshold_source == back.threshold_source == "val" and back.threshold == run.threshold
     with pytest.raises(ValueError, match="threshold_source"):
         RunScores(**{**run.__dict__, "threshold_source": "test"})
     with pytest.raises(ValueError, match="threshold_confidence"):

@@ -37,8 +37,8 @@ def test_a_trial_equals_fit_then_threshold_then_test_scores():
     result = fit(method, train, val.batches(), CFG)
     assert trial.fit.best_epoch == result.best_epoch
     val_conf = method.score_all(val.batches()).confidence.numpy()
-    assert trial.threshold.source == "validation"
-    np.testing.assert_array_equal(trial.threshold.confidence, val_conf)
+    assert trial.threshold.source == "val"
+    np.testing.assert_array_equal(trial.threshold_confidence, val_conf)
     assert trial.threshold.value == choose_threshold(val_conf)
     expected = method.score_all(test.batches())
     assert torch.equal(trial.scores.confidence, expected.confidence)
@@ -52,6 +52,6 @@ def test_the_threshold_comes_from_training_data_by_rule_or_without_validation(so
     if val_rows is not None:
         val = FeatureDataset(val.x[:val_rows].numpy(), val.y[:val_rows].numpy())
     trial = run_trial(built(), train, val, CFG, threshold=ThresholdRule(acceptance=0.5, source=source))
-    assert trial.threshold.source == "training" and len(trial.threshold.confidence) == len(train)
-    assert trial.threshold.value == choose_threshold(trial.threshold.confidence, 0.5)
+    assert trial.threshold.source == "train" and len(trial.threshold_confidence) == len(train)
+    assert trial.threshold.value == choose_threshold(trial.threshold_confidence, 0.5)
     assert trial.scores is None  # no test set given, none read

@@ -49,7 +49,7 @@ from openmer.protocol import corpus_test_split as test_split_of
 from openmer.protocol import direction_protocol as protocol_of_direction
 from openmer.reporting.results import markdown_table, summarise
 from openmer.reporting.scores import RunScores
-from openmer.training.trial import TrialThreshold
+from openmer.methods.threshold import DEFAULT_ACCEPTANCE, Threshold
 
 #: (train corpus, other corpus)
 DIRECTIONS = (("emodb", "ravdess-speech"), ("ravdess-speech", "emodb"))
@@ -125,8 +125,8 @@ def split_by_test_set(run: RunScores, test_groups: Sequence[str], level: str, tr
     if len(corpus) != len(run.confidence):
         raise ValueError(f"{len(corpus)} test groups for {len(run.confidence)} scored samples")
     names = np.asarray(run.class_names) if run.class_names is not None else None
-    threshold = (None if run.threshold is None or run.threshold_confidence is None else
-                 TrialThreshold(run.threshold, run.threshold_source or "validation", run.threshold_confidence))
+    threshold = (None if run.threshold is None or run.threshold_confidence is None else  # the trials' rule's acceptance
+                 Threshold(value=run.threshold, acceptance=DEFAULT_ACCEPTANCE, source=run.threshold_source or "val"))
     out = []
     for test_set in sorted(set(corpus), key=lambda c: (c != train_set, c)):
         m = corpus == test_set
@@ -134,7 +134,7 @@ def split_by_test_set(run: RunScores, test_groups: Sequence[str], level: str, tr
         record, part = trial_result(run.method, run.modalities, split, run.confidence[m], run.prediction[m],
                                     run.labels[m], None if names is None else list(names[m]),
                                     features=None if run.features is None else run.features[m],
-                                    threshold=threshold)
+                                    threshold=threshold, threshold_confidence=run.threshold_confidence)
         record.update(level=level, test_level=split.label, train_set=train_set, test_set=test_set,
                       shift="in-corpus" if test_set == train_set else "cross-corpus")
         part.level, part.train_set, part.test_set = level, train_set, test_set

@@ -13,7 +13,8 @@ from openmer.metrics import open_set_metrics
 from openmer.protocol import OpenSetSplit
 from openmer.reporting.scores import RunScores
 from openmer.training import TrainConfig
-from openmer.training.trial import TrialOutcome, TrialThreshold
+from openmer.methods.threshold import Threshold
+from openmer.training.trial import TrialOutcome
 
 
 def trial_records(name: str, modalities: Sequence[str], split: OpenSetSplit, trial: TrialOutcome, own_score: str,
@@ -47,7 +48,8 @@ def trial_records(name: str, modalities: Sequence[str], split: OpenSetSplit, tri
         own = row == name
         record, run = trial_result(row, modalities, split, conf.numpy(), pred.numpy(), labels, label_names,
                                    features=None if f_m is None or not own else f_m.numpy(),
-                                   threshold=trial.threshold if own else None)
+                                   threshold=trial.threshold if own else None,
+                                   threshold_confidence=trial.threshold_confidence if own else None)
         records.append({**record, **tags, "budget": budget})
         runs.append(run)
     return records, runs[0]
@@ -68,11 +70,13 @@ def budget_note(cfg: TrainConfig, max_clips: int | None = None) -> str:
 def trial_result(method: str, modalities: Sequence[str], split: OpenSetSplit, confidence: np.ndarray,
                  prediction: np.ndarray, labels: np.ndarray, class_names: list[str] | None,
                  features: np.ndarray | None = None,
-                 threshold: TrialThreshold | None = None) -> tuple[dict[str, Any], RunScores]:
+                 threshold: Threshold | None = None,
+                 threshold_confidence: np.ndarray | None = None) -> tuple[dict[str, Any], RunScores]:
     """The metrics record and the saved scores of one trial (test split scored once).
 
     With ``threshold``, the record carries its value (``"threshold"``) and the saved scores carry
-    the value, its source and the known-class confidences it was chosen from (for Figs. 10/11).
+    the value, its source and ``threshold_confidence``, the known-class confidences it was chosen
+    from (for Figs. 10/11).
     """
     metrics = open_set_metrics(confidence, prediction, labels, num_classes=split.n_known)
     record = {"method": method, "modalities": "+".join(modalities), "level": split.label,
@@ -84,6 +88,6 @@ def trial_result(method: str, modalities: Sequence[str], split: OpenSetSplit, co
                     unknown_classes=list(split.unknown_classes), confidence=confidence, prediction=prediction,
                     labels=labels, class_names=class_names, features=features,
                     threshold=None if threshold is None else threshold.value,
-                    threshold_confidence=None if threshold is None else threshold.confidence,
+                    threshold_confidence=None if threshold is None else threshold_confidence,
                     threshold_source=None if threshold is None else threshold.source)
     return record, run

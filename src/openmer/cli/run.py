@@ -20,6 +20,10 @@ from openmer.cli.common import (
 from openmer.training.presets import DEFAULT_PRESET, PRESET_HELP
 
 
+RUN_PROFILE_HELP = ("The profile the run was trained with, when it is not a built-in one (a profile JSON file); "
+                    "a run's encoders load only from its profile, never from a path in the run folder.")
+
+
 def _profile(value: str):
     """A profile name (``light``, ``offline``, ``paper``) or a profile JSON file (a saved :class:`ProfileConfig`)."""
     from openmer.backbones import ProfileConfig, profile_config
@@ -100,7 +104,7 @@ def train(
     info = read_run_info(run_dir)
     th = info.threshold
     console.print(f"saved {run_dir} (selected epoch {info.best_epoch}; threshold {th.value:.4f} accepts "
-                  f"{th.acceptance:.2f} of the known-class {th.source} clips)", highlight=False)
+                  f"{th.acceptance:.2f} of the known-class {th.source_words} clips)", highlight=False)
 
 
 @app.command()
@@ -118,19 +122,22 @@ def evaluate(
         help="A post-hoc score on the run's trained head instead of its own confidence (msp, max_logit, energy, "
              "entropy, mahalanobis, knn, vim), fitted and thresholded on the run's training clips in DATA."),
     models_dir: Path | None = MODELS_DIR_OPTION,
+    profile: str | None = typer.Option(None, "--profile", help=RUN_PROFILE_HELP),
 ) -> None:
     """AUROC, OSCR, closed-set accuracy, the rates at the stored threshold, and figures (other classes = unknown)."""
+    from openmer.files import json_safe
     from openmer.inference import evaluate as evaluate_run
+    from openmer.methods.threshold import SOURCE_WORDS
 
     metrics = evaluate_run(run_dir, data, out=out or run_dir / "eval", allow_outside_root=allow_outside_root,
-                           score=score)
-    typer.echo(json.dumps(metrics, indent=2))
+                           score=score, profile=None if profile is None else _profile(profile))
+    typer.echo(json.dumps(json_safe(metrics), indent=2, allow_nan=False))
     console.print(f"{metrics['n_known']} known + {metrics['n_unknown']} unknown clips ({metrics['clips']}): "
                   f"AUROC {metrics['auroc']:.3f}, OSCR {metrics['oscr']:.3f}", highlight=False)
     rows = [("stored", metrics["threshold_acceptance"], metrics["at_threshold"])]
     rows += [("target", p["acceptance"], p) for p in metrics["at_acceptance"]]
     console.print(f"{'threshold':>10} {'chosen at':>10} {'known acc.':>10} {'TPR':>6} {'FPR':>6} {'CCR':>6}  "
-                  f"(chosen on the {metrics['threshold_source']} clips)", highlight=False)
+                  f"(chosen on the {SOURCE_WORDS[metrics['threshold_source']]} clips)", highlight=False)
     for name, a, p in rows:
         console.print(f"{p['threshold']:>10.4f} {f'{a:.2f} {name}':>10} {p['known_acceptance']:>10.3f} {p['tpr']:>6.3f} "
                       f"{p['fpr']:>6.3f} {p['ccr']:>6.3f}", highlight=False)
@@ -145,21 +152,24 @@ def predict(
     window: float = typer.Option(10.0, "--window", help="Clips longer than this (seconds) are scored in windows of it."),
     hop: float = typer.Option(5.0, "--hop", help="Seconds between the starts of two windows."),
     models_dir: Path | None = MODELS_DIR_OPTION,
+    profile: str | None = typer.Option(None, "--profile", help=RUN_PROFILE_HELP),
 ) -> None:
     """Name the emotion of each file, or say `unknown`: one JSON line per file.
 
     A file that cannot be used gets a line {"file": ..., "error": ...} and the others are still
     scored; the exit status is then 3 (1: nothing could run, e.g. an unreadable run folder).
     """
+    from openmer.files import json_line
     from openmer.inference import predict_iter
 
     failed = total = 0
     with rich_progress() as bar:
         windows = ProgressCallback(bar, "windows")
-        for record in predict_iter(run_dir, list(files), text=text, window=window, hop=hop, progress=windows):
+        for record in predict_iter(run_dir, list(files), text=text, window=window, hop=hop, progress=windows,
+                                   profile=None if profile is None else _profile(profile)):
             total += 1
             failed += "error" in record
-            typer.echo(json.dumps(record))
+            typer.echo(json_line(record))
     if failed:
         console.print(f"[bold red]error:[/] {failed} of {total} file(s) could not be used (see their \"error\")",
                       highlight=False)

@@ -15,9 +15,10 @@ Modelled on pytorch-ood's ``Detector`` and OpenOOD's ``(pred, conf)`` pair:
   likely a known class) and ``prediction`` (a known-class index), without gradients;
 - :func:`openmer.training.fit` (the layer above) trains any method; the method only gives it its
   loss, its parameter groups and the hooks above, so this module imports nothing from training;
-- :meth:`OpenSetMethod.save` / :meth:`OpenSetMethod.load` round-trip through a run folder
-  (``config.json`` + ``model.safetensors``), like transformers' ``save_pretrained`` /
-  ``from_pretrained``. Frozen encoders are referenced by their profile, never copied.
+- :meth:`OpenSetMethod.describe`, :meth:`OpenSetMethod.save_weights` and
+  :meth:`OpenSetMethod.from_description` are what the one run-folder format (:mod:`openmer.runs`:
+  ``run.json`` + ``model.safetensors``) writes and rebuilds a method from. Frozen encoders are
+  referenced by their profile, never copied.
 
 A *batch* is a ``dict``: modality keys (``"video"``, ``"audio"``, ``"text"``, or
 ``"features"`` for precomputed feature vectors) and ``"label"`` ((B,) int64, ``-1`` =
@@ -26,7 +27,6 @@ unknown). A missing modality key means the modality is absent.
 
 from __future__ import annotations
 
-import json
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
@@ -35,7 +35,6 @@ from typing import Any, ClassVar, Literal, NamedTuple
 import torch
 from torch import Tensor, nn
 
-from openmer import __version__
 from openmer.config import OpenmerConfig
 from openmer.errors import (
     CheckpointError,
@@ -50,9 +49,6 @@ Batch = Mapping[str, Any]
 #: it holds) or ``"features"`` (cached unprompted encoder features); the one question callers ask
 #: about a method's input (:mod:`openmer.methods.inputs` has one pipeline per value)
 Consumes = Literal["features", "clips"]
-
-CONFIG_FILE = "config.json"
-WEIGHTS_FILE = "model.safetensors"
 
 
 class LossOutput(NamedTuple):
@@ -331,78 +327,45 @@ class OpenSetMethod(nn.Module, ABC):
             save_file(tensors, str(tmp), metadata=metadata)
         return Path(path)
 
-    def save(self, run_dir: str | Path) -> Path:
-        """Write ``config.json`` (:meth:`describe`) and ``model.safetensors`` into ``run_dir`` (atomically).
-
-        A run folder written by ``openmer train`` stores the same description inside its
-        ``run.json`` instead (:mod:`openmer.runs`).
-        """
-        from openmer.files import atomic_write_json
-
-        run_dir = Path(run_dir)
-        self.save_weights(run_dir / WEIGHTS_FILE)
-        atomic_write_json(run_dir / CONFIG_FILE, {"openmer_version": __version__, **self.describe()}, sort_keys=True)
-        return run_dir
-
     @classmethod
-    def load(cls, run_dir: str | Path, *, device: str | torch.device = "cpu", **kwargs: Any) -> OpenSetMethod:
-        """Rebuild a method saved by :meth:`save` (any registered method when called on the base class).
-
-        Raises:
-            CheckpointError: missing or unreadable files (naming the file), an unknown method, or
-                tensors that do not match the rebuilt model (e.g. other encoders than at training time).
-        """
-        run_dir = Path(run_dir)
-        cfg_path = run_dir / CONFIG_FILE
-        if not cfg_path.is_file():
-            raise CheckpointError(f"{cfg_path}: not found; is {run_dir} a finished openmer run folder?")
-        try:
-            meta = json.loads(cfg_path.read_text(encoding="utf-8"))
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise CheckpointError(f"{cfg_path}: not valid JSON ({exc})") from exc
-        return cls.from_description(meta, run_dir / WEIGHTS_FILE, device=device, source=cfg_path, **kwargs)
-
-    @classmethod
-    def from_description(cls, meta: Mapping[str, Any], weights: str | Path, *, device: str | torch.device = "cpu",
-                         source: str | Path | None = None, **kwargs: Any) -> OpenSetMethod:
-        """Rebuild a method from :meth:`describe`'s dict and a safetensors file of its trainable tensors.
+    def from_description(cls, meta: Mapping[str, Any], state: Mapping[str, Tensor], *, weights: str | Path,
+                         source: str | Path, device: str | torch.device = "cpu", **kwargs: Any) -> OpenSetMethod:
+        """Rebuild a fitted method from :meth:`describe`'s dict and its trainable tensors
+        (:func:`openmer.runs.load_method` reads both from a run folder; it is the one caller).
 
         Args:
             meta: ``{"method", "config", "known_classes", "threshold", "extra"}``.
-            weights: the safetensors file.
-            device: where the rebuilt method goes.
+            state: the tensors of :meth:`trainable_state_dict`, as read from ``weights``.
+            weights: the safetensors file ``state`` comes from, named in errors.
             source: the file ``meta`` was read from, named in errors.
+            device: where the rebuilt method goes.
             **kwargs: passed to :meth:`build` (e.g. ``encoders=``).
 
         Raises:
-            CheckpointError: ``meta`` lacks a field or does not validate, ``weights`` is missing,
-                empty, truncated or corrupt, or its tensors do not match the rebuilt model.
+            CheckpointError: ``meta`` lacks a field or does not validate, or the tensors do not
+                match the rebuilt model (missing, unexpected or of another shape).
         """
-        from openmer.files import read_safetensors
         from openmer.methods.registry import get_method
 
-        where = source or weights
         missing_keys = [k for k in ("method", "config", "known_classes") if k not in meta]
         if missing_keys:
-            raise CheckpointError(f"{where}: missing field(s) {missing_keys}")
+            raise CheckpointError(f"{source}: missing field(s) {missing_keys}")
         try:
             method_cls = get_method(meta["method"]) if cls is OpenSetMethod else cls
             config = method_cls.config_class.from_dict(meta["config"])
+            method = method_cls.build(config, meta["known_classes"], extra=meta.get("extra", {}), **kwargs)
         except ConfigError as exc:
-            raise CheckpointError(f"{where}: {exc}") from exc
-        w_path = Path(weights)
-        state, _ = read_safetensors(w_path)
-        method = method_cls.build(config, meta["known_classes"], extra=meta.get("extra", {}), **kwargs)
+            raise CheckpointError(f"{source}: {exc}") from exc
         expected = method.trainable_state_dict()
         missing = set(expected) - set(state)
         unexpected = set(state) - set(expected)
         bad = [k for k in set(expected) & set(state) if tuple(expected[k].shape) != tuple(state[k].shape)]
         if missing or unexpected or bad:
             raise CheckpointError(
-                f"{w_path}: does not match the rebuilt {method_cls.__name__} (missing {sorted(missing)[:3]}, "
+                f"{weights}: does not match the rebuilt {method_cls.__name__} (missing {sorted(missing)[:3]}, "
                 f"unexpected {sorted(unexpected)[:3]}, shape mismatch {bad[:3]}); were other encoders used?"
             )
-        method.load_state_dict(state, strict=False)
+        method.load_state_dict(dict(state), strict=False)
         method.threshold = meta.get("threshold")
         method.load_extra_state(meta.get("extra", {}))
         method.mark_fitted()

@@ -75,9 +75,9 @@ def open_set_threshold(run: RunScores, acceptance: float | None = None) -> tuple
         ValueError: the run saved no threshold (or no training/validation confidences when
             ``acceptance`` is given), or ``acceptance`` is outside (0, 1].
     """
-    from openmer.methods.threshold import choose_threshold
+    from openmer.methods.threshold import SOURCE_WORDS, choose_threshold
 
-    source = run.threshold_source or "training/validation"
+    source = SOURCE_WORDS[run.threshold_source] if run.threshold_source else "training/validation"
     if acceptance is None:
         if run.threshold is None:
             raise ValueError(f"run {run.name} saved no deployable threshold")

@@ -25,6 +25,7 @@ from matplotlib import colormaps
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
+from openmer.methods.threshold import SOURCE_WORDS
 from openmer.metrics import auroc, operating_point, oscr, oscr_curve, roc_curve
 from openmer.reporting.scores import RunScores
 
@@ -385,7 +386,8 @@ def plot_threshold_sweep(
     """
     sweep = threshold_sweep(run, train_confidence)
     ref = _threshold_reference(run, train_confidence)
-    source = (run.threshold_source or "training/validation") if train_confidence is None else "training/validation"
+    source = (SOURCE_WORDS[run.threshold_source] if run.threshold_source and train_confidence is None
+              else "training/validation")
     fig = _new_figure(FIGSIZE)
     ax = fig.add_subplot()
     ax.plot([0, 1], [0, 1], ls=":", color="0.5", lw=1, label="rate = acceptance rate")

@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from openmer import __version__
+from openmer.methods.threshold import SOURCE_WORDS, threshold_source
 
 __all__ = ["SCHEMA_VERSION", "RunScores"]
 
@@ -62,7 +63,9 @@ class RunScores:
             training) samples the threshold was chosen from (HCEP Sec. 4.4.6), never test
             samples; the threshold sweep (Fig. 10) sets its thresholds from them. ``None`` when
             not saved.
-        threshold_source: ``"validation"`` or ``"training"``: where ``threshold_confidence`` came from.
+        threshold_source: ``"val"`` or ``"train"`` (:data:`~openmer.methods.threshold.ThresholdSource`):
+            where ``threshold_confidence`` came from; files with the older words ``"validation"`` /
+            ``"training"`` are read as these.
         train_set: the dataset trained on, when a benchmark trains on one and tests on several
             (cross-corpus: ``"emodb"``), else ``None``.
         test_set: the dataset this test set comes from in such a benchmark (``"ravdess-speech"``),
@@ -149,8 +152,9 @@ class RunScores:
             if ref.ndim != 1 or ref.size == 0 or not np.all(np.isfinite(ref)):
                 raise ValueError("threshold_confidence must be a non-empty 1-D array of finite confidences")
             self.threshold_confidence = ref
-        if self.threshold_source is not None and self.threshold_source not in ("validation", "training"):
-            raise ValueError(f"threshold_source must be 'validation' or 'training', got {self.threshold_source!r}")
+        self.threshold_source = threshold_source(self.threshold_source)
+        if self.threshold_source is not None and self.threshold_source not in SOURCE_WORDS:
+            raise ValueError(f"threshold_source must be 'val' or 'train', got {self.threshold_source!r}")
         if (self.train_set is None) != (self.test_set is None):
             raise ValueError(f"set both train_set and test_set or neither, got {self.train_set!r} / {self.test_set!r}")
         if self.train_set is not None:

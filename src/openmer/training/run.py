@@ -27,15 +27,15 @@ from openmer.errors import ConfigError, DataError, OpenmerWarning
 from openmer.methods.base import OpenSetMethod
 from openmer.methods.inputs import ClipInputs, FeatureInputs
 from openmer.methods.registry import get_method
-from openmer.methods.threshold import DEFAULT_ACCEPTANCE, check_acceptance
+from openmer.methods.threshold import DEFAULT_ACCEPTANCE, ThresholdSource, check_acceptance
 from openmer.paths import default_cache_dir
 from openmer.protocol import partition_indices
-from openmer.runs import DataInfo, RunInfo, ThresholdInfo, check_resume, prepare_out, save_run
+from openmer.runs import DataInfo, RunInfo, check_resume, prepare_out, save_run
 from openmer.training.config import TrainConfig
 from openmer.training.engine import ProgressFn
 from openmer.training.guards import check_known_classes_trained, locks_run_folder
 from openmer.training.presets import DEFAULT_PRESET, resolve_preset, with_encoder_options
-from openmer.training.trial import ThresholdRule, ThresholdSource, method_config, run_trial
+from openmer.training.trial import ThresholdRule, method_config, run_trial
 from openmer.training.trial import build_method as build_trial_method
 
 logger = logging.getLogger(__name__)
@@ -242,9 +242,8 @@ def train(
     rule = ThresholdRule(acceptance=acceptance, source=threshold_from)
     trial = run_trial(m, train_set, val_set, cfg, threshold=rule, batch_size=batch_size, run_dir=out, resume=resume,
                       progress=progress, identity=identity)
-    result, conf = trial.fit, trial.threshold.confidence
-    threshold = ThresholdInfo.from_confidences(conf, acceptance, threshold_from)
-    m.threshold = trial.threshold.value
+    result, threshold = trial.fit, trial.threshold
+    m.threshold = threshold.value
     info = RunInfo(
         method=method, method_config=m.config.to_dict(), method_extra=m.extra_state(), known_classes=known,
         modalities=mods, profile=prof.to_dict(), train_config=cfg.to_dict(), threshold=threshold, data=data_info,

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -21,7 +21,7 @@ from torch import Tensor
 
 from openmer.errors import ConfigError
 from openmer.methods.base import MethodConfig, OpenSetMethod, OpenSetScores
-from openmer.methods.threshold import DEFAULT_ACCEPTANCE, choose_threshold
+from openmer.methods.threshold import DEFAULT_ACCEPTANCE, Threshold, ThresholdSource
 from openmer.training.config import TrainConfig
 from openmer.training.engine import TrainResult, fit
 
@@ -81,10 +81,6 @@ def build_method(cls: type[OpenSetMethod], config: MethodConfig, known: Sequence
         torch.manual_seed(seed)
         return cls.build(config, known, **context) if build is None else build(config, known, encoders or {})
 
-#: whose known-class confidences set the deployable threshold
-ThresholdSource = Literal["train", "val"]
-
-
 @dataclass(frozen=True)
 class ThresholdRule:
     """How a trial's deployable threshold is chosen (HCEP Sec. 4.4.6).
@@ -102,27 +98,14 @@ class ThresholdRule:
 
 
 @dataclass(frozen=True)
-class TrialThreshold:
-    """A trial's deployable threshold and the known-class confidences it was chosen from.
-
-    Attributes:
-        value: accept a sample as known when ``confidence >= value``.
-        source: ``"validation"`` or ``"training"`` (never test).
-        confidence: (M,) the known-class confidences the threshold was chosen from.
-    """
-
-    value: float
-    source: str
-    confidence: np.ndarray
-
-
-@dataclass(frozen=True)
 class TrialOutcome:
     """What :func:`run_trial` returns.
 
     Attributes:
         fit: the training result (selected epoch, history).
-        threshold: the deployable threshold and its known-class confidences.
+        threshold: the deployable threshold (:class:`~openmer.methods.threshold.Threshold`; its
+            ``source`` says which known-class clips it was chosen on, ``"train"`` or ``"val"``).
+        threshold_confidence: (M,) the known-class confidences it was chosen from (never test).
         scores: the test set's scores (``None`` without a test set).
         features: (N_test, E) the features the test scores come from (for t-SNE, HCEP Figs. 6
             and 8), from the same pass; ``None`` when not asked for, without a test set, or for a
@@ -130,7 +113,8 @@ class TrialOutcome:
     """
 
     fit: TrainResult
-    threshold: TrialThreshold
+    threshold: Threshold
+    threshold_confidence: np.ndarray
     scores: OpenSetScores | None = None
     features: Tensor | None = None
 
@@ -140,7 +124,7 @@ def _batches(data: Any, batch_size: int | None) -> list[Any]:
 
 
 def deployable_threshold(method: Any, val: Any, train: Any, *, rule: ThresholdRule = ThresholdRule(),
-                         batch_size: int | None = None) -> TrialThreshold:
+                         batch_size: int | None = None) -> tuple[Threshold, np.ndarray]:
     """The threshold a trained method would be deployed with (HCEP Sec. 4.4.6).
 
     :func:`openmer.methods.threshold.choose_threshold` at ``rule.acceptance`` on the confidences
@@ -154,11 +138,15 @@ def deployable_threshold(method: Any, val: Any, train: Any, *, rule: ThresholdRu
             :class:`~openmer.data.clips.ClipDataset`); ``val`` may be ``None`` or empty.
         rule: the acceptance and the source.
         batch_size: passed to ``batches`` (``None``: the set's default).
+
+    Returns:
+        ``(threshold, confidences)``: the :class:`~openmer.methods.threshold.Threshold` (its
+        ``source`` is the clips actually used) and the (M,) known-class confidences it comes from.
     """
     use_val = rule.source == "val" and val is not None and len(val) > 0
-    source, data = ("validation", val) if use_val else ("training", train)
-    conf = method.score_all(_batches(data, batch_size)).confidence.numpy().astype(np.float64)
-    return TrialThreshold(choose_threshold(conf, rule.acceptance), source, conf)
+    source: ThresholdSource = "val" if use_val else "train"
+    conf = method.score_all(_batches(val if use_val else train, batch_size)).confidence.numpy().astype(np.float64)
+    return Threshold.from_confidences(conf, rule.acceptance, source), conf
 
 
 def run_trial(method: Any, train: Any, val: Any, cfg: TrainConfig, *, test: Any = None,
@@ -191,8 +179,8 @@ def run_trial(method: Any, train: Any, val: Any, cfg: TrainConfig, *, test: Any 
     """
     has_val = val is not None and len(val) > 0
     result = fit(method, train, _batches(val, batch_size) if has_val else None, cfg, **fit_options)
-    chosen = deployable_threshold(method, val, train, rule=threshold, batch_size=batch_size)
+    chosen, confidence = deployable_threshold(method, val, train, rule=threshold, batch_size=batch_size)
     scores, features = None, None
     if test is not None:
         scores, features = method.score_all_with_features(_batches(test, batch_size), features=test_features)
-    return TrialOutcome(result, chosen, scores, features)
+    return TrialOutcome(result, chosen, confidence, scores, features)
