@@ -173,7 +173,8 @@ def test_a_moved_run_folder_and_shared_folder_still_load(tmp_path, monkeypatch, 
     assert loaded.method.is_fitted
 
     monkeypatch.setenv("SHARED_DIR", str(tmp_path / "nowhere"))  # the given profile's folders are not the run's now
-    with pytest.raises(CheckpointError, match=r"run.json: its audio encoder \(wav2vec2 \$\{SHARED_DIR\}/models/wav2vec2\)"):
+    with pytest.raises(CheckpointError,
+                       match=r"run.json: its audio encoder \(wav2vec2 \$\{SHARED_DIR\}/models/wav2vec2\)"):
         _load_run(moved, profile=profile_b)
 
 

@@ -237,7 +237,7 @@ def _legacy_info(run_dir: Path, run: dict[str, Any]) -> RunInfo:
             schema_version=1, openmer_version=str(run.get("openmer_version", "?")), method=cfg["method"],
             method_config=cfg["config"], method_extra=cfg.get("extra", {}), known_classes=cfg["known_classes"],
             modalities=run["modalities"], profile=run["profile"], train_config=run.get("train_config", {}),
-            threshold=Threshold(value=float(cfg.get("threshold", run.get("threshold"))),
+            threshold=Threshold(value=float(cfg.get("threshold", run.get("threshold", "nan"))),
                                 acceptance=float(run.get("acceptance", 0.9)),
                                 source=threshold_source(run.get("threshold_source", "train"))),
             data=DataInfo(source=str(run.get("data", "?")), split_rule="unrecorded", n_rows=0),
@@ -391,7 +391,7 @@ def trusted_profile(info: RunInfo, *, source: str | Path, profile: ProfileConfig
                 specs[m] = mine.model_copy(update={"options": dict(rec.get("options") or {})})
             except (TypeError, ValueError) as exc:
                 raise CheckpointError(f"{source}: the {m} encoder's options are invalid ({exc})") from exc
-    return ProfileConfig(name=profile.name, **specs)
+    return ProfileConfig.model_validate({"name": profile.name, **{m: spec.to_dict() for m, spec in specs.items()}})
 
 
 def load_method(run_dir: str | Path, info: RunInfo | None = None, *, device: str | torch.device = "cpu",

@@ -118,7 +118,8 @@ def test_evaluate_leaves_out_training_clips_and_reports_operating_points(run_pro
     root = tmp_path / "data"
     rows = clip_rows(root, groups=4) + [dict(r, id=r["id"] + "-new", group="s9") for r in clip_rows(root, groups=1)]
     data = write_manifest(root / "m.csv", rows)
-    res = runner.invoke(app, ["evaluate", str(trained_run), "--profile", str(run_profile), "--data", str(data), "--out", str(tmp_path / "eval")])
+    res = runner.invoke(app, ["evaluate", str(trained_run), "--profile", str(run_profile),
+                              "--data", str(data), "--out", str(tmp_path / "eval")])
     assert res.exit_code == 0, res.output
     metrics = json.loads(res.stdout)
     assert metrics["n_excluded_seen"] == 16 and metrics["n_known"] == 4 and metrics["n_unknown"] == 10
@@ -132,7 +133,8 @@ def test_evaluate_leaves_out_training_clips_and_reports_operating_points(run_pro
     assert (tmp_path / "eval" / "evaluation.json").is_file() and (tmp_path / "eval" / "roc.png").is_file()
 
 
-def test_evaluate_score_rescores_the_trained_head_fitted_on_the_runs_training_clips(run_profile, tmp_path, cache, trained_run):
+def test_evaluate_score_rescores_the_trained_head_fitted_on_the_runs_training_clips(run_profile,
+                                                                                    tmp_path, cache, trained_run):
     """Issue 16: ``evaluate --score NAME``. The run's own score (ARPL: max logit) through --score gives
     the same metrics and threshold as without it; a fitted score (Mahalanobis) is fitted and thresholded
     on the run's training clips, so without them in DATA it is one clear line."""
@@ -142,7 +144,8 @@ def test_evaluate_score_rescores_the_trained_head_fitted_on_the_runs_training_cl
     runs = {}
     for score in (None, "max_logit", "mahalanobis"):
         extra = ["--score", score] if score else []
-        res = runner.invoke(app, ["evaluate", str(trained_run), "--profile", str(run_profile), "--data", str(data), "--out", str(tmp_path / str(score)),
+        res = runner.invoke(app, ["evaluate", str(trained_run), "--profile", str(run_profile),
+                                  "--data", str(data), "--out", str(tmp_path / str(score)),
                                   *extra])
         assert res.exit_code == 0, res.output
         runs[score] = json.loads(res.stdout)
@@ -152,16 +155,19 @@ def test_evaluate_score_rescores_the_trained_head_fitted_on_the_runs_training_cl
     assert maha["closed_acc"] == own["closed_acc"] and maha["threshold_source"] == "train"
     assert maha["threshold"] != own["threshold"]
     unseen = write_manifest(root / "unseen.csv", [dict(r, id=r["id"] + "-u") for r in rows])
-    bad = runner.invoke(app, ["evaluate", str(trained_run), "--profile", str(run_profile), "--data", str(unseen), "--score", "knn"])
+    bad = runner.invoke(app, ["evaluate", str(trained_run), "--profile", str(run_profile),
+                              "--data", str(unseen), "--score", "knn"])
     assert bad.exit_code == 1 and "Traceback" not in bad.output
     assert "unseen.csv" in bad.output and "are not rows of this data" in bad.output
 
 
-def test_evaluate_uses_the_test_rows_of_a_split_column_and_warns_about_near_labels(run_profile, tmp_path, cache, trained_run):
+def test_evaluate_uses_the_test_rows_of_a_split_column_and_warns_about_near_labels(run_profile,
+                                                                                   tmp_path, cache, trained_run):
     root = tmp_path / "data"
     rows = [dict(r, id=r["id"] + "-x", split="test" if r["group"] == "s3" else "train") for r in clip_rows(root)]
     rows.append({"id": "odd", "audio": rows[0]["audio"], "text": "hm", "label": "Happy", "group": "s3", "split": "test"})
-    res = runner.invoke(app, ["evaluate", str(trained_run), "--profile", str(run_profile), "--data", str(write_manifest(root / "m.csv", rows)),
+    res = runner.invoke(app, ["evaluate", str(trained_run), "--profile", str(run_profile),
+                              "--data", str(write_manifest(root / "m.csv", rows)),
                               "--out", str(tmp_path / "eval")])
     assert res.exit_code == 0, res.output
     metrics = json.loads(res.stdout)
@@ -172,7 +178,8 @@ def test_evaluate_uses_the_test_rows_of_a_split_column_and_warns_about_near_labe
 
 def test_evaluate_out_not_writable_fails_first(run_profile, tmp_path, trained_run):
     (tmp_path / "f").write_text("x")
-    res = runner.invoke(app, ["evaluate", str(trained_run), "--profile", str(run_profile), "--data", "nope.csv", "--out", str(tmp_path / "f")])
+    res = runner.invoke(app, ["evaluate", str(trained_run), "--profile", str(run_profile),
+                              "--data", "nope.csv", "--out", str(tmp_path / "f")])
     assert res.exit_code == 1 and f"error: {tmp_path / 'f'}: exists and is not a folder" in res.output
 
 
@@ -187,7 +194,8 @@ def test_predict_scores_good_files_and_reports_bad_ones(run_profile, tmp_path, t
     (folder / "latin1.txt").write_bytes("ich f\xfchle".encode("latin-1"))
     encode(folder / "mute.mp4", make_frames(), 10, None, 22050)  # a video without an audio track, no transcript
     short = write_wav(folder / "short.wav", 440.0, seconds=0.05)
-    res = runner.invoke(app, ["predict", str(trained_run), "--profile", str(run_profile), str(folder), str(tmp_path / "missing.wav")])
+    res = runner.invoke(app, ["predict", str(trained_run), "--profile", str(run_profile),
+                              str(folder), str(tmp_path / "missing.wav")])
     assert res.exit_code == EXIT_SOME_FAILED, res.output
     records = {os.path.basename(r["file"]): r for r in _lines(res.stdout)}
     assert sorted(records) == ["corrupt.wav", "empty.wav", "good.wav", "latin1.wav", "missing.wav", "mute.mp4",
@@ -217,7 +225,8 @@ def test_predict_warns_on_a_very_short_clip(tmp_path, trained_run, tiny_paper_pr
 
 def test_predict_scores_a_long_clip_in_windows(run_profile, tmp_path, trained_run):
     long = write_wav(tmp_path / "interview.wav", 440.0, seconds=4.5)
-    res = runner.invoke(app, ["predict", str(trained_run), "--profile", str(run_profile), str(long), "--text", "i feel happy", "--window", "2",
+    res = runner.invoke(app, ["predict", str(trained_run), "--profile", str(run_profile),
+                              str(long), "--text", "i feel happy", "--window", "2",
                               "--hop", "1"])
     assert res.exit_code == 0, res.output
     [record] = _lines(res.stdout)
@@ -231,7 +240,8 @@ def test_predict_scores_a_long_clip_in_windows(run_profile, tmp_path, trained_ru
 def test_predict_text_only_clip_for_an_audio_model_uses_what_is_there(run_profile, tmp_path, trained_run):
     """A video without audio but with a transcript: predicted from the text, said in "warnings"."""
     encode(tmp_path / "mute.mp4", make_frames(), 10, None, 22050)
-    res = runner.invoke(app, ["predict", str(trained_run), "--profile", str(run_profile), str(tmp_path / "mute.mp4"), "--text", "so happy"])
+    res = runner.invoke(app, ["predict", str(trained_run), "--profile", str(run_profile),
+                              str(tmp_path / "mute.mp4"), "--text", "so happy"])
     assert res.exit_code == 0, res.output
     [record] = _lines(res.stdout)
     assert record["modalities"] == ["text"] and record["warnings"] == ["no audio: predicted from text"]
@@ -288,3 +298,136 @@ def test_light_profile_from_a_models_dir_mirror(tmp_path, cache, monkeypatch, ti
         assert res.exit_code == 2 and "--models-dir" in res.output and "nowhere" in res.output
     finally:
         use_models_dir(None)
+
+
+# ----------------------------------------------------------------------------- hostile run folders (issue 24)
+def _edit_run(run, change):
+    data = json.loads((run / "run.json").read_text())
+    change(data)
+    (run / "run.json").write_text(json.dumps(data))  # Python's json writes NaN / Infinity as given
+
+
+def _refuse_constant(token):
+    raise ValueError(f"not JSON: {token}")
+
+
+def _one_error_line(res, *needles):
+    """The command failed with one ``error:`` line that holds every needle, no traceback, and its
+    stdout (if any) is strict JSON."""
+    assert res.exit_code == 1, res.output
+    assert "Traceback" not in res.output
+    errors = [ln for ln in res.output.splitlines() if ln.startswith("error: ")]
+    assert len(errors) == 1, res.output
+    text = " ".join(res.stderr.split())  # rich wraps long lines
+    for needle in needles:
+        assert needle in text, (needle, text)
+    for line in res.stdout.splitlines():
+        json.loads(line, parse_constant=_refuse_constant)
+
+
+class _Planted:
+    """A pickle that creates ``marker`` when unpickled (what a planted pytorch_model.bin could do)."""
+
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        return open, (str(self.marker), "w")
+
+
+@pytest.mark.parametrize("where", ["${SHARED_DIR}/../../../elsewhere", "absolute"])
+@pytest.mark.parametrize("profile_name", ["paper", "tiny-paper"])
+def test_a_run_folder_cannot_make_predict_load_encoder_files_it_names(run_profile, tmp_path, trained_run,
+                                                                      tiny_paper_models, monkeypatch, where,
+                                                                      profile_name):
+    """Issue 24.1: run.json naming an encoder folder elsewhere (above the shared folder, or an
+    absolute path) holding a planted pytorch_model.bin. Encoders load only from the run's profile
+    (a registered one, or the one given with --profile), never from a path in the run folder: one
+    line naming run.json and the rule, and nothing from that folder is read."""
+    import pickle
+    import shutil
+
+    elsewhere = tmp_path / "elsewhere"
+    shutil.copytree(tiny_paper_models["wav2vec2_dir"], elsewhere)
+    for f in elsewhere.glob("*.safetensors"):
+        f.unlink()
+    marker = tmp_path / "planted-code-ran"
+    (elsewhere / "pytorch_model.bin").write_bytes(pickle.dumps(_Planted(marker)))
+    monkeypatch.setenv("SHARED_DIR", str(tmp_path / "a" / "b" / "c"))
+    (tmp_path / "a" / "b" / "c").mkdir(parents=True)
+    run = copy_run(trained_run, tmp_path / "run")
+    path = str(elsewhere) if where == "absolute" else where
+
+    def plant(d):
+        d["profile"].update(name=profile_name)
+        d["profile"]["audio"].update(name_or_path=path)
+
+    _edit_run(run, plant)
+    wav = write_wav(tmp_path / "a.wav")
+    for extra in ([], ["--profile", str(run_profile)]):
+        res = runner.invoke(app, ["predict", str(run), *extra, str(wav)])
+        _one_error_line(res, f"{run / 'run.json'}:", "never from a path in the run folder")
+    assert not marker.exists()
+
+
+def test_reversed_known_classes_in_run_json_are_refused(run_profile, tmp_path, trained_run):
+    """Issue 24.2: known_classes reversed in run.json would silently permute the labels;
+    model.safetensors' header records the classes it was trained with, and a mismatch is refused."""
+    run = copy_run(trained_run, tmp_path / "run")
+    _edit_run(run, lambda d: d.update(known_classes=d["known_classes"][::-1]))
+    res = runner.invoke(app, ["predict", str(run), "--profile", str(run_profile), str(write_wav(tmp_path / "a.wav"))])
+    _one_error_line(res, "model.safetensors: was trained with known classes (in class-index order) "
+                         '["happy", "sad"] but', 'run.json says ["sad", "happy"]')
+    _edit_run(run, lambda d: d.update(known_classes=d["known_classes"][::-1]))  # back: the header agrees again
+    _edit_run(run, lambda d: d["method_config"].update(weight_pl=0.5))
+    res = runner.invoke(app, ["predict", str(run), "--profile", str(run_profile), str(write_wav(tmp_path / "a.wav"))])
+    _one_error_line(res, "model.safetensors: was trained with method config (SHA-256)")
+
+
+@pytest.mark.parametrize("change, match", [
+    (lambda d: d["threshold"].update(value=float("nan")), "run.json: not valid JSON (NaN is not a JSON number"),
+    (lambda d: d["threshold"].update(value=float("inf")), "run.json: not valid JSON (Infinity is not a JSON number"),
+    (lambda d: d["threshold"].update(value="1e999"), "run.json: the number 1e999 is out of range"),
+    (lambda d: d["threshold"]["at_acceptance"][0].update(threshold=float("-inf")), "-Infinity is not a JSON number"),
+    (lambda d: d["method_config"].update(dropout=float("nan")), "run.json: not valid JSON (NaN is not"),
+    (lambda d: d["threshold"].update(acceptance=1.5), "threshold.acceptance: input should be less than or equal to 1"),
+    (lambda d: d.update(n_train=-3), "n_train: input should be greater than or equal to 0"),
+])
+def test_every_number_of_run_json_is_checked(run_profile, tmp_path, trained_run, change, match):
+    """Issue 24.3: a NaN threshold made every clip "unknown" and printed a non-JSON line. Every
+    number read from run.json is checked (finite, in range), and nothing printed is non-JSON."""
+    run = copy_run(trained_run, tmp_path / "run")
+    _edit_run(run, change)
+    if "1e999" in (run / "run.json").read_text():
+        (run / "run.json").write_text((run / "run.json").read_text().replace('"1e999"', "1e999"))
+    res = runner.invoke(app, ["predict", str(run), "--profile", str(run_profile), str(write_wav(tmp_path / "a.wav"))])
+    _one_error_line(res, match)
+
+
+def test_non_finite_weights_are_refused_naming_the_tensor(run_profile, tmp_path, trained_run):
+    """Issue 24 (WEAK): NaN or bit-flipped weights were blamed on the audio file; they are refused at
+    load, naming the file and the tensor."""
+    from safetensors.torch import save_file
+
+    from openmer.files import read_safetensors
+
+    run = copy_run(trained_run, tmp_path / "run")
+    tensors, meta = read_safetensors(run / "model.safetensors")
+    name = sorted(k for k, t in tensors.items() if t.is_floating_point() and t.numel() > 1)[0]
+    tensors[name] = tensors[name].clone()
+    tensors[name].view(-1)[1] = float("nan")
+    save_file(tensors, str(run / "model.safetensors"), metadata=meta)
+    res = runner.invoke(app, ["predict", str(run), "--profile", str(run_profile), str(write_wav(tmp_path / "a.wav"))])
+    _one_error_line(res, f"model.safetensors: tensor '{name}' holds 1 non-finite value(s)")
+
+
+def test_printed_and_written_json_is_strict(run_profile, tmp_path, trained_run):
+    """What predict prints and evaluate writes parses as strict JSON (no NaN)."""
+    from openmer.files import json_line
+
+    assert json_line({"a": float("nan"), "b": [float("inf"), 1.5]}) == '{"a": null, "b": [null, 1.5]}'
+    res = runner.invoke(app, ["predict", str(trained_run), "--profile", str(run_profile),
+                              str(write_wav(tmp_path / "a.wav")), "--text", "i feel happy"])
+    assert res.exit_code == 0, res.output
+    [record] = [json.loads(ln, parse_constant=_refuse_constant) for ln in res.stdout.splitlines()]
+    assert record["label"] in KNOWN + ["unknown"]

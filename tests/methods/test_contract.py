@@ -12,11 +12,10 @@ encoders (or needs features of a kind) declares how to build it and its data onc
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
-
-import shutil
 
 import pytest
 import torch

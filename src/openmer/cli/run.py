@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
@@ -19,12 +20,14 @@ from openmer.cli.common import (
 )
 from openmer.training.presets import DEFAULT_PRESET, PRESET_HELP
 
+if TYPE_CHECKING:
+    from openmer.backbones import ProfileConfig
 
 RUN_PROFILE_HELP = ("The profile the run was trained with, when it is not a built-in one (a profile JSON file); "
                     "a run's encoders load only from its profile, never from a path in the run folder.")
 
 
-def _profile(value: str):
+def _profile(value: str) -> ProfileConfig:
     """A profile name (``light``, ``offline``, ``paper``) or a profile JSON file (a saved :class:`ProfileConfig`)."""
     from openmer.backbones import ProfileConfig, profile_config
 

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import torch
 
 from openmer.data.clips import ClipDataset, vision_preprocess
@@ -68,13 +69,14 @@ class LoadedRun:
         """The deployable threshold with how it was chosen (:class:`~openmer.methods.threshold.Threshold`)."""
         return self.info.threshold
 
-    def clips(self, manifest: Manifest, labels: Sequence[int]) -> ClipDataset:
+    def clips(self, manifest: Manifest, labels: Sequence[int] | np.ndarray) -> ClipDataset:
         """``manifest``'s clips for this run: its modalities, decoded as its encoders read them.
 
         Args:
             labels: (N,) known-class index per row, -1 = unknown.
         """
-        return ClipDataset(manifest, labels, self.modalities, vision_preprocess=vision_preprocess(self.encoders))
+        return ClipDataset(manifest, [int(v) for v in labels], self.modalities,
+                           vision_preprocess=vision_preprocess(self.encoders))
 
     def inputs(self, clips: ClipDataset, *, cache_dir: str | Path | None = None) -> MethodInputs:
         """What the run's method reads for ``clips`` (:func:`~openmer.methods.inputs.method_inputs`

@@ -256,7 +256,7 @@ def predict_iter(run_dir: str | Path | LoadedRun, files: Iterable[str | Path], *
             yield predict_file(run, file, text=text, window=window, hop=hop, progress=progress)
         except OpenmerError as exc:
             yield {"file": str(file), "error": str(exc)}
-        except Exception as exc:  # noqa: BLE001 - one file's failure must not cost the others
+        except Exception as exc:  # one file's failure must not cost the others
             logger.debug("predict failed on %s", file, exc_info=True)
             yield {"file": str(file), "error": f"{file}: {type(exc).__name__}: {exc}"}
 

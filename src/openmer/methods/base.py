@@ -99,6 +99,8 @@ class OpenSetMethod(nn.Module, ABC):
     #: ``"features"`` (cached encoder features, ``batch["features"]``); every caller reads this
     #: (:func:`openmer.methods.inputs.method_inputs`), none tests the class
     consumes: ClassVar[Consumes] = "clips"
+    #: a 0-d bool buffer: fitted (or loaded) or not
+    _fitted: Tensor
     #: the confidence scores the method can report (``--score NAME``): name -> the config fields
     #: that select it; the first is the method's own (its paper's). Empty: one fixed score.
     scores: ClassVar[Mapping[str, Mapping[str, Any]]] = {}
@@ -284,13 +286,13 @@ class OpenSetMethod(nn.Module, ABC):
         parts = [self.score_with_features(b) if features else (self.score(b), None) for b in batches]
         self.train(was_training)
         scores = [p[0] for p in parts]
-        probs = [s.probabilities for s in scores]
-        feats = [p[1] for p in parts]
+        probs = [s.probabilities for s in scores if s.probabilities is not None]
+        feats = [p[1] for p in parts if p[1] is not None]
         return OpenSetScores(
             torch.cat([p.confidence.cpu() for p in scores]),
             torch.cat([p.prediction.cpu() for p in scores]),
-            None if any(p is None for p in probs) else torch.cat([p.cpu() for p in probs]),
-        ), (None if any(f is None for f in feats) else torch.cat([f.cpu() for f in feats]))
+            torch.cat([p.cpu() for p in probs]) if len(probs) == len(parts) else None,
+        ), (torch.cat([f.cpu() for f in feats]) if feats and len(feats) == len(parts) else None)
 
     # ---------------------------------------------------------------- persistence
     def trainable_state_dict(self) -> dict[str, Tensor]:
@@ -426,7 +428,7 @@ def parameter_version(module: nn.Module, exclude: str = "encoders.") -> tuple:
         module: the method.
         exclude: name prefix of the submodules left out (the frozen encoders).
     """
-    own = [t for n, t in module.named_parameters() if not n.startswith(exclude)]
+    own: list[Tensor] = [t for n, t in module.named_parameters() if not n.startswith(exclude)]
     own += [t for n, t in module.named_buffers() if not n.startswith(exclude)]
     return tuple((t.data_ptr(), t._version) for t in own)
 
@@ -435,5 +437,5 @@ def frozen(module: nn.Module) -> nn.Module:
     """Mark a submodule (e.g. an encoder) as frozen: not saved in checkpoints, never trained."""
     for p in module.parameters():
         p.requires_grad_(False)
-    module._openmer_frozen = True  # type: ignore[attr-defined]
+    setattr(module, "_openmer_frozen", True)  # noqa: B010  (a plain attribute, not a submodule or tensor)
     return module

@@ -137,7 +137,8 @@ class Threshold(OpenmerConfig):
             raise ValueError(f"{int((~np.isfinite(conf)).sum())} of {conf.size} known-class confidences are not "
                              "finite; no threshold can be chosen from them")
         targets = sorted({*PAPER_ACCEPTANCE_RANGE, DEFAULT_ACCEPTANCE, float(acceptance)})
-        points = [AcceptancePoint(**p) for p in thresholds_at(conf, targets)]
+        points = [AcceptancePoint(acceptance=p["acceptance"], threshold=p["threshold"])
+                  for p in thresholds_at(conf, targets)]
         return cls(value=choose_threshold(conf, acceptance), acceptance=acceptance, source=source,
                    rule=THRESHOLD_RULE, at_acceptance=points)
 
