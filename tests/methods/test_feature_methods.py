@@ -13,6 +13,7 @@ from openmer.methods.distance import composite_distance
 from openmer.methods.msp import MSP, MSPConfig
 from openmer.training import TrainConfig, fit
 from tests.helpers.features import blobs
+from tests.helpers.run_folders import round_trip
 
 FAST = TrainConfig(epochs=15, optimizer="adam", lr=3e-3, batch_size=32, eval_every=5)
 
@@ -87,8 +88,7 @@ def test_save_load_identical_scores(tmp_path, name):
     m = cls(cls.config_class(input_dim=8), ["a", "b", "c"])
     fit(m, FeatureDataset(x[k], y[k]), None, FAST.model_copy(update={"epochs": 3}))
     m.threshold = 0.5
-    m.save(tmp_path / "run")
-    back = OpenSetMethod.load(tmp_path / "run")
+    back = round_trip(m, tmp_path / "run").method
     assert type(back) is cls and back.threshold == 0.5 and back.known_classes == ["a", "b", "c"]
     batches = FeatureDataset(x, y).batches()
     a, b = m.score_all(batches), back.score_all(batches)
@@ -96,16 +96,23 @@ def test_save_load_identical_scores(tmp_path, name):
 
 
 def test_load_errors(tmp_path):
-    with pytest.raises(CheckpointError, match="not found"):
-        OpenSetMethod.load(tmp_path)
-    x, y = blobs(2)
-    m = MSP(MSPConfig(input_dim=8), ["a", "b", "c"])
-    m.mark_fitted()
-    m.save(tmp_path / "r")
     import json
 
-    meta = json.loads((tmp_path / "r" / "config.json").read_text())
-    meta["config"]["embed_dim"] = 5
-    (tmp_path / "r" / "config.json").write_text(json.dumps(meta))
-    with pytest.raises(CheckpointError, match="does not match"):
-        OpenSetMethod.load(tmp_path / "r")
+    from openmer.files import read_safetensors
+    from openmer.inference import load_run
+
+    with pytest.raises(CheckpointError, match="run.json: not found"):
+        load_run(tmp_path, encoders={})
+    m = MSP(MSPConfig(input_dim=8), ["a", "b", "c"])
+    m.mark_fitted()
+    round_trip(m, tmp_path / "r")
+    meta = json.loads((tmp_path / "r" / "run.json").read_text())
+    meta["method_config"]["embed_dim"] = 5
+    (tmp_path / "r" / "run.json").write_text(json.dumps(meta))
+    with pytest.raises(CheckpointError, match=r"model.safetensors: was trained with method config \(SHA-256\)"):
+        load_run(tmp_path / "r", encoders={})
+    state, _ = read_safetensors(tmp_path / "r" / "model.safetensors")
+    with pytest.raises(CheckpointError, match="does not match the rebuilt MSP"):
+        OpenSetMethod.from_description(
+            {"method": "msp", "config": meta["method_config"], "known_classes": ["a", "b", "c"]}, state,
+            weights=tmp_path / "r" / "model.safetensors", source=tmp_path / "r" / "run.json")

@@ -7,11 +7,11 @@ import torch
 
 from openmer.backbones.factory import ProfileConfig
 from openmer.errors import ConfigError, MissingModalityError
-from openmer.methods import OpenSetMethod
 from openmer.methods.distance import composite_distance
 from openmer.methods.hcep import HCEP, HCEPConfig
 from openmer.methods.hcep.dpol import blockwise_composite_distance, dpol_probabilities, loss_osr
 from tests.helpers.encoders import toy_encoders
+from tests.helpers.run_folders import round_trip
 
 CLASSES = ["anger", "joy", "sadness"]
 WORDS = {0: "furious rage", 1: "delighted laugh", 2: "tears gloom"}
@@ -169,8 +169,8 @@ def test_fit_scores_equal_reloaded_scores_when_best_epoch_is_not_last(tmp_path, 
     assert torch.allclose(after_fit, _scores_with_cleared_cache(m, b), atol=1e-6)
     conf = m.score_all(val).confidence.numpy()
     m.threshold = choose_threshold(conf, 0.75)
-    m.save(tmp_path)
-    back = OpenSetMethod.load(tmp_path, encoders=toy_encoders())
+    back = round_trip(m, tmp_path / "run", modalities=sorted(m.input_encoders()),
+                      encoders=toy_encoders()).method
     assert torch.allclose(after_fit, back.score(b).probabilities, atol=1e-6)
     accepted = (back.score_all(val).confidence.numpy() >= back.threshold).mean()
     assert accepted >= 0.75
@@ -227,8 +227,8 @@ def test_save_load_gives_identical_scores(tmp_path):
     opt.step()
     m.mark_fitted()
     m.threshold = 0.4
-    m.save(tmp_path)
-    back = OpenSetMethod.load(tmp_path, encoders=toy_encoders())
+    back = round_trip(m, tmp_path / "run", modalities=sorted(m.input_encoders()),
+                      encoders=toy_encoders()).method
     assert isinstance(back, HCEP) and back.threshold == 0.4
     m.eval()
     a, b = m.score(batch(seed=3)), back.score(batch(seed=3))
@@ -266,8 +266,8 @@ def test_standardize_blocks_divides_by_training_deviations_and_round_trips(tmp_p
     expected = torch.nn.functional.normalize((f - f.mean(0)) / std, dim=-1)
     assert torch.allclose(z, expected, atol=1e-5)
     m.mark_fitted()
-    m.save(tmp_path)
-    back = OpenSetMethod.load(tmp_path, encoders=toy_encoders())
+    back = round_trip(m, tmp_path / "run", modalities=sorted(m.input_encoders()),
+                      encoders=toy_encoders()).method
     assert torch.equal(back.block_std_audio, m.block_std_audio)
     assert "block_std_audio" not in make().trainable_state_dict()  # older run folders keep loading
 

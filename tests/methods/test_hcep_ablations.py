@@ -8,11 +8,11 @@ import torch
 from openmer.backbones.base import PromptSpec
 from openmer.backbones.factory import ProfileConfig
 from openmer.errors import ConfigError
-from openmer.methods import OpenSetMethod
 from openmer.methods.hcep import HCEPConfig
 from openmer.methods.hcep.dpol import blockwise_composite_distance, blockwise_cosine, dpol_probabilities, loss_osr
 from openmer.methods.hcep.smep import PromptProjection
 from tests.helpers.encoders import toy_encoders
+from tests.helpers.run_folders import round_trip
 from tests.methods.test_hcep import batch, make
 
 ABLATION_OPTIONS = [
@@ -247,7 +247,7 @@ def test_anchor_without_prompt_entry_is_a_config_error():
 ])
 def test_save_load_gives_identical_scores(tmp_path, options):
     m = trained(**options)
-    m.save(tmp_path)
-    back = OpenSetMethod.load(tmp_path, encoders=toy_encoders())
+    back = round_trip(m, tmp_path / "run", modalities=sorted(m.input_encoders()),
+                      encoders=toy_encoders()).method
     a, b = m.score(batch(seed=3)), back.score(batch(seed=3))
     assert torch.allclose(a.probabilities, b.probabilities, atol=1e-6)
