@@ -51,19 +51,19 @@ def test_train_evaluate_predict(tmp_path, clip_manifest, tiny_paper_profile, met
     assert (run_dir / "model.safetensors").is_file() and (run_dir / "last" / "epoch-0001" / "trainer_state.json").is_file()
     assert info["groups"]["train"] and set(info["groups"]["train"]).isdisjoint(info["groups"]["val"])
 
-    metrics = evaluate(run_dir, manifest_path, out=tmp_path / "eval")
+    metrics = evaluate(run_dir, manifest_path, out=tmp_path / "eval", profile=tiny_paper_profile)
     assert 0.0 <= metrics["oscr"] <= metrics["auroc"] <= 1.0
     assert metrics["n_known"] == 2 and metrics["n_unknown"] == 1  # the test rows of the split column
     assert 0.0 <= metrics["aupr_in"] <= 1.0 and 0.0 <= metrics["aupr_out"] <= 1.0
     assert (tmp_path / "eval" / "roc.png").stat().st_size > 0
 
     video = clip_manifest[0].root / "angry_0.mp4"
-    [record] = predict(run_dir, [video], text="i feel angry today")
+    [record] = predict(run_dir, [video], text="i feel angry today", profile=tiny_paper_profile)
     assert record["label"] in {"happy", "sad", "unknown"}
     assert record["modalities"] == ["video", "audio", "text"]
     assert set(record["probabilities"]) == {"happy", "sad"}
     assert record["label"] == "unknown" or record["confidence"] >= record["threshold"]
 
     # a reloaded run gives the same prediction
-    again = predict(load_run(run_dir), [video], text="i feel angry today")[0]
+    again = predict(load_run(run_dir, profile=tiny_paper_profile), [video], text="i feel angry today")[0]
     assert again["confidence"] == pytest.approx(record["confidence"], abs=1e-6)
