@@ -213,14 +213,25 @@ def _portable(obj: Any) -> Any:
 
 
 def encoder_id(name_or_path: str) -> str:
-    """How a run folder names an encoder's weights: a hub id, ``${SHARED_DIR}/<relative>`` for the
-    shared models, or (a run folder of another machine) an absolute path with a ``shared`` component,
-    read as ``${SHARED_DIR}/<the part after it>``. An id to compare, never a path to open."""
+    """How a run folder names an encoder's weights: a hub id, or ``${SHARED_DIR}/<relative>`` for a
+    folder of the shared models (an absolute path with a ``shared`` component, from a run folder of
+    another machine, reads the same). A shared model folder that a model mirror names for a hub id
+    (``${SHARED_DIR}/models/whisper-base-encoder``: :data:`openmer.backbones.resolve.MIRROR_ALIASES`)
+    is that hub id, so run folders written before encoders were named by hub id still match their
+    profile. An id to compare, never a path to open."""
+    from openmer.backbones.resolve import MIRROR_ALIASES
+
     stored = portable_path(name_or_path)
     p = Path(stored)
     if p.is_absolute() and "shared" in p.parts:
         rel = p.parts[len(p.parts) - p.parts[::-1].index("shared"):]
-        return f"{SHARED_MARK}/{'/'.join(rel)}"
+        stored = f"{SHARED_MARK}/{'/'.join(rel)}"
+    prefix = f"{SHARED_MARK}/models/"
+    if stored.startswith(prefix):
+        folder = stored[len(prefix):]
+        for hub_id, aliases in MIRROR_ALIASES.items():
+            if folder in (hub_id, hub_id.rsplit("/", 1)[-1], *aliases):
+                return hub_id
     return stored
 
 
@@ -343,55 +354,95 @@ def _check_finite(path: Path, state: Mapping[str, torch.Tensor]) -> None:
 
 
 # ----------------------------------------------------------------------------- encoders of a run
-def trusted_profile(info: RunInfo, *, source: str | Path, profile: ProfileConfig | None = None) -> ProfileConfig:
-    """The profile a run's encoders load from: resolved by openmer, never read from the run folder.
-
-    The run records its profile's name and each encoder's id (kind + :func:`encoder_id`). Its
-    encoders load from ``profile`` when the caller gives one (the profile the run was trained
-    with, e.g. ``--profile FILE.json``), else from the registered profile of that name on this
-    machine; each encoder id the run needs must equal that profile's. The loader options the run
-    recorded (e.g. ``prompt_entry``) are kept: they are settings, not paths.
-
-    Raises:
-        CheckpointError: the run names a profile that is not registered and none is given, or an
-            encoder id that differs from the profile's (one line naming ``source`` and the rule).
-        SharedDataMissing: the registered profile needs the shared folder and there is none.
-    """
-    from openmer.backbones.factory import PROFILES, profile_config
-    from openmer.backbones.specs import EncoderSpec, ProfileConfig
-
-    recorded = info.profile
-    name = str(recorded.get("name"))
-    rule = ("openmer loads a run's encoders only from its profile, never from a path in the run folder; "
-            "pass the profile it was trained with (--profile FILE.json)")
-    if profile is None:
-        if name not in PROFILES:
-            raise CheckpointError(f"{source}: names profile {name!r}, which is not a profile of this openmer "
-                                  f"({', '.join(PROFILES)}); {rule}")
-        profile = profile_config(name)
+def _needed_modalities(info: RunInfo, consumes: str) -> list[str]:
+    """The encoders a run's method needs: its modalities; a method on clips also encodes the class
+    names with the text encoder of its profile (HCEP's prompts, HESP's class sentences)."""
     needed = set(info.modalities)
     cfg_profile = info.method_config.get("profile")
-    if isinstance(cfg_profile, dict):  # a method on clips records the encoders it holds in its config
-        needed |= {m for m in ("video", "audio", "text") if isinstance(cfg_profile.get(m), dict)}
-    specs: dict[str, EncoderSpec] = {}
-    for m in sorted(needed):
-        for rec_profile in (recorded, cfg_profile if isinstance(cfg_profile, dict) else {}):
-            rec = rec_profile.get(m)
+    if consumes == "clips" and isinstance(cfg_profile, dict) and isinstance(cfg_profile.get("text"), dict):
+        needed.add("text")
+    return sorted(needed)
+
+
+def _recorded_specs(info: RunInfo, modalities: list[str], source: Path) -> dict[str, dict[str, Any]]:
+    """The encoder entries the run records for ``modalities`` (``profile``, and the method config's
+    ``profile`` of a method on clips, which must agree with it)."""
+    cfg_profile = info.method_config.get("profile")
+    out: dict[str, dict[str, Any]] = {}
+    for m in modalities:
+        for where in (info.profile, cfg_profile if isinstance(cfg_profile, dict) else {}):
+            rec = where.get(m)
             if rec is None:
                 continue
             if not isinstance(rec, dict) or not isinstance(rec.get("name_or_path"), str):
                 raise CheckpointError(f"{source}: the {m} encoder entry is not a {{kind, name_or_path}} object")
-            mine = getattr(profile, m)
-            theirs = (rec.get("kind"), encoder_id(rec["name_or_path"]))
-            if mine is None or theirs != (mine.kind, encoder_id(mine.name_or_path)):
-                have = "none" if mine is None else f"{mine.kind} {encoder_id(mine.name_or_path)}"
-                raise CheckpointError(f"{source}: its {m} encoder ({theirs[0]} {theirs[1]}) is not profile "
-                                      f"{profile.name!r}'s on this machine ({have}); {rule}")
-            try:
-                specs[m] = mine.model_copy(update={"options": dict(rec.get("options") or {})})
-            except (TypeError, ValueError) as exc:
-                raise CheckpointError(f"{source}: the {m} encoder's options are invalid ({exc})") from exc
-    return ProfileConfig.model_validate({"name": profile.name, **{m: spec.to_dict() for m, spec in specs.items()}})
+            if m in out and (out[m].get("kind"), encoder_id(out[m]["name_or_path"])) != \
+                    (rec.get("kind"), encoder_id(rec["name_or_path"])):
+                raise CheckpointError(f"{source}: profile and method_config.profile name different {m} encoders")
+            out.setdefault(m, rec)
+    return out
+
+
+def trusted_profile(info: RunInfo, *, source: str | Path, profile: ProfileConfig | None = None,
+                    consumes: str = "features") -> tuple[ProfileConfig, bool]:
+    """The profile a run's encoders load from: resolved by openmer, never a path from the run folder.
+
+    The run records its profile's name and each encoder's id (kind + :func:`encoder_id`). Its
+    encoders load from, in this order:
+
+    1. ``profile``, when the caller gives one (the profile the run was trained with, e.g.
+       ``--profile FILE.json``): each encoder id the run needs must equal that profile's;
+    2. the registered profile of the recorded name (``paper``, ``light``...), the same check;
+    3. otherwise, when every id is a hub id, the ids themselves, resolved only from the model
+       mirrors and the hub (never a folder: :func:`openmer.backbones.resolve.resolve_encoder` with
+       ``allow_paths=False``).
+
+    The loader options the run recorded (e.g. ``prompt_entry``) are kept: settings, not paths.
+
+    Returns:
+        ``(profile, allow_paths)``: the profile of the encoders the run needs, and whether its
+        names may be local paths (only when they come from a profile the caller gave or one
+        registered in openmer, never from the run folder alone).
+
+    Raises:
+        CheckpointError: an encoder id that differs from the given or registered profile's, or a
+            path where only a given profile may name one (one line naming ``source`` and the rule).
+    """
+    from openmer.backbones.factory import PROFILES, profile_config
+    from openmer.backbones.resolve import is_hub_id
+    from openmer.backbones.specs import ProfileConfig
+
+    name = str(info.profile.get("name"))
+    rule = ("openmer loads a run's encoders only from its profile, never from a path in the run folder; "
+            "pass the profile it was trained with (--profile FILE.json)")
+    recorded = _recorded_specs(info, _needed_modalities(info, consumes), Path(source))
+    if profile is None and name not in PROFILES:
+        ids = {m: encoder_id(r["name_or_path"]) for m, r in recorded.items()}
+        paths = {m: i for m, i in ids.items() if not is_hub_id(i)}
+        if paths:
+            m, where = next(iter(paths.items()))
+            raise CheckpointError(f"{source}: its {m} encoder is named {where!r}, and {name!r} is not a profile of "
+                                  f"this openmer ({', '.join(PROFILES)}); {rule}")
+        data = {"name": name, **{m: {"kind": r.get("kind"), "name_or_path": ids[m], "options": r.get("options") or {}}
+                                 for m, r in recorded.items()}}
+        try:
+            return ProfileConfig.model_validate(data), False
+        except ValidationError as exc:
+            raise CheckpointError(f"{source}: invalid encoder entries ({_problems(exc)})") from exc
+    trusted = profile if profile is not None else profile_config(name)
+    specs: dict[str, Any] = {}
+    for m, rec in recorded.items():
+        mine = getattr(trusted, m)
+        theirs = (rec.get("kind"), encoder_id(rec["name_or_path"]))
+        if mine is None or theirs != (mine.kind, encoder_id(mine.name_or_path)):
+            have = "none" if mine is None else f"{mine.kind} {encoder_id(mine.name_or_path)}"
+            raise CheckpointError(f"{source}: its {m} encoder ({theirs[0]} {theirs[1]}) is not profile "
+                                  f"{trusted.name!r}'s on this machine ({have}); {rule}")
+        specs[m] = {**mine.to_dict(), "options": dict(rec.get("options") or {})}
+    try:
+        return ProfileConfig.model_validate({"name": trusted.name, **specs}), True
+    except ValidationError as exc:
+        raise CheckpointError(f"{source}: invalid encoder options ({_problems(exc)})") from exc
 
 
 def load_method(run_dir: str | Path, info: RunInfo | None = None, *, device: str | torch.device = "cpu",
@@ -402,7 +453,7 @@ def load_method(run_dir: str | Path, info: RunInfo | None = None, *, device: str
     Order of the checks (each refusal names the file): ``run.json`` (strict JSON, every field and
     number), the method name, the encoders (:func:`trusted_profile`, unless ``encoders`` are
     given), ``model.safetensors`` (readable; its header agrees with ``run.json``; every tensor
-    finite), then the rebuilt method's tensors. Only then are encoders loaded.
+    finite). Only then are the encoders loaded (from the trusted profile) and the method rebuilt.
 
     Args:
         run_dir: the run folder.
@@ -418,6 +469,7 @@ def load_method(run_dir: str | Path, info: RunInfo | None = None, *, device: str
 
     Raises:
         CheckpointError: as above.
+        EncoderNotFound, UnsafeWeightsError: the profile's encoders cannot be found or are pickles.
     """
     from openmer.backbones.factory import load_profile
     from openmer.methods.registry import get_method
@@ -429,8 +481,9 @@ def load_method(run_dir: str | Path, info: RunInfo | None = None, *, device: str
         method_cls = get_method(info.method)
     except ConfigError as exc:
         raise CheckpointError(f"{source}: {exc}") from exc
-    trusted = None if encoders is not None else trusted_profile(info, source=source, profile=profile)
-    if trusted is not None:
+    trusted = None
+    if encoders is None:
+        trusted, allow_paths = trusted_profile(info, source=source, profile=profile, consumes=method_cls.consumes)
         missing = [m for m in info.modalities if m not in trusted.specs()]
         if missing:
             raise CheckpointError(f"{source}: modalities {missing} have no encoder in its profile {trusted.name!r}")
@@ -438,22 +491,18 @@ def load_method(run_dir: str | Path, info: RunInfo | None = None, *, device: str
     state, header = read_safetensors(weights)
     _check_header(weights, header, info, source)
     _check_finite(weights, state)
-    description = info.method_description()
-    if trusted is not None and isinstance(info.method_config.get("profile"), dict):
-        # the method rebuilds its encoders from the trusted profile, never from the stored paths
-        description["config"] = {**info.method_config, "profile": trusted.to_dict()}
-    held = dict(encoders or {})
-    if method_cls.consumes == "features":
-        if encoders is None:
-            assert trusted is not None
-            held = dict(load_profile(trusted, modalities=tuple(info.modalities), device=device))  # type: ignore[arg-type]
-        method = method_cls.from_description(description, state, weights=weights, source=source, device=device)
+    if trusted is not None:
+        loaded = load_profile(trusted, modalities=tuple(trusted.specs()), device=device, allow_paths=allow_paths)
+        held: dict[str, Any] = dict(loaded)
     else:
-        kwargs = {"encoders": held} if encoders is not None else {}
-        method = method_cls.from_description(description, state, weights=weights, source=source, device=device,
-                                             **kwargs)
-        held = method.input_encoders()
-    return info, method, held
+        held = dict(encoders or {})
+    description = info.method_description()
+    if method_cls.consumes == "features":
+        method = method_cls.from_description(description, state, weights=weights, source=source, device=device)
+        return info, method, {m: e for m, e in held.items() if m in info.modalities}
+    method = method_cls.from_description(description, state, weights=weights, source=source, device=device,
+                                         encoders=held)
+    return info, method, method.input_encoders()
 
 
 # ----------------------------------------------------------------------------- writing a run

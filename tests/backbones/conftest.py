@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from openmer.backbones import ProfileConfig
+from openmer.backbones.specs import PROFILES
 from tests.backbones.tiny import make_tiny_light_models, make_tiny_paper_models
 
 
@@ -18,8 +20,18 @@ def tiny_paper_models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any
 
 @pytest.fixture(scope="session")
 def tiny_paper_profile(tiny_paper_models: dict[str, Any]) -> ProfileConfig:
-    """A ``ProfileConfig`` whose three encoders load tiny random models from local folders."""
-    return tiny_paper_models["profile"]
+    """A ``ProfileConfig`` whose three encoders load tiny random models from local folders.
+
+    Registered for the session under its own name (``tiny-paper-<folder>``, one per set of tiny
+    models), as a profile installed by name is: a run folder names its profile, and its encoders
+    load only from the registered profile of that name or one given with ``--profile``
+    (:func:`openmer.runs.trusted_profile`), never from the folders the run folder names.
+    """
+    base = tiny_paper_models["profile"]
+    profile = base.model_copy(update={"name": f"{base.name}-{Path(base.text.name_or_path).parent.name}"})
+    if profile.name not in PROFILES:
+        PROFILES.register(profile.name)(lambda: profile)
+    return profile
 
 
 @pytest.fixture(scope="session")

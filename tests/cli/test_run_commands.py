@@ -336,7 +336,7 @@ class _Planted:
 
 
 @pytest.mark.parametrize("where", ["${SHARED_DIR}/../../../elsewhere", "absolute"])
-@pytest.mark.parametrize("profile_name", ["paper", "tiny-paper"])
+@pytest.mark.parametrize("profile_name", ["paper", "not-registered"])
 def test_a_run_folder_cannot_make_predict_load_encoder_files_it_names(run_profile, tmp_path, trained_run,
                                                                       tiny_paper_models, monkeypatch, where,
                                                                       profile_name):

@@ -51,7 +51,7 @@ def test_sessions_hold_one_speaker_each_with_real_gaps(tmp_path, emodb):
 
 
 def test_a_session_is_scored_with_and_without_oracle_segments(tmp_path, emodb, trained_run):
-    from openmer.runs import load_run
+    from openmer.inference import load_run
 
     run = load_run(trained_run)  # known: happy, sad -> every EmoDB clip is unknown to it
     speaker = min({s.group for s in emodb})

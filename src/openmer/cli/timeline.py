@@ -44,7 +44,7 @@ def timeline_command(
     import torch
 
     from openmer.errors import ConfigError, OpenmerError
-    from openmer.runs import load_run
+    from openmer.inference import load_run
     from openmer.timeline import TimelineConfig, timeline
 
     config = TimelineConfig(window=window, hop=hop, smooth=smooth, min_segment=min_segment, min_pause=min_pause,

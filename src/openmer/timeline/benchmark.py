@@ -230,7 +230,7 @@ def run_timeline_benchmark(cfg: TimelineBenchmarkConfig, out: str | Path, *,
     from openmer.inference import score_clips
     from openmer.paths import default_cache_dir
     from openmer.protocol import load_protocol, open_set_subsets
-    from openmer.runs import load_run
+    from openmer.inference import load_run
     from openmer.training.run import train
 
     t0 = time.perf_counter()

@@ -182,7 +182,7 @@ def timeline(run: Any, recording: str | Path, out: str | Path | None = None, *,
     """The emotion timeline of one recording (see the module doc); files go to ``out`` as they come.
 
     Args:
-        run: a run folder or a loaded run (:func:`openmer.runs.load_run`).
+        run: a run folder or a loaded run (:func:`openmer.inference.load_run`).
         recording: an audio file, or a video (with or without an audio track).
         out: folder for ``timeline.csv``, ``segments.csv``/``.json``, ``summary.json``,
             ``timeline.png`` and ``timeline.json`` (the settings, for ``resume``); ``None``: a
@@ -209,7 +209,7 @@ def timeline(run: Any, recording: str | Path, out: str | Path | None = None, *,
 
     from openmer.inference import max_window_seconds
     from openmer.media import probe
-    from openmer.runs import LoadedRun, load_run
+    from openmer.inference import LoadedRun, load_run
     from openmer.timeline.subtitles import CueIndex, find_sidecar, read_cues
 
     config = config or TimelineConfig()
