@@ -44,12 +44,12 @@ from openmer.benchmarks.runner import BenchmarkResult, benchmark_meta
 from openmer.benchmarks.trials import Progress, trial_result
 from openmer.datasets.cross_speech import CORPORA, PROTOCOL, corpus_classes, load_cross_speech
 from openmer.datasets.vocabulary import shared_classes, vocabulary_rows
+from openmer.methods.threshold import DEFAULT_ACCEPTANCE, Threshold
 from openmer.protocol import OpenSetSplit, Protocol, corpus_of, load_protocol, partition_indices, select_levels
 from openmer.protocol import corpus_test_split as test_split_of
 from openmer.protocol import direction_protocol as protocol_of_direction
 from openmer.reporting.results import markdown_table, summarise
 from openmer.reporting.scores import RunScores
-from openmer.methods.threshold import DEFAULT_ACCEPTANCE, Threshold
 
 #: (train corpus, other corpus)
 DIRECTIONS = (("emodb", "ravdess-speech"), ("ravdess-speech", "emodb"))

@@ -9,11 +9,11 @@ from typing import Any
 import numpy as np
 from torch import Tensor
 
+from openmer.methods.threshold import Threshold
 from openmer.metrics import open_set_metrics
 from openmer.protocol import OpenSetSplit
 from openmer.reporting.scores import RunScores
 from openmer.training import TrainConfig
-from openmer.methods.threshold import Threshold
 from openmer.training.trial import TrialOutcome
 
 

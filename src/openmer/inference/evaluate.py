@@ -141,7 +141,8 @@ def evaluate(run_dir: str | Path | LoadedRun, data: str | Path, *, out: str | Pa
         rs = RunScores(method=run.info.method, modalities=tuple(run.modalities),
                        level=f"O({len(known)}:{len(unknown_classes)})", openness=float("nan"), split=0,
                        known_classes=known, unknown_classes=unknown_classes, confidence=conf, prediction=pred,
-                       labels=labels, class_names=[str(lb) for lb in manifest.labels], features=None, threshold=threshold.value)
+                       labels=labels, class_names=[str(lb) for lb in manifest.labels], features=None,
+                       threshold=threshold.value)
         name = Path(run_dir).name
         plot_roc([rs], out / "roc.png", f"ROC: {name} on {data}")
         plot_oscr([rs], out / "oscr.png", f"OSCR: {name} on {data}")

@@ -22,8 +22,8 @@ import numpy as np
 
 from openmer.data.manifest import Manifest, Sample
 from openmer.errors import ConfigError, MediaError, OpenmerError, OpenmerWarning
-from openmer.media.audio import AUDIO_SUFFIXES, VIDEO_SUFFIXES
 from openmer.inference.loaded import LoadedRun, load_run
+from openmer.media.audio import AUDIO_SUFFIXES, VIDEO_SUFFIXES
 
 if TYPE_CHECKING:
     from openmer.backbones.specs import ProfileConfig

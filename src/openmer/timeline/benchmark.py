@@ -227,10 +227,9 @@ def run_timeline_benchmark(cfg: TimelineBenchmarkConfig, out: str | Path, *,
     from openmer.data.clips import ClipDataset, vision_preprocess
     from openmer.datasets import resolve_data
     from openmer.files import atomic_write_json, atomic_write_text, check_writable
-    from openmer.inference import score_clips
+    from openmer.inference import load_run, score_clips
     from openmer.paths import default_cache_dir
     from openmer.protocol import load_protocol, open_set_subsets
-    from openmer.inference import load_run
     from openmer.training.run import train
 
     t0 = time.perf_counter()

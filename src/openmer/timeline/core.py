@@ -207,9 +207,8 @@ def timeline(run: Any, recording: str | Path, out: str | Path | None = None, *,
     """
     import tempfile
 
-    from openmer.inference import max_window_seconds
+    from openmer.inference import LoadedRun, load_run, max_window_seconds
     from openmer.media import probe
-    from openmer.inference import LoadedRun, load_run
     from openmer.timeline.subtitles import CueIndex, find_sidecar, read_cues
 
     config = config or TimelineConfig()
