@@ -51,7 +51,12 @@ from openmer import __version__
 from openmer.config import OpenmerConfig
 from openmer.errors import CheckpointError, ConfigError, OutputError
 from openmer.files import (
-    atomic_path, atomic_write_json, atomic_write_text, check_writable, io_failure, read_safetensors,
+    atomic_path,
+    atomic_write_json,
+    atomic_write_text,
+    check_writable,
+    io_failure,
+    read_safetensors,
 )
 from openmer.methods.base import OpenSetMethod
 from openmer.methods.threshold import Threshold, threshold_source
