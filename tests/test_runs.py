@@ -14,7 +14,14 @@ from openmer.errors import CheckpointError, ConfigError
 from openmer.inference import load_run as _load_run
 from openmer.methods.arpl import ARPL, ARPLConfig
 from openmer.runs import (
-    LAST_DIR, LATEST_FILE, LEGACY_CONFIG_FILE, RUN_FILE, TRAINER_STATE, TRAINER_TENSORS, check_resume, prepare_out,
+    LAST_DIR,
+    LATEST_FILE,
+    LEGACY_CONFIG_FILE,
+    RUN_FILE,
+    TRAINER_STATE,
+    TRAINER_TENSORS,
+    check_resume,
+    prepare_out,
     read_run_info,
 )
 from openmer.training import TrainConfig, fit
@@ -174,7 +181,7 @@ def test_a_moved_run_folder_and_shared_folder_still_load(tmp_path, monkeypatch, 
 
     monkeypatch.setenv("SHARED_DIR", str(tmp_path / "nowhere"))  # the given profile's folders are not the run's now
     with pytest.raises(CheckpointError,
-                       match=r"run.json: its audio encoder \(wav2vec2 \$\{SHARED_DIR\}/models/wav2vec2\)"):
+                       match=r"run.json: its video encoder \(clip-vision \$\{SHARED_DIR\}/models/clip\)"):
         _load_run(moved, profile=profile_b)
 
 

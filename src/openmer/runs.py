@@ -42,7 +42,7 @@ import os
 import shutil
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import torch
 from pydantic import Field, ValidationError
@@ -91,7 +91,8 @@ RUN_ENTRIES = (RUN_FILE, WEIGHTS_FILE, METRICS_FILE, LAST_DIR, LEGACY_CONFIG_FIL
 OVERWRITE_ENTRIES = (*RUN_ENTRIES, "eval")
 
 __all__ = [
-    "LAST_DIR", "METRICS_FILE", "RUN_FILE", "WEIGHTS_FILE", "DataInfo", "RunInfo", "check_resume", "checkpoint_dir",
+    "LAST_DIR", "METRICS_FILE", "RUN_FILE", "WEIGHTS_FILE", "DataInfo", "LoadedMethod", "RunInfo", "check_resume",
+    "checkpoint_dir",
     "holds_run", "load_last", "load_method", "method_identity", "prepare_out", "read_json", "read_run_info",
     "save_last", "save_metrics", "save_run", "trusted_profile", "weights_header",
 ]
@@ -402,10 +403,12 @@ def trusted_profile(info: RunInfo, *, source: str | Path, profile: ProfileConfig
        mirrors and the hub (never a folder: :func:`openmer.backbones.resolve.resolve_encoder` with
        ``allow_paths=False``).
 
-    The loader options the run recorded (e.g. ``prompt_entry``) are kept: settings, not paths.
+    Every encoder the run records is checked, whether the method reads it or not (a later step,
+    e.g. naming unknown clusters with the text encoder, may load it). The loader options the run
+    recorded (e.g. ``prompt_entry``) are kept: settings, not paths.
 
     Returns:
-        ``(profile, allow_paths)``: the profile of the encoders the run needs, and whether its
+        ``(profile, allow_paths)``: the profile of the run's encoders, and whether its
         names may be local paths (only when they come from a profile the caller gave or one
         registered in openmer, never from the run folder alone).
 
@@ -420,7 +423,10 @@ def trusted_profile(info: RunInfo, *, source: str | Path, profile: ProfileConfig
     name = str(info.profile.get("name"))
     rule = ("openmer loads a run's encoders only from its profile, never from a path in the run folder; "
             "pass the profile it was trained with (--profile FILE.json)")
-    recorded = _recorded_specs(info, _needed_modalities(info, consumes), Path(source))
+    cfg_profile = info.method_config.get("profile")
+    present = [m for m in ("video", "audio", "text")
+               if info.profile.get(m) is not None or (isinstance(cfg_profile, dict) and cfg_profile.get(m) is not None)]
+    recorded = _recorded_specs(info, present, Path(source))
     if profile is None and name not in PROFILES:
         ids = {m: encoder_id(r["name_or_path"]) for m, r in recorded.items()}
         paths = {m: i for m, i in ids.items() if not is_hub_id(i)}
@@ -450,9 +456,28 @@ def trusted_profile(info: RunInfo, *, source: str | Path, profile: ProfileConfig
         raise CheckpointError(f"{source}: invalid encoder options ({_problems(exc)})") from exc
 
 
+class LoadedMethod(NamedTuple):
+    """What :func:`load_method` reads from a run folder.
+
+    Attributes:
+        info: ``run.json``.
+        method: the fitted method, in eval mode.
+        encoders: modality -> frozen encoder of the method's input.
+        profile: the trusted profile of the run's encoders (:func:`trusted_profile`; ``None`` when
+            the caller gave the encoders).
+        allow_paths: whether ``profile`` may name local folders (a profile given or registered).
+    """
+
+    info: RunInfo
+    method: OpenSetMethod
+    encoders: dict[str, Any]
+    profile: ProfileConfig | None
+    allow_paths: bool
+
+
 def load_method(run_dir: str | Path, info: RunInfo | None = None, *, device: str | torch.device = "cpu",
                 profile: ProfileConfig | None = None,
-                encoders: Mapping[str, torch.nn.Module] | None = None) -> tuple[RunInfo, OpenSetMethod, dict[str, Any]]:
+                encoders: Mapping[str, torch.nn.Module] | None = None) -> LoadedMethod:
     """The fitted method of a run folder and the encoders its input goes through.
 
     Order of the checks (each refusal names the file): ``run.json`` (strict JSON, every field and
@@ -469,8 +494,9 @@ def load_method(run_dir: str | Path, info: RunInfo | None = None, *, device: str
             the profile's (e.g. a service holding them, tests with tiny encoders).
 
     Returns:
-        ``(info, method, encoders)``: the method fitted and in eval mode; the encoders of the
-        method's input (the profile's for a method on features, the method's own for one on clips).
+        :class:`LoadedMethod`: the method fitted and in eval mode, the encoders of its input (the
+        profile's for a method on features, the method's own for one on clips), and the trusted
+        profile the run's other encoders load from.
 
     Raises:
         CheckpointError: as above.
@@ -486,7 +512,7 @@ def load_method(run_dir: str | Path, info: RunInfo | None = None, *, device: str
         method_cls = get_method(info.method)
     except ConfigError as exc:
         raise CheckpointError(f"{source}: {exc}") from exc
-    trusted = None
+    trusted, allow_paths = None, False
     if encoders is None:
         trusted, allow_paths = trusted_profile(info, source=source, profile=profile, consumes=method_cls.consumes)
         missing = [m for m in info.modalities if m not in trusted.specs()]
@@ -497,17 +523,18 @@ def load_method(run_dir: str | Path, info: RunInfo | None = None, *, device: str
     _check_header(weights, header, info, source)
     _check_finite(weights, state)
     if trusted is not None:
-        loaded = load_profile(trusted, modalities=tuple(trusted.specs()), device=device, allow_paths=allow_paths)
+        needed = tuple(m for m in _needed_modalities(info, method_cls.consumes) if m in trusted.specs())
+        loaded = load_profile(trusted, modalities=needed, device=device, allow_paths=allow_paths)
         held: dict[str, Any] = dict(loaded)
     else:
         held = dict(encoders or {})
     description = info.method_description()
     if method_cls.consumes == "features":
         method = method_cls.from_description(description, state, weights=weights, source=source, device=device)
-        return info, method, {m: e for m, e in held.items() if m in info.modalities}
+        return LoadedMethod(info, method, {m: e for m, e in held.items() if m in info.modalities}, trusted, allow_paths)
     method = method_cls.from_description(description, state, weights=weights, source=source, device=device,
                                          encoders=held)
-    return info, method, method.input_encoders()
+    return LoadedMethod(info, method, method.input_encoders(), trusted, allow_paths)
 
 
 # ----------------------------------------------------------------------------- writing a run

@@ -13,8 +13,8 @@ from openmer.discovery import clip_manifest, discover, write_discovery
 from openmer.discovery.enrol import enrol
 from openmer.discovery.sources import cluster_manifest
 from openmer.errors import ConfigError, NotSupportedError
-from openmer.inference import predict
-from openmer.runs import load_run, read_run_info
+from openmer.inference import load_run, predict
+from openmer.runs import read_run_info
 from tests.helpers.run_folders import KNOWN
 
 runner = CliRunner()

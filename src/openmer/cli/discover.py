@@ -40,8 +40,8 @@ def discover_command(
     """Group the clips the run rejects as unknown and name what each group resembles."""
     from openmer.discovery import clip_manifest, default_vocabulary, discover, read_word_list, write_discovery
     from openmer.errors import ConfigError
+    from openmer.inference import load_run
     from openmer.paths import default_cache_dir
-    from openmer.runs import load_run
 
     if top < 1:
         raise ConfigError(f"--top must be at least 1, got {top}")
@@ -80,8 +80,8 @@ def enrol_command(
     from openmer.data.manifest import Manifest
     from openmer.discovery.enrol import enrol
     from openmer.discovery.sources import clip_manifest, cluster_manifest, is_cluster_spec
+    from openmer.inference import load_run
     from openmer.paths import default_cache_dir
-    from openmer.runs import load_run
 
     parts = [cluster_manifest(e) for e in examples if is_cluster_spec(e)]
     plain = [Path(e) for e in examples if not is_cluster_spec(e)]

@@ -36,9 +36,9 @@ from openmer.discovery.naming import (
 )
 from openmer.discovery.words import Vocabulary, default_vocabulary
 from openmer.errors import DataError, NotSupportedError, OpenmerError
+from openmer.inference import LoadedRun
 from openmer.methods.base import OpenSetScores
 from openmer.methods.inputs import method_inputs
-from openmer.runs import LoadedRun
 
 __all__ = ["Discovery", "cluster_names", "discover", "has_text_alignment", "method_alignment",
            "run_scores_and_features", "run_text_encoder", "training_alignment",
@@ -85,19 +85,14 @@ class Discovery:
 
 
 def run_text_encoder(run: LoadedRun) -> Any:
-    """The text encoder of the run: its own (a method on clips holds it), else its profile's.
+    """The text encoder of the run: its own (a method on clips holds it), else its profile's
+    (:meth:`openmer.inference.LoadedRun.encoder`: the run's trusted profile, never a path the run
+    folder names).
 
     Raises:
         NotSupportedError: the run's profile has no text encoder.
     """
-    from openmer.backbones.factory import ProfileConfig, load_profile
-
-    if "text" in run.encoders:
-        return run.encoders["text"]
-    profile = ProfileConfig.from_dict(run.info.profile)
-    if "text" not in profile.specs():
-        raise NotSupportedError(f"the run's profile {profile.name!r} has no text encoder to name clusters with")
-    return load_profile(profile, modalities=("text",))["text"]
+    return run.encoder("text")
 
 
 def run_scores_and_features(run: LoadedRun, manifest: Manifest, *, labels: np.ndarray | None = None,

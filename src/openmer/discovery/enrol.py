@@ -35,9 +35,11 @@ from openmer.data.clips import ClipDataset, vision_preprocess
 from openmer.data.manifest import Manifest, label_indices
 from openmer.discovery.words import shared_word
 from openmer.errors import ConfigError, DataError, NotSupportedError
+from openmer.inference import LoadedRun
 from openmer.methods.base import OpenSetMethod
 from openmer.methods.inputs import method_inputs
-from openmer.runs import LoadedRun, ThresholdInfo, prepare_out, save_run
+from openmer.methods.threshold import Threshold
+from openmer.runs import prepare_out, save_run
 
 __all__ = ["Enrolment", "enrol", "enrol_method", "enrolled_method", "training_manifest"]
 
@@ -58,7 +60,7 @@ class Enrolment:
 
     run_dir: Path | None
     method: OpenSetMethod
-    threshold: ThresholdInfo
+    threshold: Threshold
     record: dict[str, Any]
     losses: list[float]
 
@@ -230,7 +232,7 @@ def enrol(run: LoadedRun, name: str, examples: Manifest, out: str | Path | None 
     ex = _inputs(run, examples, np.full(len(examples), k, dtype=np.int64), run.method, batch_size, cache_dir)
     method, params, losses, known_conf = enrol_method(run.method, name, train, ex, steps=steps, lr=lr,
                                                       progress=progress)
-    threshold = ThresholdInfo.from_confidences(known_conf, run.info.threshold.acceptance, "train")
+    threshold = Threshold.from_confidences(known_conf, run.info.threshold.acceptance, "train")
     method.threshold = threshold.value
     record = {"class": name, "n_examples": len(examples), "examples": examples.ids, "source": source,
               "tuned": list(params), "steps": steps, "lr": lr, "batch_size": batch_size,

@@ -42,12 +42,18 @@ class LoadedRun:
         method: the fitted method, in eval mode.
         encoders: modality -> frozen encoder of the method's input (the profile's for a method on
             features, the method's own for one on clips).
+        profile, allow_paths: where the run's other encoders load from (:meth:`encoder`).
     """
 
     run_dir: Path
     info: RunInfo
     method: OpenSetMethod
     encoders: dict[str, Any]
+    #: the trusted profile of the run's encoders (:func:`openmer.runs.trusted_profile`), ``None``
+    #: when the caller gave the encoders
+    profile: ProfileConfig | None = None
+    #: whether ``profile`` may name local folders (a profile given or registered, never the run folder's)
+    allow_paths: bool = False
 
     @property
     def modalities(self) -> list[str]:
@@ -98,6 +104,26 @@ class LoadedRun:
         """
         return self.method.score_all(self.batches(clips, batch_size=batch_size, cache_dir=cache_dir))
 
+    def encoder(self, modality: str) -> Any:
+        """The run's frozen encoder of ``modality``: the one its input goes through, else loaded from
+        the run's trusted profile (never from a path in the run folder), e.g. the text encoder
+        that names unknown clusters.
+
+        Raises:
+            NotSupportedError: the run's profile has no encoder of ``modality``.
+        """
+        from openmer.backbones.factory import load_profile
+        from openmer.errors import NotSupportedError
+
+        if modality in self.encoders:
+            return self.encoders[modality]
+        if self.profile is None or modality not in self.profile.specs():
+            name = self.info.profile.get("name")
+            raise NotSupportedError(f"the run's profile {name!r} has no {modality} encoder")
+        enc = load_profile(self.profile, modalities=(modality,), allow_paths=self.allow_paths)[modality]  # type: ignore[arg-type]
+        self.encoders[modality] = enc
+        return enc
+
     def label(self, confidence: float, prediction: int) -> str:
         """The known class ``prediction`` names when ``confidence >= threshold``, else ``"unknown"``."""
         return decide(confidence, prediction, self.threshold, self.known_classes)
@@ -121,5 +147,5 @@ def load_run(run_dir: str | Path, *, device: str | torch.device = "cpu", profile
             names the file).
     """
     run_dir = Path(run_dir)
-    info, method, held = load_method(run_dir, device=device, profile=profile, encoders=encoders)
-    return LoadedRun(run_dir, info, method, dict(held))
+    got = load_method(run_dir, device=device, profile=profile, encoders=encoders)
+    return LoadedRun(run_dir, got.info, got.method, dict(got.encoders), got.profile, got.allow_paths)
