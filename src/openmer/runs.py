@@ -525,7 +525,7 @@ def load_method(run_dir: str | Path, info: RunInfo | None = None, *, device: str
     if trusted is not None:
         needed = tuple(m for m in _needed_modalities(info, method_cls.consumes) if m in trusted.specs())
         loaded = load_profile(trusted, modalities=needed, device=device, allow_paths=allow_paths)
-        held: dict[str, Any] = dict(loaded)
+        held: dict[str, Any] = {str(m): e for m, e in loaded.items()}
     else:
         held = dict(encoders or {})
     description = info.method_description()

@@ -120,7 +120,7 @@ class LoadedRun:
         if self.profile is None or modality not in self.profile.specs():
             name = self.info.profile.get("name")
             raise NotSupportedError(f"the run's profile {name!r} has no {modality} encoder")
-        enc = load_profile(self.profile, modalities=(modality,), allow_paths=self.allow_paths)[modality]  # type: ignore[arg-type]
+        enc = load_profile(self.profile, modalities=(modality,), allow_paths=self.allow_paths)[modality]
         self.encoders[modality] = enc
         return enc
 
