@@ -7,6 +7,7 @@ import sys
 import time
 from enum import Enum
 from pathlib import Path
+from typing import Any
 
 import typer
 
@@ -49,6 +50,18 @@ def _posthoc_update(cfg: OpenmerConfig, name: str, score: str) -> dict[str, tupl
     if not fields:
         raise ConfigError(f"--score applies to benchmarks with post-hoc scores, not {name}")
     return fields
+
+
+def selection_update(methods: str | None, levels: str | None, splits: int | None) -> dict[str, Any]:
+    """The config fields that ``--methods``, ``--levels`` and ``--splits`` set (comma-separated lists)."""
+    update: dict[str, Any] = {}
+    if methods is not None:
+        update["methods"] = tuple(m.strip() for m in methods.split(",") if m.strip())
+    if levels is not None:
+        update["levels"] = tuple(lv.strip() for lv in levels.split(",") if lv.strip())
+    if splits is not None:
+        update["n_splits"] = splits
+    return update
 
 
 @app.command()
@@ -129,12 +142,7 @@ def benchmark(
         if not hasattr(cfg, "encoder_options"):
             raise ConfigError(f"--audio-prompt-entry applies to benchmarks with encoders, not {name.value}")
         update["encoder_options"] = {**cfg.encoder_options, "audio": {"prompt_entry": audio_prompt_entry}}
-    if methods is not None:
-        update["methods"] = tuple(m.strip() for m in methods.split(",") if m.strip())
-    if levels is not None:
-        update["levels"] = tuple(lv.strip() for lv in levels.split(",") if lv.strip())
-    if splits is not None:
-        update["n_splits"] = splits
+    update.update(selection_update(methods, levels, splits))
     if score is not None:
         update.update(_posthoc_update(cfg, name.value, score))
     if discover or enrol:

@@ -97,18 +97,12 @@ def benchmark_timeline(data: str, out: Path, *, seed: int = 0, quick: bool = Fal
     """``openmer benchmark timeline --data NAME`` (see :mod:`openmer.timeline.benchmark`)."""
     import time
 
+    from openmer.cli.benchmark import selection_update
     from openmer.timeline.benchmark import run_timeline_benchmark, timeline_config
 
     start = time.perf_counter()
     cfg = timeline_config(seed=seed, quick=quick, data=data)
-    update: dict = {}
-    if methods is not None:
-        update["methods"] = tuple(m.strip() for m in methods.split(",") if m.strip())
-    if levels is not None:
-        update["levels"] = tuple(lv.strip() for lv in levels.split(",") if lv.strip())
-    if splits is not None:
-        update["n_splits"] = splits
-    cfg = cfg.model_copy(update=update) if update else cfg
+    cfg = cfg.model_copy(update=selection_update(methods, levels, splits))
     with rich_progress() as bar:
         run_timeline_benchmark(cfg, out, progress=ProgressCallback(bar, f"benchmark timeline {data}"))
     console.print(f"wrote {out / 'results.json'}, {out / 'results.md'}")
