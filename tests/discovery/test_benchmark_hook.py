@@ -60,5 +60,6 @@ def test_discovery_and_enrolment_records_of_a_trial(tmp_path):
     assert [h for h, _ in sections] == ["Discovery of unknown classes (--discover)",
                                         "Enrolment of an unknown class (--enrol)"]
     assert any("| 4 |" in line for line in sections[1][1])
+    assert sum(line.startswith("| msp ") for line in sections[0][1]) == 2  # trained, baseline; no post-hoc rows
     paths = write_results(tmp_path / "res", out.records, {"dataset": "toy"}, sections=sections)
     assert "Enrolment of an unknown class" in paths["markdown"].read_text()

@@ -253,7 +253,7 @@ def summary_rows(records: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
     enrolment numbers of ``records`` (those that carry them)."""
     groups: dict[tuple[str, str, str], list[Mapping[str, Any]]] = {}
     for r in records:
-        if "discovery" in r or "enrolment" in r:
+        if ("discovery" in r or "enrolment" in r) and "posthoc_of" not in r:  # one row per trained method
             key = (str(r.get("method")), str(r.get("modalities")), str(r.get("level")))
             if not any(x.get("split") == r.get("split") for x in groups.get(key, [])):
                 groups.setdefault(key, []).append(r)
