@@ -212,8 +212,9 @@ def clip_data(plan: TrialPlan, source: ClipSource, *, progress: Progress | None 
     Raises:
         ConfigError / SharedDataMissing: as :func:`openmer.backbones.factory.load_profile`.
     """
+    modalities = encoded_modalities(source.modalities)
     prof = resolve_profile(source.profile, source.encoder_options)
-    loaded = source.encoders or load_profile(prof, modalities=encoded_modalities(source.modalities))
+    loaded = source.encoders or load_profile(prof, modalities=modalities)
     encoders = cast(dict[str, Any], loaded)
     man = source.manifest
     clips = ClipDataset(man, [-1] * len(man), source.modalities, vision_preprocess=vision_preprocess(encoders))
@@ -245,9 +246,9 @@ def run_trials(plan: TrialPlan, data: TrialData | ClipSource, *, progress: Progr
         ConfigError: an unknown level, a method whose inputs the data does not have, a bad option.
         DataError: as :func:`openmer.protocol.open_set_subsets`.
     """
-    levels = select_levels(plan.levels, plan.protocol)
     if isinstance(data, ClipSource):
         data = clip_data(plan, data, progress=progress)
+    levels = select_levels(plan.levels, plan.protocol)
     trials = [(r, group, split, mods, mp) for r in range(plan.repeats or 1) for group in plan.groups
               for lv in levels for split in plan.protocol.levels[lv][: plan.n_splits]
               for mods in group.modality_sets for mp in group.methods]
@@ -271,19 +272,12 @@ def run_trials(plan: TrialPlan, data: TrialData | ClipSource, *, progress: Progr
             inputs, blocks, batch_size = ClipInputs(data.clips), [], mp.train.batch_size
         sets = inputs.parts(rows, labels=y)
         train, val, test = sets["train"], sets["val"], sets["test"]
-        mcfg = method_config(mp.cls, mp.options, seed=seed, blocks=blocks, profile=data.profile, modalities=mods)
-        reason = mp.cls.unavailable(mcfg, encoders=data.encoders, text_encoder=data.encoders.get("text"))
-        if reason:
-            out.left_out[f"{name} {'+'.join(shown)}"] = reason
-            continue
-        if progress:
-            progress(i, len(trials), f"{name} {'+'.join(shown)} {split.label} split {split.index}")
         fingerprint = "" if journal is None else trial_fingerprint({
             "protocol": [plan.protocol.dataset, plan.protocol.version, plan.protocol.seed,
                          plan.protocol.partition.to_dict()],
             "split": [split.label, split.index, split.known_classes, split.unknown_classes], "repeat": r,
-            "method": name, "modalities": shown, "config": mcfg.to_dict(), "train": mp.train.to_dict(), "seed": seed,
-            "max_train": mp.max_train, "posthoc": mp.posthoc,
+            "method": name, "modalities": shown, "options": mp.options, "blocks": blocks, "seed": seed,
+            "train": mp.train.to_dict(), "max_train": mp.max_train, "posthoc": mp.posthoc,
             "build": None if mp.build is None else getattr(mp.build, "__qualname__", type(mp.build).__qualname__),
             "profile": None if data.profile is None else data.profile.to_dict(), "rows": rows_id,
             **({"hooks": [repr(h) for h in plan.hooks]} if plan.hooks else {})})
@@ -292,6 +286,13 @@ def run_trials(plan: TrialPlan, data: TrialData | ClipSource, *, progress: Progr
             out.records += done[0]
             out.runs.append(done[1])
             continue
+        mcfg = method_config(mp.cls, mp.options, seed=seed, blocks=blocks, profile=data.profile, modalities=mods)
+        reason = mp.cls.unavailable(mcfg, encoders=data.encoders, text_encoder=data.encoders.get("text"))
+        if reason:
+            out.left_out[f"{name} {'+'.join(shown)}"] = reason
+            continue
+        if progress:
+            progress(i, len(trials), f"{name} {'+'.join(shown)} {split.label} split {split.index}")
         method = build_method(mp.cls, mcfg, split.known_classes, seed=seed, encoders=data.encoders, build=mp.build)
         groups_of = method.parameter_groups()  # per-group lr scales name one method's groups (HCEP's prompts)
         scales = {g: v for g, v in mp.train.lr_scales.items() if g in groups_of}
