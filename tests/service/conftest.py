@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import Self
 
 import numpy as np
 import pytest
@@ -85,7 +86,7 @@ class Server:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def wait_ready(self, timeout: float = 90.0) -> Server:
+    def wait_ready(self, timeout: float = 90.0) -> Self:
         import urllib.request
 
         end = time.monotonic() + timeout
@@ -117,7 +118,7 @@ class Server:
             except Exception:  # noqa: BLE001 - then it is killed
                 self.kill()
 
-    def __enter__(self) -> Server:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc) -> None:
