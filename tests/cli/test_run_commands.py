@@ -431,3 +431,33 @@ def test_printed_and_written_json_is_strict(run_profile, tmp_path, trained_run):
     assert res.exit_code == 0, res.output
     [record] = [json.loads(ln, parse_constant=_refuse_constant) for ln in res.stdout.splitlines()]
     assert record["label"] in KNOWN + ["unknown"]
+
+
+def test_a_run_of_an_unregistered_profile_loads_its_encoders_by_hub_id_only(tmp_path, cache, monkeypatch,
+                                                                           tiny_light_models, audio_text_data):
+    """A run whose profile is neither registered nor given loads when every encoder is named by hub
+    id (from the model mirrors or the hub, never a folder); a folder in its place is refused in one
+    line naming run.json and the rule."""
+    from openmer.backbones.resolve import use_models_dir
+
+    monkeypatch.setenv("SHARED_DIR", str(tmp_path / "no-shared"))
+    monkeypatch.delenv("OPENMER_MODELS_DIR", raising=False)
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
+    mirror = str(tiny_light_models["mirror"])
+    run = tmp_path / "run"
+    wav = write_wav(tmp_path / "clip.wav")
+    try:
+        res = runner.invoke(app, ["train", "--data", str(audio_text_data), "--known", ",".join(KNOWN), "--method",
+                                  "arpl", "--profile", "light", "--out", str(run), "--epochs", "1", "--batch-size", "4",
+                                  "--models-dir", mirror])
+        assert res.exit_code == 0, res.output
+        _edit_run(run, lambda d: d["profile"].update(name="my-light"))
+        res = runner.invoke(app, ["predict", str(run), str(wav), "--text", "a happy voice", "--models-dir", mirror])
+        assert res.exit_code == 0, res.output
+        _edit_run(run, lambda d: d["profile"]["audio"].update(name_or_path=str(tiny_light_models["whisper_dir"])))
+        res = runner.invoke(app, ["predict", str(run), str(wav), "--text", "a happy voice", "--models-dir", mirror])
+        _one_error_line(res, f"{run / 'run.json'}: its audio encoder is named", "'my-light' is not a profile",
+                        "never from a path in the run folder")
+    finally:
+        use_models_dir(None)
