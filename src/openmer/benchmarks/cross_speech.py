@@ -126,7 +126,8 @@ def split_by_test_set(run: RunScores, test_groups: Sequence[str], level: str, tr
         raise ValueError(f"{len(corpus)} test groups for {len(run.confidence)} scored samples")
     names = np.asarray(run.class_names) if run.class_names is not None else None
     threshold = (None if run.threshold is None or run.threshold_confidence is None else  # the trials' rule's acceptance
-                 Threshold(value=run.threshold, acceptance=DEFAULT_ACCEPTANCE, source=run.threshold_source or "val"))
+                 Threshold(value=run.threshold, acceptance=DEFAULT_ACCEPTANCE,
+                           source="train" if run.threshold_source == "train" else "val"))
     out = []
     for test_set in sorted(set(corpus), key=lambda c: (c != train_set, c)):
         m = corpus == test_set
@@ -176,11 +177,12 @@ def run_cross_speech(cfg: CrossSpeechConfig | None = None, *, progress: Progress
         proto = direction_protocol(protocol, source, target, levels, cfg.n_splits)
         keep = set(proto.partition.groups)
         sub = manifest.subset([i for i, s in enumerate(manifest) if s.group in keep])
-        tell = (lambda d, n, msg, where=f"{source} -> {target}": progress(d, n, f"{where}: {msg}")) if progress else None
+        where = f"{source} -> {target}"
+        tell = (lambda d, n, msg, where=where: progress(d, n, f"{where}: {msg}")) if progress else None
         res = run_media_benchmark(cfg.model_copy(update={"levels": None}), sub, proto, progress=tell, encoders=encoders,
                                   journal=journal)
         test_idx = partition_indices(sub.groups, proto.partition)["test"]
-        test_groups = [sub[i].group for i in test_idx]
+        test_groups = [sub[i].group or sub[i].id for i in test_idx]
         for run in res.runs:
             if run.class_names != [sub[i].label for i in test_idx]:
                 raise RuntimeError(f"{run.name}: scored samples are not the direction's test samples in order")
@@ -226,14 +228,16 @@ def shift_rows(records: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
                 continue
             cross = cell[(method, mods, train, other, level)]
             rows.append({"method": method, "modalities": mods, "train_set": train, "test_set": other, "level": level,
-                         "in_level": test_level[(train, train, level)], "cross_level": test_level[(train, other, level)],
+                         "in_level": test_level[(train, train, level)],
+                         "cross_level": test_level[(train, other, level)],
                          "in_auroc": within["auroc_mean"], "in_oscr": within["oscr_mean"],
                          "cross_auroc": cross["auroc_mean"], "cross_oscr": cross["oscr_mean"]})
     def order(values: Sequence[Any]) -> dict[Any, int]:  # position of first appearance
         return {v: i for i, v in reversed(list(enumerate(values)))}
 
     direction, method, level = (order([r["train_set"] for r in rows]),
-                                order([(r["train_set"], r["method"]) for r in rows]), order([r["level"] for r in records]))
+                                order([(r["train_set"], r["method"]) for r in rows]),
+                                order([r["level"] for r in records]))
     return sorted(rows, key=lambda r: (direction[r["train_set"]], method[(r["train_set"], r["method"])],
                                        r["modalities"], level[r["level"]]))
 
@@ -252,22 +256,23 @@ def report_sections(records: Sequence[dict[str, Any]], corpora: Sequence[str]) -
     for (method, mods, train, other), members in groups.items():
         m = {k: float(np.mean([r[k] for r in members])) for k in ("in_auroc", "in_oscr", "cross_auroc", "cross_oscr")}
         means.append([method, mods, f"{train} -> {other}", ", ".join(r["level"] for r in members),
-                      f"{_pct(m['in_auroc'])} / {_pct(m['in_oscr'])}", f"{_pct(m['cross_auroc'])} / {_pct(m['cross_oscr'])}",
+                      f"{_pct(m['in_auroc'])} / {_pct(m['in_oscr'])}",
+                      f"{_pct(m['cross_auroc'])} / {_pct(m['cross_oscr'])}",
                       _change(m["in_auroc"], m["cross_auroc"]), _change(m["in_oscr"], m["cross_oscr"])])
     header = ["Method", "Modalities", "Trained on -> other corpus", "Known set", "In-corpus AUROC / OSCR",
               "Cross-corpus AUROC / OSCR", "Change AUROC", "Change OSCR"]
     shift = [
-        "The same trained models, scored on the training corpus's own test speakers (in-corpus) and on the other "
+        ("The same trained models, scored on the training corpus's own test speakers (in-corpus) and on the other "
         "corpus's test speakers (cross-corpus). AUROC / OSCR in percent (%), mean over the splits of each level; "
         "the test set's own openness level O(K:U) counts the unknown classes it holds. Change = cross-corpus "
         "minus in-corpus, in percentage points (negative = the shift costs). First the unweighted mean over the "
-        "known-set levels, then each level.",
+        "known-set levels, then each level."),
         "", *markdown_table(header, means), "", *markdown_table(header, detail),
     ]
     vocab = vocabulary_rows(corpora)
     table = markdown_table(["shared name", *corpora], [[r["shared"], *(r[c] or "—" for c in corpora)] for r in vocab])
-    vocabulary = ["Labels are compared by their shared name (`openmer.datasets.vocabulary.LABEL_VOCABULARY`); "
-                  "— = the corpus has no such class.", "", *table]
+    vocabulary = [("Labels are compared by their shared name (`openmer.datasets.vocabulary.LABEL_VOCABULARY`); "
+                   "— = the corpus has no such class."), "", *table]
     return [("Cost of the shift: in-corpus vs cross-corpus", shift), ("Label vocabulary", vocabulary)]
 
 

@@ -15,7 +15,7 @@ import warnings
 from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -25,7 +25,7 @@ from openmer.data.manifest import MODALITIES, Manifest, near_known_labels
 from openmer.datasets import resolve_data
 from openmer.errors import ConfigError, DataError, OpenmerWarning
 from openmer.methods.base import OpenSetMethod
-from openmer.methods.inputs import ClipInputs, FeatureInputs
+from openmer.methods.inputs import ClipInputs, FeatureInputs, MethodInputs
 from openmer.methods.registry import get_method
 from openmer.methods.threshold import DEFAULT_ACCEPTANCE, ThresholdSource, check_acceptance
 from openmer.paths import default_cache_dir
@@ -41,7 +41,8 @@ from openmer.training.trial import build_method as build_trial_method
 logger = logging.getLogger(__name__)
 
 
-def train_val_by_group(groups: Sequence[str], *, val_fraction: float = 0.2, seed: int = 0) -> tuple[dict[str, np.ndarray], dict[str, list[str]]]:
+def train_val_by_group(groups: Sequence[str], *, val_fraction: float = 0.2,
+                       seed: int = 0) -> tuple[dict[str, np.ndarray], dict[str, list[str]]]:
     """Group-disjoint train/val indices for a user manifest (a seeded 80/20 split of its groups).
 
     With a single group there is no validation split (the last epoch is kept).
@@ -89,7 +90,8 @@ def _check_options(known: Sequence[str], acceptance: float, threshold_from: str)
     except ValueError as exc:
         raise ConfigError(f"--acceptance: {exc}") from None
     if threshold_from not in ("train", "val"):
-        raise ConfigError(f"--threshold-from must be 'train' (the paper, HCEP Sec. 4.4.6) or 'val', not {threshold_from!r}")
+        raise ConfigError("--threshold-from must be 'train' (the paper, HCEP Sec. 4.4.6) or 'val', "
+                          f"not {threshold_from!r}")
     if len(known) < 2:
         raise ConfigError(f"--known needs at least 2 classes, got {list(known)}")
     dup = sorted({k for k in known if list(known).count(k) > 1})
@@ -194,7 +196,8 @@ def train(
         warnings.warn(OpenmerWarning(f"{manifest.source or data}: label {label!r} differs from the known class "
                                      f"{match!r} only in case or spaces; its rows are left out as an unknown class"),
                       stacklevel=2)
-    available = set(manifest.modalities) | ({"audio"} if "video" in manifest.modalities else set())  # a video's audio track
+    # a video's audio track
+    available = set(manifest.modalities) | ({"audio"} if "video" in manifest.modalities else set())
     mods = [m for m in (modalities or [m for m in MODALITIES if m in available]) if m in prof.specs()]
     if not mods:
         raise ConfigError(f"{data} has modalities {manifest.modalities}, none of which profile {prof.name!r} encodes")
@@ -207,13 +210,14 @@ def train(
         logger.info("left out %d row(s) whose label is not a known class: %s", sum(dropped.values()),
                     ", ".join(f"{k} {v}" for k, v in dropped.items()))
     man = manifest.subset(known_rows)
-    labels = np.array([known.index(s.label) for s in man], dtype=np.int64)
+    labels = np.array([known.index(str(s.label)) for s in man], dtype=np.int64)
     parts, split_groups, split_rule = _parts(man, partition, cfg.seed)
     if len(parts["train"]) == 0:
         raise DataError(manifest.source or data, f"no training clip of the known classes {known} ({split_rule})")
     check_known_classes_trained(manifest, known, labels[parts["train"]], split_rule, source=manifest.source or data)
     if threshold_from == "val" and len(parts["val"]) == 0:
-        raise ConfigError(f"--threshold-from val: {data} gives no validation clip ({split_rule}); use --threshold-from train")
+        raise ConfigError(f"--threshold-from val: {data} gives no validation clip ({split_rule}); "
+                          "use --threshold-from train")
 
     is_file = partition is None  # a manifest file (a built-in dataset comes with its protocol's partition)
     data_info = DataInfo(source=str(data), sha256=_sha256(Path(data)) if is_file else None, split_rule=split_rule,
@@ -225,11 +229,12 @@ def train(
         check_resume(out, {"method": method, "known_classes": known, "num_classes": len(known), **identity}, cfg)
 
     if method_cls.consumes == "features":
-        encoders = load_profile(prof, modalities=tuple(mods))
+        encoders = cast(dict[str, Any], load_profile(prof, modalities=tuple(mods)))
         clips = ClipDataset(man, labels, mods, vision_preprocess=vision_preprocess(encoders))
-        inputs = FeatureInputs.from_clips(clips, encoders, cache_dir=cache_dir or default_cache_dir())
-        m = build_method(method_cls, known, profile=prof, modalities=mods, input_dim=inputs.input_dim,
-                         options=method_options, seed=cfg.seed, blocks=inputs.blocks, encoders=encoders)
+        features = FeatureInputs.from_clips(clips, encoders, cache_dir=cache_dir or default_cache_dir())
+        inputs: MethodInputs = features
+        m = build_method(method_cls, known, profile=prof, modalities=mods, input_dim=features.input_dim,
+                         options=method_options, seed=cfg.seed, blocks=features.blocks, encoders=encoders)
         batch_size = None  # scoring passes in the feature set's large batches
     else:  # a method on clips loads the encoders it needs from the profile
         m = build_method(method_cls, known, profile=prof, modalities=mods, options=method_options, seed=cfg.seed)
@@ -246,7 +251,8 @@ def train(
     m.threshold = threshold.value
     info = RunInfo(
         method=method, method_config=m.config.to_dict(), method_extra=m.extra_state(), known_classes=known,
-        modalities=mods, profile=prof.to_dict(), train_config=cfg.to_dict(), threshold=threshold, data=data_info,
+        modalities=[str(m_) for m_ in mods], profile=prof.to_dict(), train_config=cfg.to_dict(), threshold=threshold,
+        data=data_info,
         samples={p: [man[int(i)].id for i in parts[p]] for p in ("train", "val")}, groups=split_groups,
         best_epoch=result.best_epoch, select_metric=result.select_metric,
         n_train=len(parts["train"]), n_val=len(parts["val"]), preset=chosen.name,
