@@ -85,3 +85,34 @@ def serve(
     console.print(f"openmer serve: http://{host}:{port}/ ({', '.join(application.state.runs)}; data in {data_dir})",
                   highlight=False)
     uvicorn.run(application, host=host, port=port, log_level="warning")
+
+
+@app.command("bench-serve")
+@handle_errors
+def bench_serve_command(
+    run_dir: Path = typer.Argument(..., help="A run folder from `openmer train`."),
+    requests: int = typer.Option(400, "--requests", help="Requests in all (predictions, malformed, timelines)."),
+    clients: int = typer.Option(8, "--clients", help="Concurrent clients."),
+    malformed: float = typer.Option(0.1, "--malformed", help="Share of malformed uploads."),
+    timelines: int = typer.Option(3, "--timelines", help="Timeline jobs among the requests."),
+    workers: int = typer.Option(2, "--workers", help="The service's --workers."),
+    max_seconds: float = typer.Option(900.0, "--max-seconds", help="No request starts after this many seconds."),
+    profile: str | None = typer.Option(None, "--profile", help="The run's profile JSON, when not a built-in one."),
+    json_out: Path | None = typer.Option(None, "--json", help="Also write the numbers to this JSON file."),
+) -> None:
+    """Load a loopback `openmer serve` with concurrent clients on real EmoDB clips: latency
+    percentiles, requests/s, 5xx (must be 0), peak memory, and equality with `openmer predict`."""
+    import json
+
+    from openmer.errors import OpenmerError
+    from openmer.service.bench import bench_serve, format_report
+
+    result = bench_serve(run_dir, requests=requests, clients=clients, malformed=malformed, timelines=timelines,
+                         workers=workers, max_seconds=max_seconds, profile_file=profile,
+                         log=lambda m: console.print(m, highlight=False))
+    typer.echo(format_report(result))
+    if json_out is not None:
+        json_out.write_text(json.dumps(result, indent=2), encoding="utf-8")
+    if result["server_errors_5xx"] or result["mismatched"] or result["malformed_not_4xx"]:
+        raise OpenmerError("bench-serve: a 5xx answer, a malformed upload not refused, or a prediction that "
+                           "differs from `openmer predict` (see above)")
