@@ -44,7 +44,8 @@ def _fill() -> None:
     import importlib
 
     for module in ("openmer.benchmarks.cross_speech", "openmer.benchmarks.media", "openmer.benchmarks.paper_settings",
-                   "openmer.benchmarks.ravdess", "openmer.timeline.benchmark"):
+                   "openmer.benchmarks.ravdess", "openmer.benchmarks.robustness",
+                   "openmer.timeline.benchmark"):
         importlib.import_module(module)  # their decorators fill BENCHMARKS
 
 

@@ -31,6 +31,7 @@ class BenchmarkName(str, Enum):
     ov_merd = "ov-merd"
     cross = "cross"
     timeline = "timeline"
+    robustness = "robustness"
 
 
 def _posthoc_update(cfg: OpenmerConfig, name: str, score: str) -> dict[str, tuple[str, ...]]:
@@ -104,7 +105,12 @@ def benchmark(
         help="Post-hoc scores reported beside each method's own, on every trained classifier head (HCEP: its DPOL "
              "logits): comma-separated names (msp, max_logit, energy, entropy, mahalanobis, knn, vim) or 'none'. "
              "Default: all on the feature heads, max_logit and energy on HCEP."),
-    data: str | None = typer.Option(None, "--data", help="timeline: the speech dataset (emodb, ravdess-speech)."),
+    data: str | None = typer.Option(
+        None, "--data",
+        help="timeline: the speech dataset (emodb, ravdess-speech); robustness: emodb, ravdess-speech, meld."),
+    corruptions: str | None = typer.Option(
+        None, "--corruptions", help="robustness: corruptions or families, comma-separated (docs/robustness.md)."),
+    severities: str | None = typer.Option(None, "--severities", help="robustness: severities, e.g. 1,3."),
     discover: bool = typer.Option(
         False, "--discover", help="emodb, meld, ravdess: also cluster and name each trial's unknown test clips "
                                   "(ARI, NMI, purity, naming accuracy; docs/discover.md)."),
@@ -119,7 +125,7 @@ def benchmark(
     Each trial is recorded in OUT/trials.jsonl as it finishes: run the same command again after an
     interruption and the trials already recorded with the same settings are not trained again.
     """
-    if name is BenchmarkName.timeline or data is not None:
+    if name is BenchmarkName.timeline or (data is not None and name is not BenchmarkName.robustness):
         from openmer.cli.timeline import benchmark_timeline
 
         if name is not BenchmarkName.timeline:
@@ -137,6 +143,11 @@ def benchmark(
     start = time.perf_counter()
     plan = plan_benchmark(name.value, seed=seed, quick=quick, profile=profile, roots=root)
     cfg = plan.config
+    if name is BenchmarkName.robustness or corruptions or severities:
+        from openmer.cli.robustness import robustness_cfg
+
+        cfg = robustness_cfg(name.value, data, seed=seed, quick=quick, profile=profile, corruptions=corruptions,
+                             severities=severities)
     update: dict = {}
     if audio_prompt_entry is not None:
         if not hasattr(cfg, "encoder_options"):
@@ -187,6 +198,11 @@ def benchmark(
                           sections=result.sections)
     save_runs(out, result.runs)
     figures = write_standard_figures(out, result.runs) + write_shift_figures(out, result.runs)
+    if name is BenchmarkName.robustness:
+        from openmer.benchmarks.robustness import plot_robustness
+
+        figures += [plot_robustness(result.records, out / f"robustness_{m}.png", m)
+                    for m in ("auroc", "fpr_at_threshold")]
     console.print(f"wrote {', '.join(str(p) for p in [*paths.values(), *figures])}")
     console.print(f"benchmark {name.value} took {time.perf_counter() - start:.1f} s")
 

@@ -1,0 +1,419 @@
+"""``openmer benchmark robustness --data emodb|ravdess-speech|meld``: what noise, codecs, reverberation,
+misaligned and degraded transcripts and missing modalities do to "unknown".
+
+Each method trains once per openness split on *clean* clips (the dataset's preset, through the
+one trial loop :func:`openmer.benchmarks.trials.run_trials`), chooses its deployable threshold from
+clean known-class validation data, as a deployed model would have it; then a trial hook
+(:class:`RobustnessHook`) scores the *same* test clips again under each corruption and severity
+(:mod:`openmer.media.corruptions`) with that threshold fixed. Records gain ``corruption`` and
+``severity`` (``"none"``, 0: clean) and, beside AUROC / OSCR / closed-set accuracy,
+``fpr_at_threshold`` (known test clips flagged unknown) and ``tpr_at_threshold`` (unknown test
+clips caught).
+
+Corrupted clips are re-encoded: the methods on cached features get the corrupted clips' features
+through the same frozen encoders, kept in memory only (never under the clean clips' cache keys);
+the methods on clips read the corrupted clips directly. Babble is made of up to ``babble_clips``
+clips of the trial's *training* speakers (never a test speaker). A clip's corruption is seeded by
+(seed, corruption, severity, clip row), so every method sees the same corrupted clip.
+
+Summary per method (:func:`corruption_errors`): ImageNet-C's corruption error (Hendrycks &
+Dietterich 2019, Sec. 3): for corruption c, CE_c = sum_s E_{s,c} / sum_s E^ARPL_{s,c} with
+E = 1 - AUROC, and the relative CE, sum_s (E_{s,c} - E_clean) / sum_s (E^ARPL_{s,c} - E^ARPL_clean);
+mCE and relative mCE are their means over the corruptions.
+"""
+
+from __future__ import annotations
+
+import time
+import zlib
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from pydantic import Field
+
+from openmer.benchmarks.journal import TrialJournal
+from openmer.benchmarks.media import MediaBenchmarkConfig, _media_with_protocol, emodb_config, media_plan, meld_config
+from openmer.benchmarks.registry import BenchmarkPlan, on_profile, refuse_roots, register_benchmark
+from openmer.benchmarks.runner import BenchmarkResult, benchmark_meta
+from openmer.benchmarks.trials import ClipSource, Progress, TrialContext, run_trials
+from openmer.data.clips import ClipDataset, modality_present
+from openmer.data.manifest import Manifest
+from openmer.errors import ConfigError, DataError
+from openmer.media.corruptions import CORRUPTIONS, CorruptionPool, Sample, corrupt, parse_corruptions
+from openmer.methods.inputs import FeatureInputs
+from openmer.metrics import open_set_metrics
+from openmer.protocol import Protocol
+
+#: the datasets ``--data`` takes, with their preset
+DATASETS = ("emodb", "ravdess-speech", "meld")
+
+#: ``--quick``: a few corruptions and severities
+QUICK_CORRUPTIONS = ("white_noise", "babble", "mp3")
+QUICK_SEVERITIES = (1, 3)
+
+
+class RobustnessConfig(MediaBenchmarkConfig):
+    """A media benchmark preset plus what to corrupt.
+
+    Attributes:
+        corruptions: corruption names (:data:`openmer.media.corruptions.CORRUPTIONS`); those whose
+            modality the data lacks are left out (listed in ``meta["left_out_corruptions"]``).
+        severities: severities to run (``None``: every severity of each corruption; those a
+            corruption does not have are skipped).
+        babble_clips: training-speaker clips babble is drawn from, per trial.
+    """
+
+    corruptions: tuple[str, ...] = tuple(CORRUPTIONS)
+    severities: tuple[int, ...] | None = None
+    babble_clips: int = Field(default=24, gt=0)
+
+
+def conditions(cfg: RobustnessConfig) -> tuple[tuple[str, int], ...]:
+    """The (corruption, severity) pairs ``cfg`` scores, on the data's modalities."""
+    out = []
+    for name in cfg.corruptions:
+        c = CORRUPTIONS[name]
+        if c.modality not in cfg.modalities:
+            continue
+        out += [(name, s) for s in c.severities if cfg.severities is None or s in cfg.severities]
+    return tuple(out)
+
+
+def _clip_rng(seed: int, name: str, severity: int, row: int) -> np.random.Generator:
+    return np.random.default_rng([seed, zlib.crc32(name.encode()), severity, row])
+
+
+def neighbour_texts(clips: ClipDataset, groups: Sequence[str]) -> dict[int, str]:
+    """Row -> the transcript of the next clip of the same speaker (manifest order, wrapping) whose
+    transcript differs; rows without one are absent."""
+    man = clips.manifest
+    by_group: dict[str, list[int]] = {}
+    for i, g in enumerate(groups):
+        by_group.setdefault(g, []).append(i)
+    out: dict[int, str] = {}
+    for rows in by_group.values():
+        texts = [man.text_of(man[i]) or "" for i in rows]
+        for k, i in enumerate(rows):
+            for step in range(1, len(rows)):
+                other = texts[(k + step) % len(rows)]
+                if other and other != texts[k]:
+                    out[i] = other
+                    break
+    return out
+
+
+def babble_pool(clips: ClipDataset, groups: Sequence[str], train_rows: Sequence[int], test_rows: Sequence[int],
+                n: int, seed: int) -> CorruptionPool:
+    """Babble from up to ``n`` seeded clips of the training rows, and the training transcripts'
+    words (substitutes).
+
+    Raises:
+        DataError: a training clip's speaker is also a test speaker (the protocol's groups overlap).
+    """
+    test_groups = {groups[i] for i in test_rows}
+    train = [int(i) for i in train_rows]
+    rng = np.random.default_rng(seed)
+    pick: list[int] = rng.choice(len(train), size=min(n, len(train)), replace=False).tolist() if train else []
+    waves, owners = [], []
+    for j in pick:
+        i = train[int(j)]
+        if groups[i] in test_groups:
+            raise DataError(clips.manifest.root, f"babble clip {i} is from test speaker {groups[i]!r}")
+        item = clips[i]
+        if item.get("audio") is not None:
+            waves.append(np.asarray(item["audio"], dtype=np.float32))
+            owners.append(groups[i])
+    man = clips.manifest
+    vocab = sorted({w for i in train for w in (man.text_of(man[i]) or "").split()})
+    return CorruptionPool(babble=tuple(waves), babble_groups=tuple(owners), vocabulary=tuple(vocab))
+
+
+def corrupted_items(clips: ClipDataset, rows: Sequence[int], name: str, severity: int, pool: CorruptionPool,
+                    neighbours: dict[int, str], seed: int) -> list[dict[str, Any]]:
+    """The clips at ``rows`` as :meth:`ClipDataset.collate_fn` items, under ``name`` at ``severity``."""
+    items = []
+    for i in rows:
+        item = dict(clips[int(i)])
+        audio = item.get("audio")
+        s = Sample(audio=None if audio is None else np.asarray(audio, dtype=np.float32), text=item.get("text"),
+                   neighbour_text=neighbours.get(int(i)))
+        out = corrupt(s, name, severity, _clip_rng(seed, name, severity, int(i)), pool)
+        if "audio" in item:
+            item["audio"] = None if out.audio is None else torch.from_numpy(np.ascontiguousarray(out.audio))
+        if "text" in item:
+            item["text"] = out.text or None
+        items.append(item)
+    return items
+
+
+def encode_items(items: list[dict[str, Any]], encoders: dict[str, Any], modalities: Sequence[str],
+                 batch_size: int = 16) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """Unprompted features (modality -> (n, D)) and presence (modality -> (n,) bool) of ``items``,
+    as :func:`openmer.data.feature_cache.encode_features` computes them, without any cache."""
+    feats = {m: np.zeros((len(items), int(encoders[m].embed_dim)), np.float32) for m in modalities}
+    present = {m: np.zeros(len(items), bool) for m in modalities}
+    with torch.no_grad():
+        for start in range(0, len(items), batch_size):
+            batch = ClipDataset.collate_fn(items[start:start + batch_size])
+            for m in modalities:
+                sel = modality_present(batch, m, len(items[start:start + batch_size])).nonzero().squeeze(1)
+                if len(sel) == 0:
+                    continue
+                out = encoders[m].encode_batch(batch, sel).float().cpu().numpy()
+                feats[m][start + sel.numpy()] = out
+                present[m][start + sel.numpy()] = True
+    return feats, present
+
+
+def at_threshold(confidence: np.ndarray, labels: np.ndarray, threshold: float) -> dict[str, float]:
+    """``fpr_at_threshold``: share of known test clips (label >= 0) with ``confidence < threshold``
+    (flagged unknown); ``tpr_at_threshold``: share of unknown ones (label < 0) flagged."""
+    flagged = confidence < threshold
+    known = labels >= 0
+    return {"fpr_at_threshold": float(flagged[known].mean()) if known.any() else float("nan"),
+            "tpr_at_threshold": float(flagged[~known].mean()) if (~known).any() else float("nan")}
+
+
+_METRICS = ("auroc", "oscr", "closed_acc", "aupr_in", "aupr_out", "macro_f1", "fpr95")
+
+
+@dataclass(frozen=True)
+class RobustnessHook:
+    """The trial hook: the trial's test clips under each of ``conditions`` (module docstring).
+
+    Returns ``{"robustness": [{corruption, severity, auroc, oscr, closed_acc, ..., fpr_at_threshold,
+    tpr_at_threshold}, ...]}``, the clean test set first; :func:`expand_records` makes them records.
+    """
+
+    conditions: tuple[tuple[str, int], ...]
+    seed: int = 0
+    babble_clips: int = 24
+    _features: dict[Any, Any] = field(default_factory=dict, compare=False, repr=False)
+
+    def __call__(self, ctx: TrialContext) -> dict[str, Any]:
+        clips: ClipDataset = ctx.data.clips
+        test = [int(i) for i in ctx.rows["test"]]
+        labels = np.asarray(ctx.y)[test]
+        thr = float(ctx.outcome.threshold.value)
+        k = ctx.split.n_known
+        scores = ctx.outcome.scores
+        clean_conf = scores.confidence.numpy().astype(np.float64)
+        rows = [{"corruption": "none", "severity": 0, "level_value": None,
+                 **_pick(open_set_metrics(clean_conf, scores.prediction.numpy(), labels, num_classes=k)),
+                 **at_threshold(clean_conf, labels, thr)}]
+        if not self.conditions:
+            return {"robustness": rows}
+        pool = babble_pool(clips, ctx.data.groups, ctx.rows["train"], test, self.babble_clips, ctx.seed)
+        neighbours = neighbour_texts(clips, ctx.data.groups)
+        on_features = ctx.method.consumes == "features"
+        for name, sev in self.conditions:
+            key = (name, sev, tuple(test), tuple(ctx.modalities), ctx.seed)
+            if key not in self._features:  # shared by every method of the trial's split
+                items = corrupted_items(clips, test, name, sev, pool, neighbours, self.seed)
+                self._features.clear() if len(self._features) > 64 else None
+                self._features[key] = (items, None)
+            items, encoded = self._features[key]
+            if on_features:
+                if encoded is None:
+                    encoded = encode_items(items, ctx.data.encoders, ctx.modalities)
+                    self._features[key] = (items, encoded)
+                assert ctx.data.features is not None  # a method on features ran on them
+                feats = {m: np.array(ctx.data.features[m], copy=True) for m in ctx.modalities}
+                present = {m: (np.ones(len(feats[m]), bool) if ctx.data.present is None
+                               else np.array(ctx.data.present[m], copy=True)) for m in ctx.modalities}
+                for m in ctx.modalities:
+                    feats[m][test] = encoded[0][m]
+                    present[m][test] = encoded[1][m]
+                ds = FeatureInputs(feats, present, ctx.modalities, ctx.y).parts(
+                    {"train": ctx.rows["train"], "test": test})["test"]
+                out = ctx.method.score_all(ds.batches())
+            else:
+                bs = ctx.batch_size or 16
+                out = ctx.method.score_all([ClipDataset.collate_fn(items[j:j + bs]) for j in range(0, len(items), bs)])
+            conf = out.confidence.numpy().astype(np.float64)
+            rows.append({"corruption": name, "severity": sev, "level_value": CORRUPTIONS[name].levels[sev - 1],
+                         **_pick(open_set_metrics(conf, out.prediction.numpy(), labels, num_classes=k)),
+                         **at_threshold(conf, labels, thr)})
+        return {"robustness": rows}
+
+
+def condition_label(dataset: str, name: str, severity: int) -> str:
+    """``"emodb + babble 3 (5 dB SNR)"``: a corrupted test set's name in results.md."""
+    c = CORRUPTIONS[name]
+    return f"{dataset} + {name} {severity} ({c.levels[severity - 1]:g} {c.unit})"
+
+
+def _pick(metrics: dict[str, float]) -> dict[str, float]:
+    return {m: float(metrics[m]) for m in _METRICS if m in metrics}
+
+
+def expand_records(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One record per (trial, corruption, severity) from the hook's ``robustness`` lists (records
+    without one, e.g. post-hoc rows, are dropped)."""
+    out: list[dict[str, Any]] = []
+    for rec in records:
+        rows = rec.get("robustness")
+        if not rows:
+            continue
+        base = {k: v for k, v in rec.items() if k != "robustness"}
+        out.extend({**base, **r} for r in rows)
+    return out
+
+
+def _mean_by(records: list[dict[str, Any]], metric: str) -> dict[tuple[str, str, int], float]:
+    acc: dict[tuple[str, str, int], list[float]] = {}
+    for r in records:
+        acc.setdefault((r["method"], r["corruption"], int(r["severity"])), []).append(float(r[metric]))
+    return {k: float(np.mean(v)) for k, v in acc.items()}
+
+
+def corruption_errors(records: list[dict[str, Any]], *, baseline: str = "arpl",
+                      metric: str = "auroc") -> dict[str, dict[str, float]]:
+    """Per method: ``mce`` and ``relative_mce`` (module docstring; error = 1 - ``metric``, means
+    over splits first), relative to ``baseline``'s; ``{}`` when the baseline did not run.
+    A corruption where the baseline's summed error (or error increase) is 0 is skipped."""
+    mean = _mean_by(records, metric)
+    methods = sorted({m for m, _, _ in mean})
+    if baseline not in methods:
+        return {}
+    names = sorted({c for _, c, s in mean if c != "none"})
+    out: dict[str, dict[str, float]] = {}
+    for m in methods:
+        ce, rce = [], []
+        for c in names:
+            sevs = sorted(s for mm, cc, s in mean if mm == baseline and cc == c)
+            if not all((m, c, s) in mean for s in sevs):
+                continue
+            e = sum(1 - mean[(m, c, s)] for s in sevs)
+            eb = sum(1 - mean[(baseline, c, s)] for s in sevs)
+            d = e - len(sevs) * (1 - mean.get((m, "none", 0), 1.0))
+            db = eb - len(sevs) * (1 - mean.get((baseline, "none", 0), 1.0))
+            if eb > 0:
+                ce.append(e / eb)
+            if db > 1e-9:
+                rce.append(d / db)
+        out[m] = {"mce": float(np.mean(ce)) if ce else float("nan"),
+                  "relative_mce": float(np.mean(rce)) if rce else float("nan")}
+    return out
+
+
+def robustness_sections(records: list[dict[str, Any]]) -> list[tuple[str, list[str]]]:
+    """results.md: mean over splits per method, corruption and severity, and the corruption errors."""
+    keys = sorted({(r["method"], r["corruption"], int(r["severity"])) for r in records},
+                  key=lambda k: (k[0], k[1] != "none", k[1], k[2]))
+    lines = ["| method | corruption | severity | level | AUROC | OSCR | closed acc | FPR@thr | TPR@thr | splits |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
+    for m, c, s in keys:
+        rs = [r for r in records if (r["method"], r["corruption"], int(r["severity"])) == (m, c, s)]
+        lv = rs[0].get("level_value")
+        unit = "" if c == "none" else CORRUPTIONS[c].unit
+
+        def f(metric: str, rs: list[dict[str, Any]] = rs) -> str:
+            v = np.array([float(r[metric]) for r in rs])
+            return f"{100 * v.mean():.1f} ± {100 * v.std():.1f}"
+        lines.append(f"| {m} | {c} | {s} | {'' if lv is None else f'{lv:g} {unit}'} | {f('auroc')} | {f('oscr')} | "
+                     f"{f('closed_acc')} | {f('fpr_at_threshold')} | {f('tpr_at_threshold')} | {len(rs)} |")
+    sections = [("Robustness: test clips under each corruption (mean ± std over splits, %)", lines)]
+    ce = corruption_errors(records)
+    if ce:
+        rows = ["| method | mCE (1 - AUROC, ARPL = 1) | relative mCE (ARPL = 1) |", "|---|---|---|"]
+        rows += [f"| {m} | {v['mce']:.3f} | {v['relative_mce']:.3f} |" for m, v in ce.items()]
+        sections.append(("Corruption error (Hendrycks & Dietterich 2019), relative to ARPL", rows))
+    return sections
+
+
+def plot_robustness(records: list[dict[str, Any]], path: str | Path, metric: str = "auroc") -> Path:
+    """``metric`` (mean over splits) vs severity, one line per method, one panel per corruption
+    (severity 0: clean)."""
+    import math
+
+    from openmer.reporting.figures import _new_figure, _save
+
+    mean = _mean_by(records, metric)
+    names = sorted({c for _, c, _ in mean if c != "none"})
+    methods = sorted({m for m, _, _ in mean})
+    cols = min(4, max(1, len(names)))
+    rows = max(1, math.ceil(len(names) / cols))
+    fig = _new_figure((3.2 * cols, 2.6 * rows))
+    axes = fig.subplots(rows, cols, squeeze=False)
+    for ax, c in zip(axes.flat, names, strict=False):
+        for m in methods:
+            sevs = [0, *sorted(s for mm, cc, s in mean if mm == m and cc == c)]
+            ys = [100 * mean.get((m, "none" if s == 0 else c, s), float("nan")) for s in sevs]
+            ax.plot(sevs, ys, marker="o", label=m)
+        ax.set_title(c, fontsize=9)
+        ax.set_xlabel("severity")
+        ax.set_ylabel(f"{metric} (%)")
+    for ax in list(axes.flat)[len(names):]:
+        ax.axis("off")
+    if names:
+        axes.flat[0].legend(fontsize=7)
+    return _save(fig, path)
+
+
+def robustness_config(data: str = "emodb", *, seed: int = 0, quick: bool = False) -> RobustnessConfig:
+    """The preset on ``data``: that dataset's media preset (EmoDB's for ravdess-speech, on its own
+    levels), the middle openness level, 4 splits; post-hoc scores off. ``quick``: the feature
+    methods, one split, :data:`QUICK_CORRUPTIONS` at :data:`QUICK_SEVERITIES`.
+
+    Raises:
+        ConfigError: ``data`` not in :data:`DATASETS`.
+    """
+    from openmer.methods.registry import list_methods
+    from openmer.protocol import load_protocol
+
+    if data not in DATASETS:
+        raise ConfigError(f"benchmark robustness runs on {', '.join(DATASETS)}, not {data!r}")
+    base = meld_config(seed=seed) if data == "meld" else emodb_config(seed=seed)
+    levels = tuple(load_protocol(data).levels)
+    update: dict[str, Any] = {"dataset": data, "levels": (levels[len(levels) // 2],), "n_splits": 4,
+                              "posthoc": (), "clip_posthoc": ()}
+    if quick:
+        update.update(n_splits=1, methods=tuple(m for m in ("msp", "arpl") if m in list_methods(consumes="features")),
+                      corruptions=tuple(c for c in QUICK_CORRUPTIONS if CORRUPTIONS[c].modality in base.modalities)
+                      or ("drop_text",), severities=QUICK_SEVERITIES)
+    return RobustnessConfig(**{**base.model_dump(), **update})
+
+
+def run_robustness(cfg: RobustnessConfig, *, progress: Progress | None = None, journal: TrialJournal | None = None,
+                   data: tuple[Manifest, Protocol] | None = None) -> BenchmarkResult:
+    """Run the robustness benchmark (module docstring); the records are :func:`expand_records`'s.
+
+    ``data``: the manifest and protocol (default: the built-in ``cfg.dataset``'s).
+
+    Raises:
+        ConfigError: an unknown corruption; SharedDataMissing without ../shared.
+    """
+    t0 = time.perf_counter()
+    names = parse_corruptions(cfg.corruptions)
+    cfg = cfg.model_copy(update={"corruptions": names})
+    manifest, protocol = data or _media_with_protocol(cfg.dataset)
+    conds = conditions(cfg)
+    plan = media_plan(cfg, protocol)
+    plan = replace(plan, hooks=(*plan.hooks, RobustnessHook(conds, seed=cfg.seed, babble_clips=cfg.babble_clips)))
+    out = run_trials(plan, ClipSource(manifest, cfg.modalities, cfg.profile, cfg.encoder_options), progress=progress,
+                     journal=journal)
+    records = expand_records(out.records)
+    for r in records:  # results.md's tables: one row per test condition (the cross-dataset keys)
+        r["train_set"] = cfg.dataset
+        r["test_set"] = cfg.dataset if r["corruption"] == "none" else condition_label(
+            cfg.dataset, r["corruption"], int(r["severity"]))
+    skipped = [n for n in names if CORRUPTIONS[n].modality not in cfg.modalities]
+    meta = benchmark_meta(cfg, protocol, t0, encoders=None if out.profile is None else out.profile.to_dict(),
+                          left_out=out.left_out, left_out_corruptions=skipped,
+                          corruption_error=corruption_errors(records),
+                          timings_s={f"{k}_s": round(v, 1) for k, v in out.seconds.items()})
+    return BenchmarkResult(records=records, runs=out.runs, meta=meta, sections=robustness_sections(records))
+
+
+@register_benchmark("robustness")
+def plan_robustness(*, seed: int = 0, quick: bool = False, profile: str | None = None,
+                    roots: Sequence[str] = ()) -> BenchmarkPlan:
+    """``openmer benchmark robustness`` on EmoDB (``--data`` picks another: :func:`robustness_config`)."""
+    refuse_roots("robustness", roots)
+    return BenchmarkPlan(on_profile(robustness_config(seed=seed, quick=quick), profile), run_robustness,
+                         cpu_preset=True)
