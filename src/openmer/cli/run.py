@@ -73,6 +73,7 @@ def train(
 ) -> None:
     """Train a method on the known classes of a dataset and save a run folder."""
     from openmer.methods.registry import get_method
+    from openmer.methods.threshold import threshold_source
     from openmer.runs import read_run_info
     from openmer.training import TrainConfig
     from openmer.training.presets import resolve_preset
@@ -101,7 +102,8 @@ def train(
             progress.update(task, completed=epoch, total=total, status=text)
 
         run_dir = train_run(data, classes, method=method, profile=prof, out=out, train_config=cfg, preset=preset,
-                            method_options=method_options, acceptance=acceptance, threshold_from=threshold_from,
+                            method_options=method_options, acceptance=acceptance,
+                            threshold_from=threshold_source(threshold_from),
                             resume=resume, overwrite=overwrite, allow_outside_root=allow_outside_root,
                             progress=on_epoch)
     info = read_run_info(run_dir)
