@@ -76,6 +76,9 @@ RAVDESS_SHARED_NAMES = {"happy": "happiness", "sad": "sadness", "angry": "anger"
                         "surprised": "surprise"}
 #: RAVDESS feature layout (shared/data/ravdess-au-mfcc/FORMAT.md): modality -> column slice
 RAVDESS_MODALITIES = {"face_au": slice(0, 35), "audio": slice(35, 294)}
+#: the reference RAVDESS's authors ask for (the speech clips and the features derived from them)
+RAVDESS_CITATION = ("S. R. Livingstone, F. A. Russo (2018), \"The Ryerson Audio-Visual Database of Emotional "
+                    "Speech and Song (RAVDESS)\", PLoS ONE 13(5): e0196391")
 
 
 def _root(root: str | Path | None, relative: str, what: str) -> Path:
@@ -154,7 +157,11 @@ def _unique_ids(samples: Sequence[Sample], where: Path) -> None:
 
 
 @register_dataset("emodb", holds="media", classes=EMODB_CLASSES, modalities=("audio", "text"), group="speaker",
-                  shared="data/emodb", layout="the official EmoDB folder: wav/03a01Fa.wav ... (labels in the names)")
+                  shared="data/emodb", layout="the official EmoDB folder: wav/03a01Fa.wav ... (labels in the names)",
+                  license="other", license_note="made freely available by its authors (TU Berlin); check the terms of "
+                  "the EmoDB distribution before any commercial use",
+                  citation="F. Burkhardt, A. Paeschke, M. Rolfes, W. Sendlmeier, B. Weiss, \"A Database of German "
+                  "Emotional Speech\", Proc. Interspeech 2005, pp. 1517-1520")
 def load_emodb(root: str | Path | None = None) -> Manifest:
     """EmoDB as a manifest: ``audio`` = ``wav/<file>``, ``text`` = the sentence, ``group`` = speaker.
 
@@ -311,7 +318,9 @@ def _ravdess_speech_from_names(root: Path) -> list[Sample]:
 @register_dataset("ravdess-speech", holds="media", classes=RAVDESS_CLASSES, shared_names=RAVDESS_SHARED_NAMES,
                   modalities=("audio", "text"),
                   group="actor", shared="data/ravdess-speech",
-                  layout="RAVDESS's Zenodo layout: Actor_01/03-01-01-01-01-01-01.wav ... (every field in the name)")
+                  layout="RAVDESS's Zenodo layout: Actor_01/03-01-01-01-01-01-01.wav ... (every field in the name)",
+                  license="cc-by-nc-sa-4.0", license_note="CC BY-NC-SA 4.0 (non-commercial, share-alike)",
+                  citation=RAVDESS_CITATION)
 def load_ravdess_speech(root: str | Path | None = None) -> Manifest:
     """The RAVDESS speech clips as a manifest: ``audio`` = ``Actor_XX/03-01-....wav``, ``text`` =
     the spoken statement, ``group`` = actor (and ``video`` where the audio-visual files are there).
@@ -355,7 +364,13 @@ def load_ravdess_speech(root: str | Path | None = None) -> Manifest:
 
 @register_dataset("meld", holds="media", classes=MELD_CLASSES, shared_names={"joy": "happiness"},
                   modalities=("text",), group="MELD split",
-                  shared="data/meld", layout="MELD's train_sent_emo.csv, dev_sent_emo.csv, test_sent_emo.csv")
+                  shared="data/meld", layout="MELD's train_sent_emo.csv, dev_sent_emo.csv, test_sent_emo.csv",
+                  license="gpl-3.0", license_note="GPL-3.0 (the MELD repository's licence); transcripts of the TV "
+                  "series Friends",
+                  citation="S. Poria, D. Hazarika, N. Majumder, G. Naik, E. Cambria, R. Mihalcea, \"MELD: A Multimodal "
+                  "Multi-Party Dataset for Emotion Recognition in Conversation\", ACL 2019; S.-Y. Chen, C.-C. Hsu, "
+                  "C.-C. Kuo, L.-W. Ku, \"EmotionLines: An Emotion Corpus of Multi-Party Conversations\", "
+                  "arXiv:1802.08379 (2018)")
 def load_meld(root: str | Path | None = None, split: str = "all") -> Manifest:
     """MELD transcripts as a text-only manifest.
 
@@ -402,7 +417,9 @@ def load_meld(root: str | Path | None = None, split: str = "all") -> Manifest:
                   modalities=tuple(RAVDESS_MODALITIES),
                   group="actor", shared="data/ravdess-au-mfcc",
                   layout="the shared copy's au_mfcc.npz and labels.csv (precomputed per-clip features)",
-                  hint="its audio is --data ravdess-speech; its features run in `openmer benchmark ravdess`")
+                  hint="its audio is --data ravdess-speech; its features run in `openmer benchmark ravdess`",
+                  license="cc-by-nc-sa-4.0", license_note="CC BY-NC-SA 4.0 (non-commercial, share-alike)",
+                  citation=RAVDESS_CITATION)
 def load_ravdess_features(root: str | Path | None = None) -> FeatureTable:
     """RAVDESS per-clip feature vectors (1440 clips, 24 actors).
 

@@ -54,6 +54,10 @@ class DatasetSpec:
         shared: the folder inside ``shared/`` read when no root is given.
         layout: what a user's copy must hold (the official distribution's layout), for messages.
         hint: where else it is used or what holds the same clips (added to messages; may be empty).
+        license: the data's licence as a Hugging Face licence id (``"cc-by-nc-sa-4.0"``,
+            ``"gpl-3.0"``; ``"other"`` with the terms in ``license_note``), read by model cards.
+        license_note: the terms in words, where the id does not say them.
+        citation: the reference its authors ask for.
     """
 
     name: str
@@ -67,6 +71,9 @@ class DatasetSpec:
     shared: str
     layout: str
     hint: str = ""
+    license: str = "other"
+    license_note: str = ""
+    citation: str = ""
 
 
 #: built-in dataset name -> its declaration (and loader), in registration order
@@ -81,7 +88,8 @@ Loader = TypeVar("Loader", bound=Callable[..., Manifest | FeatureTable])
 def register_dataset(name: str, *, holds: Literal["media", "features"], classes: tuple[str, ...],
                      modalities: tuple[str, ...], group: str, shared: str, layout: str,
                      protocol: str | None = None, hint: str = "",
-                     shared_names: Mapping[str, str] | None = None) -> Callable[[Loader], Loader]:
+                     shared_names: Mapping[str, str] | None = None, license: str = "other",
+                     license_note: str = "", citation: str = "") -> Callable[[Loader], Loader]:
     """Decorator: register a built-in dataset's loader with its declaration (:class:`DatasetSpec`).
 
     The loader is returned unchanged (``load_emodb`` stays a plain function). ``shared_names``
@@ -102,7 +110,8 @@ def register_dataset(name: str, *, holds: Literal["media", "features"], classes:
         DATASETS.register(name)(DatasetSpec(name=name, load=load, holds=holds, classes=tuple(classes),
                                             shared_names={c: renames.get(c, c) for c in classes},
                                             modalities=tuple(modalities), group=group, protocol=protocol or name,
-                                            shared=shared, layout=layout, hint=hint))
+                                            shared=shared, layout=layout, hint=hint, license=license,
+                                            license_note=license_note, citation=citation))
         return load
 
     return deco
