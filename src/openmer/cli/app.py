@@ -31,7 +31,18 @@ def _root(
 
 def _register() -> None:
     # Each command group lives in its own module and adds itself to ``app``.
-    from openmer.cli import ablate, benchmark, complexity, discover, encoders, figures, run, serve, timeline  # noqa: F401
+    from openmer.cli import (  # noqa: F401
+        ablate,
+        benchmark,
+        complexity,
+        discover,
+        encoders,
+        figures,
+        run,
+        serve,
+        starter,
+        timeline,
+    )
 
 
 _register()

@@ -28,6 +28,7 @@ from openmer.methods.base import OpenSetMethod
 from openmer.methods.inputs import ClipInputs, FeatureInputs, MethodInputs
 from openmer.methods.registry import get_method
 from openmer.methods.threshold import DEFAULT_ACCEPTANCE, ThresholdSource, check_acceptance
+from openmer.model_card import CardNotes, write_model_card
 from openmer.paths import default_cache_dir
 from openmer.protocol import partition_indices
 from openmer.runs import DataInfo, RunInfo, check_resume, prepare_out, save_run
@@ -257,4 +258,6 @@ def train(
         best_epoch=result.best_epoch, select_metric=result.select_metric,
         n_train=len(parts["train"]), n_val=len(parts["val"]), preset=chosen.name,
     )
-    return save_run(out, m, info)
+    save_run(out, m, info)
+    write_model_card(out, notes=CardNotes())  # a fresh card: no held-out rows yet (`openmer evaluate` adds them)
+    return out
