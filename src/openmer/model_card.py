@@ -212,7 +212,7 @@ def _metadata(info: RunInfo, notes: CardNotes, names: Sequence[str]) -> dict[str
         meta["model-index"] = [{"name": notes.title or f"openmer {info.method}", "results": [
             {"task": {"type": task, "name": "open-set emotion recognition"},
              "dataset": {"name": r.name, "type": r.tested_on, "split": "test"},
-             "metrics": [{"type": hf, "name": f"{label} ({r.model}, trained on {r.trained_on})",
+             "metrics": [{"type": hf, "name": label if r.model == "this model" else f"{label} ({r.model})",
                           "value": round(getattr(r, key).value, 4)}
                          for key, (label, hf) in METRICS.items()]}
             for r in notes.rows]}]

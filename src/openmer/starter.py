@@ -46,7 +46,7 @@ from openmer.inference import score_clips
 from openmer.methods.registry import get_method
 from openmer.model_card import CardRow, card_row, write_model_card
 from openmer.paths import default_cache_dir
-from openmer.runs import holds_run, load_run
+from openmer.runs import holds_run, load_run, read_run_info
 from openmer.training.engine import ProgressFn
 from openmer.training.presets import resolve_preset
 from openmer.training.run import train
@@ -174,13 +174,15 @@ def build_starter(out: str | Path, *, profile: str | ProfileConfig = "offline",
     train_rows = manifest.subset([i for i, s in enumerate(manifest) if s.split != "test"])
     test = manifest.subset([i for i, s in enumerate(manifest) if s.split == "test" and s.label])
     data = manifest.write(out / MANIFEST_FILE)
-    tell(f"training {METHOD} on {len(train_rows)} clips of {' + '.join(CORPORA)} (known: {', '.join(KNOWN)})")
+    tell(f"training {METHOD} on the known-class clips of {len(train_rows)} training and validation clips of "
+         f"{' + '.join(CORPORA)} (known: {', '.join(KNOWN)})")
     run_dir = train(data, list(KNOWN), method=METHOD, profile=profile, out=out, train_config=cfg, preset="cpu",
                     modalities=list(MODALITIES), overwrite=overwrite, allow_outside_root=True, cache_dir=cache,
                     progress=progress)
     tell(f"scoring {len(test)} clips of the held-out speakers")
     both = " + ".join(CORPORA)
     rows = _rows(run_dir, test, trained_on=both, model="this model", cache_dir=cache)
+    info = read_run_info(run_dir)
     train_seconds = time.perf_counter() - t0
     if cross_corpus:
         for source in CORPORA:
@@ -198,7 +200,7 @@ def build_starter(out: str | Path, *, profile: str | ProfileConfig = "offline",
     budget = (f"`openmer starter`: {train_seconds / 60:.1f} min to encode, train and score this model"
               + (f", {seconds / 60:.1f} min with the cross-corpus rows" if cross_corpus else "")
               + f", on {os.cpu_count()} CPU core(s) with {torch.get_num_threads()} torch thread(s); "
-              f"{len(train_rows)} training + validation clips, {len(test)} test clips")
+              f"{info.n_train} training + {info.n_val} validation clips of the known classes, {len(test)} test clips")
     card = write_model_card(run_dir, rows=rows, datasets=list(CORPORA), method_choice=METHOD_CHOICE, budget=budget,
                             title=f"openmer starter: speech emotion ({', '.join(KNOWN)}) or unknown",
                             unknown_note="Its unknowns on the card: fear and disgust (kept out of training although "

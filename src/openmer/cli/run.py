@@ -151,7 +151,8 @@ def evaluate(
 @app.command()
 @handle_errors
 def predict(
-    run_dir: Path = typer.Argument(..., help="A run folder from `openmer train`."),
+    run_dir: str = typer.Argument(..., help="A run folder from `openmer train`, or a Hugging Face hub repo id "
+                                            "(owner/name)."),
     files: list[Path] = typer.Argument(..., help="Video or audio files, or folders of them."),
     text: str | None = typer.Option(None, "--text", help="Transcript for every file (else a sidecar NAME.txt is used)."),
     window: float = typer.Option(10.0, "--window", help="Clips longer than this (seconds) are scored in windows of it."),
@@ -165,12 +166,14 @@ def predict(
     scored; the exit status is then 3 (1: nothing could run, e.g. an unreadable run folder).
     """
     from openmer.files import json_line
+    from openmer.hub import resolve_run
     from openmer.inference import predict_iter
 
     failed = total = 0
     with rich_progress() as bar:
         windows = ProgressCallback(bar, "windows")
-        for record in predict_iter(run_dir, list(files), text=text, window=window, hop=hop, progress=windows,
+        run = resolve_run(run_dir)
+        for record in predict_iter(run, list(files), text=text, window=window, hop=hop, progress=windows,
                                    profile=None if profile is None else _profile(profile)):
             total += 1
             failed += "error" in record

@@ -46,7 +46,8 @@ def resolve_token(host: str, token: str | None) -> str | None:
 @app.command("serve")
 @handle_errors
 def serve(
-    runs: list[Path] = typer.Argument(..., help="Run folders from `openmer train` (the first is the default)."),
+    runs: list[str] = typer.Argument(..., help="Run folders from `openmer train` or Hugging Face hub repo ids "
+                                               "(owner/name); the first is the default."),
     host: str = typer.Option("127.0.0.1", "--host", help="Address to bind; any but loopback needs a token."),
     port: int = typer.Option(8000, "--port", help="TCP port."),
     data_dir: Path = typer.Option(
@@ -78,7 +79,10 @@ def serve(
         from openmer.backbones import ProfileConfig, profile_config
 
         prof = ProfileConfig.from_json(Path(profile)) if profile.endswith(".json") else profile_config(profile)
-    config = ServiceConfig(runs=list(runs), data_dir=data_dir, token=bearer, workers=workers, queue=queue,
+    from openmer.hub import resolve_run
+
+    config = ServiceConfig(runs=[resolve_run(r) for r in runs], data_dir=data_dir, token=bearer, workers=workers,
+                           queue=queue,
                            max_upload_mb=max_upload_mb, max_duration_s=max_duration_s, cors_origins=list(cors_origin),
                            profile=prof, timeline=TimelineConfig(window=window, hop=hop))
     application = create_app(config)

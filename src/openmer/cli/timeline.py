@@ -23,7 +23,8 @@ def _in_seconds(cb: ProgressCallback) -> Callable[[float, float, str], None]:
 @app.command("timeline")
 @handle_errors
 def timeline_command(
-    run_dir: Path = typer.Argument(..., help="A run folder from `openmer train`."),
+    run_dir: str = typer.Argument(..., help="A run folder from `openmer train`, or a Hugging Face hub repo id "
+                                            "(owner/name)."),
     recordings: list[Path] = typer.Argument(..., help="Audio or video recordings, any length."),
     out: Path = typer.Option(..., "--out", help="Output folder (one sub-folder per recording when several)."),
     transcript: Path | None = typer.Option(
@@ -44,6 +45,7 @@ def timeline_command(
     import torch
 
     from openmer.errors import ConfigError, OpenmerError
+    from openmer.hub import resolve_run
     from openmer.inference import load_run
     from openmer.timeline import TimelineConfig, timeline
 
@@ -61,7 +63,7 @@ def timeline_command(
         if threads < 1:
             raise ConfigError(f"--threads must be >= 1, got {threads}")
         torch.set_num_threads(threads)
-    run = load_run(run_dir)
+    run = load_run(resolve_run(run_dir))
     failed = 0
     for rec in recordings:
         dest = out if len(recordings) == 1 else out / rec.stem
