@@ -13,6 +13,7 @@ from openmer.data.tensors import FeatureDataset
 from openmer.errors import CheckpointError, ConfigError
 from openmer.inference import load_run as _load_run
 from openmer.methods.arpl import ARPL, ARPLConfig
+from openmer.model_card import CARD_FILE, CARD_ROWS_FILE
 from openmer.runs import (
     LAST_DIR,
     LATEST_FILE,
@@ -32,7 +33,8 @@ CONFIG_FILE = LEGACY_CONFIG_FILE
 
 
 def test_one_description_holds_everything(trained_run):
-    assert sorted(p.name for p in trained_run.iterdir()) == [LAST_DIR, "metrics.json", "model.safetensors", RUN_FILE]
+    assert sorted(p.name for p in trained_run.iterdir()) == sorted(
+        [LAST_DIR, "metrics.json", "model.safetensors", RUN_FILE, CARD_FILE, CARD_ROWS_FILE])  # + the model card
     info = json.loads((trained_run / RUN_FILE).read_text())
     for key in ("method", "method_config", "known_classes", "modalities", "profile", "train_config", "threshold",
                 "data", "samples", "openmer_version", "schema_version"):

@@ -75,7 +75,8 @@ def test_tiny_starter_trains_scores_both_corpora_and_predicts(tmp_path, monkeypa
     # a held-out actor's clip that the tiny budget did not score either
     seen = {s.audio for s in starter_manifest(max_per_class=1)}
     clip = next(p for p in sorted((shared / "data" / "ravdess-speech" / "Actor_24").iterdir()) if str(p) not in seen)
-    res = CliRunner().invoke(app, ["predict", str(out), str(clip)])
+    profile.to_json(tmp_path / "profile.json")  # a run's encoders load from a profile, never from its folder
+    res = CliRunner().invoke(app, ["predict", str(out), str(clip), "--profile", str(tmp_path / "profile.json")])
     assert res.exit_code == 0, res.output
     record = json.loads(res.stdout.strip().splitlines()[-1])
     assert record["label"] in [*KNOWN, "unknown"]

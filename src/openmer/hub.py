@@ -15,12 +15,12 @@ from pathlib import Path
 
 from openmer.errors import CheckpointError
 from openmer.model_card import CARD_ROWS_FILE
-from openmer.runs import CONFIG_FILE, METRICS_FILE, RUN_FILE, WEIGHTS_FILE
+from openmer.runs import LEGACY_CONFIG_FILE, METRICS_FILE, RUN_FILE, WEIGHTS_FILE
 
 __all__ = ["RUN_FILES", "is_hub_id", "resolve_run"]
 
 #: the files of a run folder fetched from the hub (JSON and safetensors only, top level only)
-RUN_FILES: tuple[str, ...] = (RUN_FILE, WEIGHTS_FILE, METRICS_FILE, CONFIG_FILE, CARD_ROWS_FILE)
+RUN_FILES: tuple[str, ...] = (RUN_FILE, WEIGHTS_FILE, METRICS_FILE, LEGACY_CONFIG_FILE, CARD_ROWS_FILE)
 _HUB_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*/[A-Za-z0-9][A-Za-z0-9_.-]*(@[A-Za-z0-9_.-]+)?$")
 
 

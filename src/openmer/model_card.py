@@ -29,13 +29,11 @@ from openmer.config import OpenmerConfig
 from openmer.datasets.registry import DATASETS
 from openmer.files import atomic_write_json, atomic_write_text
 from openmer.metrics import auroc, closed_set_accuracy, operating_point, oscr
-from openmer.runs import RunInfo, read_json, read_run_info
+from openmer.runs import CARD_FILE, CARD_ROWS_FILE, RunInfo, read_json, read_run_info
 
 __all__ = ["CARD_FILE", "CARD_ROWS_FILE", "CardNotes", "CardRow", "Estimate", "bootstrap", "card_row",
            "read_card_notes", "render_model_card", "write_model_card"]
 
-CARD_FILE = "README.md"
-CARD_ROWS_FILE = "card.json"
 #: bootstrap resamples of a card's confidence intervals
 N_BOOT = 1000
 

@@ -88,7 +88,10 @@ WEIGHTS_FORMAT = "openmer run weights"
 #: entries of a folder that make it a run folder
 RUN_ENTRIES = (RUN_FILE, WEIGHTS_FILE, METRICS_FILE, LAST_DIR, LEGACY_CONFIG_FILE)
 #: what ``--overwrite`` removes: the run's files and ``openmer evaluate``'s default output, nothing else
-OVERWRITE_ENTRIES = (*RUN_ENTRIES, "eval")
+#: the run's model card and the rows it is written from (:mod:`openmer.model_card`)
+CARD_FILE = "README.md"
+CARD_ROWS_FILE = "card.json"
+OVERWRITE_ENTRIES = (*RUN_ENTRIES, "eval", CARD_FILE, CARD_ROWS_FILE)
 
 __all__ = [
     "LAST_DIR", "METRICS_FILE", "RUN_FILE", "WEIGHTS_FILE", "DataInfo", "LoadedMethod", "RunInfo", "check_resume",

@@ -42,11 +42,11 @@ from openmer.data.manifest import Manifest, concat_manifests, label_indices
 from openmer.datasets import resolve_data
 from openmer.datasets.vocabulary import common_classes, shared_manifest
 from openmer.errors import ConfigError
-from openmer.inference import score_clips
+from openmer.inference import load_run, score_clips
 from openmer.methods.registry import get_method
 from openmer.model_card import CardRow, card_row, write_model_card
 from openmer.paths import default_cache_dir
-from openmer.runs import holds_run, load_run, read_run_info
+from openmer.runs import holds_run, read_run_info
 from openmer.training.engine import ProgressFn
 from openmer.training.presets import resolve_preset
 from openmer.training.run import train
@@ -111,9 +111,9 @@ def _corpus(sample_id: str) -> str:
 
 
 def _rows(run_dir: Path, test: Manifest, *, trained_on: str, model: str, cache_dir: Path,
-          only: Sequence[str] = CORPORA) -> list[CardRow]:
+          profile: str | ProfileConfig, only: Sequence[str] = CORPORA) -> list[CardRow]:
     """Card rows of the run in ``run_dir`` on each corpus's test rows of ``test``."""
-    run = load_run(run_dir)
+    run = load_run(run_dir, profile=profile if isinstance(profile, ProfileConfig) else None)
     known = run.known_classes
     labels = label_indices(test.labels, known)
     clips = ClipDataset(test, labels, run.modalities, vision_preprocess=vision_preprocess(run.encoders))
@@ -181,7 +181,7 @@ def build_starter(out: str | Path, *, profile: str | ProfileConfig = "offline",
                     progress=progress)
     tell(f"scoring {len(test)} clips of the held-out speakers")
     both = " + ".join(CORPORA)
-    rows = _rows(run_dir, test, trained_on=both, model="this model", cache_dir=cache)
+    rows = _rows(run_dir, test, trained_on=both, model="this model", cache_dir=cache, profile=profile)
     info = read_run_info(run_dir)
     train_seconds = time.perf_counter() - t0
     if cross_corpus:
@@ -195,7 +195,7 @@ def build_starter(out: str | Path, *, profile: str | ProfileConfig = "offline",
                                train_config=cfg, preset="cpu", modalities=list(MODALITIES), allow_outside_root=True,
                                cache_dir=cache)
                 rows += _rows(single, test, trained_on=source, model=f"the same recipe trained on {source} only",
-                              cache_dir=cache, only=other)
+                              cache_dir=cache, profile=profile, only=other)
     seconds = time.perf_counter() - t0
     budget = (f"`openmer starter`: {train_seconds / 60:.1f} min to encode, train and score this model"
               + (f", {seconds / 60:.1f} min with the cross-corpus rows" if cross_corpus else "")
