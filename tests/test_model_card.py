@@ -82,3 +82,20 @@ def test_card_rows_are_the_measured_values(tmp_path, trained_run):
 def test_card_row_needs_known_and_unknown_clips():
     with pytest.raises(ValueError, match="unknown"):
         card_row("x", [0.1, 0.2], [0, 1], [0, 1], 0.5, num_classes=2, trained_on="a", tested_on="a")
+
+
+def test_evaluate_into_the_run_folder_adds_its_row_to_the_card(tmp_path, trained_run, tiny_paper_profile):
+    from openmer.inference import evaluate
+    from tests.helpers.run_folders import clip_rows, write_manifest
+
+    run = copy_run(trained_run, tmp_path / "run")
+    root = tmp_path / "data"
+    data = write_manifest(root / "m.csv", [dict(r, id=r["id"] + "-new", group="s9") for r in clip_rows(root, groups=2)])
+    metrics = evaluate(run, data, out=run / "eval", profile=tiny_paper_profile)
+    (row,) = read_card_notes(run).rows
+    assert row.auroc.value == metrics["auroc"] and row.oscr.value == metrics["oscr"]
+    assert row.closed_acc.value == metrics["closed_acc"]
+    assert row.fpr_at_threshold.value == metrics["at_threshold"]["fpr"]
+    assert row.auroc.text() in (run / CARD_FILE).read_text()
+    evaluate(run, data, out=tmp_path / "elsewhere", profile=tiny_paper_profile)  # outside the folder: card unchanged
+    assert read_card_notes(run).rows == [row]

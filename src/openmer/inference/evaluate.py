@@ -149,6 +149,13 @@ def evaluate(run_dir: str | Path | LoadedRun, data: str | Path, *, out: str | Pa
         plot_confidence_hist(rs, out / "confidence_hist.png", f"Confidence: {name} on {data}")
         plot_confusion(rs, out / "confusion_open.png", f"Open-set confusion: {name}", open_set=True,
                        threshold=threshold.value)
+        if score is None and out.resolve().is_relative_to(Path(run_dir).resolve()):  # RUN/eval: the card's row
+            from openmer.model_card import card_row, write_model_card
+
+            corpus, held_out = str(data).partition("=")[0], "held-out speakers" if partition is not None else clips_rule
+            write_model_card(run_dir, rows=[card_row(
+                f"{corpus}, {held_out}", conf, pred, labels, threshold.value, num_classes=len(known),
+                trained_on=run.info.data.source.partition("=")[0], tested_on=corpus, unknown_classes=unknown_classes)])
     return metrics
 
 
