@@ -123,7 +123,7 @@ def _batches(data: Any, batch_size: int | None) -> list[Any]:
     return data.batches() if batch_size is None else data.batches(batch_size)
 
 
-def deployable_threshold(method: Any, val: Any, train: Any, *, rule: ThresholdRule = ThresholdRule(),
+def deployable_threshold(method: OpenSetMethod, val: Any, train: Any, *, rule: ThresholdRule = ThresholdRule(),
                          batch_size: int | None = None) -> tuple[Threshold, np.ndarray]:
     """The threshold a trained method would be deployed with (HCEP Sec. 4.4.6).
 
@@ -149,7 +149,7 @@ def deployable_threshold(method: Any, val: Any, train: Any, *, rule: ThresholdRu
     return Threshold.from_confidences(conf, rule.acceptance, source), conf
 
 
-def run_trial(method: Any, train: Any, val: Any, cfg: TrainConfig, *, test: Any = None,
+def run_trial(method: OpenSetMethod, train: Any, val: Any, cfg: TrainConfig, *, test: Any = None,
               threshold: ThresholdRule = ThresholdRule(), batch_size: int | None = None,
               test_features: bool = False, **fit_options: Any) -> TrialOutcome:
     """Train a built method, choose its deployable threshold, then score the test set once.
