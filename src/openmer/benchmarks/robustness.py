@@ -207,20 +207,18 @@ class RobustnessHook:
                  **at_threshold(clean_conf, labels, thr)}]
         if not self.conditions:
             return {"robustness": rows}
-        pool = babble_pool(clips, ctx.data.groups, ctx.rows["train"], test, self.babble_clips, ctx.seed)
+        speakers = {ctx.data.groups[int(i)] for i in ctx.rows["train"]}  # every clip of the training speakers
+        train_speaker_rows = [i for i, g in enumerate(ctx.data.groups) if g in speakers]
+        pool = babble_pool(clips, ctx.data.groups, train_speaker_rows, test, self.babble_clips, self.seed)
         neighbours = neighbour_texts(clips, ctx.data.groups)
-        on_features = ctx.method.consumes == "features"
         for name, sev in self.conditions:
-            key = (name, sev, tuple(test), tuple(ctx.modalities), ctx.seed)
-            if key not in self._features:  # shared by every method of the trial's split
-                items = corrupted_items(clips, test, name, sev, pool, neighbours, self.seed)
-                self._features.clear() if len(self._features) > 64 else None
-                self._features[key] = (items, None)
-            items, encoded = self._features[key]
-            if on_features:
-                if encoded is None:
-                    encoded = encode_items(items, ctx.data.encoders, ctx.modalities)
-                    self._features[key] = (items, encoded)
+            # the same corrupted clips for every method and split with these test and training speakers
+            key = (name, sev, tuple(test), tuple(ctx.modalities), tuple(sorted(speakers)))
+            if ctx.method.consumes == "features":
+                if key not in self._features:
+                    items = corrupted_items(clips, test, name, sev, pool, neighbours, self.seed)
+                    self._features[key] = encode_items(items, ctx.data.encoders, ctx.modalities)
+                encoded = self._features[key]
                 assert ctx.data.features is not None  # a method on features ran on them
                 feats = {m: np.array(ctx.data.features[m], copy=True) for m in ctx.modalities}
                 present = {m: (np.ones(len(feats[m]), bool) if ctx.data.present is None
@@ -232,8 +230,11 @@ class RobustnessHook:
                     {"train": ctx.rows["train"], "test": test})["test"]
                 out = ctx.method.score_all(ds.batches())
             else:
+                items = corrupted_items(clips, test, name, sev, pool, neighbours, self.seed)
                 bs = ctx.batch_size or 16
-                out = ctx.method.score_all([ClipDataset.collate_fn(items[j:j + bs]) for j in range(0, len(items), bs)])
+                with torch.no_grad():
+                    out = ctx.method.score_all([ClipDataset.collate_fn(items[j:j + bs])
+                                                for j in range(0, len(items), bs)])
             conf = out.confidence.numpy().astype(np.float64)
             rows.append({"corruption": name, "severity": sev, "level_value": CORRUPTIONS[name].levels[sev - 1],
                          **_pick(open_set_metrics(conf, out.prediction.numpy(), labels, num_classes=k)),
