@@ -71,7 +71,8 @@ def test_benchmark_scores_the_same_test_clips_under_each_corruption(tmp_path, mo
                    (("none", 0), ("white_noise", 1), ("white_noise", 4), ("babble", 1), ("babble", 4),
                     ("drop_audio", 1), ("neighbour_text", 1))}
     for r in res.records:
-        assert 0 <= r["fpr_at_threshold"] <= 1 and 0 <= r["tpr_at_threshold"] <= 1
+        for m in ("fpr", "tpr"):
+            assert 0 <= r[f"{m}_at_threshold"] <= 1 and 0 <= r[f"{m}_at_threshold_recalibrated"] <= 1
     clean = {r["method"]: r for r in res.records if r["corruption"] == "none"}
     for run in res.runs:  # the clean record is the trial's own scoring of the test set
         assert clean[run.method]["auroc"] == pytest.approx(

@@ -38,6 +38,7 @@ def _register() -> None:
         discover,
         encoders,
         figures,
+        robustness,
         run,
         serve,
         starter,
