@@ -31,7 +31,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from openmer import __version__
 from openmer.errors import ConfigError, OpenmerError
 from openmer.service.jobs import Busy, WorkerPool, job_dir, public_message, run_timeline_job
-from openmer.service.store import DONE, FAILED, INTERRUPTED, JobStore
+from openmer.service.store import DONE, FAILED, INTERRUPTED, QUEUED, JobStore
 from openmer.service.uploads import UploadedFile, UploadError, check_media, checked_path, read_upload
 
 logger = logging.getLogger(__name__)
@@ -340,7 +340,7 @@ def create_app(config: ServiceConfig, *, loaded: dict[str, Any] | None = None) -
             raise ApiError(409, f"job {job_id} was scored by run {j.run!r}, which this service does not serve")
         if not (data_dir / j.media).is_file():
             raise ApiError(409, f"job {job_id}: its recording is gone from the data folder")
-        store.set_state(job_id, "queued")
+        store.set_state(job_id, QUEUED)
         try:
             pool.submit(functools.partial(run_timeline_job, resume=True), store, runs[j.run], job_id, timeline_config)
         except Busy:
