@@ -124,6 +124,19 @@ class LoadedRun:
         self.encoders[modality] = enc
         return enc
 
+    def release_caches(self) -> None:
+        """Empty the per-input caches of the run's encoders (``prefix_cache``: the hidden states
+        that late prompt entry keeps per clip). Windows of a long recording are each seen once, so
+        keeping their states only grows memory with the recording's length (about 0.4 MB per 4 s
+        window of Whisper-base); the window paths call this after each group of windows."""
+        found = [*self.encoders.values()]
+        if isinstance(self.method, torch.nn.Module):
+            found += list(self.method.modules())
+        for module in found:
+            cache = getattr(module, "prefix_cache", None)
+            if cache is not None:
+                cache.clear()
+
     def label(self, confidence: float, prediction: int) -> str:
         """The known class ``prediction`` names when ``confidence >= threshold``, else ``"unknown"``."""
         return decide(confidence, prediction, self.threshold, self.known_classes)

@@ -207,6 +207,7 @@ def predict_file(run: LoadedRun, file: str | Path, *, text: str | None = None, w
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", OpenmerWarning)  # the missing block is said in "warnings" above
             part = run.score(clips, cache_dir=None)
+        run.release_caches()
         conf_parts.append(part.confidence.numpy().astype(float))
         pred_parts.append(part.prediction.numpy())
         if part.probabilities is not None:

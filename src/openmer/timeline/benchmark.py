@@ -224,10 +224,9 @@ def run_timeline_benchmark(cfg: TimelineBenchmarkConfig, out: str | Path, *,
     from openmer.benchmarks.media import benchmark_profile, emodb_config, media_plan
     from openmer.benchmarks.runner import benchmark_meta
     from openmer.benchmarks.trials import select_levels
-    from openmer.data.clips import ClipDataset, vision_preprocess
     from openmer.datasets import resolve_data
     from openmer.files import atomic_write_json, atomic_write_text, check_writable
-    from openmer.inference import load_run, score_clips
+    from openmer.inference import load_run
     from openmer.paths import default_cache_dir
     from openmer.protocol import load_protocol, open_set_subsets
     from openmer.training.run import train
@@ -265,9 +264,7 @@ def run_timeline_benchmark(cfg: TimelineBenchmarkConfig, out: str | Path, *,
             parts = []
             for session in sessions:
                 rows = [c[3] for c in session["clips"]]
-                clips = ClipDataset(manifest.subset(rows), [-1] * len(rows), run.modalities,
-                                    vision_preprocess=vision_preprocess(run.encoders))
-                s = score_clips(run, clips, cache_dir=default_cache_dir())
+                s = run.score(run.clips(manifest.subset(rows), [-1] * len(rows)), cache_dir=default_cache_dir())
                 oracle = (s.confidence.numpy().astype(float), s.prediction.numpy())
                 parts.append(score_session(run, session, known, tl_config, oracle))
             records.append({"method": name, "level": level, "split": split.index, "sessions": len(sessions),

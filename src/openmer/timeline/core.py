@@ -329,9 +329,8 @@ def _score_group(run: Any, recording: Path, pending: list[tuple[Window, dict[str
     """Score the speech windows of a group and append the group's rows to ``fh`` (flushed)."""
     import torch
 
-    from openmer.data.clips import ClipDataset, vision_preprocess
+    from openmer.data.clips import vision_preprocess
     from openmer.data.manifest import Manifest, Sample
-    from openmer.inference import score_clips
     from openmer.media.faces import NoFaceWarning
 
     todo = [(w, row) for w, row in pending if "label" not in row]
@@ -355,13 +354,13 @@ def _score_group(run: Any, recording: Path, pending: list[tuple[Window, dict[str
                     row["note"] = "no face found: centre crops"
             samples.append(sample)
             items.append(item)
-        clips = ClipDataset(Manifest(samples, root=Path("/"), name="timeline"), [-1] * len(samples), run.modalities,
-                            vision_preprocess=vision_preprocess(run.encoders))
+        clips = run.clips(Manifest(samples, root=Path("/"), name="timeline"), [-1] * len(samples))
         assert clips._cache is not None
         clips._cache.update(enumerate(items))  # decoded here, from the stream
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", OpenmerWarning)
-            s = score_clips(run, clips, cache_dir=None)
+            s = run.score(clips, cache_dir=None)
+        run.release_caches()  # each window is seen once: cached encoder states would only grow
         conf = s.confidence.numpy().astype(float)
         probs = None if s.probabilities is None else s.probabilities.numpy().astype(float)
         for j, (_, row) in enumerate(todo):
