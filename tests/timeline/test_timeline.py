@@ -188,3 +188,24 @@ def test_a_video_recording_is_scored_from_its_frames_and_audio(tmp_path, video_r
     scored = [r for r in result.rows if r["label"] not in ("no_speech", "error")]
     assert scored and all(r["confidence"] is not None for r in scored)
     assert result.summary["modalities"] == ["video", "audio"]
+
+
+def test_windows_leave_no_cached_encoder_states_behind(tmp_path, trained_run, speech):
+    """Late prompt entry caches hidden states per input; a long recording's windows are each seen
+    once, so the window paths empty the caches after each group (memory stays bounded)."""
+    import torch
+
+    from openmer.backbones.prefix import PrefixCache
+    from openmer.inference import load_run, predict_file
+
+    run = load_run(trained_run)
+    cache = PrefixCache()
+    run.encoders["audio"].prefix_cache = cache
+    cache.get(["window"], lambda idx: [torch.zeros(200, 512) for _ in idx])
+    assert len(cache) == 1
+    rec, _ = _recording(tmp_path / "talk.wav", speech, silence_s=(0.5, 0.5, 0.5, 0.5))
+    timeline(run, rec, tmp_path / "out", config=FAST, picture=False)
+    assert len(cache) == 0
+    cache.get(["window"], lambda idx: [torch.zeros(200, 512) for _ in idx])
+    predict_file(run, rec, window=2.0, hop=1.0)
+    assert len(cache) == 0
