@@ -80,3 +80,28 @@ def test_benchmark_scores_the_same_test_clips_under_each_corruption(tmp_path, mo
     noisy = [r for r in res.records if r["corruption"] == "white_noise" and r["severity"] == 4]
     assert any(r["auroc"] != clean[r["method"]]["auroc"] for r in noisy)
     assert res.sections and "Robustness" in res.sections[0][0]
+
+
+def test_augmentation_never_touches_validation_or_test_clips(tmp_path, monkeypatch):
+    from openmer.benchmarks import trials
+    from openmer.benchmarks.media import media_plan
+    from openmer.benchmarks.robustness import augment_training_features
+    from openmer.media.corruptions import Augmentation
+
+    man, protocol = make_tiny_media(tmp_path, monkeypatch)
+    cfg = _cfg()
+    source = trials.ClipSource(man, cfg.modalities, cfg.profile, cfg.encoder_options)
+    clean = trials.clip_data(media_plan(cfg, protocol), source)
+    train_groups = protocol.partition.train_groups
+    aug = augment_training_features(clean, train_groups, Augmentation(("white_noise", "drop_text"), p=0.5),
+                                    seed=0)
+    again = augment_training_features(clean, train_groups, Augmentation(("white_noise", "drop_text"), p=0.5),
+                                      seed=0)
+    changed = np.zeros(len(man), bool)
+    for m in clean.features:
+        changed |= ~np.all(np.isclose(aug.features[m], clean.features[m]), axis=1)
+        changed |= aug.present[m] != clean.present[m]
+        assert np.array_equal(aug.features[m], again.features[m])  # seeded
+    in_train = np.array([g in train_groups for g in clean.groups])
+    assert changed.any() and not changed[~in_train].any()
+    assert changed[in_train].mean() < 0.9  # about half stay clean

@@ -39,11 +39,11 @@ from openmer.benchmarks.journal import TrialJournal
 from openmer.benchmarks.media import MediaBenchmarkConfig, _media_with_protocol, emodb_config, media_plan, meld_config
 from openmer.benchmarks.registry import BenchmarkPlan, on_profile, refuse_roots, register_benchmark
 from openmer.benchmarks.runner import BenchmarkResult, benchmark_meta
-from openmer.benchmarks.trials import ClipSource, Progress, TrialContext, run_trials
+from openmer.benchmarks.trials import ClipSource, Progress, TrialContext, TrialData, clip_data, run_trials
 from openmer.data.clips import ClipDataset, modality_present
 from openmer.data.manifest import Manifest
 from openmer.errors import ConfigError, DataError
-from openmer.media.corruptions import CORRUPTIONS, CorruptionPool, Sample, corrupt, parse_corruptions
+from openmer.media.corruptions import CORRUPTIONS, Augmentation, CorruptionPool, Sample, corrupt, parse_corruptions
 from openmer.methods.inputs import FeatureInputs
 from openmer.methods.threshold import DEFAULT_ACCEPTANCE, choose_threshold
 from openmer.metrics import open_set_metrics
@@ -71,6 +71,11 @@ class RobustnessConfig(MediaBenchmarkConfig):
     corruptions: tuple[str, ...] = tuple(CORRUPTIONS)
     severities: tuple[int, ...] | None = None
     babble_clips: int = Field(default=24, gt=0)
+    #: ``--augment``: corruptions (or families) applied to the training speakers' clips of the
+    #: methods on features (:func:`augment_training_features`); ``()``: clean training
+    augment: tuple[str, ...] = ()
+    augment_p: float = Field(default=0.5, ge=0, le=1)
+    augment_max_severity: int = Field(default=3, ge=1)
 
 
 def conditions(cfg: RobustnessConfig) -> tuple[tuple[str, int], ...]:
@@ -195,6 +200,8 @@ class RobustnessHook:
     babble_clips: int = 24
     recalibration_clips: int = 32
     acceptance: float = DEFAULT_ACCEPTANCE
+    #: the training augmentation, so that a journal never reads an augmented run's trials back as clean ones
+    augment: tuple[Any, ...] = ()
     _features: dict[Any, Any] = field(default_factory=dict, compare=False, repr=False)
 
     def __call__(self, ctx: TrialContext) -> dict[str, Any]:
@@ -403,6 +410,49 @@ def robustness_config(data: str = "emodb", *, seed: int = 0, quick: bool = False
     return RobustnessConfig(**{**base.model_dump(), **update})
 
 
+def augment_training_features(data: TrialData, train_groups: Sequence[str], augmentation: Augmentation, *,
+                              seed: int, babble_clips: int = 24) -> TrialData:
+    """``data`` with the features of the training speakers' clips replaced, each with probability
+    ``augmentation.p``, by those of one augmented copy (a corruption of ``augmentation.names`` at a
+    severity uniform in ``1..max_severity``), encoded once per seed and kept in memory.
+
+    One augmented copy per clip (K = 1), drawn per clip from ``default_rng([seed, row])``: the
+    methods on features train on a fixed, seeded mix of clean and corrupted clips (their features
+    are cached, so a new corruption each epoch would mean encoding each epoch). Validation and test
+    speakers' rows are never touched (their groups are not ``train_groups``). Babble draws on the
+    training speakers' clips.
+    """
+    assert data.features is not None and data.clips is not None
+    groups = set(train_groups)
+    rows = [i for i, g in enumerate(data.groups) if g in groups]
+    pool = babble_pool(data.clips, data.groups, rows, [], babble_clips, seed)
+    neighbours = neighbour_texts(data.clips, data.groups)
+    chosen, items = [], []
+    for i in rows:
+        item = dict(data.clips[i])
+        audio = item.get("audio")
+        s = Sample(audio=None if audio is None else np.asarray(audio, dtype=np.float32), text=item.get("text"),
+                   neighbour_text=neighbours.get(i))
+        out = augmentation(s, np.random.default_rng([seed, i]), pool)
+        if out is s:
+            continue
+        if "audio" in item:
+            item["audio"] = None if out.audio is None else torch.from_numpy(np.ascontiguousarray(out.audio))
+        if "text" in item:
+            item["text"] = out.text or None
+        chosen.append(i)
+        items.append(item)
+    feats = {m: np.array(v, copy=True) for m, v in data.features.items()}
+    present = {m: (np.ones(len(v), bool) if data.present is None else np.array(data.present[m], copy=True))
+               for m, v in feats.items()}
+    if items:
+        enc, pres = encode_items(items, data.encoders, list(feats))
+        for m in feats:
+            feats[m][chosen] = enc[m]
+            present[m][chosen] = pres[m]
+    return replace(data, features=feats, present=present)
+
+
 def run_robustness(cfg: RobustnessConfig, *, progress: Progress | None = None, journal: TrialJournal | None = None,
                    data: tuple[Manifest, Protocol] | None = None) -> BenchmarkResult:
     """Run the robustness benchmark (module docstring); the records are :func:`expand_records`'s.
@@ -418,9 +468,20 @@ def run_robustness(cfg: RobustnessConfig, *, progress: Progress | None = None, j
     manifest, protocol = data or _media_with_protocol(cfg.dataset)
     conds = conditions(cfg)
     plan = media_plan(cfg, protocol)
-    plan = replace(plan, hooks=(*plan.hooks, RobustnessHook(conds, seed=cfg.seed, babble_clips=cfg.babble_clips)))
-    out = run_trials(plan, ClipSource(manifest, cfg.modalities, cfg.profile, cfg.encoder_options), progress=progress,
-                     journal=journal)
+    plan = replace(plan, hooks=(*plan.hooks, RobustnessHook(conds, seed=cfg.seed, babble_clips=cfg.babble_clips,
+                                                          augment=(cfg.augment, cfg.augment_p,
+                                                                   cfg.augment_max_severity))))
+    source = ClipSource(manifest, cfg.modalities, cfg.profile, cfg.encoder_options)
+    if cfg.augment:  # the clean features of the hook's test and validation rows stay as they are
+        clean = clip_data(plan, source, progress=progress)
+        if clean.features is None:
+            raise ConfigError("--augment applies to the methods on features; none is among the methods")
+        aug = Augmentation(parse_corruptions(cfg.augment), p=cfg.augment_p, max_severity=cfg.augment_max_severity)
+        trial_data: TrialData | ClipSource = augment_training_features(
+            clean, protocol.partition.train_groups, aug, seed=cfg.seed, babble_clips=cfg.babble_clips)
+    else:
+        trial_data = source
+    out = run_trials(plan, trial_data, progress=progress, journal=journal)
     records = expand_records(out.records)
     for r in records:  # results.md's tables: one row per test condition (the cross-dataset keys)
         r["train_set"] = cfg.dataset

@@ -111,6 +111,9 @@ def benchmark(
     corruptions: str | None = typer.Option(
         None, "--corruptions", help="robustness: corruptions or families, comma-separated (docs/robustness.md)."),
     severities: str | None = typer.Option(None, "--severities", help="robustness: severities, e.g. 1,3."),
+    augment: str | None = typer.Option(
+        None, "--augment", help="robustness: train the feature methods on training clips corrupted with these "
+                                "corruptions or families (p 0.5, severity 1-3; docs/robustness.md)."),
     discover: bool = typer.Option(
         False, "--discover", help="emodb, meld, ravdess: also cluster and name each trial's unknown test clips "
                                   "(ARI, NMI, purity, naming accuracy; docs/discover.md)."),
@@ -143,11 +146,11 @@ def benchmark(
     start = time.perf_counter()
     plan = plan_benchmark(name.value, seed=seed, quick=quick, profile=profile, roots=root)
     cfg = plan.config
-    if name is BenchmarkName.robustness or corruptions or severities:
+    if name is BenchmarkName.robustness or corruptions or severities or augment:
         from openmer.cli.robustness import robustness_cfg
 
         cfg = robustness_cfg(name.value, data, seed=seed, quick=quick, profile=profile, corruptions=corruptions,
-                             severities=severities)
+                             severities=severities, augment=augment)
     update: dict = {}
     if audio_prompt_entry is not None:
         if not hasattr(cfg, "encoder_options"):

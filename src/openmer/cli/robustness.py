@@ -14,7 +14,7 @@ from openmer.errors import ConfigError
 
 
 def robustness_cfg(name: str, data: str | None, *, seed: int, quick: bool, profile: str | None,
-                   corruptions: str | None, severities: str | None) -> Any:
+                   corruptions: str | None, severities: str | None, augment: str | None = None) -> Any:
     """The robustness preset on ``data`` (default emodb) with ``--corruptions`` / ``--severities``.
 
     Raises:
@@ -26,7 +26,7 @@ def robustness_cfg(name: str, data: str | None, *, seed: int, quick: bool, profi
     from openmer.media.corruptions import parse_corruptions
 
     if name != "robustness":
-        raise ConfigError(f"--corruptions and --severities apply to benchmark robustness, not {name}")
+        raise ConfigError(f"--corruptions, --severities and --augment apply to benchmark robustness, not {name}")
     cfg = on_profile(robustness_config(data or "emodb", seed=seed, quick=quick), profile)
     update: dict[str, Any] = {}
     if corruptions:
@@ -39,6 +39,8 @@ def robustness_cfg(name: str, data: str | None, *, seed: int, quick: bool, profi
         if not sev or min(sev) < 1:
             raise ConfigError(f"--severities must be positive integers, not {severities!r}")
         update["severities"] = sev
+    if augment:
+        update["augment"] = parse_corruptions(augment)
     return cfg.model_copy(update=update) if update else cfg
 
 
