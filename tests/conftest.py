@@ -8,6 +8,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+#: fixtures shared by every test folder (tiny encoders, a trained run folder)
+pytest_plugins = ("tests.helpers.tiny_models", "tests.helpers.run_folders")
+
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("MPLBACKEND", "Agg")

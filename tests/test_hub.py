@@ -10,8 +10,7 @@ from typer.testing import CliRunner
 from openmer.cli.app import app
 from openmer.errors import CheckpointError
 from openmer.hub import RUN_FILES, is_hub_id, resolve_run
-from tests.backbones.conftest import tiny_paper_models, tiny_paper_profile  # noqa: F401  (fixtures)
-from tests.helpers.run_folders import audio_text_data, trained_run, write_wav  # noqa: F401  (fixtures)
+from tests.helpers.run_folders import write_wav
 
 
 def test_a_local_folder_is_used_as_it_is(trained_run):

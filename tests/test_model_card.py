@@ -10,8 +10,7 @@ import yaml
 
 from openmer.metrics import auroc, oscr
 from openmer.model_card import CARD_FILE, CARD_ROWS_FILE, bootstrap, card_row, read_card_notes, write_model_card
-from tests.backbones.conftest import tiny_paper_models, tiny_paper_profile  # noqa: F401  (fixtures)
-from tests.helpers.run_folders import audio_text_data, copy_run, trained_run  # noqa: F401  (fixtures)
+from tests.helpers.run_folders import copy_run
 
 SECTIONS = ("## What it knows", "## Training data", "## Method, encoders, budget", "## Results on held-out speakers",
             "## Cross-corpus results", "## Threshold", "## Intended use", "## Limitations")

@@ -26,8 +26,7 @@ from openmer.runs import (
     read_run_info,
 )
 from openmer.training import TrainConfig, fit
-from tests.backbones.conftest import tiny_paper_models, tiny_paper_profile  # noqa: F401  (fixtures)
-from tests.helpers.run_folders import KNOWN, audio_text_data, copy_run, trained_run  # noqa: F401  (fixtures)
+from tests.helpers.run_folders import KNOWN, copy_run
 
 CONFIG_FILE = LEGACY_CONFIG_FILE
 
@@ -106,7 +105,7 @@ def test_prepare_out_refuses_to_replace_a_run(trained_run, tmp_path):
     assert sorted(p.name for p in run.iterdir()) == ["notes.txt"]  # only the run's own files are removed
 
 
-@pytest.mark.parametrize("damage, match", [
+@pytest.mark.parametrize(("damage", "match"), [
     (lambda r: (r / "model.safetensors").write_bytes(b""), r"model.safetensors: empty file"),
     (lambda r: (r / "model.safetensors").write_bytes((r / "model.safetensors").read_bytes()[:40]),
      r"model.safetensors: not a readable safetensors file, truncated or corrupt"),
@@ -117,7 +116,8 @@ def test_prepare_out_refuses_to_replace_a_run(trained_run, tmp_path):
     (lambda r: (r / RUN_FILE).write_text("[1, 2]"), r"run.json: not a JSON object"),
     (lambda r: (r / RUN_FILE).write_bytes(b"\xff\xfe{}"), r"run.json: not valid JSON \(not UTF-8"),
     (lambda r: (r / RUN_FILE).unlink(), r"run.json: not found"),
-    (lambda r: _edit(r, lambda d: d.pop("threshold")), r"run.json: invalid run description \(threshold: field required\)"),
+    (lambda r: _edit(r, lambda d: d.pop("threshold")),
+     r"run.json: invalid run description \(threshold: field required\)"),
     (lambda r: _edit(r, lambda d: d.update(known_classes=["happy", "sad", "angry"])),
      r"model.safetensors: was trained with known classes .* but .*run.json says"),
     (lambda r: _edit(r, lambda d: d.update(method="nope")), r"run.json: unknown method 'nope'"),

@@ -13,7 +13,6 @@ from openmer.cli.app import app
 from openmer.datasets.vocabulary import common_classes
 from openmer.model_card import CARD_FILE, read_card_notes
 from openmer.starter import CORPORA, KNOWN, METHOD, build_starter, starter_manifest
-from tests.backbones.conftest import tiny_light_models  # noqa: F401  (fixtures)
 from tests.conftest import REPO_ROOT, requires_shared_path
 
 needs_corpora = [requires_shared_path("data/emodb"), requires_shared_path("data/ravdess-speech")]

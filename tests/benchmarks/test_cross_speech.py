@@ -17,7 +17,11 @@ from typer.testing import CliRunner
 from openmer.backbones.factory import ProfileConfig
 from openmer.benchmarks import cross_speech, media, trials
 from openmer.benchmarks.cross_speech import (
-    CrossSpeechConfig, corpus_test_split, cross_speech_config, direction_protocol, split_by_test_set,
+    CrossSpeechConfig,
+    corpus_test_split,
+    cross_speech_config,
+    direction_protocol,
+    split_by_test_set,
 )
 from openmer.data.manifest import Manifest, Sample
 from openmer.datasets.vocabulary import LABEL_VOCABULARY, shared_classes
@@ -105,7 +109,8 @@ def test_split_by_test_set_gives_one_record_per_corpus():
 def test_shift_rows_pair_in_corpus_with_cross_corpus():
     def rec(method, level, test_level, test_set, split, auroc):
         return {"method": method, "modalities": "text+audio", "level": level, "openness": 0.2, "split": split,
-                "auroc": auroc, "oscr": auroc / 2, "aupr_in": 0.5, "aupr_out": 0.5, "closed_acc": 0.5, "macro_f1": 0.5, "fpr95": 0.5,
+                "auroc": auroc, "oscr": auroc / 2, "aupr_in": 0.5, "aupr_out": 0.5, "closed_acc": 0.5,
+                "macro_f1": 0.5, "fpr95": 0.5,
                 "train_set": "emodb", "test_set": test_set, "test_level": test_level}
 
     records = [rec(m, lv, tl, t, s, a + 0.1 * s)
@@ -119,10 +124,12 @@ def test_shift_rows_pair_in_corpus_with_cross_corpus():
     assert (first["in_level"], first["cross_level"], first["test_set"]) == ("O(5:2)", "O(5:3)", "ravdess-speech")
     assert first["in_auroc"] == pytest.approx(0.75) and first["cross_auroc"] == pytest.approx(0.55)
     assert first["cross_oscr"] == pytest.approx(0.275)
-    (title, lines), _ = cross_speech.report_sections(records, ["emodb", "ravdess-speech"])
+    (_title, lines), _ = cross_speech.report_sections(records, ["emodb", "ravdess-speech"])
     text = "\n".join(lines)
-    assert "| msp | text+audio | emodb -> ravdess-speech | O(5:1), O(2:4) | 75.0 / 37.5 | 55.0 / 27.5 | -20.0 | -10.0 |" in text
-    assert "| hcep | text+audio | emodb -> ravdess-speech | O(2:4) | O(2:5): 75.0 / 37.5 | O(2:6): 55.0 / 27.5 |" in text
+    assert ("| msp | text+audio | emodb -> ravdess-speech | O(5:1), O(2:4) | 75.0 / 37.5 | 55.0 / 27.5 "
+            "| -20.0 | -10.0 |") in text
+    assert ("| hcep | text+audio | emodb -> ravdess-speech | O(2:4) | O(2:5): 75.0 / 37.5 "
+            "| O(2:6): 55.0 / 27.5 |") in text
 
 
 def test_preset_takes_hcep_training_from_the_emodb_preset():
@@ -206,7 +213,8 @@ def test_cross_speech_command_end_to_end(tiny_corpora, tmp_path, monkeypatch):
 
     monkeypatch.setattr(cross_speech, "cross_speech_config", tiny_config)
     standard = []  # the per-test-set ROC/OSCR/histogram figures are tested in tests/reporting (slow to draw)
-    monkeypatch.setattr("openmer.reporting.figures.write_standard_figures", lambda out, runs: standard.extend(runs) or [])
+    monkeypatch.setattr("openmer.reporting.figures.write_standard_figures",
+                        lambda out, runs: standard.extend(runs) or [])
     out = tmp_path / "out"
     res = CliRunner().invoke(app, ["benchmark", "cross-speech", "--quick", "--out", str(out)])
     assert res.exit_code == 0, res.output

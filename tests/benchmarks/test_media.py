@@ -35,7 +35,7 @@ def partial(tmp_path, monkeypatch):
 
 
 def test_baselines_get_the_training_mean_of_present_rows_not_zeros(partial):
-    manifest, result, seen = partial
+    _manifest, _result, seen = partial
     (method, train, _), = seen["baseline"]
     (_, hcep_train, _), = seen["hcep"]  # the same training clips, in the same order (see the next test)
     text_dim = 6  # ToyText.embed_dim; blocks in the config's order: text, then audio
@@ -55,7 +55,7 @@ def _cat(batches, key):
 
 
 def test_hcep_and_the_baselines_see_the_same_clips_with_the_same_presence(partial):
-    manifest, result, seen = partial
+    _manifest, result, seen = partial
     (_, base_train, base_val), = seen["baseline"]
     (_, hcep_train, hcep_val), = seen["hcep"]
     for base, clips in ((base_train.batches(), hcep_train.batches(64)), (base_val, hcep_val)):
@@ -72,13 +72,13 @@ def test_hcep_and_the_baselines_see_the_same_clips_with_the_same_presence(partia
 
 
 def test_every_trial_records_a_threshold_chosen_on_known_validation_data(partial):
-    manifest, result, seen = partial
+    _manifest, result, seen = partial
     own = [r for r in result.records if "posthoc_of" not in r]  # post-hoc rows save no scores of their own
     for rec, run in zip(own, result.runs, strict=True):
         assert run.threshold_source == "val"
         assert rec["threshold"] == run.threshold == choose_threshold(run.threshold_confidence)
     for kind in ("baseline", "hcep"):
-        (method, _, val), = seen[kind]
+        (_method, _, val), = seen[kind]
         run = next(r for r in result.runs if (r.method == "hcep") == (kind == "hcep"))
         assert len(run.threshold_confidence) == len(_cat(val, "label"))  # the validation clips, not the test clips
         assert len(run.threshold_confidence) != len(run.confidence)

@@ -22,7 +22,6 @@ from openmer.media.synth import write_composite_clip
 from openmer.protocol import open_set_subsets, openness, setting_protocol
 from openmer.reference import paper_rows
 from openmer.reporting.results import write_results
-from tests.backbones.conftest import tiny_paper_models, tiny_paper_profile  # noqa: F401  (fixtures)
 from tests.datasets.test_mafw import SPLITS, _write_xlsx
 from tests.datasets.test_ovmerd import _write_csv
 

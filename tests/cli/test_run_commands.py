@@ -1,4 +1,5 @@
-"""`openmer train / evaluate / predict` on hostile input: one clear line, no lost work, one bad file costs nothing else."""
+"""`openmer train / evaluate / predict` on hostile input: one clear line, no lost work, one bad file costs
+nothing else."""
 
 from __future__ import annotations
 
@@ -11,18 +12,7 @@ from typer.testing import CliRunner
 
 from openmer.cli.app import app
 from openmer.cli.common import EXIT_SOME_FAILED
-from tests.backbones.conftest import tiny_light_models, tiny_paper_models, tiny_paper_profile  # noqa: F401  (fixtures)
-from tests.helpers.run_folders import (  # noqa: F401  (fixtures)
-    KNOWN,
-    audio_text_data,
-    clip_rows,
-    copy_run,
-    profile_json,
-    run_profile,
-    trained_run,
-    write_manifest,
-    write_wav,
-)
+from tests.helpers.run_folders import KNOWN, clip_rows, copy_run, profile_json, write_manifest, write_wav
 from tests.media.conftest import encode, make_frames
 
 runner = CliRunner()
@@ -60,7 +50,7 @@ def test_train_prints_a_plain_line_per_epoch_and_refuses_to_overwrite(tmp_path, 
     assert over.exit_code == 0, over.output
 
 
-@pytest.mark.parametrize("extra, match", [
+@pytest.mark.parametrize(("extra", "match"), [
     (["--acceptance", "1.5"], "--acceptance: acceptance must be in (0, 1], got 1.5"),
     (["--threshold-from", "test"], "--threshold-from must be 'train'"),
     (["--resume", "--overwrite"], "give one of them"),
@@ -151,7 +141,8 @@ def test_evaluate_score_rescores_the_trained_head_fitted_on_the_runs_training_cl
         runs[score] = json.loads(res.stdout)
     own, same, maha = runs[None], runs["max_logit"], runs["mahalanobis"]
     assert own["score"] == same["score"] == "max_logit" and maha["score"] == "mahalanobis"
-    assert same["auroc"] == pytest.approx(own["auroc"]) and same["threshold"] == pytest.approx(own["threshold"], rel=1e-5)
+    assert same["auroc"] == pytest.approx(own["auroc"])
+    assert same["threshold"] == pytest.approx(own["threshold"], rel=1e-5)
     assert maha["closed_acc"] == own["closed_acc"] and maha["threshold_source"] == "train"
     assert maha["threshold"] != own["threshold"]
     unseen = write_manifest(root / "unseen.csv", [dict(r, id=r["id"] + "-u") for r in rows])
@@ -165,7 +156,8 @@ def test_evaluate_uses_the_test_rows_of_a_split_column_and_warns_about_near_labe
                                                                                    tmp_path, cache, trained_run):
     root = tmp_path / "data"
     rows = [dict(r, id=r["id"] + "-x", split="test" if r["group"] == "s3" else "train") for r in clip_rows(root)]
-    rows.append({"id": "odd", "audio": rows[0]["audio"], "text": "hm", "label": "Happy", "group": "s3", "split": "test"})
+    rows.append({"id": "odd", "audio": rows[0]["audio"], "text": "hm", "label": "Happy", "group": "s3",
+                 "split": "test"})
     res = runner.invoke(app, ["evaluate", str(trained_run), "--profile", str(run_profile),
                               "--data", str(write_manifest(root / "m.csv", rows)),
                               "--out", str(tmp_path / "eval")])
@@ -200,7 +192,8 @@ def test_predict_scores_good_files_and_reports_bad_ones(run_profile, tmp_path, t
     records = {os.path.basename(r["file"]): r for r in _lines(res.stdout)}
     assert sorted(records) == ["corrupt.wav", "empty.wav", "good.wav", "latin1.wav", "missing.wav", "mute.mp4",
                                "short.wav"]
-    assert records["good.wav"]["label"] in KNOWN + ["unknown"] and records["good.wav"]["modalities"] == ["audio", "text"]
+    assert records["good.wav"]["label"] in [*KNOWN, "unknown"]
+    assert records["good.wav"]["modalities"] == ["audio", "text"]
     assert records["good.wav"]["file"] == str(good.resolve()) and "error" not in records["good.wav"]
     assert "corrupt.wav: unreadable or corrupt" in records["corrupt.wav"]["error"]
     assert "empty.wav" in records["empty.wav"]["error"]
@@ -233,7 +226,7 @@ def test_predict_scores_a_long_clip_in_windows(run_profile, tmp_path, trained_ru
     assert record["window_s"] == 2.0 and record["hop_s"] == 1.0
     assert [(w["start_s"], w["end_s"]) for w in record["windows"]] == [(0.0, 2.0), (1.0, 3.0), (2.0, 4.0), (2.5, 4.5)]
     assert record["confidence"] == pytest.approx(sum(w["confidence"] for w in record["windows"]) / 4)
-    assert record["label"] in KNOWN + ["unknown"]
+    assert record["label"] in [*KNOWN, "unknown"]
     assert sum(record["probabilities"].values()) == pytest.approx(1.0)
 
 
@@ -247,7 +240,7 @@ def test_predict_text_only_clip_for_an_audio_model_uses_what_is_there(run_profil
     assert record["modalities"] == ["text"] and record["warnings"] == ["no audio: predicted from text"]
 
 
-@pytest.mark.parametrize("damage, match", [
+@pytest.mark.parametrize(("damage", "match"), [
     (lambda r: (r / "model.safetensors").write_bytes(b"oops"), "model.safetensors: not a readable safetensors file"),
     (lambda r: (r / "run.json").write_text("{"), "run.json: not valid JSON"),
 ])
@@ -384,7 +377,7 @@ def test_reversed_known_classes_in_run_json_are_refused(run_profile, tmp_path, t
     _one_error_line(res, "model.safetensors: was trained with method config (SHA-256)")
 
 
-@pytest.mark.parametrize("change, match", [
+@pytest.mark.parametrize(("change", "match"), [
     (lambda d: d["threshold"].update(value=float("nan")), "run.json: not valid JSON (NaN is not a JSON number"),
     (lambda d: d["threshold"].update(value=float("inf")), "run.json: not valid JSON (Infinity is not a JSON number"),
     (lambda d: d["threshold"].update(value="1e999"), "run.json: the number 1e999 is out of range"),
@@ -413,7 +406,7 @@ def test_non_finite_weights_are_refused_naming_the_tensor(run_profile, tmp_path,
 
     run = copy_run(trained_run, tmp_path / "run")
     tensors, meta = read_safetensors(run / "model.safetensors")
-    name = sorted(k for k, t in tensors.items() if t.is_floating_point() and t.numel() > 1)[0]
+    name = min(k for k, t in tensors.items() if t.is_floating_point() and t.numel() > 1)
     tensors[name] = tensors[name].clone()
     tensors[name].view(-1)[1] = float("nan")
     save_file(tensors, str(run / "model.safetensors"), metadata=meta)
@@ -430,7 +423,7 @@ def test_printed_and_written_json_is_strict(run_profile, tmp_path, trained_run):
                               str(write_wav(tmp_path / "a.wav")), "--text", "i feel happy"])
     assert res.exit_code == 0, res.output
     [record] = [json.loads(ln, parse_constant=_refuse_constant) for ln in res.stdout.splitlines()]
-    assert record["label"] in KNOWN + ["unknown"]
+    assert record["label"] in [*KNOWN, "unknown"]
 
 
 def test_a_run_of_an_unregistered_profile_loads_its_encoders_by_hub_id_only(tmp_path, cache, monkeypatch,

@@ -15,7 +15,6 @@ from openmer.inference import evaluate, load_run, predict
 from openmer.media.synth import write_composite_clip
 from openmer.training import TrainConfig
 from openmer.training.run import train
-from tests.backbones.conftest import tiny_paper_models, tiny_paper_profile  # noqa: F401  (fixtures)
 
 CLASSES = {"happy": (220, 40, 40, 440.0), "sad": (40, 40, 220, 220.0), "angry": (40, 200, 40, 660.0)}
 
@@ -48,7 +47,8 @@ def test_train_evaluate_predict(tmp_path, clip_manifest, tiny_paper_profile, met
                     out=tmp_path / "run", train_config=cfg, preset="paper")  # the paper profile's reading
     info = json.loads((run_dir / "run.json").read_text())
     assert info["modalities"] == ["video", "audio", "text"] and info["n_train"] == 6 and info["n_val"] == 2
-    assert (run_dir / "model.safetensors").is_file() and (run_dir / "last" / "epoch-0001" / "trainer_state.json").is_file()
+    assert (run_dir / "model.safetensors").is_file()
+    assert (run_dir / "last" / "epoch-0001" / "trainer_state.json").is_file()
     assert info["groups"]["train"] and set(info["groups"]["train"]).isdisjoint(info["groups"]["val"])
 
     metrics = evaluate(run_dir, manifest_path, out=tmp_path / "eval", profile=tiny_paper_profile)

@@ -58,7 +58,8 @@ def feature_case(name: str) -> Case:
     cls = get_method(name)
     cfg = cls.config_class.from_dict({"input_dim": 8, "dropout": 0.0, "blocks": [["a", 4], ["b", 4]]})
     torch.manual_seed(0)
-    return Case(cls(cfg, CLASSES), FeatureDataset(x[k][::2], y[k][::2]), FeatureDataset(x[k][1::2], y[k][1::2]).batches(),
+    return Case(cls(cfg, CLASSES), FeatureDataset(x[k][::2], y[k][::2]),
+                FeatureDataset(x[k][1::2], y[k][1::2]).batches(),
                 FeatureDataset(xt[yt >= 0], yt[yt >= 0]).batches(), FeatureDataset(xt[yt < 0], yt[yt < 0]).batches(),
                 TrainConfig(epochs=15, optimizer="adam", lr=3e-3, batch_size=32, eval_every=5), {})
 
@@ -70,7 +71,8 @@ def _clip_batch(labels: torch.Tensor, seed: int, value: float | None = None) -> 
     """Toy clips: class k has audio and video around k and its own words; unknowns lie between classes."""
     g = torch.Generator().manual_seed(seed)
     v = labels.float() if value is None else torch.full((len(labels),), value)
-    return {"text": [WORDS[int(c)] for c in labels], "audio": torch.randn(len(labels), 300, generator=g) * 0.1 + v[:, None],
+    return {"text": [WORDS[int(c)] for c in labels],
+            "audio": torch.randn(len(labels), 300, generator=g) * 0.1 + v[:, None],
             "audio_lengths": torch.full((len(labels),), 300),
             "video": torch.randn(len(labels), 2, 3, 8, 8, generator=g) * 0.1 + v[:, None, None, None, None],
             "label": labels}
@@ -111,7 +113,8 @@ def openvclip_case() -> Case:
     k = y >= 0
     torch.manual_seed(0)
     text = ToyText(dim=8)
-    cfg = OpenVCLIPConfig(input_dim=8, blocks=(("video", 8),), templates=("{}",), logit_scale=10.0)  # toy space: CLIP's 100 saturates
+    # toy space: CLIP's logit scale 100 saturates
+    cfg = OpenVCLIPConfig(input_dim=8, blocks=(("video", 8),), templates=("{}",), logit_scale=10.0)
     return Case(OpenVCLIP.build(cfg, CLASSES, text_encoder=text), FeatureDataset(x[k][::2], y[k][::2]),
                 FeatureDataset(x[k][1::2], y[k][1::2]).batches(), FeatureDataset(xt[yt >= 0], yt[yt >= 0]).batches(),
                 FeatureDataset(xt[yt < 0], yt[yt < 0]).batches(),
@@ -190,7 +193,7 @@ def test_run_folder_round_trip_gives_identical_scores_and_threshold(trained, tmp
     """Every registered method through the one run-folder format: runs.save_run -> a moved folder ->
     inference.load_run: same class, known classes, threshold (value and rule) and scores, the
     held-out clips scored through the input pipeline of ``openmer evaluate`` / ``predict``."""
-    name, case, result = trained
+    name, case, _result = trained
     held_out = case.known + case.unknown
     s = case.method.score_all(held_out)
     conf = case.method.score_all(case.known).confidence.numpy()

@@ -101,7 +101,7 @@ def test_load_errors(tmp_path):
     from openmer.files import read_safetensors
     from openmer.inference import load_run
 
-    with pytest.raises(CheckpointError, match="run.json: not found"):
+    with pytest.raises(CheckpointError, match=r"run\.json: not found"):
         load_run(tmp_path, encoders={})
     m = MSP(MSPConfig(input_dim=8), ["a", "b", "c"])
     m.mark_fitted()

@@ -10,9 +10,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from tests.backbones.conftest import tiny_paper_models, tiny_paper_profile  # noqa: F401  (fixtures)
 from tests.conftest import SHARED
-from tests.helpers.run_folders import audio_text_data, trained_run  # noqa: F401  (fixtures)
 
 EMODB = SHARED / "data" / "emodb"
 

@@ -16,8 +16,7 @@ from openmer.runs import RUN_FILE
 from openmer.training import TrainConfig
 from openmer.training.presets import BASELINE_TRAIN, DEFAULT_PRESET, PRESETS, resolve_preset, with_encoder_options
 from openmer.training.run import train
-from tests.backbones.conftest import tiny_paper_models, tiny_paper_profile  # noqa: F401  (fixtures)
-from tests.helpers.run_folders import FAST, KNOWN, audio_text_data  # noqa: F401  (fixtures)
+from tests.helpers.run_folders import FAST, KNOWN
 
 
 @pytest.mark.parametrize("method", ["hcep", "arpl", "msp", "hesp"])

@@ -10,16 +10,7 @@ import pytest
 from openmer.errors import CheckpointError, ConfigError, DataError, OpenmerWarning, OutputError
 from openmer.runs import RUN_FILE
 from openmer.training.run import train
-from tests.backbones.conftest import tiny_paper_models, tiny_paper_profile  # noqa: F401  (fixtures)
-from tests.helpers.run_folders import (  # noqa: F401  (fixtures)
-    FAST,
-    KNOWN,
-    audio_text_data,
-    clip_rows,
-    copy_run,
-    trained_run,
-    write_manifest,
-)
+from tests.helpers.run_folders import FAST, KNOWN, clip_rows, copy_run, write_manifest
 
 
 def _train(data, profile, out, **kw):

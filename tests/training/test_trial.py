@@ -46,7 +46,7 @@ def test_a_trial_equals_fit_then_threshold_then_test_scores():
     assert trial.features is None
 
 
-@pytest.mark.parametrize("source, val_rows", [("train", None), ("val", 0)])
+@pytest.mark.parametrize(("source", "val_rows"), [("train", None), ("val", 0)])
 def test_the_threshold_comes_from_training_data_by_rule_or_without_validation(source, val_rows):
     train, val, _ = sets()
     if val_rows is not None:

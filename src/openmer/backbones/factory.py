@@ -18,11 +18,12 @@ its encoders.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from pathlib import Path
 
 import torch
 
-from openmer.backbones.base import Encoder, Modality
+from openmer.backbones.base import Encoder
 from openmer.backbones.resolve import resolve_encoder
 from openmer.backbones.specs import ENCODER_KINDS, PROFILES, EncoderSpec, ProfileConfig, register_encoder
 from openmer.errors import ConfigError
@@ -81,12 +82,16 @@ def profile_config(name: str, **overrides: str | None) -> ProfileConfig:
 
 
 def load_profile(
-    config: ProfileConfig | str, *, modalities: tuple[Modality, ...] | None = None,
+    config: ProfileConfig | str, *, modalities: Collection[str] | None = None,
     device: str | torch.device = "cpu", dtype: torch.dtype = torch.float32,
     models_dir: str | Path | None = None, allow_paths: bool = True,
-) -> dict[Modality, Encoder]:
+) -> dict[str, Encoder]:
     """Load the encoders of a profile (all its modalities, or only ``modalities``); the other
-    arguments as :func:`load_encoder`."""
+    arguments as :func:`load_encoder`.
+
+    Returns:
+        modality (``"video"``, ``"audio"``, ``"text"``) -> its frozen encoder.
+    """
     cfg = profile_config(config) if isinstance(config, str) else config
     specs = cfg.specs()
     if modalities is not None:

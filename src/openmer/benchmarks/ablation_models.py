@@ -24,7 +24,7 @@ from openmer.methods.hcep import HCEP, HCEPConfig
 __all__ = ["SMEPPromptedARPL", "smep_prompted_arpl"]
 
 
-class SMEPPromptedARPL(OpenSetMethod):
+class SMEPPromptedARPL(OpenSetMethod[ARPLConfig]):
     """HCEP Table 5 "Baseline+SMEP": the ARPL head on SMEP-prompted multimodal features.
 
     F_M = [F_T, F_V, F_A] are HCEP's SMEP-prompted, per-block L2-normalised encoder outputs

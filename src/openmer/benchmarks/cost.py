@@ -312,7 +312,7 @@ def _face_inputs(n: int, frames: int) -> tuple[torch.Tensor, str]:
 def bench_encoders(profile: str = "offline", n_clips: int = 8, repeats: int = 3, *,
                    modalities: tuple[Modality, ...] = ("audio", "text", "video"), threads: int | None = None,
                    device: str | torch.device = "cpu",
-                   encoders: Mapping[Modality, Encoder] | None = None) -> list[dict]:
+                   encoders: Mapping[str, Encoder] | None = None) -> list[dict]:
     """Clips per second of each encoder without and with prompts.
 
     Args:
@@ -445,7 +445,7 @@ def count_parameters(module: torch.nn.Module, *, trainable: bool | None = None) 
 class _EncoderClock:
     """Forward hooks on the encoders: seconds and calls per modality since the last :meth:`reset`."""
 
-    def __init__(self, encoders: Mapping[Modality, torch.nn.Module]):
+    def __init__(self, encoders: Mapping[str, torch.nn.Module]):
         self.seconds: dict[str, float] = defaultdict(float)
         self.calls: Counter[str] = Counter()
         self._start: dict[str, float] = {}
@@ -483,7 +483,7 @@ def complexity_report(
     threads: int | None = None,
     known: Sequence[str] | None = None,
     device: str | torch.device = "cpu",
-    encoders: Mapping[Modality, Encoder] | None = None,
+    encoders: Mapping[str, Encoder] | None = None,
 ) -> dict[str, Any]:
     """Parameters and inference time per clip of HCEP, ARPL and MSP on the same encoders (Table 8).
 

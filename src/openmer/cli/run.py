@@ -41,7 +41,8 @@ def train(
                                                   "meld, ravdess-speech) or NAME=PATH for your copy of one "
                                                   "(docs/datasets.md)."),
     known: str = typer.Option(..., "--known", help="Comma-separated known classes, in class-index order."),
-    out: Path = typer.Option(..., "--out", help="Run folder to write (refused when it holds a run, unless --resume/--overwrite)."),
+    out: Path = typer.Option(
+        ..., "--out", help="Run folder to write (refused when it holds a run, unless --resume/--overwrite)."),
     method: str = typer.Option("hcep", "--method",
                                help="A registered method (docs/methods.md; an unknown name lists them)."),
     profile: str = typer.Option("offline", "--profile", help=PROFILE_HELP),
@@ -65,7 +66,8 @@ def train(
         False, "--allow-outside-root", help="Accept manifest paths that leave the manifest's folder (../)."),
     audio_prompt_entry: str | None = typer.Option(
         None, "--audio-prompt-entry",
-        help="waveform (paper: 2 x 8000 samples before the clip) or features (2 tokens after the conv front end; cheaper)."),
+        help="waveform (paper: 2 x 8000 samples before the clip) or features "
+             "(2 tokens after the conv front end; cheaper)."),
     score: str | None = typer.Option(
         None, "--score",
         help="The confidence the run reports and thresholds: the method's own (default) or another it can report "
@@ -144,7 +146,8 @@ def evaluate(
     console.print(f"{'threshold':>10} {'chosen at':>10} {'known acc.':>10} {'TPR':>6} {'FPR':>6} {'CCR':>6}  "
                   f"(chosen on the {SOURCE_WORDS[metrics['threshold_source']]} clips)", highlight=False)
     for name, a, p in rows:
-        console.print(f"{p['threshold']:>10.4f} {f'{a:.2f} {name}':>10} {p['known_acceptance']:>10.3f} {p['tpr']:>6.3f} "
+        at = f"{a:.2f} {name}"
+        console.print(f"{p['threshold']:>10.4f} {at:>10} {p['known_acceptance']:>10.3f} {p['tpr']:>6.3f} "
                       f"{p['fpr']:>6.3f} {p['ccr']:>6.3f}", highlight=False)
 
 
@@ -154,8 +157,10 @@ def predict(
     run_dir: str = typer.Argument(..., help="A run folder from `openmer train`, or a Hugging Face hub repo id "
                                             "(owner/name)."),
     files: list[Path] = typer.Argument(..., help="Video or audio files, or folders of them."),
-    text: str | None = typer.Option(None, "--text", help="Transcript for every file (else a sidecar NAME.txt is used)."),
-    window: float = typer.Option(10.0, "--window", help="Clips longer than this (seconds) are scored in windows of it."),
+    text: str | None = typer.Option(
+        None, "--text", help="Transcript for every file (else a sidecar NAME.txt is used)."),
+    window: float = typer.Option(
+        10.0, "--window", help="Clips longer than this (seconds) are scored in windows of it."),
     hop: float = typer.Option(5.0, "--hop", help="Seconds between the starts of two windows."),
     models_dir: Path | None = MODELS_DIR_OPTION,
     profile: str | None = typer.Option(None, "--profile", help=RUN_PROFILE_HELP),

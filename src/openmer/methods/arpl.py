@@ -55,7 +55,7 @@ def arpl_loss(embedding: Tensor, labels: Tensor, reciprocal_points: Tensor, radi
 
 
 @register("arpl")
-class ARPL(FeatureMethod):
+class ARPL(FeatureMethod[ARPLConfig]):
     """Reciprocal points on a learned embedding of the features.
 
     Logits = composite distance of the embedding to each class's reciprocal point (far from the

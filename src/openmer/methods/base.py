@@ -30,7 +30,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, ClassVar, Literal, NamedTuple
+from typing import Any, ClassVar, Generic, Literal, NamedTuple, Self, TypeVar
 
 import torch
 from torch import Tensor, nn
@@ -90,11 +90,16 @@ class MethodConfig(OpenmerConfig):
     method: str
 
 
-class OpenSetMethod(nn.Module, ABC):
+#: the config class of a method (:class:`OpenSetMethod` is generic in it)
+ConfigT = TypeVar("ConfigT", bound=MethodConfig)
+
+
+class OpenSetMethod(nn.Module, ABC, Generic[ConfigT]):
     """Base class of the open-set methods (see the module docstring)."""
 
     name: ClassVar[str]
     config_class: ClassVar[type[MethodConfig]]
+    config: ConfigT
     #: what the method reads: ``"clips"`` (media batches through encoders it holds) or
     #: ``"features"`` (cached encoder features, ``batch["features"]``); every caller reads this
     #: (:func:`openmer.methods.inputs.method_inputs`), none tests the class
@@ -105,7 +110,7 @@ class OpenSetMethod(nn.Module, ABC):
     #: that select it; the first is the method's own (its paper's). Empty: one fixed score.
     scores: ClassVar[Mapping[str, Mapping[str, Any]]] = {}
 
-    def __init__(self, config: MethodConfig, known_classes: Sequence[str]):
+    def __init__(self, config: ConfigT, known_classes: Sequence[str]):
         super().__init__()
         if len(known_classes) < 2:
             raise ConfigError(f"an open-set method needs at least 2 known classes, got {list(known_classes)}")
@@ -353,7 +358,7 @@ class OpenSetMethod(nn.Module, ABC):
         if missing_keys:
             raise CheckpointError(f"{source}: missing field(s) {missing_keys}")
         try:
-            method_cls = get_method(meta["method"]) if cls is OpenSetMethod else cls
+            method_cls: type[OpenSetMethod[Any]] = get_method(meta["method"]) if cls is OpenSetMethod else cls
             config = method_cls.config_class.from_dict(meta["config"])
             method = method_cls.build(config, meta["known_classes"], extra=meta.get("extra", {}), **kwargs)
         except ConfigError as exc:
@@ -374,7 +379,7 @@ class OpenSetMethod(nn.Module, ABC):
         return method.to(device).eval()
 
     @classmethod
-    def unavailable(cls, config: MethodConfig, **context: Any) -> str | None:
+    def unavailable(cls, config: ConfigT, **context: Any) -> str | None:
         """Why the method cannot run with ``config`` and what the caller has, or ``None`` when it can.
 
         A runner calls this before :meth:`build` with the same keyword arguments it would pass to
@@ -412,7 +417,7 @@ class OpenSetMethod(nn.Module, ABC):
         return dict(cls.scores[score])
 
     @classmethod
-    def build(cls, config: MethodConfig, known_classes: Sequence[str], **kwargs: Any) -> OpenSetMethod:
+    def build(cls, config: ConfigT, known_classes: Sequence[str], **kwargs: Any) -> Self:
         """Construct from a config (hook for methods that need more, e.g. encoders)."""
         return cls(config, known_classes)
 

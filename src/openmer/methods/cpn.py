@@ -176,7 +176,7 @@ def warmup_temperature(epoch: int, num_epochs: int, temperature: float, fraction
 
 
 @register("cpn")
-class CPN(FeatureMethod):
+class CPN(FeatureMethod[CPNConfig]):
     """Prototypes + per-class thresholds on a learned embedding, trained one-versus-all (CPN*).
 
     ``training="ova"``: confidence :func:`ova_confidence`; ``training="dce"``: the original CPN,

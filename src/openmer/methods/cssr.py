@@ -94,7 +94,7 @@ def cssr_confidence(logits: Tensor, z: Tensor, *, reciprocal: bool) -> tuple[Ten
 
 
 @register("cssr")
-class CSSR(FeatureMethod):
+class CSSR(FeatureMethod[CSSRConfig]):
     """K class-specific autoencoders on the standardised frozen features (CSSR, ``cssr_ft``).
 
     Training: cross-entropy on the reconstruction logits (``CSSRCriterion``, spatial size 1).

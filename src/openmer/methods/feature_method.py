@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from abc import abstractmethod
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Self, TypeVar
 
 import torch
 from pydantic import Field, field_validator, model_validator
@@ -84,7 +84,11 @@ def feature_blocks(features: Mapping[str, Any], modalities: Sequence[str]) -> li
     return [(m, int(features[m].shape[1])) for m in modalities]
 
 
-class FeatureMethod(OpenSetMethod):
+#: the config class of a method on features
+FeatureConfigT = TypeVar("FeatureConfigT", bound=FeatureMethodConfig)
+
+
+class FeatureMethod(OpenSetMethod[FeatureConfigT]):
     """An :class:`OpenSetMethod` whose input is ``batch["features"]`` of shape (B, input_dim).
 
     Subclasses implement :meth:`loss`, :meth:`head` (logits + penultimate features) and
@@ -92,12 +96,11 @@ class FeatureMethod(OpenSetMethod):
     instead once it is fitted (:meth:`finalize` fits it on the training data after training).
     """
 
-    config: FeatureMethodConfig
     consumes: ClassVar[Consumes] = "features"
     #: the name of the method's own (paper) confidence, reported with its results
     own_score: ClassVar[str]
 
-    def __init__(self, config: FeatureMethodConfig, known_classes: Sequence[str]):
+    def __init__(self, config: FeatureConfigT, known_classes: Sequence[str]):
         super().__init__(config, known_classes)
         self.embedding = self.build_embedding(config)
         self.posthoc = get_score(config.score)() if config.score is not None else None
@@ -206,8 +209,8 @@ class FeatureMethod(OpenSetMethod):
         return {"posthoc_shapes": self.posthoc.state_shapes()} if self.posthoc is not None else {}
 
     @classmethod
-    def build(cls, config: FeatureMethodConfig, known_classes: Sequence[str], *, extra: Mapping[str, Any] | None = None,
-              **kwargs: Any) -> FeatureMethod:
+    def build(cls, config: FeatureConfigT, known_classes: Sequence[str], *, extra: Mapping[str, Any] | None = None,
+              **kwargs: Any) -> Self:
         """Construct, with room for a saved post-hoc score's statistics (``extra["posthoc_shapes"]``)."""
         method = cls(config, known_classes)
         if method.posthoc is not None and extra and extra.get("posthoc_shapes"):

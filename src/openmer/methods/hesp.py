@@ -28,7 +28,7 @@ the two cosine terms; with CLIP there is none. See ``docs/methods.md``.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from typing import Any, Literal, cast
+from typing import Any, Literal, Self, cast
 
 import torch
 import torch.nn.functional as F
@@ -192,7 +192,7 @@ def normalized_step(tensor: Tensor, gradient: Tensor, step: float) -> None:
 
 
 @register("hesp")
-class HESP(OpenSetMethod):
+class HESP(OpenSetMethod[HESPConfig]):
     """HESP on a text + vision encoder pair (CLIP on the ``paper`` profile).
 
     Input batch: ``"video"`` (B, N, C, S, S) frames as the vision encoder expects them,
@@ -295,7 +295,7 @@ class HESP(OpenSetMethod):
 
     @classmethod
     def build(cls, config: HESPConfig, known_classes: Sequence[str], *, encoders: dict[str, Encoder] | None = None,
-              device: str | torch.device = "cpu", **_: Any) -> HESP:
+              device: str | torch.device = "cpu", **_: Any) -> Self:
         """Construct, loading the profile's text and video encoders unless ``encoders`` are given."""
         if encoders is None:
             specs = config.profile.specs()

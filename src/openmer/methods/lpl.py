@@ -185,7 +185,7 @@ def calibrated_scores(fused: Tensor, anchors: Tensor, block_logits: Tensor, bloc
 
 
 @register("lpl")
-class LPL(FeatureMethod):
+class LPL(FeatureMethod[LPLConfig]):
     """Per-block logits, entropy-weighted fusion, logit prototypes, calibrated distances (LPL*).
 
     Input: ``batch["features"]`` (B, D) split by ``config.blocks``; optional ``batch["block_present"]``

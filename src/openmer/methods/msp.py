@@ -19,7 +19,7 @@ class MSPConfig(FeatureMethodConfig):
 
 
 @register("msp")
-class MSP(FeatureMethod):
+class MSP(FeatureMethod[MSPConfig]):
     """Softmax classifier on features; confidence = max softmax probability.
 
     Input: ``batch["features"]`` (B, D). Training: cross-entropy on known classes.

@@ -28,7 +28,7 @@ the clip feature, not the mean of per-frame logits.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any
+from typing import Any, Self
 
 import torch
 import torch.nn.functional as F
@@ -115,7 +115,7 @@ def cosine_logits(features: Tensor, theta: Tensor, class_weights: Tensor, scale:
 
 
 @register("openvclip")
-class OpenVCLIP(FeatureMethod):
+class OpenVCLIP(FeatureMethod[OpenVCLIPConfig]):
     """Open-VCLIP's interpolated weight optimisation on a linear map of cached CLIP video features.
 
     Built with :meth:`build` (``text_encoder=`` gives the zero-shot class weights, kept in a
@@ -175,7 +175,7 @@ class OpenVCLIP(FeatureMethod):
 
     @classmethod
     def build(cls, config: OpenVCLIPConfig, known_classes: Sequence[str], *, text_encoder: Any = None,
-              extra: Mapping[str, Any] | None = None, **kwargs: Any) -> OpenVCLIP:
+              extra: Mapping[str, Any] | None = None, **kwargs: Any) -> Self:
         """Construct; with ``text_encoder``, its zero-shot class weights (:func:`zero_shot_weights`)."""
         method = super().build(config, known_classes, extra=extra)
         if text_encoder is not None:

@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from openmer import __version__
-from openmer.methods.threshold import SOURCE_WORDS, threshold_source
+from openmer.methods.threshold import SOURCE_WORDS, ThresholdSource, threshold_source
 
 __all__ = ["SCHEMA_VERSION", "RunScores"]
 
@@ -90,7 +90,7 @@ class RunScores:
     features: np.ndarray | None = None
     threshold: float | None = None
     threshold_confidence: np.ndarray | None = None
-    threshold_source: str | None = None
+    threshold_source: ThresholdSource | None = None
     train_set: str | None = None
     test_set: str | None = None
 

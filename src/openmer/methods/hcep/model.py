@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, ClassVar, Literal, cast
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, Self, cast
 
 import torch
 import torch.nn.functional as F
@@ -167,7 +167,7 @@ class HCEPConfig(MethodConfig):
 
 
 @register("hcep")
-class HCEP(OpenSetMethod):
+class HCEP(OpenSetMethod[HCEPConfig]):
     """HCEP on any backbone profile.
 
     Input batch (see :class:`openmer.data.clips.ClipDataset`): ``"text"`` list[str] (B),
@@ -276,7 +276,7 @@ class HCEP(OpenSetMethod):
     # ---------------------------------------------------------------- construction
     @classmethod
     def build(cls, config: HCEPConfig, known_classes: Sequence[str], *, encoders: dict[str, Encoder] | None = None,
-              device: str | torch.device = "cpu", **_: Any) -> HCEP:
+              device: str | torch.device = "cpu", **_: Any) -> Self:
         """Construct, loading the profile's encoders unless ``encoders`` are given."""
         if encoders is None:
             specs = config.profile.specs()

@@ -1,4 +1,5 @@
-"""Backbone fixtures: tiny random paper-profile models, built once per session."""
+"""Fixtures: tiny random paper-profile and light-profile models, built once per session
+(registered for every test by ``pytest_plugins`` in ``tests/conftest.py``)."""
 
 from __future__ import annotations
 
