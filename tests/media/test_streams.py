@@ -5,6 +5,7 @@ WEAK: an audio-only ``.mp4`` was refused by a model with a video block, the same
 from __future__ import annotations
 
 import shutil
+from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
@@ -12,28 +13,42 @@ import pytest
 import torch
 
 from openmer import inference
+from openmer.inference.loaded import LoadedRun
+from openmer.inference.predict import _media_files
 from openmer.media import probe
 from openmer.methods.base import OpenSetScores
 from tests.media.conftest import encode, make_frames, sine
 
 
-@pytest.fixture
-def video_audio_run(monkeypatch):
-    """A run with video and audio blocks whose scoring decodes every clip as the real one does and
+class _ModalityEcho(LoadedRun):
+    """A loaded run whose clips decode as the real ones do (its own ``clips``), and whose scoring
     gives each clip a confidence that says which modalities it read (video 0.5, audio 0.25)."""
-    seen = []
 
-    def score_clips(run, clips, **_):
+    seen: list
+
+    def score(self, clips, **_):
         items = [clips[i] for i in range(len(clips))]  # decoding is where a wrongly routed file fails
-        seen.extend(items)
+        self.seen.extend(items)
         conf = [0.5 * (it["video"] is not None) + 0.25 * (it["audio"] is not None) for it in items]
         return OpenSetScores(torch.tensor(conf), torch.zeros(len(items), dtype=torch.int64), None)
 
-    monkeypatch.setattr(inference, "score_clips", score_clips)
+    @property
+    def known_classes(self):
+        return ["a", "b"]
+
+    @property
+    def threshold(self):
+        return 0.0
+
+
+@pytest.fixture
+def video_audio_run():
+    """A run with video and audio blocks (:class:`_ModalityEcho`)."""
     video = SimpleNamespace(preprocess=lambda frames, path: torch.from_numpy(np.asarray(frames, np.float32)))
-    run = SimpleNamespace(modalities=["video", "audio"], encoders={"video": video}, known_classes=["a", "b"],
-                          threshold=0.0)
-    return run, seen
+    info = SimpleNamespace(modalities=["video", "audio"], method="echo")
+    run = _ModalityEcho(run_dir=Path("."), info=info, method=None, encoders={"video": video})
+    run.seen = []
+    return run, run.seen
 
 
 def _same_bytes(src, dest):
@@ -89,6 +104,6 @@ def test_a_folder_given_to_predict_lists_every_file_the_loaders_accept(tmp_path)
 
     for name in ("a.aiff", "b.mts", "c.wav", "notes.txt"):
         (tmp_path / name).write_bytes(b"x")
-    listed = [f.name for f, error in inference._media_files([tmp_path]) if error is None]
+    listed = [f.name for f, error in _media_files([tmp_path]) if error is None]
     assert listed == ["a.aiff", "b.mts", "c.wav"]
     assert inference.AUDIO_EXT | inference.VIDEO_EXT == MEDIA_SUFFIXES
