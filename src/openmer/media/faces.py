@@ -78,7 +78,7 @@ def detect_faces(frame_rgb: np.ndarray) -> list[Box]:
     frame = _check_frame(frame_rgb, None)
     gray = cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY)
     found = _classifier().detectMultiScale(gray, SCALE_FACTOR, MIN_NEIGHBORS)
-    return [tuple(int(v) for v in box) for box in found]  # type: ignore[misc]
+    return [(int(x), int(y), int(w), int(h)) for x, y, w, h in found]
 
 
 def _largest(boxes: list[Box]) -> Box | None:
