@@ -6,7 +6,7 @@ which are encoded once and cached on disk (:mod:`openmer.data.feature_cache`). A
 a modality is the same clip, with the same presence mask, for every method: HCEP leaves the
 block out, the heads get the training mean of the block
 (:func:`~openmer.data.feature_blocks.fill_absent_blocks`). Every trial records its deployable
-threshold, chosen from known-class validation data (:func:`~openmer.training.trial.deployable_threshold`).
+threshold, chosen from known-class validation data (:func:`~openmer.training.trial.run_trial`).
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ from openmer.benchmarks.trials import (
 )
 from openmer.config import OpenmerConfig
 from openmer.data.manifest import Manifest
-from openmer.discovery.benchmark import DiscoveryHook, summary_sections
+from openmer.discovery.benchmark import DiscoveryHook
 from openmer.errors import ConfigError
 from openmer.methods.hcep import HCEPConfig
 from openmer.methods.posthoc import POSTHOC_SCORES
@@ -208,7 +208,7 @@ def run_media_benchmark(cfg: MediaBenchmarkConfig, manifest: Manifest, protocol:
     out = run_trials(plan, source, progress=progress, journal=journal)
     meta = benchmark_meta(cfg, protocol, t0, encoders=out.profile.to_dict(),
                           timings_s={f"{k}_s": round(v, 1) for k, v in out.seconds.items()}, left_out=out.left_out)
-    return BenchmarkResult(records=out.records, runs=out.runs, meta=meta, sections=summary_sections(out.records))
+    return BenchmarkResult(records=out.records, runs=out.runs, meta=meta, sections=out.sections)
 
 
 def _levels(protocol_name: str, quick: bool) -> tuple[str, ...] | None:

@@ -46,7 +46,6 @@ from openmer.benchmarks.trials import Progress, TrialData, run_trials
 from openmer.data.clips import ClipDataset, vision_preprocess
 from openmer.data.feature_cache import encode_features
 from openmer.datasets import load_ravdess_features, load_ravdess_speech
-from openmer.discovery.benchmark import summary_sections
 from openmer.errors import ConfigError, DataError
 from openmer.paths import default_cache_dir
 from openmer.protocol import load_protocol
@@ -175,7 +174,7 @@ def run_ravdess(cfg: RavdessBenchmarkConfig | None = None, *, root: str | Path |
     timings.update({f"{k}_s": v for k, v in out.seconds.items()})
     meta = benchmark_meta(cfg, protocol, t0, **meta_extra, left_out=out.left_out,
                           timings_s={k: round(v, 1) for k, v in timings.items()})
-    return BenchmarkResult(records=out.records, runs=out.runs, meta=meta, sections=summary_sections(out.records))
+    return BenchmarkResult(records=out.records, runs=out.runs, meta=meta, sections=out.sections)
 
 
 @register_benchmark("ravdess")

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import time
 import zlib
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -203,6 +203,10 @@ class RobustnessHook:
     #: the training augmentation, so that a journal never reads an augmented run's trials back as clean ones
     augment: tuple[Any, ...] = ()
     _features: dict[Any, Any] = field(default_factory=dict, compare=False, repr=False)
+
+    def sections(self, records: Sequence[Mapping[str, Any]]) -> list[tuple[str, list[str]]]:
+        """None here: :func:`robustness_sections` reads the records after :func:`expand_records`."""
+        return []
 
     def __call__(self, ctx: TrialContext) -> dict[str, Any]:
         clips: ClipDataset = ctx.data.clips

@@ -18,6 +18,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, cast
+from typing import Protocol as TypingProtocol
 
 import numpy as np
 
@@ -101,8 +102,14 @@ class TrialContext:
     modalities: tuple[str, ...]
 
 
-#: a plan's measurement after each trial: its fields are added to every record of the trial
-TrialHook = Callable[[TrialContext], dict[str, Any]]
+class TrialHook(TypingProtocol):
+    """A plan's measurement after each trial (e.g. :class:`openmer.discovery.benchmark.DiscoveryHook`)."""
+
+    def __call__(self, ctx: TrialContext) -> dict[str, Any]:
+        """The trial's measurement: its fields are added to every record of the trial."""
+
+    def sections(self, records: Sequence[Mapping[str, Any]]) -> list[tuple[str, list[str]]]:
+        """Its ``results.md`` sections ``(heading, markdown lines)`` over all the records (none: ``[]``)."""
 
 
 @dataclass(frozen=True)
@@ -178,13 +185,15 @@ class ClipSource:
 @dataclass
 class TrialRecords:
     """What :func:`run_trials` returns: records (one per trial and post-hoc score), the raw scores
-    per trial, the methods left out (``"<method> <modalities>"`` -> reason) and seconds per method."""
+    per trial, the methods left out (``"<method> <modalities>"`` -> reason), seconds per method, the
+    profile, and the plan's hooks' ``results.md`` sections (:meth:`TrialHook.sections`)."""
 
     records: list[dict[str, Any]] = field(default_factory=list)
     runs: list[RunScores] = field(default_factory=list)
     left_out: dict[str, str] = field(default_factory=dict)
     seconds: dict[str, float] = field(default_factory=dict)
     profile: Any = None
+    sections: list[tuple[str, list[str]]] = field(default_factory=list)
 
 
 def resolve_profile(name: str, encoder_options: Mapping[str, Mapping[str, Any]]) -> ProfileConfig:
@@ -319,6 +328,7 @@ def run_trials(plan: TrialPlan, data: TrialData | ClipSource, *, progress: Progr
         out.records += records
         out.runs.append(run)
         out.seconds[name] = out.seconds.get(name, 0.0) + time.perf_counter() - t
+    out.sections = [s for hook in plan.hooks for s in hook.sections(out.records)]
     if progress:
         progress(len(trials), len(trials), "done")
     return out

@@ -122,6 +122,10 @@ class DiscoveryHook:
             out["enrolment"] = self._enrolment(ctx)
         return out
 
+    def sections(self, records: Sequence[Mapping[str, Any]]) -> list[tuple[str, list[str]]]:
+        """The ``results.md`` sections of the measurements over all ``records`` (:func:`summary_sections`)."""
+        return summary_sections(records)
+
     # ------------------------------------------------------------------ discovery
     def _scores(self, ctx: Any, rows: np.ndarray, labels: np.ndarray | None = None,
                 method: OpenSetMethod | None = None) -> tuple[Any, np.ndarray | None]:

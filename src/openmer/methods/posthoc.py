@@ -391,12 +391,19 @@ def head_outputs(method: OpenSetMethod, batches: Iterable[Mapping[str, Any]]) ->
     Raises:
         NotSupportedError: the method has no classifier head (:meth:`OpenSetMethod.has_head`).
     """
-    if not method.has_head():
-        raise NotSupportedError(f"{type(method).__name__} has no classifier head, so post-hoc scores do not apply")
     was_training = method.training
     method.eval()
+    try:
+        return _head_pass(method, batches)
+    finally:
+        method.train(was_training)
+
+
+def _head_pass(method: OpenSetMethod, batches: Iterable[Mapping[str, Any]]) -> tuple[HeadOutputs, Tensor]:
+    """:func:`head_outputs` in the mode ``method`` is in."""
+    if not method.has_head():
+        raise NotSupportedError(f"{type(method).__name__} has no classifier head, so post-hoc scores do not apply")
     parts = [(method.head(b), torch.as_tensor(b["label"])) for b in batches]
-    method.train(was_training)
     logits = torch.cat([p[0].logits for p in parts])
     features = torch.cat([p[0].features for p in parts])
     labels = torch.cat([p[1] for p in parts]).to(logits.device)
@@ -419,11 +426,16 @@ def posthoc_scores(method: OpenSetMethod, train: Iterable[Mapping[str, Any]], te
         ConfigError: an unknown name; NotSupportedError (a ConfigError): a method without a head.
     """
     classes = [get_score(n) for n in names]
-    test_out, _ = head_outputs(method, test)
-    prediction = test_out.logits.argmax(dim=1).cpu()
-    fit_data = head_outputs(method, train) if any(c.needs_fit for c in classes) else None
-    return {name: (fitted_score(method, name, fit_data).to(test_out.logits.device)(test_out).cpu(), prediction)
-            for name in names}
+    was_training = method.training
+    method.eval()  # one eval-mode pass over both sets, the scores fitted and applied, then the mode restored
+    try:
+        test_out, _ = _head_pass(method, test)
+        prediction = test_out.logits.argmax(dim=1).cpu()
+        fit_data = _head_pass(method, train) if any(c.needs_fit for c in classes) else None
+        return {name: (fitted_score(method, name, fit_data).to(test_out.logits.device)(test_out).cpu(), prediction)
+                for name in names}
+    finally:
+        method.train(was_training)
 
 
 def fitted_score(method: OpenSetMethod, name: str, fit_data: tuple[HeadOutputs, Tensor] | None) -> PostHocScore:

@@ -123,36 +123,14 @@ def _batches(data: Any, batch_size: int | None) -> list[Any]:
     return data.batches() if batch_size is None else data.batches(batch_size)
 
 
-def deployable_threshold(method: OpenSetMethod, val: Any, train: Any, *, rule: ThresholdRule = ThresholdRule(),
-                         batch_size: int | None = None) -> tuple[Threshold, np.ndarray]:
-    """The threshold a trained method would be deployed with (HCEP Sec. 4.4.6).
-
-    :func:`openmer.methods.threshold.choose_threshold` at ``rule.acceptance`` on the confidences
-    of the known-class samples of ``rule.source``: validation (training when the trial has no
-    validation sample) or training. Test samples are never used. Both splits hold known classes only.
-
-    Args:
-        method: a fitted :class:`~openmer.methods.base.OpenSetMethod`.
-        val, train: the trial's validation and training sets (anything with ``len`` and
-            ``batches()``: :class:`~openmer.data.tensors.FeatureDataset`,
-            :class:`~openmer.data.clips.ClipDataset`); ``val`` may be ``None`` or empty.
-        rule: the acceptance and the source.
-        batch_size: passed to ``batches`` (``None``: the set's default).
-
-    Returns:
-        ``(threshold, confidences)``: the :class:`~openmer.methods.threshold.Threshold` (its
-        ``source`` is the clips actually used) and the (M,) known-class confidences it comes from.
-    """
-    use_val = rule.source == "val" and val is not None and len(val) > 0
-    source: ThresholdSource = "val" if use_val else "train"
-    conf = method.score_all(_batches(val if use_val else train, batch_size)).confidence.numpy().astype(np.float64)
-    return Threshold.from_confidences(conf, rule.acceptance, source), conf
-
-
 def run_trial(method: OpenSetMethod, train: Any, val: Any, cfg: TrainConfig, *, test: Any = None,
               threshold: ThresholdRule = ThresholdRule(), batch_size: int | None = None,
               test_features: bool = False, **fit_options: Any) -> TrialOutcome:
-    """Train a built method, choose its deployable threshold, then score the test set once.
+    """Train a built method, choose its deployable threshold, then score the test set once, in one pass.
+
+    The threshold is :func:`openmer.methods.threshold.choose_threshold` at ``threshold.acceptance``
+    on the known-class confidences of ``threshold.source`` (:class:`ThresholdRule`; HCEP Sec. 4.4.6):
+    validation, or training when the trial has no validation sample; never test samples.
 
     Args:
         method: a built, unfitted :class:`~openmer.methods.base.OpenSetMethod` (its initial
@@ -179,8 +157,11 @@ def run_trial(method: OpenSetMethod, train: Any, val: Any, cfg: TrainConfig, *, 
     """
     has_val = val is not None and len(val) > 0
     result = fit(method, train, _batches(val, batch_size) if has_val else None, cfg, **fit_options)
-    chosen, confidence = deployable_threshold(method, val, train, rule=threshold, batch_size=batch_size)
+    source: ThresholdSource = "val" if threshold.source == "val" and has_val else "train"
+    confidence = method.score_all(_batches(val if source == "val" else train, batch_size)).confidence.numpy()
     scores, features = None, None
-    if test is not None:
+    if test is not None:  # scored in the same pass as the known-class confidences; never read by the threshold
         scores, features = method.score_all_with_features(_batches(test, batch_size), features=test_features)
+    confidence = confidence.astype(np.float64)
+    chosen = Threshold.from_confidences(confidence, threshold.acceptance, source)
     return TrialOutcome(result, chosen, confidence, scores, features)
