@@ -18,17 +18,23 @@ its encoders.
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 from pathlib import Path
 
 import torch
 
-from openmer.backbones.base import Encoder
+from openmer.backbones.base import Encoder, Modality
 from openmer.backbones.resolve import resolve_encoder
-from openmer.backbones.specs import ENCODER_KINDS, PROFILES, EncoderSpec, ProfileConfig, register_encoder
-from openmer.errors import ConfigError
+from openmer.backbones.specs import (
+    ENCODER_KINDS,
+    PROFILES,
+    EncoderSpec,
+    ProfileConfig,
+    profile_config,
+    register_encoder,
+)
 
-__all__ = ["ENCODER_KINDS", "PROFILES", "EncoderSpec", "ProfileConfig", "load_encoder", "load_profile",
+__all__ = ["ENCODER_KINDS", "PROFILES", "EncoderSpec", "ProfileConfig", "load_encoder", "load_encoders", "load_profile",
            "profile_config", "register_encoder"]
 
 
@@ -58,29 +64,6 @@ def load_encoder(spec: EncoderSpec, *, device: str | torch.device = "cpu", dtype
     return enc.freeze()
 
 
-def profile_config(name: str, **overrides: str | None) -> ProfileConfig:
-    """The named profile (``"paper"``, ``"light"``, ``"offline"``), with per-modality weights overridden.
-
-    Args:
-        name: profile name.
-        **overrides: ``text=``, ``video=``, ``audio=``: a hub id or folder replacing the default
-            weights of that modality (same kind), or ``None`` to drop the modality.
-
-    Raises:
-        ConfigError: unknown profile or modality name.
-    """
-    build = PROFILES.get(name)
-    bad = set(overrides) - {"text", "video", "audio"}
-    if bad:
-        raise ConfigError(f"unknown modality override(s) {sorted(bad)}; use text=, video=, audio=")
-    cfg = build()
-    update = {}
-    for m, value in overrides.items():
-        spec = getattr(cfg, m)
-        update[m] = None if value is None else (spec.model_copy(update={"name_or_path": value}) if spec else None)
-    return cfg.model_copy(update=update)
-
-
 def load_profile(
     config: ProfileConfig | str, *, modalities: Collection[str] | None = None,
     device: str | torch.device = "cpu", dtype: torch.dtype = torch.float32,
@@ -93,8 +76,14 @@ def load_profile(
         modality (``"video"``, ``"audio"``, ``"text"``) -> its frozen encoder.
     """
     cfg = profile_config(config) if isinstance(config, str) else config
-    specs = cfg.specs()
-    if modalities is not None:
-        specs = {m: s for m, s in specs.items() if m in modalities}
+    return load_encoders(cfg.specs(modalities), device=device, dtype=dtype, models_dir=models_dir,
+                         allow_paths=allow_paths)
+
+
+def load_encoders(specs: Mapping[Modality, EncoderSpec], *, device: str | torch.device = "cpu",
+                  dtype: torch.dtype = torch.float32, models_dir: str | Path | None = None,
+                  allow_paths: bool = True) -> dict[str, Encoder]:
+    """Load one frozen encoder per modality of ``specs`` (e.g. ``profile.specs(modalities)``); the
+    other arguments as :func:`load_encoder`."""
     return {m: load_encoder(s, device=device, dtype=dtype, models_dir=models_dir, allow_paths=allow_paths)
             for m, s in specs.items()}

@@ -10,7 +10,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from typing import Any
 
 from pydantic import Field
@@ -85,8 +85,10 @@ class ProfileConfig(OpenmerConfig):
     video: EncoderSpec | None = None
     audio: EncoderSpec | None = None
 
-    def specs(self) -> dict[Modality, EncoderSpec]:
-        return {m: s for m in ("video", "audio", "text") if (s := getattr(self, m)) is not None}
+    def specs(self, modalities: Collection[str] | None = None) -> dict[Modality, EncoderSpec]:
+        """Its encoders' specs by modality (only those of ``modalities``, when given)."""
+        return {m: s for m in ("video", "audio", "text")
+                if (s := getattr(self, m)) is not None and (modalities is None or m in modalities)}
 
     def with_options(self, modality: Modality, **options: float | str | bool) -> ProfileConfig:
         """A copy whose ``modality`` encoder gets extra loader options (e.g. ``prompt_entry="features"``).
@@ -98,3 +100,27 @@ class ProfileConfig(OpenmerConfig):
         if spec is None:
             raise ConfigError(f"profile {self.name!r} has no {modality} encoder")
         return self.model_copy(update={modality: spec.model_copy(update={"options": {**spec.options, **options}})})
+
+
+
+def profile_config(name: str, **overrides: str | None) -> ProfileConfig:
+    """The named profile (``"paper"``, ``"light"``, ``"offline"``), with per-modality weights overridden.
+
+    Args:
+        name: profile name.
+        **overrides: ``text=``, ``video=``, ``audio=``: a hub id or folder replacing the default
+            weights of that modality (same kind), or ``None`` to drop the modality.
+
+    Raises:
+        ConfigError: unknown profile or modality name.
+    """
+    build = PROFILES.get(name)
+    bad = set(overrides) - {"text", "video", "audio"}
+    if bad:
+        raise ConfigError(f"unknown modality override(s) {sorted(bad)}; use text=, video=, audio=")
+    cfg = build()
+    update = {}
+    for m, value in overrides.items():
+        spec = getattr(cfg, m)
+        update[m] = None if value is None else (spec.model_copy(update={"name_or_path": value}) if spec else None)
+    return cfg.model_copy(update=update)

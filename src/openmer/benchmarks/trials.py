@@ -23,7 +23,7 @@ from typing import Protocol as TypingProtocol
 import numpy as np
 
 from openmer.backbones.base import Modality
-from openmer.backbones.factory import ProfileConfig, load_profile, profile_config
+from openmer.backbones.factory import ProfileConfig, load_encoders, profile_config
 from openmer.benchmarks.journal import TrialJournal, rows_digest, trial_fingerprint
 from openmer.benchmarks.records import budget_note, trial_records, trial_result  # noqa: F401  (re-exported)
 from openmer.data.clips import ClipDataset, vision_preprocess
@@ -219,11 +219,11 @@ def clip_data(plan: TrialPlan, source: ClipSource, *, progress: Progress | None 
     and cached on disk (:func:`~openmer.data.feature_cache.encode_features`).
 
     Raises:
-        ConfigError / SharedDataMissing: as :func:`openmer.backbones.factory.load_profile`.
+        ConfigError / SharedDataMissing: as :func:`openmer.backbones.factory.load_encoders`.
     """
     modalities = encoded_modalities(source.modalities)
     prof = resolve_profile(source.profile, source.encoder_options)
-    loaded = source.encoders or load_profile(prof, modalities=modalities)
+    loaded = source.encoders or load_encoders(prof.specs(modalities))
     encoders = cast(dict[str, Any], loaded)
     man = source.manifest
     clips = ClipDataset(man, [-1] * len(man), source.modalities, vision_preprocess=vision_preprocess(encoders))

@@ -413,7 +413,9 @@ def _head_pass(method: OpenSetMethod, batches: Iterable[Mapping[str, Any]]) -> t
 @torch.no_grad()
 def posthoc_scores(method: OpenSetMethod, train: Iterable[Mapping[str, Any]], test: Iterable[Mapping[str, Any]],
                    names: Sequence[str]) -> dict[str, tuple[Tensor, Tensor]]:
-    """Every post-hoc score in ``names`` on one trained head: ``name -> (confidence, prediction)`` on CPU.
+    """Every post-hoc score in ``names`` on one trained head: ``name -> (confidence, prediction)`` on CPU,
+    in one eval-mode pass over ``test`` (and ``train`` for the scores fitted on it); ``method`` is
+    left in eval mode, where :func:`openmer.training.fit` leaves a fitted method.
 
     Args:
         method: a fitted method with a classifier head (:meth:`OpenSetMethod.head`; ViM also reads
@@ -426,16 +428,12 @@ def posthoc_scores(method: OpenSetMethod, train: Iterable[Mapping[str, Any]], te
         ConfigError: an unknown name; NotSupportedError (a ConfigError): a method without a head.
     """
     classes = [get_score(n) for n in names]
-    was_training = method.training
-    method.eval()  # one eval-mode pass over both sets, the scores fitted and applied, then the mode restored
-    try:
-        test_out, _ = _head_pass(method, test)
-        prediction = test_out.logits.argmax(dim=1).cpu()
-        fit_data = _head_pass(method, train) if any(c.needs_fit for c in classes) else None
-        return {name: (fitted_score(method, name, fit_data).to(test_out.logits.device)(test_out).cpu(), prediction)
-                for name in names}
-    finally:
-        method.train(was_training)
+    method.eval()  # a fitted method is scored in eval mode, and stays there (as training.fit leaves it)
+    test_out, _ = _head_pass(method, test)
+    prediction = test_out.logits.argmax(dim=1).cpu()
+    fit_data = _head_pass(method, train) if any(c.needs_fit for c in classes) else None
+    return {name: (fitted_score(method, name, fit_data).to(test_out.logits.device)(test_out).cpu(), prediction)
+            for name in names}
 
 
 def fitted_score(method: OpenSetMethod, name: str, fit_data: tuple[HeadOutputs, Tensor] | None) -> PostHocScore:
