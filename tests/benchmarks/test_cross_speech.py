@@ -14,8 +14,7 @@ import pytest
 import soundfile as sf
 from typer.testing import CliRunner
 
-from openmer.backbones.factory import ProfileConfig
-from openmer.benchmarks import cross_speech, media, trials
+from openmer.benchmarks import cross_speech, media
 from openmer.benchmarks.cross_speech import (
     CrossSpeechConfig,
     corpus_test_split,
@@ -29,7 +28,7 @@ from openmer.protocol import load_protocol, open_set_subsets
 from openmer.reporting.scores import RunScores
 from openmer.training import TrainConfig
 from tests.conftest import requires_shared_path
-from tests.helpers.encoders import toy_encoders
+from tests.helpers.tiny_media import stub_encoders
 
 PROTOCOL = load_protocol("cross-speech")
 DIRECTIONS = [("emodb", "ravdess-speech"), ("ravdess-speech", "emodb")]
@@ -200,11 +199,7 @@ def tiny_corpora(tmp_path, monkeypatch):
     for corpus in ("emodb", "ravdess-speech"):
         (tmp_path / corpus).mkdir()
         monkeypatch.setitem(cross_speech.CORPORA, corpus, lambda c=corpus: _tiny_corpus(tmp_path / c, c))
-    monkeypatch.setattr(trials, "profile_config", lambda name: ProfileConfig(name=name))
-    monkeypatch.setattr(media, "load_profile",
-                        lambda prof, modalities=None, **_: {m: e for m, e in toy_encoders().items() if m in modalities})
-    monkeypatch.setattr(trials, "load_profile",
-                        lambda prof, modalities=None, **_: {m: e for m, e in toy_encoders().items() if m in modalities})
+    stub_encoders(monkeypatch)
     monkeypatch.setenv("OPENMER_CACHE", str(tmp_path / "cache"))
 
 

@@ -8,13 +8,12 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from openmer.backbones.factory import ProfileConfig
-from openmer.benchmarks import media, trials
+from openmer.benchmarks import media
 from openmer.benchmarks.ravdess import MODALITY_SETS, RavdessBenchmarkConfig, ravdess_config, run_ravdess
 from openmer.datasets import RAVDESS_CLASSES
 from openmer.errors import ConfigError, DataError
 from openmer.training import TrainConfig
-from tests.helpers.encoders import toy_encoders
+from tests.helpers.tiny_media import stub_encoders
 
 ACTORS = ("01", "17", "21")  # one train, one val, one test actor of the ravdess protocol
 
@@ -49,11 +48,7 @@ def _write_folders(root):
 
 @pytest.fixture
 def folders(tmp_path, monkeypatch):
-    monkeypatch.setattr(trials, "profile_config", lambda name: ProfileConfig(name=name))
-    monkeypatch.setattr(media, "load_profile",
-                        lambda prof, modalities=None, **_: {m: e for m, e in toy_encoders().items() if m in modalities})
-    monkeypatch.setattr(trials, "load_profile",
-                        lambda prof, modalities=None, **_: {m: e for m, e in toy_encoders().items() if m in modalities})
+    stub_encoders(monkeypatch)
     monkeypatch.setenv("OPENMER_CACHE", str(tmp_path / "cache"))
     return _write_folders(tmp_path)
 

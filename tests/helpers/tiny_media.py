@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import soundfile as sf
 
-from openmer.backbones.factory import ProfileConfig
+from openmer.backbones.factory import EncoderSpec, ProfileConfig
 from openmer.benchmarks import media, trials
 from openmer.benchmarks.media import MediaBenchmarkConfig
 from openmer.data.manifest import Manifest, Sample
@@ -45,10 +45,16 @@ def make_tiny_media(root, monkeypatch, *, without_text=(), without_audio=()) -> 
                                       text=None if name in without_text else WORDS[cls]))
     manifest = Manifest(samples, root=root, name="toy")
     protocol = make_protocol("toy", CLASSES, [s.group for s in samples], level_sizes=[3, 2], n_splits=1)
-    monkeypatch.setattr(trials, "profile_config", lambda name: ProfileConfig(name=name))
-    monkeypatch.setattr(media, "load_profile",
-                        lambda prof, modalities=None, **_: {m: e for m, e in toy_encoders().items() if m in modalities})
-    monkeypatch.setattr(trials, "load_profile",
-                        lambda prof, modalities=None, **_: {m: e for m, e in toy_encoders().items() if m in modalities})
+    stub_encoders(monkeypatch)
     monkeypatch.setenv("OPENMER_CACHE", str(root / "cache"))
     return manifest, protocol
+
+
+def stub_encoders(monkeypatch) -> None:
+    """The benchmarks' encoder profile is the toy encoders (:func:`toy_encoders`), one per modality."""
+    monkeypatch.setattr(trials, "profile_config", lambda name: ProfileConfig(
+        name=name, **{m: EncoderSpec(kind="toy", name_or_path=m) for m in ("text", "audio", "video")}))
+    monkeypatch.setattr(media, "load_profile",
+                        lambda prof, modalities=None, **_: {m: e for m, e in toy_encoders().items() if m in modalities})
+    monkeypatch.setattr(trials, "load_encoders",
+                        lambda specs, **_: {m: e for m, e in toy_encoders().items() if m in specs})

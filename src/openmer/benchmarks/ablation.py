@@ -281,11 +281,11 @@ def run_ablations(base: MediaBenchmarkConfig, manifest: Manifest, protocol: Prot
     runs = []
     seconds: dict[str, float] = {}
     encoders: Any = None
-    from openmer.benchmarks import trials  # its load_profile/profile_config: one loading path (one to stub)
+    from openmer.benchmarks import trials  # its load_encoders/profile_config: one loading path (one to stub)
 
     order: tuple[Modality, ...] = ("video", "audio", "text")
     mods = tuple(m for m in order if m in base.modalities or m == "text")  # the preset's, and text for CUEP
-    loaded = {str(m): e for m, e in trials.load_profile(trials.profile_config(base.profile), modalities=mods).items()}
+    loaded = {str(m): e for m, e in trials.load_encoders(trials.profile_config(base.profile).specs(mods)).items()}
     for i, name in enumerate(selected):
         ablation = ABLATIONS[name]
         cfg = base.model_copy(update={"hcep_options": {**base.hcep_options, **ablation.options},
