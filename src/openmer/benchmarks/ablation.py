@@ -168,14 +168,17 @@ def ablation_preset(dataset: str, *, seed: int = 0, quick: bool = True) -> Media
         config = plan_benchmark(dataset, seed=seed, quick=quick).config
     except ConfigError:
         config = None
-    if not _on_media(config):
+    if not _on_media(config, dataset):
         raise ConfigError(f"no ablation preset for dataset {dataset!r}; choose from {', '.join(ablation_datasets())}")
     return config
 
 
-def _on_media(config: object) -> bool:
-    return (isinstance(config, MediaBenchmarkConfig) and config.dataset in DATASETS
-            and DATASETS.get(config.dataset).holds == "media")
+def _on_media(config: object, benchmark: str) -> bool:
+    """Whether ``config`` is benchmark ``benchmark``'s own dataset benchmark: HCEP on the clips of the
+    built-in media dataset the benchmark is named after (a benchmark that reuses a dataset's preset
+    for another purpose, e.g. ``robustness`` on EmoDB, is not that dataset's ablation preset)."""
+    return (isinstance(config, MediaBenchmarkConfig) and config.dataset == benchmark
+            and config.dataset in DATASETS and DATASETS.get(config.dataset).holds == "media")
 
 
 def ablation_datasets() -> list[str]:
@@ -187,7 +190,7 @@ def ablation_datasets() -> list[str]:
             plan = plan_benchmark(name, quick=True)
         except ConfigError:  # e.g. a paper setting, which needs --root
             continue
-        if _on_media(plan.config):
+        if _on_media(plan.config, name):
             names.append(name)
     return names
 

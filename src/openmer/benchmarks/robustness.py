@@ -42,6 +42,7 @@ from openmer.benchmarks.runner import BenchmarkResult, benchmark_meta
 from openmer.benchmarks.trials import ClipSource, Progress, TrialContext, TrialData, clip_data, run_trials
 from openmer.data.clips import ClipDataset, modality_present
 from openmer.data.manifest import Manifest
+from openmer.datasets import DATASETS as BUILTIN
 from openmer.errors import ConfigError, DataError
 from openmer.media.corruptions import CORRUPTIONS, Augmentation, CorruptionPool, Sample, corrupt, parse_corruptions
 from openmer.methods.inputs import FeatureInputs
@@ -403,7 +404,8 @@ def robustness_config(data: str = "emodb", *, seed: int = 0, quick: bool = False
 
     if data not in DATASETS:
         raise ConfigError(f"benchmark robustness runs on {', '.join(DATASETS)}, not {data!r}")
-    base = meld_config(seed=seed) if data == "meld" else emodb_config(seed=seed)
+    # the preset of the dataset's modalities, as declared: transcripts only (MELD's), else speech (EmoDB's)
+    base = (meld_config if BUILTIN.get(data).modalities == ("text",) else emodb_config)(seed=seed)
     levels = tuple(load_protocol(data).levels)
     update: dict[str, Any] = {"dataset": data, "levels": (levels[len(levels) // 2],), "n_splits": 4,
                               "posthoc": (), "clip_posthoc": ()}
