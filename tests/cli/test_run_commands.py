@@ -230,6 +230,18 @@ def test_predict_scores_a_long_clip_in_windows(run_profile, tmp_path, trained_ru
     assert sum(record["probabilities"].values()) == pytest.approx(1.0)
 
 
+def test_predict_reports_progress_over_the_windows_of_a_long_file(run_profile, tmp_path, trained_run):
+    """Issue 24 (WEAK): a long file printed nothing until its end; now a line per group of windows
+    (plain lines when stdout is not a terminal, as here), the JSON line still alone on stdout."""
+    long = write_wav(tmp_path / "session.wav", 440.0, seconds=4.5)
+    res = runner.invoke(app, ["predict", str(trained_run), "--profile", str(run_profile), str(long),
+                              "--text", "i feel happy", "--window", "2", "--hop", "1"])
+    assert res.exit_code == 0, res.output
+    assert "windows" in res.stderr and "4/4" in res.stderr, res.stderr
+    [record] = _lines(res.stdout)
+    assert len(record["windows"]) == 4
+
+
 def test_predict_text_only_clip_for_an_audio_model_uses_what_is_there(run_profile, tmp_path, trained_run):
     """A video without audio but with a transcript: predicted from the text, said in "warnings"."""
     encode(tmp_path / "mute.mp4", make_frames(), 10, None, 22050)
