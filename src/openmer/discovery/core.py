@@ -122,19 +122,31 @@ def training_alignment(run: LoadedRun, text_encoder: Any, sentences: list[str], 
     Raises:
         DataError: the data cannot be read, or the run's training clips are not rows of it.
     """
+    train, labels = training_manifest(run, data)
+    _, feats = run_scores_and_features(run, train, labels=labels, cache_dir=cache_dir)
+    return RidgeAlignment(feats, labels, encode_sentences(text_encoder, sentences))
+
+
+def training_manifest(run: LoadedRun, data: str | Path | None = None) -> tuple[Manifest, np.ndarray]:
+    """The run's training clips (``run.json`` ``samples["train"]``, known classes only) among the rows of
+    ``data`` (default: the data the run records) and their class indices.
+
+    Raises:
+        DataError: the data cannot be read, or none of the run's training clips is a row of it.
+    """
     from openmer.datasets import resolve_data
 
     manifest, _ = resolve_data(data if data is not None else run.info.data.source)
     rows = {s.id: i for i, s in enumerate(manifest)}
     ids = [i for i in run.info.samples.get("train", []) if i in rows]
     if not ids:
-        raise DataError(manifest.source or data, "none of the run's training clips (run.json samples.train) "
-                                                 "is a row of this data")
+        raise DataError(manifest.source or data, "none of the run's training clips (run.json samples.train) is a "
+                                                 "row of this data; give the data it was trained on")
     train = manifest.subset([rows[i] for i in ids])
     labels = label_indices(train.labels, run.known_classes)
-    _, feats = run_scores_and_features(run, train, labels=labels, cache_dir=cache_dir)
-    keep = labels >= 0
-    return RidgeAlignment(feats[keep], labels[keep], encode_sentences(text_encoder, sentences))
+    keep = [i for i, y in enumerate(labels) if y >= 0]
+    return train.subset(keep), labels[keep]
+
 
 
 def method_alignment(method: Any) -> TextAlignment:

@@ -32,9 +32,10 @@ import torch
 
 from openmer import __version__
 from openmer.data.clips import ClipDataset, vision_preprocess
-from openmer.data.manifest import Manifest, label_indices
+from openmer.data.manifest import Manifest
+from openmer.discovery.core import training_manifest
 from openmer.discovery.words import shared_word
-from openmer.errors import ConfigError, DataError, NotSupportedError
+from openmer.errors import ConfigError, NotSupportedError
 from openmer.inference import LoadedRun
 from openmer.methods.base import OpenSetMethod
 from openmer.methods.inputs import method_inputs
@@ -63,27 +64,6 @@ class Enrolment:
     threshold: Threshold
     record: dict[str, Any]
     losses: list[float]
-
-
-def training_manifest(run: LoadedRun, data: str | Path | None = None) -> tuple[Manifest, np.ndarray]:
-    """The run's training clips (``run.json`` ``samples["train"]``, known classes only) among the rows of
-    ``data`` (default: the data the run records) and their class indices.
-
-    Raises:
-        DataError: the data cannot be read, or none of the run's training clips is a row of it.
-    """
-    from openmer.datasets import resolve_data
-
-    manifest, _ = resolve_data(data if data is not None else run.info.data.source)
-    rows = {s.id: i for i, s in enumerate(manifest)}
-    ids = [i for i in run.info.samples.get("train", []) if i in rows]
-    if not ids:
-        raise DataError(manifest.source or data, "none of the run's training clips (run.json samples.train) is a "
-                                                 "row of this data; give the data it was trained on")
-    train = manifest.subset([rows[i] for i in ids])
-    labels = label_indices(train.labels, run.known_classes)
-    keep = [i for i, y in enumerate(labels) if y >= 0]
-    return train.subset(keep), labels[keep]
 
 
 def enrolled_method(method: OpenSetMethod, name: str) -> tuple[OpenSetMethod, tuple[str, ...]]:
