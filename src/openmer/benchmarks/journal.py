@@ -47,7 +47,7 @@ def _plain(value: Any) -> Any:
 
 
 def trial_fingerprint(identity: Mapping[str, Any]) -> str:
-    """The sha256 (hex, 24 characters) of ``identity`` as canonical JSON (sorted keys)."""
+    """The sha256 (hex, 24 characters) of a trial's ``identity`` as canonical JSON (sorted keys)."""
     text = json.dumps(identity, sort_keys=True, default=_plain, allow_nan=True)
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:24]
 
@@ -93,9 +93,11 @@ class TrialJournal:
     def _scores(self, fingerprint: str) -> Path:
         return self.folder / "trials" / f"{fingerprint}.npz"
 
-    def get(self, fingerprint: str) -> tuple[list[dict[str, Any]], RunScores] | None:
-        """The records and scores of the finished trial ``fingerprint``, or ``None`` (not recorded,
-        or its scores are missing or unreadable: it runs again)."""
+    def get(self, identity: Mapping[str, Any]) -> tuple[list[dict[str, Any]], RunScores] | None:
+        """The records and scores of the finished trial of ``identity`` (what decides its outcome,
+        fingerprinted by :func:`trial_fingerprint`), or ``None`` (not recorded, or its scores are
+        missing or unreadable: it runs again)."""
+        fingerprint = trial_fingerprint(identity)
         records = self.entries.get(fingerprint)
         if records is None:
             return None
@@ -108,13 +110,14 @@ class TrialJournal:
         self.reused += 1
         return [dict(r) for r in records], run
 
-    def add(self, fingerprint: str, records: list[dict[str, Any]], run: RunScores) -> None:
-        """Record a finished trial: its scores first, then its line (flushed to disk), so that a
-        line always has its scores.
+    def add(self, identity: Mapping[str, Any], records: list[dict[str, Any]], run: RunScores) -> None:
+        """Record the finished trial of ``identity`` (as :meth:`get`): its scores first, then its line
+        (flushed to disk), so that a line always has its scores.
 
         Raises:
             OutputError: the folder can no longer be written (naming the file).
         """
+        fingerprint = trial_fingerprint(identity)
         run.save(self._scores(fingerprint))
         line = json.dumps({"fingerprint": fingerprint, "records": records}, default=_plain, allow_nan=True)
         try:

@@ -24,7 +24,7 @@ import numpy as np
 
 from openmer.backbones.base import Modality
 from openmer.backbones.factory import ProfileConfig, load_encoders, profile_config
-from openmer.benchmarks.journal import TrialJournal, rows_digest, trial_fingerprint
+from openmer.benchmarks.journal import TrialJournal, rows_digest
 from openmer.benchmarks.records import budget_note, trial_records, trial_result  # noqa: F401  (re-exported)
 from openmer.data.clips import ClipDataset, vision_preprocess
 from openmer.data.feature_cache import encode_features
@@ -281,7 +281,7 @@ def run_trials(plan: TrialPlan, data: TrialData | ClipSource, *, progress: Progr
             inputs, blocks, batch_size = ClipInputs(data.clips), [], mp.train.batch_size
         sets = inputs.parts(rows, labels=y)
         train, val, test = sets["train"], sets["val"], sets["test"]
-        fingerprint = "" if journal is None else trial_fingerprint({
+        identity = {} if journal is None else {
             "protocol": [plan.protocol.dataset, plan.protocol.version, plan.protocol.seed,
                          plan.protocol.partition.to_dict()],
             "split": [split.label, split.index, split.known_classes, split.unknown_classes], "repeat": r,
@@ -289,8 +289,8 @@ def run_trials(plan: TrialPlan, data: TrialData | ClipSource, *, progress: Progr
             "train": mp.train.to_dict(), "max_train": mp.max_train, "posthoc": mp.posthoc,
             "build": None if mp.build is None else getattr(mp.build, "__qualname__", type(mp.build).__qualname__),
             "profile": None if data.profile is None else data.profile.to_dict(), "rows": rows_id,
-            **({"hooks": [repr(h) for h in plan.hooks]} if plan.hooks else {})})
-        done = journal.get(fingerprint) if journal is not None else None
+            **({"hooks": [repr(h) for h in plan.hooks]} if plan.hooks else {})}
+        done = journal.get(identity) if journal is not None else None
         if done is not None:
             out.records += done[0]
             out.runs.append(done[1])
@@ -324,7 +324,7 @@ def run_trials(plan: TrialPlan, data: TrialData | ClipSource, *, progress: Progr
                 rec.update(split=r, train_seed=plan.seed + r)
             run.split = r
         if journal is not None:
-            journal.add(fingerprint, records, run)
+            journal.add(identity, records, run)
         out.records += records
         out.runs.append(run)
         out.seconds[name] = out.seconds.get(name, 0.0) + time.perf_counter() - t
