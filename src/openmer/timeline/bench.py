@@ -24,6 +24,8 @@ from typing import Any
 
 import numpy as np
 
+from openmer.timeline.core import TimelineConfig
+
 
 def build_recording(path: Path, minutes: float, *, seed: int = 0) -> Path:
     """Write an N-minute recording of EmoDB speech with silences to ``path`` (.wav or .m4a), streamed."""
@@ -78,7 +80,8 @@ def measure_one(run_dir: str, recording: str, out: str, threads: int, window: fl
 
 
 def bench_timeline(runs: Sequence[str | Path], *, minutes: Sequence[float] = (10, 120), threads: Sequence[int] = (1, 2),
-                   fmt: str = "m4a", window: float = 4.0, hop: float = 2.0, workdir: str | Path,
+                   fmt: str = "m4a", window: float = TimelineConfig.window, hop: float = TimelineConfig.hop,
+                   workdir: str | Path,
                    log: Any = None) -> list[dict[str, Any]]:
     """Measure every (run, recording length, threads) in a fresh process (see the module doc)."""
     from openmer.runs import read_run_info

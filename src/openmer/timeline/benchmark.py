@@ -61,9 +61,9 @@ class TimelineBenchmarkConfig(OpenmerConfig):
     levels: tuple[str, ...] | None = None
     n_splits: int = 2
     seed: int = 0
-    window: float = 4.0
-    hop: float = 2.0
-    smooth: int = 1
+    window: float = TimelineConfig.window
+    hop: float = TimelineConfig.hop
+    smooth: int = TimelineConfig.smooth
     gap_s: tuple[float, float] = (0.3, 2.0)
     quick: bool = False
 
