@@ -216,7 +216,9 @@ function drawChart() {
     if (d) svgEl("path", { d, fill: "none", stroke: ln.color, "stroke-width": 1.5, "stroke-dasharray": ln.dash }, svg);
   }
   svgEl("line", { x1: left, x2: W - right, y1: yc(th), y2: yc(th), stroke: "#c0392b", "stroke-width": 1.5, "stroke-dasharray": "6 3" }, svg);
-  svgEl("text", { x: W - right - 4, y: yc(th) - 4, "text-anchor": "end", "font-size": 11, fill: "#c0392b" }, svg).textContent = "threshold " + th.toFixed(3);
+  // the label sits above the line, or below it when the line runs along the top of the lane
+  const labelY = yc(th) - 4 < top + 11 ? yc(th) + 13 : yc(th) - 4;
+  svgEl("text", { x: W - right - 4, y: labelY, "text-anchor": "end", "font-size": 11, fill: "#c0392b" }, svg).textContent = "threshold " + th.toFixed(3);
   // the segments band: one rect per segment, clickable
   const by = top + lane + 10;
   r.segments.forEach((s) => {
