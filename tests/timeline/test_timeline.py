@@ -209,3 +209,16 @@ def test_windows_leave_no_cached_encoder_states_behind(tmp_path, trained_run, sp
     cache.get(["window"], lambda idx: [torch.zeros(200, 512) for _ in idx])
     predict_file(run, rec, window=2.0, hop=1.0)
     assert len(cache) == 0
+
+
+def test_loading_the_vad_keeps_the_callers_torch_threads():
+    """silero_vad sets torch's threads to 1 when first imported; ``--threads 2`` must survive it
+    (a fresh interpreter, so the import really happens)."""
+    import subprocess
+    import sys
+
+    code = ("import torch; torch.set_num_threads(2)\n"
+            "from openmer.timeline.vad import SileroVAD; SileroVAD()\n"
+            "print(torch.get_num_threads())")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
+    assert out.stdout.strip().splitlines()[-1] == "2"

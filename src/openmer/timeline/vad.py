@@ -42,10 +42,15 @@ class SileroVAD:
     frame_seconds = FRAME / 16000
 
     def __init__(self, threshold: float = 0.5):
+        # silero_vad/model.py calls torch.set_num_threads(1) when first imported: keep the caller's
+        # setting (without this, ``openmer timeline --threads 2`` ran the encoders on one thread).
+        threads = torch.get_num_threads()
         try:
             from silero_vad import load_silero_vad
         except ImportError as exc:  # pragma: no cover - a dependency of openmer
             raise ConfigError("speech detection needs the silero-vad package: pip install silero-vad") from exc
+        finally:
+            torch.set_num_threads(threads)
         if not 0.0 < threshold < 1.0:
             raise ConfigError(f"VAD threshold must be in (0, 1), got {threshold}")
         self.threshold = float(threshold)
