@@ -24,6 +24,27 @@ def test_plans_carry_the_preset_and_whether_hceps_cpu_preset_may_be_replaced():
     assert not mosei.cpu_preset and mosei.config.profile == "paper"
 
 
+def test_ravdess_speech_runs_the_speech_clips_on_the_preset_of_their_declared_modalities():
+    """``openmer benchmark ravdess-speech`` (issue 28's --discover on it): the RAVDESS audio clips and
+    their protocol, on EmoDB's preset (the dataset declares speech + text), with the discovery hook."""
+    from openmer.benchmarks.media import dataset_preset, media_plan
+    from openmer.datasets import DATASETS
+    from openmer.protocol import load_protocol
+
+    plan = plan_benchmark("ravdess-speech", seed=2, quick=True, profile="toy")
+    cfg = plan.config
+    levels = tuple(load_protocol("ravdess-speech").levels)
+    assert plan.cpu_preset and cfg.dataset == "ravdess-speech" and cfg.seed == 2 and cfg.profile == "toy"
+    assert cfg.levels == (levels[0], levels[-1]) and cfg.n_splits == 1
+    assert set(cfg.modalities) == set(DATASETS.get("ravdess-speech").modalities)
+    assert cfg.preset_note.startswith("ravdess-speech on emodb's preset")
+    full = plan_benchmark("ravdess-speech").config
+    assert full.levels is None and full.n_splits == 4  # every level of its own protocol
+    assert dataset_preset("meld").modalities == ("text",) and dataset_preset("emodb") == plan_benchmark("emodb").config
+    hooked = media_plan(cfg.model_copy(update={"discover": True, "enrol": (5,)}), load_protocol("ravdess-speech"))
+    assert [type(h).__name__ for h in hooked.hooks] == ["DiscoveryHook"] and hooked.hooks[0].enrol == (5,)
+
+
 @pytest.mark.parametrize(("name", "roots", "match"), [
     ("odin", [], "unknown benchmark 'odin'"),
     ("meld", ["x"], "takes no --root"),

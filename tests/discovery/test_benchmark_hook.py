@@ -51,6 +51,8 @@ def test_discovery_and_enrolment_records_of_a_trial(tmp_path):
     assert d["n_unknown"] == 12 and len(d["classes"]) == 2
     for side in ("trained", "baseline"):
         assert {"ari", "nmi", "purity", "naming_accuracy", "k"} <= set(d[side])
+    # trained: MSP's learned embedding (embed_dim 128), not its 6-d unprompted input (the baseline's)
+    assert d["trained"]["dim"] == 128 and d["baseline"]["dim"] == 6
     # well-separated unknown classes: both feature sets recover them
     assert d["baseline"]["ari"] > 0.9 and d["baseline"]["k"] == 2
     e = rec["enrolment"]["4"]

@@ -165,6 +165,26 @@ def test_higher_confidence_is_known_on_held_out_data(trained):
     assert (s.prediction[known] == labels[known]).float().mean() > 0.9, name
 
 
+def test_features_are_the_trained_representation_not_the_input(trained):
+    """``features`` (what t-SNE and discovery cluster) is the representation the scores come from:
+    for a method on cached features, its head's penultimate features (the trained embedding), not
+    the unprompted input it reads (``input_features``)."""
+    name, case, _ = trained
+    batches = case.known + case.unknown
+    _, feats = case.method.score_all_with_features(batches)
+    n = sum(len(b["label"]) for b in batches)
+    assert feats is None or feats.shape[0] == n, name
+    if case.method.consumes != "features":
+        return
+    assert feats is not None, name
+    case.method.eval()
+    with torch.no_grad():
+        head = torch.cat([case.method.head(b).features.cpu() for b in batches])
+        inputs = torch.cat([case.method.input_features(b).cpu() for b in batches])
+    torch.testing.assert_close(feats, head)
+    assert feats.shape != inputs.shape or not torch.allclose(feats, inputs, atol=1e-3), name
+
+
 @pytest.mark.parametrize("device", DEVICES)
 def test_output_on_the_input_device(trained, device):
     _, case, _ = trained

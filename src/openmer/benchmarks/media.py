@@ -299,6 +299,26 @@ def with_paper_schedule(cfg: MediaBenchmarkConfig) -> MediaBenchmarkConfig:
                                   "hcep_options": options, "encoder_options": {}, "preset_note": note})
 
 
+def dataset_preset(data: str, *, seed: int = 0, quick: bool = False) -> MediaBenchmarkConfig:
+    """The media preset for a built-in dataset of clips, chosen by the modalities it declares
+    (:data:`openmer.datasets.DATASETS`): transcripts only, MELD's (:func:`meld_config`), else
+    speech, EmoDB's (:func:`emodb_config`); on the dataset's own protocol and levels (``quick``:
+    its first and last level, one split).
+
+    Raises:
+        ConfigError: ``data`` is not a registered dataset.
+    """
+    from openmer.datasets import DATASETS
+
+    spec = DATASETS.get(data)
+    base = (meld_config if spec.modalities == ("text",) else emodb_config)(seed=seed, quick=quick)
+    if data == base.dataset:
+        return base
+    note = f"{data} on {base.dataset}'s preset: {base.preset_note}"
+    return base.model_copy(update={"dataset": data, "levels": _levels(spec.protocol or data, quick),
+                                   "preset_note": note})
+
+
 def _media_with_protocol(name: str) -> tuple[Manifest, Protocol]:
     """A built-in media dataset's manifest and protocol (:func:`openmer.datasets.load_with_protocol`).
 
@@ -325,6 +345,27 @@ def run_meld(cfg: MediaBenchmarkConfig | None = None, *, progress: Progress | No
     """MELD benchmark (see :func:`meld_config`). Raises SharedDataMissing without ../shared."""
     return run_media_benchmark(cfg or meld_config(), *_media_with_protocol("meld"), progress=progress,
                                journal=journal)
+
+
+def run_dataset(cfg: MediaBenchmarkConfig, *, progress: Progress | None = None,
+                journal: TrialJournal | None = None) -> BenchmarkResult:
+    """The media benchmark ``cfg`` on the built-in dataset it names (``cfg.dataset``) and its protocol.
+
+    Raises:
+        SharedDataMissing: without ../shared; ConfigError: a features-only dataset.
+    """
+    return run_media_benchmark(cfg, *_media_with_protocol(cfg.dataset), progress=progress, journal=journal)
+
+
+@register_benchmark("ravdess-speech")
+def plan_ravdess_speech(*, seed: int = 0, quick: bool = False, profile: str | None = None,
+                        roots: Sequence[str] = ()) -> BenchmarkPlan:
+    """``openmer benchmark ravdess-speech``: the RAVDESS speech clips (audio + the spoken statement)
+    on the preset of their modalities (:func:`dataset_preset`: EmoDB's), O(6:2) O(4:4) O(2:6), 4 splits;
+    ``openmer benchmark ravdess`` is the AU/MFCC feature sets."""
+    refuse_roots("ravdess-speech", roots)
+    return BenchmarkPlan(on_profile(dataset_preset("ravdess-speech", seed=seed, quick=quick), profile), run_dataset,
+                         cpu_preset=True)
 
 
 @register_benchmark("emodb")

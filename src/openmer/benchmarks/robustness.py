@@ -36,13 +36,12 @@ import torch
 from pydantic import Field
 
 from openmer.benchmarks.journal import TrialJournal
-from openmer.benchmarks.media import MediaBenchmarkConfig, _media_with_protocol, emodb_config, media_plan, meld_config
+from openmer.benchmarks.media import MediaBenchmarkConfig, _media_with_protocol, dataset_preset, media_plan
 from openmer.benchmarks.registry import BenchmarkPlan, on_profile, refuse_roots, register_benchmark
 from openmer.benchmarks.runner import BenchmarkResult, benchmark_meta
 from openmer.benchmarks.trials import ClipSource, Progress, TrialContext, TrialData, clip_data, run_trials
 from openmer.data.clips import ClipDataset, modality_present
 from openmer.data.manifest import Manifest
-from openmer.datasets import DATASETS as BUILTIN
 from openmer.errors import ConfigError, DataError
 from openmer.media.corruptions import CORRUPTIONS, Augmentation, CorruptionPool, Sample, corrupt, parse_corruptions
 from openmer.methods.inputs import FeatureInputs
@@ -404,8 +403,7 @@ def robustness_config(data: str = "emodb", *, seed: int = 0, quick: bool = False
 
     if data not in DATASETS:
         raise ConfigError(f"benchmark robustness runs on {', '.join(DATASETS)}, not {data!r}")
-    # the preset of the dataset's modalities, as declared: transcripts only (MELD's), else speech (EmoDB's)
-    base = (meld_config if BUILTIN.get(data).modalities == ("text",) else emodb_config)(seed=seed)
+    base = dataset_preset(data, seed=seed)  # the preset of the dataset's declared modalities
     levels = tuple(load_protocol(data).levels)
     update: dict[str, Any] = {"dataset": data, "levels": (levels[len(levels) // 2],), "n_splits": 4,
                               "posthoc": (), "clip_posthoc": ()}

@@ -23,6 +23,7 @@ class BenchmarkName(str, Enum):
 
     ravdess = "ravdess"
     emodb = "emodb"
+    ravdess_speech = "ravdess-speech"
     cross_speech = "cross-speech"
     meld = "meld"
     mafw = "mafw"
@@ -115,11 +116,12 @@ def benchmark(
         None, "--augment", help="robustness: train the feature methods on training clips corrupted with these "
                                 "corruptions or families (p 0.5, severity 1-3; docs/robustness.md)."),
     discover: bool = typer.Option(
-        False, "--discover", help="emodb, meld, ravdess: also cluster and name each trial's unknown test clips "
-                                  "(ARI, NMI, purity, naming accuracy; docs/discover.md)."),
+        False, "--discover", help="emodb, meld, ravdess-speech, ravdess: also cluster and name each trial's unknown "
+                                  "test clips (ARI, NMI, purity, naming accuracy; docs/discover.md)."),
     enrol: str | None = typer.Option(
-        None, "--enrol", help="emodb, meld, ravdess: also enrol each unknown class from N training-speaker clips, "
-                              "e.g. 5,10,20 (recall, old-class accuracy, AUROC/OSCR before and after)."),
+        None, "--enrol", help="emodb, meld, ravdess-speech, ravdess: also enrol each unknown class from N "
+                              "training-speaker clips, e.g. 5,10,20 (recall, old-class accuracy, AUROC/OSCR "
+                              "before and after)."),
 ) -> None:
     """Run a benchmark and write results.json, results.md (with the paper's rows when entered) and figures.
 
@@ -161,7 +163,8 @@ def benchmark(
         update.update(_posthoc_update(cfg, name.value, score))
     if discover or enrol:
         if not hasattr(cfg, "enrol"):
-            raise ConfigError(f"--discover and --enrol apply to emodb, meld and ravdess, not {name.value}")
+            raise ConfigError(f"--discover and --enrol apply to emodb, meld, ravdess-speech and ravdess, "
+                              f"not {name.value}")
         try:
             counts = tuple(int(n) for n in (enrol or "").split(",") if n.strip())
         except ValueError:

@@ -5,16 +5,17 @@ A plan's trial hook (:class:`DiscoveryHook`, run after each trial by
 
 ``discovery`` (on the trial's unknown-class test clips, against their true classes):
 
-- ``trained``: the clips clustered on the trained method's features (:meth:`OpenSetMethod.features`)
-  with the rule of :mod:`openmer.discovery.cluster`, named through the run's text alignment (its
-  own, else a ridge map fitted on its training clips);
+- ``trained``: the clips clustered on the trained method's features (:meth:`OpenSetMethod.features`:
+  HCEP's F_M, a feature method's learned embedding, its head's penultimate features) with the rule
+  of :mod:`openmer.discovery.cluster`, named through the run's text alignment (its own, else a
+  ridge map fitted on its training clips' features);
 - ``baseline``: the same rule on the clips' unprompted encoder features (the trial's modalities,
   concatenated, blocks absent for a clip filled with the training mean), named through a ridge
   map from the unprompted training features to the raw text encoder's class sentences;
 - each with ``ari``, ``nmi`` (scikit-learn; clips in no cluster form one extra group), ``purity``
   (over the clustered clips), ``coverage`` (share clustered), ``naming_accuracy`` (share of the clips
   whose true class, through the shared vocabulary, is among their cluster's top-3 names; clips in
-  no cluster count as misses), ``k``.
+  no cluster count as misses), ``k``, ``dim`` (the features' width).
 
 ``enrolment`` (``--enrol N,...``): for each unknown class of the split and each N, N clips of
 that class from the training speakers (the groups outside the test partition; seeded draw) are
@@ -83,7 +84,8 @@ def naming_accuracy(labels: np.ndarray, truth: Sequence[str], names: Sequence[Se
 def _measure(features: np.ndarray, truth: list[str], align: TextAlignment | None, text_encoder: Any,
              vocab: Vocabulary, *, min_size: int, k_max: int, top: int, seed: int) -> dict[str, Any]:
     clustering: Clustering = cluster_rejected(features, min_size=min_size, k_max=k_max, seed=seed)
-    out: dict[str, Any] = {"k": clustering.n_clusters, **clustering_scores(clustering.labels, truth)}
+    out: dict[str, Any] = {"k": clustering.n_clusters, "dim": int(features.shape[1]),
+                           **clustering_scores(clustering.labels, truth)}
     if align is not None and clustering.n_clusters:
         names = cluster_names(features, clustering, align, text_encoder, vocab, top)
         out["naming_accuracy"] = naming_accuracy(clustering.labels, truth, names)

@@ -3,7 +3,8 @@
 1. every clip is scored by the run (its one input pipeline, :func:`openmer.methods.inputs.method_inputs`);
    the clips below the run's deployable threshold are the rejected ones (HCEP Algorithm 1);
 2. the rejected clips are clustered on the run's own features, the ones its scores come from
-   (one interface call: :meth:`OpenSetMethod.score_all_with_features`, i.e. ``features``; HCEP: F_M),
+   (one interface call: :meth:`OpenSetMethod.score_all_with_features`, i.e. ``features``; HCEP: F_M;
+   a feature method: its learned embedding, the head's penultimate features),
    with the rule of :mod:`openmer.discovery.cluster`; a clip that fits no cluster stays ``unknown``;
 3. each cluster is named from an open vocabulary (:mod:`openmer.discovery.words`) through a text
    alignment (:mod:`openmer.discovery.naming`): the run's own (HCEP's L_emo), else a ridge map

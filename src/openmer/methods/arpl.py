@@ -79,7 +79,7 @@ class ARPL(FeatureMethod[ARPLConfig]):
         return "max_logit" if self.config.confidence == "logit" else "msp"
 
     def head(self, batch: Batch) -> HeadOutputs:
-        z = self.embedding(self.features(batch))
+        z = self.embedding(self.input_features(batch))
         return HeadOutputs(composite_distance(z, self.reciprocal_points), z)
 
     def class_parameters(self) -> tuple[str, ...]:
@@ -92,8 +92,8 @@ class ARPL(FeatureMethod[ARPLConfig]):
 
     def loss(self, batch: Batch) -> Tensor:
         c = self.config
-        return arpl_loss(self.embedding(self.features(batch)), self.labels(batch), self.reciprocal_points, self.radius,
-                         temperature=c.temperature, weight_pl=c.weight_pl, margin=c.margin)
+        return arpl_loss(self.embedding(self.input_features(batch)), self.labels(batch), self.reciprocal_points,
+                         self.radius, temperature=c.temperature, weight_pl=c.weight_pl, margin=c.margin)
 
     @torch.no_grad()
     def own_scores(self, batch: Batch) -> OpenSetScores:

@@ -210,12 +210,12 @@ class CPN(FeatureMethod[CPNConfig]):
         return -dist * temperature
 
     def head(self, batch: Batch) -> HeadOutputs:
-        z = self.embedding(self.features(batch))
+        z = self.embedding(self.input_features(batch))
         return HeadOutputs(self._logits(z, self.config.temperature), z)
 
     def loss(self, batch: Batch) -> Tensor:
         c = self.config
-        z, y = self.embedding(self.features(batch)), self.labels(batch)
+        z, y = self.embedding(self.input_features(batch)), self.labels(batch)
         logits = self._logits(z, self.train_temperature)
         if c.training == "ova":
             return cpn_ova_loss(logits, z, self.prototypes, y, alpha=c.alpha, weight_pl=c.weight_pl,

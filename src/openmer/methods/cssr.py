@@ -122,7 +122,7 @@ class CSSR(FeatureMethod[CSSRConfig]):
         return FeatureEmbedding(config.input_dim, learned=False)
 
     def head(self, batch: Batch) -> HeadOutputs:
-        z = self.projection(self.embedding(self.features(batch)))
+        z = self.projection(self.embedding(self.input_features(batch)))
         c = self.config
         logits = reconstruction_logits(z, self.encoders, self.decoders, gamma=c.gamma, reciprocal=c.variant == "rcssr")
         return HeadOutputs(logits, z)

@@ -131,8 +131,9 @@ class FeatureMethod(OpenSetMethod[FeatureConfigT]):
         """The confidence :meth:`score` reports: the configured post-hoc score, or the method's own."""
         return self.config.score or self.own_score
 
-    def features(self, batch: Batch) -> Tensor:
-        """``batch["features"]`` as float32 on the module's device.
+    def input_features(self, batch: Batch) -> Tensor:
+        """(B, input_dim) the method's input: ``batch["features"]`` (the cached unprompted encoder
+        features) as float32 on the module's device.
 
         Raises:
             MissingModalityError: no ``features`` key.
@@ -146,6 +147,18 @@ class FeatureMethod(OpenSetMethod[FeatureConfigT]):
             raise ValueError(f"features must be (B, {self.config.input_dim}); got {tuple(x.shape)}")
         return x
 
+    @torch.no_grad()
+    def features(self, batch: Batch) -> Tensor:
+        """(B, E) the learned representation the scores come from: the :meth:`head`'s penultimate
+        features (the trained embedding of :meth:`input_features`, e.g. MSP's and ARPL's
+        ``embedding`` output before the classifier), for t-SNE and discovery; not the input
+        (:meth:`input_features`).
+
+        Raises:
+            MissingModalityError / ValueError: as :meth:`input_features`.
+        """
+        return self.head(batch).features
+
     def labels(self, batch: Batch) -> Tensor:
         """``batch["label"]`` as int64 on the module's device."""
         return torch.as_tensor(batch["label"], dtype=torch.int64, device=self._fitted.device)
@@ -155,7 +168,7 @@ class FeatureMethod(OpenSetMethod[FeatureConfigT]):
         batches carry ``"features_present"``); a post-hoc score fitted before is dropped (its
         statistics belong to the old weights; :meth:`finalize` fits it again)."""
         batches = list(train)
-        x = torch.cat([self.features(b) for b in batches])
+        x = torch.cat([self.input_features(b) for b in batches])
         present = None
         if all("features_present" in b for b in batches):
             present = torch.cat([torch.as_tensor(b["features_present"], dtype=torch.bool) for b in batches])

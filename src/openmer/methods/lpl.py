@@ -226,7 +226,7 @@ class LPL(FeatureMethod[LPLConfig]):
 
     def streams(self, batch: Batch) -> tuple[Tensor, Tensor, Tensor, Tensor | None]:
         """``(embeddings (M, B, E), block logits (M, B, K), fused logits (B, K), present (B, M) | None)``."""
-        x = self.features(batch)
+        x = self.input_features(batch)
         z = self.embedding(x)
         logits = torch.stack([cls(e) for cls, e in zip(self.classifiers, z, strict=True)])
         present = self._present(batch, len(x))

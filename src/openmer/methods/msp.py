@@ -35,7 +35,7 @@ class MSP(FeatureMethod[MSPConfig]):
         self.classifier = nn.Linear(config.embed_dim, self.num_classes)
 
     def head(self, batch: Batch) -> HeadOutputs:
-        z = self.embedding(self.features(batch))
+        z = self.embedding(self.input_features(batch))
         return HeadOutputs(self.classifier(z), z)
 
     def class_parameters(self) -> tuple[str, ...]:

@@ -201,7 +201,7 @@ class OpenVCLIP(FeatureMethod[OpenVCLIPConfig]):
     def video_features(self, batch: Batch) -> Tensor:
         """(B, D) the ``block`` columns of ``batch["features"]``."""
         start, width = self._cols
-        return self.features(batch)[:, start:start + width]
+        return self.input_features(batch)[:, start:start + width]
 
     def test_theta(self) -> Tensor:
         """theta* = patch_ratio theta_0 + (1 - patch_ratio) theta_SWA (theta itself before any epoch is averaged)."""
