@@ -209,6 +209,11 @@ class DiscoveryHook:
         acc_before = closed_set_accuracy(pred_b, y_te, num_classes=k)
         rng = np.random.default_rng(ctx.seed)
         bs = ctx.batch_size or 64
+        # the training and test clips are encoded once per trial, not per enrolment and step
+        # (OpenSetMethod.encode_samples_once: valid for every method enrolled from this one)
+        fixed = ctx.inputs.parts({"train": ctx.rows["train"], "test": te}, labels=ctx.y)
+        train_b = [method.encode_samples_once(b) for b in fixed["train"].batches(bs)]
+        test_b = [method.encode_samples_once(b) for b in fixed["test"].batches(bs)]
         per_n: dict[str, Any] = {}
         for n in self.enrol:
             rows_out = []
@@ -221,14 +226,13 @@ class DiscoveryHook:
                 y_new[ex] = k
                 in_test = labels[te] == cls
                 y_new[te[in_test]] = k
-                parts = ctx.inputs.parts({"train": ctx.rows["train"], "ex": ex, "test": te}, labels=y_new)
-                train_b, ex_b = parts["train"].batches(bs), parts["ex"].batches(bs)
+                ex_b = ctx.inputs.parts({"train": ctx.rows["train"], "ex": ex}, labels=y_new)["ex"].batches(bs)
                 try:
                     new, _, _, known_conf = enrol_method(method, cls, train_b, ex_b, steps=self.steps, lr=self.lr)
                 except NotSupportedError as exc:
                     return {"error": str(exc)}
                 thr = choose_threshold(known_conf, self._acceptance(ctx))
-                after = new.score_all(parts["test"].batches(bs))
+                after = new.score_all(test_b)
                 conf_a, pred_a = after.confidence.double().numpy(), after.prediction.numpy()
                 y_after = y_new[te]
                 remaining = (y_te >= 0) | ~in_test  # before: knowns and the other unknown classes

@@ -37,7 +37,7 @@ from openmer.discovery.core import training_manifest
 from openmer.discovery.words import shared_word
 from openmer.errors import ConfigError, NotSupportedError
 from openmer.inference import LoadedRun
-from openmer.methods.base import OpenSetMethod
+from openmer.methods.base import Batch, OpenSetMethod
 from openmer.methods.inputs import method_inputs
 from openmer.methods.threshold import Threshold
 from openmer.runs import prepare_out, save_run
@@ -102,7 +102,7 @@ def _inputs(run: LoadedRun, manifest: Manifest, labels: np.ndarray, method: Open
     return method_inputs(method.consumes, clips, run.encoders, cache_dir=cache_dir).batches(method, batch_size)
 
 
-def _tune(method: OpenSetMethod, params: Sequence[str], train: list[dict[str, Any]], examples: list[dict[str, Any]],
+def _tune(method: OpenSetMethod, params: Sequence[str], train: Sequence[Batch], examples: Sequence[Batch],
           *, steps: int, lr: float, progress: Callable[[int, int, str], None] | None) -> list[float]:
     """Adam on row K of each class-indexed tensor only (the rest frozen); in training mode, as the
     method was trained (HCEP's class features carry gradients only then)."""
@@ -140,7 +140,7 @@ def _tune(method: OpenSetMethod, params: Sequence[str], train: list[dict[str, An
     return losses
 
 
-def enrol_method(method: OpenSetMethod, name: str, train: list[dict[str, Any]], examples: list[dict[str, Any]], *,
+def enrol_method(method: OpenSetMethod, name: str, train: Sequence[Batch], examples: Sequence[Batch], *,
                  steps: int = 100, lr: float = 0.05, progress: Callable[[int, int, str], None] | None = None
                  ) -> tuple[OpenSetMethod, tuple[str, ...], list[float], np.ndarray]:
     """Steps 1-3 of the module docstring on batches the method reads.
@@ -162,6 +162,9 @@ def enrol_method(method: OpenSetMethod, name: str, train: list[dict[str, Any]], 
     """
     if not examples or not train:
         raise ConfigError("enrolment needs batches of training clips and of examples")
+    # every clip is encoded once (the encoders and sample prompts are frozen; only class rows change)
+    train = [method.encode_samples_once(b) for b in train]
+    examples = [method.encode_samples_once(b) for b in examples]
     new, params = enrolled_method(method, name)
     losses = _tune(new, params, train, examples, steps=steps, lr=lr, progress=progress)
     new.finalize([*train, *examples])

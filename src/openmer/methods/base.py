@@ -271,6 +271,16 @@ class OpenSetMethod(nn.Module, ABC, Generic[ConfigT]):
         take a new class without retraining."""
         return None
 
+    def encode_samples_once(self, batch: Batch) -> Batch:
+        """``batch`` with the samples' encodings that depend on no class-indexed tensor computed once
+        and carried in it, for a loop that changes only :meth:`class_parameters` (enrolment tunes
+        one new class row for many steps, :mod:`openmer.discovery.enrol`): :meth:`loss`,
+        :meth:`score` and :meth:`features` of the returned batch equal those of ``batch`` for this
+        method and for any method enrolled from it, as long as no other tensor changes. Calling it
+        again on its result returns that unchanged. Default: ``batch`` itself (a method whose
+        per-sample cost is small, e.g. a head on cached features)."""
+        return batch
+
     def input_encoders(self) -> dict[str, nn.Module]:
         """The frozen encoders the method runs its clips through, modality -> encoder (a method
         with ``consumes = "clips"``); empty (the default) for a method that holds none, e.g. one

@@ -46,6 +46,8 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 MODALITY_ORDER = ("text", "video", "audio")  # F_M = [F_T, F_V, F_A] (Eq. 3)
+#: the batch key of :meth:`HCEP.encode_samples_once`: modality -> (n_present, D_m) prompted encodings
+ENCODED_SAMPLES = "hcep_encoded_samples"
 
 
 class HCEPConfig(MethodConfig):
@@ -447,7 +449,27 @@ class HCEP(OpenSetMethod[HCEPConfig]):
         return blocks, present_t
 
     def _encode(self, m: str, batch: Batch, idx: Tensor, prompt: Tensor | None) -> Tensor:
+        encoded = batch.get(ENCODED_SAMPLES, {}).get(m)  # encode_samples_once: F_m before normalisation
+        if encoded is not None:
+            return encoded.to(self.text_pos.device)
         return self._encoder(m).encode_batch(batch, idx, prompts=prompt)
+
+    @torch.no_grad()
+    def encode_samples_once(self, batch: Batch) -> Batch:
+        """``batch`` with each present modality's SMEP-prompted encoding (Eq. 3, before the
+        normalisation and block dropout, which still run per step) under ``ENCODED_SAMPLES``: the
+        frozen encoders and SMEP's prompts do not depend on the class-indexed CUEP prompts, so a
+        loop that tunes only those (enrolment) encodes each clip once instead of at every step."""
+        if ENCODED_SAMPLES in batch:
+            return batch
+        prompts = self._prompts()
+        n = len(batch["label"]) if "label" in batch else _batch_size(batch)
+        encoded = {}
+        for m in self.modalities:
+            mask = modality_present(batch, m, n).to(self.text_pos.device)
+            if bool(mask.any()):
+                encoded[m] = self._encode(m, batch, mask.nonzero().squeeze(1), prompts.get(m)).detach()
+        return {**batch, ENCODED_SAMPLES: encoded}
 
     def class_text_features(self, prompts: dict[str, Tensor] | None = None) -> tuple[Tensor, Tensor]:
         """F_T+ and F_T- (K, D_T), not normalised: the encoded class sentences (CUEP, Eq. 4).
