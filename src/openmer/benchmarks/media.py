@@ -357,17 +357,6 @@ def run_dataset(cfg: MediaBenchmarkConfig, *, progress: Progress | None = None,
     return run_media_benchmark(cfg, *_media_with_protocol(cfg.dataset), progress=progress, journal=journal)
 
 
-@register_benchmark("ravdess-speech")
-def plan_ravdess_speech(*, seed: int = 0, quick: bool = False, profile: str | None = None,
-                        roots: Sequence[str] = ()) -> BenchmarkPlan:
-    """``openmer benchmark ravdess-speech``: the RAVDESS speech clips (audio + the spoken statement)
-    on the preset of their modalities (:func:`dataset_preset`: EmoDB's), O(6:2) O(4:4) O(2:6), 4 splits;
-    ``openmer benchmark ravdess`` is the AU/MFCC feature sets."""
-    refuse_roots("ravdess-speech", roots)
-    return BenchmarkPlan(on_profile(dataset_preset("ravdess-speech", seed=seed, quick=quick), profile), run_dataset,
-                         cpu_preset=True)
-
-
 @register_benchmark("emodb")
 def plan_emodb(*, seed: int = 0, quick: bool = False, profile: str | None = None,
                roots: Sequence[str] = ()) -> BenchmarkPlan:
@@ -382,3 +371,14 @@ def plan_meld(*, seed: int = 0, quick: bool = False, profile: str | None = None,
     """``openmer benchmark meld``: :func:`meld_config` and :func:`run_meld`."""
     refuse_roots("meld", roots)
     return BenchmarkPlan(on_profile(meld_config(seed=seed, quick=quick), profile), run_meld, cpu_preset=True)
+
+
+@register_benchmark("ravdess-speech")
+def plan_ravdess_speech(*, seed: int = 0, quick: bool = False, profile: str | None = None,
+                        roots: Sequence[str] = ()) -> BenchmarkPlan:
+    """``openmer benchmark ravdess-speech``: the RAVDESS speech clips (audio + the spoken statement)
+    on the preset of their modalities (:func:`dataset_preset`: EmoDB's), O(6:2) O(4:4) O(2:6), 4 splits;
+    ``openmer benchmark ravdess`` is the AU/MFCC feature sets."""
+    refuse_roots("ravdess-speech", roots)
+    return BenchmarkPlan(on_profile(dataset_preset("ravdess-speech", seed=seed, quick=quick), profile), run_dataset,
+                         cpu_preset=True)

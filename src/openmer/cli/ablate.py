@@ -28,7 +28,7 @@ class AblationTableName(str, Enum):
 @handle_errors
 def ablate(
     data: str = typer.Option("emodb", "--data", help="Dataset preset to run the ablations on: a benchmark whose "
-                                                     "preset trains HCEP on clips (emodb, meld)."),
+                                                     "preset trains HCEP on clips (emodb, meld, ravdess-speech)."),
     out: Path = typer.Option(Path("runs") / "ablate", "--out",
                              help="Output folder (results.json, results.md, scores/)."),
     table: AblationTableName | None = typer.Option(
