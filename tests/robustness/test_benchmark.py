@@ -105,3 +105,60 @@ def test_augmentation_never_touches_validation_or_test_clips(tmp_path, monkeypat
     in_train = np.array([g in train_groups for g in clean.groups])
     assert changed.any() and not changed[~in_train].any()
     assert changed[in_train].mean() < 0.9  # about half stay clean
+
+
+def _strip(records):
+    return [{k: v for k, v in r.items() if not k.endswith("_s") and k not in ("seconds", "time")} for r in records]
+
+
+def test_the_run_cache_changes_no_record(tmp_path, monkeypatch):
+    """Each corrupted clip is corrupted and encoded once per run; the records are those of
+    recomputing everything (a cache of 0 MiB keeps nothing)."""
+    from functools import partial
+
+    from openmer.benchmarks import robustness
+
+    data = make_tiny_media(tmp_path, monkeypatch)
+    cfg = _cfg(methods=("msp", "arpl", "hcep"), corruptions=("white_noise", "babble", "word_deletion", "drop_text"),
+               severities=(1, 3))
+    hooks, cls = [], robustness.RobustnessHook
+
+    def hook(*a, cache_mb, **kw):
+        hooks.append(cls(*a, cache_mb=cache_mb, **kw))
+        return hooks[-1]
+
+    monkeypatch.setattr(robustness, "RobustnessHook", partial(hook, cache_mb=robustness.RUN_CACHE_MB))
+    cached = robustness.run_robustness(cfg, data=data)
+    monkeypatch.setattr(robustness, "RobustnessHook", partial(hook, cache_mb=0))
+    fresh = robustness.run_robustness(cfg, data=data)
+    assert _strip(cached.records) == _strip(fresh.records)
+    counts = hooks[0].cache_counts()
+    # 2 levels x 3 methods: the test clips are corrupted once; a transcript corruption reuses the audio's batches
+    assert counts["clips_hits"] > counts["clips_misses"] > 0
+    assert counts["feature_batches_hits"] > counts["feature_batches_misses"] > 0
+    assert cached.meta["corrupted_clip_cache"] == counts
+    assert hooks[1].cache_counts()["clips_hits"] == 0
+
+
+def test_kept_encoder_states_are_put_back_for_the_same_rows_only():
+    import torch
+
+    from openmer.backbones.prefix import PrefixCache
+    from openmer.benchmarks.robustness import CorruptedClipCache
+
+    class Enc:
+        prefix_cache = PrefixCache()
+
+    enc, run = Enc(), CorruptedClipCache()
+    enc.prefix_cache.add({"train": torch.zeros(2)})
+    with run.prefixes(("hcep", 16, "babble", 3, (1, 2)), {"audio": enc}):
+        enc.prefix_cache.add({"a": torch.ones(3), "b": torch.ones(4)})  # what scoring computes
+    enc.prefix_cache.clear()  # the next trial moves the method
+    with run.prefixes(("hcep", 16, "babble", 1, (1, 2)), {"audio": enc}):
+        assert enc.prefix_cache.keys() == set()
+    with run.prefixes(("hcep", 16, "babble", 3, (1, 2)), {"audio": enc}):
+        assert enc.prefix_cache.keys() == {"a", "b"}  # not the training clip's state
+    with run.prefixes(("hcep", 16, "babble", 3, (5,)), {"audio": enc}, keep=False):
+        enc.prefix_cache.add({"c": torch.ones(1)})
+    assert ("hcep", 16, "babble", 3, (5,)) not in run._prefixes
+    assert run.counts == {"prefix_sets_hits": 1, "prefix_sets_misses": 2}

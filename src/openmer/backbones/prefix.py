@@ -10,7 +10,7 @@ first runs only the layers from L on. Nothing derived from learnable parameters 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 
 import torch
 from torch import Tensor
@@ -53,6 +53,24 @@ class PrefixCache:
     def clear(self) -> None:
         self._store.clear()
         self._bytes = 0
+
+    def keys(self) -> set[str]:
+        """The content keys held now."""
+        return set(self._store)
+
+    def entries(self, keys: Iterable[str]) -> dict[str, Tensor]:
+        """The held states of ``keys`` (keys not held are left out)."""
+        return {k: self._store[k] for k in keys if k in self._store}
+
+    def add(self, entries: Mapping[str, Tensor]) -> None:
+        """Hold states computed earlier by this encoder (e.g. kept across a :meth:`clear` by a caller
+        that knows the weights did not change), in order, within ``max_bytes``; keys held already
+        keep their states."""
+        for k, t in entries.items():
+            size = t.numel() * t.element_size()
+            if k not in self._store and self._bytes + size <= self.max_bytes:
+                self._store[k] = t
+                self._bytes += size
 
     def get(self, keys: Sequence[str], compute: Callable[[list[int]], list[Tensor]]) -> list[Tensor]:
         """The states of every key, computing the missing ones in one call.

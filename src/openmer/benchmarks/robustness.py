@@ -26,7 +26,8 @@ from __future__ import annotations
 
 import time
 import zlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -35,6 +36,7 @@ import numpy as np
 import torch
 from pydantic import Field
 
+from openmer.backbones.prefix import PrefixCache, tensor_key
 from openmer.benchmarks.journal import TrialJournal
 from openmer.benchmarks.media import MediaBenchmarkConfig, _media_with_protocol, dataset_preset, media_plan
 from openmer.benchmarks.registry import BenchmarkPlan, on_profile, refuse_roots, register_benchmark
@@ -187,6 +189,117 @@ def at_threshold(confidence: np.ndarray, labels: np.ndarray, threshold: float) -
 _METRICS = ("auroc", "oscr", "closed_acc", "aupr_in", "aupr_out", "macro_f1", "fpr95")
 
 
+#: memory (MiB) the robustness hook keeps corrupted clips and encoder states of corrupted clips in
+RUN_CACHE_MB = 3072
+
+
+def _content(value: Any) -> str | None:
+    """What an encoder reads of one item's modality, as a key: the text, or a hash of the tensor; ``None``: absent."""
+    if value is None or (isinstance(value, str) and not value):
+        return None
+    return f"text:{value}" if isinstance(value, str) else tensor_key(torch.as_tensor(value))
+
+
+@dataclass
+class CorruptedClipCache:
+    """What :class:`RobustnessHook` computes once per run and reuses in every trial (every method and split).
+
+    Every value is a deterministic function of its key, and each is reused only where the same
+    computation would run again on the same inputs in the same batches, so the records are those
+    of computing everything again (``tests/robustness/test_benchmark.py``):
+
+    - corrupted clips, by (corruption, severity, row, training speakers): a clip's corruption is
+      seeded by (seed, corruption, severity, row) only, and babble and substitutes come from the
+      training speakers' clips (never a test speaker), so those key it;
+    - unprompted features (methods on features), by (modality, what each clip of a batch of 16
+      reads of it): a batch that reads the same is encoded once: the test clips in every split,
+      the clean audio under a transcript corruption, the clean transcript under an audio one;
+    - late-prompt-entry states (:class:`~openmer.backbones.prefix.PrefixCache` entries) a method on
+      clips computed while scoring a condition's clips, by (method, batch size, modalities,
+      corruption, severity, rows): a trial moves the method, which empties the encoders' caches, so
+      they are put back (:meth:`PrefixCache.add`, keys held already keep theirs) before the same
+      method scores the same clips in a later split; only the layers above the prompt entry run again.
+
+    Clips and states stop being kept once they hold ``max_bytes`` (beyond it they are recomputed).
+    ``counts``: hits and misses per kind (the run's log).
+    """
+
+    max_bytes: int = RUN_CACHE_MB << 20
+    nbytes: int = 0
+    counts: dict[str, int] = field(default_factory=dict)
+    _items: dict[tuple[Any, ...], dict[str, Any]] = field(default_factory=dict)
+    _features: dict[tuple[Any, ...], tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
+    _prefixes: dict[tuple[Any, ...], dict[str, dict[str, torch.Tensor]]] = field(default_factory=dict)
+
+    def _count(self, kind: str, hits: int | bool, misses: int | bool) -> None:
+        self.counts[f"{kind}_hits"] = self.counts.get(f"{kind}_hits", 0) + hits
+        self.counts[f"{kind}_misses"] = self.counts.get(f"{kind}_misses", 0) + misses
+
+    def _keep(self, size: int) -> bool:
+        if self.nbytes + size > self.max_bytes:
+            return False
+        self.nbytes += size
+        return True
+
+    def corrupted(self, clips: ClipDataset, rows: Sequence[int], name: str, sev: int, pool: CorruptionPool,
+                  neighbours: dict[int, str], seed: int, speakers: set[str]) -> list[dict[str, Any]]:
+        """:func:`corrupted_items` of ``rows``, each clip corrupted once per run (shallow copies)."""
+        who = tuple(sorted(speakers))
+        keys = [(name, sev, int(i), who) for i in rows]
+        todo = [i for i, k in zip(rows, keys, strict=True) if k not in self._items]
+        self._count("clips", len(rows) - len(todo), len(todo))
+        fresh = dict(zip(todo, corrupted_items(clips, todo, name, sev, pool, neighbours, seed), strict=True))
+        out = []
+        for i, k in zip(rows, keys, strict=True):
+            item = self._items.get(k) or fresh[i]
+            if i in fresh and self._keep(sum(v.numel() * v.element_size() for v in item.values()
+                                             if isinstance(v, torch.Tensor))):
+                self._items[k] = item
+            out.append(dict(item))
+        return out
+
+    def encode(self, items: list[dict[str, Any]], encoders: dict[str, Any], modalities: Sequence[str],
+               batch_size: int = 16) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+        """:func:`encode_items` of ``items``, batch by batch, each batch's modality encoded once per run."""
+        feats = {m: np.zeros((len(items), int(encoders[m].embed_dim)), np.float32) for m in modalities}
+        present = {m: np.zeros(len(items), bool) for m in modalities}
+        for start in range(0, len(items), batch_size):
+            chunk = items[start:start + batch_size]
+            for m in modalities:
+                key = (m, tuple(_content(it.get(m)) for it in chunk))
+                got = self._features.get(key)
+                self._count("feature_batches", got is not None, got is None)
+                if got is None:
+                    f, p = encode_items(chunk, encoders, [m], batch_size)
+                    got = (f[m], p[m])
+                    if self._keep(got[0].nbytes):
+                        self._features[key] = got
+                feats[m][start:start + len(chunk)], present[m][start:start + len(chunk)] = got
+        return feats, present
+
+    @contextmanager
+    def prefixes(self, key: tuple[Any, ...], encoders: Mapping[str, Any], *, keep: bool = True) -> Iterator[None]:
+        """Around a method on clips scoring: the encoders' late-entry states kept under ``key`` put
+        back first; with ``keep``, the states the scoring adds kept under ``key`` after (within the budget)."""
+        if not keep:
+            yield
+            return
+        caches = {m: c for m, e in encoders.items() if isinstance(c := getattr(e, "prefix_cache", None), PrefixCache)}
+        kept = self._prefixes.get(key, {})
+        for m, c in caches.items():
+            c.add(kept.get(m, {}))
+        before = {m: c.keys() for m, c in caches.items()}
+        yield
+        if key in self._prefixes:
+            self._count("prefix_sets", 1, 0)
+            return
+        self._count("prefix_sets", 0, 1)
+        new = {m: c.entries(c.keys() - before[m]) for m, c in caches.items()}
+        size = sum(t.numel() * t.element_size() for e in new.values() for t in e.values())
+        if self._keep(size):
+            self._prefixes[key] = new
+
+
 @dataclass(frozen=True)
 class RobustnessHook:
     """The trial hook: the trial's test clips under each of ``conditions`` (module docstring).
@@ -202,7 +315,17 @@ class RobustnessHook:
     acceptance: float = DEFAULT_ACCEPTANCE
     #: the training augmentation, so that a journal never reads an augmented run's trials back as clean ones
     augment: tuple[Any, ...] = ()
-    _features: dict[Any, Any] = field(default_factory=dict, compare=False, repr=False)
+    #: memory for the run's corrupted clips and encodings (:class:`CorruptedClipCache`; 0: none kept)
+    cache_mb: int = field(default=RUN_CACHE_MB, compare=False, repr=False)
+    _cache: CorruptedClipCache = field(init=False, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        # shared by every trial of the run; not part of a trial's identity (the journal reads the repr)
+        object.__setattr__(self, "_cache", CorruptedClipCache(self.cache_mb << 20))
+
+    def cache_counts(self) -> dict[str, int]:
+        """Hits and misses of the run's cache so far (:attr:`CorruptedClipCache.counts`) and its MiB."""
+        return {**self._cache.counts, "mib": self._cache.nbytes >> 20}
 
     def sections(self, records: Sequence[Mapping[str, Any]]) -> list[tuple[str, list[str]]]:
         """None here: :func:`robustness_sections` reads the records after :func:`expand_records`."""
@@ -234,7 +357,8 @@ class RobustnessHook:
             out = self._scores(ctx, test, name, sev, pool, neighbours, speakers)
             extra = {}
             if recal:  # the threshold re-chosen on a few corrupted known-class validation clips (recalibrate.py)
-                new_conf = self._scores(ctx, recal, name, sev, pool, neighbours, speakers).confidence.numpy()
+                new_conf = self._scores(ctx, recal, name, sev, pool, neighbours, speakers,
+                                        keep_states=False).confidence.numpy()
                 new_thr = choose_threshold(new_conf.astype(np.float64), self.acceptance)
                 extra = {f"{m}_recalibrated": v for m, v in at_threshold(
                     out.confidence.numpy().astype(np.float64), labels, new_thr).items()}
@@ -245,16 +369,14 @@ class RobustnessHook:
         return {"robustness": rows}
 
     def _scores(self, ctx: TrialContext, rows: list[int], name: str, sev: int, pool: CorruptionPool,
-                neighbours: dict[int, str], speakers: set[str]) -> Any:
-        """The fitted method's scores of ``rows`` under ``name`` at ``sev``."""
-        clips: ClipDataset = ctx.data.clips
-        # the same corrupted clips for every method and split with these rows and training speakers
-        key = (name, sev, tuple(rows), tuple(ctx.modalities), tuple(sorted(speakers)))
+                neighbours: dict[int, str], speakers: set[str], *, keep_states: bool = True) -> Any:
+        """The fitted method's scores of ``rows`` under ``name`` at ``sev``, through the run's cache
+        (``keep_states``: keep a method on clips' encoder states of these clips for the next split;
+        the test clips are the same in every split, the recalibration clips are not)."""
+        cache = self._cache
+        items = cache.corrupted(ctx.data.clips, rows, name, sev, pool, neighbours, self.seed, speakers)
         if ctx.method.consumes == "features":
-            if key not in self._features:
-                items = corrupted_items(clips, rows, name, sev, pool, neighbours, self.seed)
-                self._features[key] = encode_items(items, ctx.data.encoders, ctx.modalities)
-            encoded = self._features[key]
+            encoded = cache.encode(items, ctx.data.encoders, ctx.modalities)
             assert ctx.data.features is not None  # a method on features ran on them
             feats = {m: np.array(ctx.data.features[m], copy=True) for m in ctx.modalities}
             present = {m: (np.ones(len(feats[m]), bool) if ctx.data.present is None
@@ -265,9 +387,10 @@ class RobustnessHook:
             ds = FeatureInputs(feats, present, ctx.modalities, ctx.y).parts(
                 {"train": ctx.rows["train"], "rows": rows})["rows"]
             return ctx.method.score_all(ds.batches())
-        items = corrupted_items(clips, rows, name, sev, pool, neighbours, self.seed)
         bs = ctx.batch_size or 16
-        with torch.no_grad():
+        # the late-prompt-entry states of these corrupted clips, as this method computed them in an earlier split
+        key = (type(ctx.method).name, bs, tuple(ctx.modalities), name, sev, tuple(rows))
+        with cache.prefixes(key, ctx.data.encoders, keep=keep_states), torch.no_grad():
             return ctx.method.score_all([ClipDataset.collate_fn(items[j:j + bs]) for j in range(0, len(items), bs)])
 
 
@@ -472,9 +595,9 @@ def run_robustness(cfg: RobustnessConfig, *, progress: Progress | None = None, j
     manifest, protocol = data or _media_with_protocol(cfg.dataset)
     conds = conditions(cfg)
     plan = media_plan(cfg, protocol)
-    plan = replace(plan, hooks=(*plan.hooks, RobustnessHook(conds, seed=cfg.seed, babble_clips=cfg.babble_clips,
-                                                          augment=(cfg.augment, cfg.augment_p,
-                                                                   cfg.augment_max_severity))))
+    hook = RobustnessHook(conds, seed=cfg.seed, babble_clips=cfg.babble_clips,
+                          augment=(cfg.augment, cfg.augment_p, cfg.augment_max_severity))
+    plan = replace(plan, hooks=(*plan.hooks, hook))
     source = ClipSource(manifest, cfg.modalities, cfg.profile, cfg.encoder_options)
     if cfg.augment:  # the clean features of the hook's test and validation rows stay as they are
         clean = clip_data(plan, source, progress=progress)
@@ -495,6 +618,7 @@ def run_robustness(cfg: RobustnessConfig, *, progress: Progress | None = None, j
     meta = benchmark_meta(cfg, protocol, t0, encoders=None if out.profile is None else out.profile.to_dict(),
                           left_out=out.left_out, left_out_corruptions=skipped,
                           corruption_error=corruption_errors(records),
+                          corrupted_clip_cache=hook.cache_counts(),
                           timings_s={f"{k}_s": round(v, 1) for k, v in out.seconds.items()})
     return BenchmarkResult(records=records, runs=out.runs, meta=meta, sections=robustness_sections(records))
 
