@@ -89,3 +89,57 @@ def test_the_benchmark_is_registered_and_checks_its_output_first(tmp_path):
     (tmp_path / "taken").write_text("x")
     with pytest.raises(OutputError, match="exists and is not a folder"):
         run_timeline_benchmark(plan.config, tmp_path / "taken")
+
+
+def test_offset_cues_land_that_many_seconds_late(tmp_path, emodb):
+    """--cue-offsets: each clip's transcript lands d s after the clip starts and runs d s past its end,
+    over the silence and the next clip, as a late subtitle track would."""
+    from openmer.timeline.benchmark import offset_cues
+    from openmer.timeline.subtitles import CueIndex, read_cues
+
+    speaker = min({s.group for s in emodb})
+    rows = [i for i, s in enumerate(emodb) if s.group == speaker][:6]
+    [session] = build_sessions(emodb, rows, ["anger"], tmp_path, seed=0, cue_offsets=(0.5, 2.0))
+    assert set(session["transcripts"]) == {0.0, 0.5, 2.0} and session["transcripts"][0.0] == session["transcript"]
+    aligned = read_cues(session["transcript"])
+    clips = session["clips"]
+    for d in (0.5, 2.0):
+        cues = read_cues(session["transcripts"][d])
+        assert [c.text for c in cues] == [c.text for c in aligned]
+        for cue, (start, end, _, row) in zip(cues, clips, strict=True):
+            assert cue.start == pytest.approx(start + d) and cue.end == pytest.approx(end + d)
+            assert cue.text == " ".join(emodb.text_of(emodb[row]).split())
+        index = CueIndex(cues)
+        first_start = clips[0][0]
+        assert index.text(first_start, first_start + d - 0.01) is None  # the first clip's words come late
+        for _, end, _, row in clips[:-1]:
+            own = " ".join(emodb.text_of(emodb[row]).split())
+            assert own in (index.text(end + d - 0.01, end + d) or "")  # still on screen d s after the clip
+    assert offset_cues([{"start": 0.2, "end": 1.0, "text": "a"}, {"start": 1.5, "end": 2.0, "text": "b"}], -1.0) == [
+        {"start": 0.5, "end": 1.0, "text": "b"}]  # earlier: cut at 0, a cue ending by 0 dropped
+
+
+def test_results_show_the_cue_offsets_beside_the_aligned_cues():
+    from openmer.timeline.benchmark import TimelineBenchmarkConfig, results_markdown, summarise
+
+    base = dict.fromkeys(("eder", "frame_auroc", "frame_oscr", "unknown_f1", "eder_oracle", "frame_auroc_oracle",
+                          "frame_oscr_oracle", "unknown_f1_oracle", "vad_precision", "vad_recall", "real_time_factor"),
+                         0.5)
+    records = [{**base, "method": "msp", "level": "O(3:4)", "split": s, "cue_offset_s": d,
+                "eder": 0.5 + d / 10} for s in (0, 1) for d in (0.0, 1.0)]
+    rows = {(r["level"], r["cue_offset_s"]): r for r in summarise(records)}
+    assert rows[("O(3:4)", 1.0)]["eder"][0] == pytest.approx(0.6) and rows[("all", 0.0)]["n"] == 2
+    md = results_markdown(records, TimelineBenchmarkConfig(cue_offsets=(1.0,)), {"seconds": 60})
+    assert "| msp | O(3:4) | 1 | 2 | 0.600 ± 0.000 (+0.100) |" in md
+    assert md.count("| msp | O(3:4) |") == 2  # the aligned row in the main table, the offset one below
+
+
+@pytest.mark.parametrize("args", [["emodb", "--cue-offsets", "1"], ["timeline", "--cue-offsets", "a,b"],
+                                  ["timeline", "--cue-offsets", "0"]])
+def test_bad_cue_offsets_are_refused_before_any_work(tmp_path, args):
+    from typer.testing import CliRunner
+
+    from openmer.cli.app import app
+
+    res = CliRunner().invoke(app, ["benchmark", *args, "--out", str(tmp_path / "out")])
+    assert res.exit_code != 0 and "--cue-offsets" in res.output and not (tmp_path / "out").exists()

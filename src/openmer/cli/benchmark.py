@@ -109,6 +109,10 @@ def benchmark(
     data: str | None = typer.Option(
         None, "--data",
         help="timeline: the speech dataset (emodb, ravdess-speech); robustness: emodb, ravdess-speech, meld."),
+    cue_offsets: str | None = typer.Option(
+        None, "--cue-offsets",
+        help="timeline: also score each session with its transcript cues shifted later by these seconds, "
+             "e.g. 0.5,1,2 (a misaligned subtitle track; docs/robustness.md)."),
     corruptions: str | None = typer.Option(
         None, "--corruptions", help="robustness: corruptions or families, comma-separated (docs/robustness.md)."),
     severities: str | None = typer.Option(None, "--severities", help="robustness: severities, e.g. 1,3."),
@@ -136,8 +140,10 @@ def benchmark(
         if name is not BenchmarkName.timeline:
             raise ConfigError(f"--data applies to benchmark timeline, not {name.value}")
         benchmark_timeline(data or "emodb", out, seed=seed, quick=quick, methods=methods, levels=levels,
-                           splits=splits)
+                           splits=splits, cue_offsets=cue_offsets)
         return
+    if cue_offsets is not None:
+        raise ConfigError(f"--cue-offsets applies to benchmark timeline, not {name.value}")
     from openmer.benchmarks.journal import TrialJournal
     from openmer.benchmarks.registry import plan_benchmark
     from openmer.reference import paper_rows

@@ -95,16 +95,30 @@ def timeline_command(
 
 
 def benchmark_timeline(data: str, out: Path, *, seed: int = 0, quick: bool = False, methods: str | None = None,
-                       levels: str | None = None, splits: int | None = None) -> None:
-    """``openmer benchmark timeline --data NAME`` (see :mod:`openmer.timeline.benchmark`)."""
+                       levels: str | None = None, splits: int | None = None, cue_offsets: str | None = None) -> None:
+    """``openmer benchmark timeline --data NAME`` (see :mod:`openmer.timeline.benchmark`).
+
+    Raises:
+        ConfigError: ``cue_offsets`` not numbers like ``0.5,1,2``.
+    """
+    import math
     import time
 
     from openmer.cli.benchmark import selection_update
+    from openmer.errors import ConfigError
     from openmer.timeline.benchmark import run_timeline_benchmark, timeline_config
 
     start = time.perf_counter()
     cfg = timeline_config(seed=seed, quick=quick, data=data)
-    cfg = cfg.model_copy(update=selection_update(methods, levels, splits))
+    update = selection_update(methods, levels, splits)
+    if cue_offsets is not None:
+        try:
+            update["cue_offsets"] = tuple(float(d) for d in cue_offsets.split(",") if d.strip())
+        except ValueError:
+            raise ConfigError(f"--cue-offsets takes seconds like 0.5,1,2, not {cue_offsets!r}") from None
+        if any(not math.isfinite(d) or d == 0 for d in update["cue_offsets"]):
+            raise ConfigError(f"--cue-offsets must be finite, non-zero seconds, not {cue_offsets!r}")
+    cfg = cfg.model_copy(update=update)
     with rich_progress() as bar:
         run_timeline_benchmark(cfg, out, progress=ProgressCallback(bar, f"benchmark timeline {data}"))
     console.print(f"wrote {out / 'results.json'}, {out / 'results.md'}")

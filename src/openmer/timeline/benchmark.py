@@ -21,6 +21,11 @@ Reported per method, level and split (and mean/std over splits):
 * the same three with **oracle segmentation** (``*_oracle``): each clip scored whole by the run,
   as the clip benchmarks do, so the cost of not knowing the boundaries is the difference;
 * ``vad_precision``, ``vad_recall``: Silero's 32 ms speech frames against the clips' extents.
+
+With ``cue_offsets`` (``--cue-offsets 0.5,1,2``), each session is also scored with its transcript
+cues shifted that many seconds later (:func:`offset_cues`: a subtitle track out of step with its
+audio, issue 29's misalignment); those records carry ``cue_offset_s`` (0: aligned). The oracle
+metrics score each clip with its own transcript, so they are the aligned ones at every offset.
 """
 
 from __future__ import annotations
@@ -54,6 +59,7 @@ class TimelineBenchmarkConfig(OpenmerConfig):
         window, hop, smooth: the timeline settings measured.
         gap_s: (low, high) seconds of silence between clips.
         quick: the preset's quick training.
+        cue_offsets: seconds the transcript cues are shifted (later; negative: earlier) in extra scorings.
     """
 
     data: str = "emodb"
@@ -66,15 +72,30 @@ class TimelineBenchmarkConfig(OpenmerConfig):
     smooth: int = TimelineConfig.smooth
     gap_s: tuple[float, float] = (0.3, 2.0)
     quick: bool = False
+    #: also score each session with its cues shifted this many seconds later (module doc); () = aligned only
+    cue_offsets: tuple[float, ...] = ()
+
+
+def offset_cues(cues: Sequence[dict[str, Any]], offset_s: float) -> list[dict[str, Any]]:
+    """``{"start", "end", "text"}`` cues (seconds) ``offset_s`` seconds later (earlier when negative);
+    a cue that would start before 0 starts at 0, one that would end by 0 is dropped."""
+    out = []
+    for c in cues:
+        start, end = float(c["start"]) + offset_s, float(c["end"]) + offset_s
+        if end > 0:
+            out.append({**c, "start": max(start, 0.0), "end": end})
+    return out
 
 
 def build_sessions(manifest: Any, test: Sequence[int] | np.ndarray, known: Sequence[str], out: Path, *, seed: int,
-                   gap_s: tuple[float, float] = (0.3, 2.0)) -> list[dict[str, Any]]:
+                   gap_s: tuple[float, float] = (0.3, 2.0), cue_offsets: Sequence[float] = ()) -> list[dict[str, Any]]:
     """One session per speaker of the ``test`` rows (see the module doc), written to ``out``.
 
     Returns:
-        ``[{"audio": wav path, "transcript": json path, "clips": [(start_s, end_s, label, row)]}]``
-        where ``label`` is the clip's class when known, else ``unknown``.
+        ``[{"audio": wav path, "transcript": json path, "clips": [(start_s, end_s, label, row)],
+        "transcripts": {offset_s: json path}}]`` where ``label`` is the clip's class when known, else
+        ``unknown``, and ``transcripts`` holds the aligned cues (offset 0) and those of
+        :func:`offset_cues` for each of ``cue_offsets``.
     """
     import soundfile as sf
 
@@ -106,7 +127,12 @@ def build_sessions(manifest: Any, test: Sequence[int] | np.ndarray, known: Seque
         name = f"session-{speaker}"
         sf.write(out / f"{name}.wav", np.concatenate(parts), 16000)
         (out / f"{name}.cues.json").write_text(json.dumps(cues), encoding="utf-8")
-        sessions.append({"audio": out / f"{name}.wav", "transcript": out / f"{name}.cues.json", "clips": clips})
+        transcripts = {0.0: out / f"{name}.cues.json"}
+        for d in cue_offsets:
+            transcripts[float(d)] = out / f"{name}.cues{d:+g}s.json"
+            transcripts[float(d)].write_text(json.dumps(offset_cues(cues, float(d))), encoding="utf-8")
+        sessions.append({"audio": out / f"{name}.wav", "transcript": out / f"{name}.cues.json", "clips": clips,
+                         "transcripts": transcripts})
     return sessions
 
 
@@ -250,7 +276,7 @@ def run_timeline_benchmark(cfg: TimelineBenchmarkConfig, out: str | Path, *,
         sub = open_set_subsets(names, groups, split, protocol.partition)
         known = list(split.known_classes)
         sessions = build_sessions(manifest, sub["test"], known, out / "sessions" / level / f"split{split.index}",
-                                  seed=cfg.seed + split.index, gap_s=cfg.gap_s)
+                                  seed=cfg.seed + split.index, gap_s=cfg.gap_s, cue_offsets=cfg.cue_offsets)
         for name in cfg.methods:
             if progress:
                 progress(done, total, f"{name} {level} split {split.index}")
@@ -261,14 +287,16 @@ def run_timeline_benchmark(cfg: TimelineBenchmarkConfig, out: str | Path, *,
                       modalities=list(preset.modalities), method_options=plans[name].options,
                       cache_dir=default_cache_dir())
             run = load_run(run_dir)
-            parts = []
+            oracles = []
             for session in sessions:
                 rows = [c[3] for c in session["clips"]]
                 s = run.score(run.clips(manifest.subset(rows), [-1] * len(rows)), cache_dir=default_cache_dir())
-                oracle = (s.confidence.numpy().astype(float), s.prediction.numpy())
-                parts.append(score_session(run, session, known, tl_config, oracle))
-            records.append({"method": name, "level": level, "split": split.index, "sessions": len(sessions),
-                            **split_metrics(parts, len(known))})
+                oracles.append((s.confidence.numpy().astype(float), s.prediction.numpy()))
+            for offset in (0.0, *cfg.cue_offsets):
+                parts = [score_session(run, {**session, "transcript": session["transcripts"][float(offset)]}, known,
+                                       tl_config, oracle) for session, oracle in zip(sessions, oracles, strict=True)]
+                records.append({"method": name, "level": level, "split": split.index, "sessions": len(sessions),
+                                "cue_offset_s": float(offset), **split_metrics(parts, len(known))})
             done += 1
             atomic_write_json(out / "results.json", {"records": records}, allow_nan=False)
     if progress:
@@ -280,12 +308,18 @@ def run_timeline_benchmark(cfg: TimelineBenchmarkConfig, out: str | Path, *,
 
 
 def summarise(records: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Mean and std over splits per (method, level), and over every split per method (level ``all``)."""
+    """Mean and std over splits per (method, level, cue offset), and over every split per method
+    (level ``all``)."""
     rows = []
-    keys = sorted({(r["method"], r["level"]) for r in records}) + sorted({(r["method"], "all") for r in records})
-    for method, level in keys:
-        group = [r for r in records if r["method"] == method and level in ("all", r["level"])]
-        row: dict[str, Any] = {"method": method, "level": level, "n": len(group)}
+
+    def offset(r: dict[str, Any]) -> float:
+        return float(r.get("cue_offset_s", 0.0))
+
+    keys = sorted({(r["method"], r["level"], offset(r)) for r in records}) + sorted(
+        {(r["method"], "all", offset(r)) for r in records})
+    for method, level, off in keys:
+        group = [r for r in records if r["method"] == method and level in ("all", r["level"]) and offset(r) == off]
+        row: dict[str, Any] = {"method": method, "level": level, "cue_offset_s": off, "n": len(group)}
         for m in (*METRICS, "real_time_factor"):
             v = np.array([r[m] for r in group], float)
             row[m] = (float(v.mean()), float(v.std()))
@@ -306,13 +340,29 @@ def results_markdown(records: Sequence[dict[str, Any]], cfg: TimelineBenchmarkCo
     def f(v: tuple[float, float]) -> str:
         return f"{v[0]:.3f} ± {v[1]:.3f}"
 
+    summary = summarise(records)
+    aligned = [r for r in summary if r["cue_offset_s"] == 0.0]
     lines.extend(
         f"| {r['method']} | {r['level']} | {r['n']} | {f(r['eder'])} | {f(r['eder_oracle'])} | "
         f"{f(r['frame_auroc'])} | {f(r['frame_auroc_oracle'])} | {f(r['frame_oscr'])} | "
         f"{f(r['frame_oscr_oracle'])} | {f(r['unknown_f1'])} | {f(r['unknown_f1_oracle'])} | "
         f"{r['vad_precision'][0]:.3f} | {r['vad_recall'][0]:.3f} | {r['real_time_factor'][0]:.1f} |"
-        for r in summarise(records))
-    overall = [r for r in summarise(records) if r["level"] == "all"]
+        for r in aligned)
+    if len(aligned) < len(summary):  # --cue-offsets: the same sessions with the transcript out of step
+        base = {(r["method"], r["level"]): r for r in aligned}
+        lines += ["", "## Transcript cues offset against the audio", "",
+                  ("The same sessions with every transcript cue shifted later by the offset (a subtitle track out "
+                   "of step); change vs aligned cues in brackets."), "",
+                  "| method | level | cue offset (s) | splits | EDER | frame AUROC | frame OSCR | unknown F1 |",
+                  "|---|---|---|---|---|---|---|---|"]
+        for r in summary:
+            if r["cue_offset_s"] == 0.0:
+                continue
+            b = base[(r["method"], r["level"])]
+            cells = " | ".join(f"{f(r[m])} ({r[m][0] - b[m][0]:+.3f})"
+                               for m in ("eder", "frame_auroc", "frame_oscr", "unknown_f1"))
+            lines.append(f"| {r['method']} | {r['level']} | {r['cue_offset_s']:g} | {r['n']} | {cells} |")
+    overall = [r for r in aligned if r["level"] == "all"]
     if overall:
         costs = ", ".join(f"{r['method']} EDER {r['eder'][0]:.3f} vs {r['eder_oracle'][0]:.3f} with oracle "
                           f"segments, frame AUROC {r['frame_auroc'][0]:.3f} vs {r['frame_auroc_oracle'][0]:.3f}"
