@@ -29,7 +29,8 @@ from openmer.backbones.factory import ProfileConfig
 from openmer.benchmarks.ablation_models import smep_prompted_arpl
 from openmer.benchmarks.media import MediaBenchmarkConfig, PromptedBuilder, run_media_benchmark
 from openmer.benchmarks.registry import BENCHMARKS, plan_benchmark
-from openmer.benchmarks.runner import BenchmarkResult, Progress, benchmark_meta
+from openmer.benchmarks.runner import BenchmarkResult, Progress
+from openmer.benchmarks.trials import benchmark_meta
 from openmer.data.manifest import Manifest
 from openmer.datasets import DATASETS, load_with_protocol
 from openmer.errors import ConfigError

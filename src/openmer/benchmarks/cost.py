@@ -20,7 +20,7 @@ One way of measuring for all three:
   on CUDA, the ``torch.cuda.max_memory_allocated`` delta instead;
 * **clips**: :func:`clip_batch`: the first clips of ``--data`` (a built-in dataset, ``NAME=PATH``
   or a manifest, :func:`openmer.datasets.resolve_data`), decoded and collated once, before timing;
-* **machine**: :func:`machine` (the benchmarks' :func:`~openmer.benchmarks.runner.machine_description`
+* **machine**: :func:`machine` (the benchmarks' :func:`machine_description`
   plus device, load average and date).
 
 Ratios measured in one run are the figures that count on a shared machine; absolute seconds move
@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import os
+import platform
 import resource
 import statistics
 import threading
@@ -46,6 +47,7 @@ from typing import TYPE_CHECKING, Any, Self, cast
 import numpy as np
 import torch
 
+from openmer import __version__
 from openmer.backbones.base import Encoder
 from openmer.errors import ConfigError, SharedDataMissing
 from openmer.reference import paper_rows
@@ -194,11 +196,49 @@ def set_threads(threads: int | None) -> int:
     return torch.get_num_threads()
 
 
-def machine(threads: int | None = None, device: str | torch.device = "cpu") -> dict[str, Any]:
-    """The machine a report was measured on: :func:`~openmer.benchmarks.runner.machine_description`
-    plus ``device``, ``load_average_1_5_15min`` and ``date`` (UTC)."""
-    from openmer.benchmarks.runner import machine_description
+def machine_description() -> dict[str, Any]:
+    """Machine facts for a report (measured, not typed in)."""
+    import os
 
+    return {
+        "platform": platform.platform(),
+        "processor": platform.processor() or platform.machine(),
+        "cpu_count": os.cpu_count(),
+        "torch_threads": torch.get_num_threads(),
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
+        "openmer": __version__,
+        "git_commit": _CODE_COMMIT,
+    }
+
+
+def _git_commit() -> str | None:
+    """The checkout's commit (``+dirty`` with uncommitted changes), or ``None`` outside a git checkout."""
+    import subprocess
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[3]
+    try:
+        rev = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5,
+                             check=False)
+        if rev.returncode != 0:
+            return None
+        dirty = subprocess.run(["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"],
+                               capture_output=True, text=True, timeout=5, check=False)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return rev.stdout.strip() + ("+dirty" if dirty.stdout.strip() else "")
+
+
+#: the commit of the code this process imported (read once at import, so that edits or commits
+#: made while a long benchmark runs do not change what its results say it ran)
+_CODE_COMMIT = _git_commit()
+
+
+def machine(threads: int | None = None, device: str | torch.device = "cpu") -> dict[str, Any]:
+    """The machine a report was measured on: :func:`machine_description`
+    plus ``device``, ``load_average_1_5_15min`` and ``date`` (UTC)."""
     try:
         load = [round(x, 2) for x in os.getloadavg()]
     except OSError:  # pragma: no cover - platforms without getloadavg

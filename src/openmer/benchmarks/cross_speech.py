@@ -40,8 +40,8 @@ from openmer.benchmarks.journal import TrialJournal
 from openmer.benchmarks.media import MediaBenchmarkConfig, benchmark_encoders, benchmark_profile, run_media_benchmark
 from openmer.benchmarks.ravdess import speech_preset
 from openmer.benchmarks.registry import BenchmarkPlan, on_profile, refuse_roots, register_benchmark
-from openmer.benchmarks.runner import BenchmarkResult, benchmark_meta
-from openmer.benchmarks.trials import Progress, trial_result
+from openmer.benchmarks.runner import BenchmarkResult
+from openmer.benchmarks.trials import Progress, benchmark_meta, trial_result
 from openmer.datasets.cross_speech import CORPORA, PROTOCOL, corpus_classes, load_cross_speech
 from openmer.datasets.vocabulary import shared_classes, vocabulary_rows
 from openmer.methods.threshold import DEFAULT_ACCEPTANCE, Threshold

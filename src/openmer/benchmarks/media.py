@@ -20,13 +20,14 @@ from pydantic import Field
 from openmer.backbones.factory import ProfileConfig, load_profile
 from openmer.benchmarks.journal import TrialJournal
 from openmer.benchmarks.registry import BenchmarkPlan, on_profile, refuse_roots, register_benchmark
-from openmer.benchmarks.runner import BenchmarkResult, benchmark_meta
+from openmer.benchmarks.runner import BenchmarkResult
 from openmer.benchmarks.trials import (
     ClipSource,
     MethodPlan,
     Progress,
     TrialGroup,
     TrialPlan,
+    benchmark_meta,
     budget_note,
     encoded_modalities,
     resolve_profile,
@@ -205,9 +206,10 @@ def run_media_benchmark(cfg: MediaBenchmarkConfig, manifest: Manifest, protocol:
     t0 = time.perf_counter()
     plan = media_plan(cfg, protocol, build=build, repeats=repeats)
     source = ClipSource(manifest, cfg.modalities, cfg.profile, cfg.encoder_options, encoders)
+    meta = benchmark_meta(cfg, protocol, t0)  # what was asked for, written down before the trials run
     out = run_trials(plan, source, progress=progress, journal=journal)
-    meta = benchmark_meta(cfg, protocol, t0, encoders=out.profile.to_dict(),
-                          timings_s={f"{k}_s": round(v, 1) for k, v in out.seconds.items()}, left_out=out.left_out)
+    meta.update(seconds=round(time.perf_counter() - t0, 1), encoders=out.profile.to_dict(),
+                timings_s={f"{k}_s": round(v, 1) for k, v in out.seconds.items()}, left_out=out.left_out)
     return BenchmarkResult(records=out.records, runs=out.runs, meta=meta, sections=out.sections)
 
 

@@ -41,8 +41,8 @@ from openmer.benchmarks.media import (
     media_plan,
 )
 from openmer.benchmarks.registry import BenchmarkPlan, on_profile, register_benchmark
-from openmer.benchmarks.runner import BenchmarkResult, benchmark_meta, registered_methods
-from openmer.benchmarks.trials import Progress, TrialData, run_trials
+from openmer.benchmarks.runner import BenchmarkResult, registered_methods
+from openmer.benchmarks.trials import Progress, TrialData, benchmark_meta, run_trials
 from openmer.data.clips import ClipDataset, vision_preprocess
 from openmer.data.feature_cache import encode_features
 from openmer.datasets import load_ravdess_features, load_ravdess_speech

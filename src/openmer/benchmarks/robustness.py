@@ -40,8 +40,16 @@ from openmer.backbones.prefix import PrefixCache, tensor_key
 from openmer.benchmarks.journal import TrialJournal
 from openmer.benchmarks.media import MediaBenchmarkConfig, _media_with_protocol, dataset_preset, media_plan
 from openmer.benchmarks.registry import BenchmarkPlan, on_profile, refuse_roots, register_benchmark
-from openmer.benchmarks.runner import BenchmarkResult, benchmark_meta
-from openmer.benchmarks.trials import ClipSource, Progress, TrialContext, TrialData, clip_data, run_trials
+from openmer.benchmarks.runner import BenchmarkResult
+from openmer.benchmarks.trials import (
+    ClipSource,
+    Progress,
+    TrialContext,
+    TrialData,
+    benchmark_meta,
+    clip_data,
+    run_trials,
+)
 from openmer.data.clips import ClipDataset, modality_present
 from openmer.data.manifest import Manifest
 from openmer.errors import ConfigError, DataError

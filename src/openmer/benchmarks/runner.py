@@ -8,23 +8,21 @@ groups (known classes only), chooses its deployable threshold from the validatio
 
 from __future__ import annotations
 
-import platform
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-import torch
 from pydantic import Field
 
-from openmer import __version__
 from openmer.benchmarks.trials import (  # noqa: F401  (budget_note, stratified_cap, trial_result: re-exported)
     MethodPlan,
     Progress,
     TrialData,
     TrialGroup,
     TrialPlan,
+    benchmark_meta,
     budget_note,
     run_trials,
     stratified_cap,
@@ -91,46 +89,6 @@ def registered_methods() -> tuple[str, ...]:
     return tuple(METHODS)
 
 
-def machine_description() -> dict[str, Any]:
-    """Machine facts for a report (measured, not typed in)."""
-    import os
-
-    return {
-        "platform": platform.platform(),
-        "processor": platform.processor() or platform.machine(),
-        "cpu_count": os.cpu_count(),
-        "torch_threads": torch.get_num_threads(),
-        "python": platform.python_version(),
-        "torch": torch.__version__,
-        "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
-        "openmer": __version__,
-        "git_commit": _CODE_COMMIT,
-    }
-
-
-def _git_commit() -> str | None:
-    """The checkout's commit (``+dirty`` with uncommitted changes), or ``None`` outside a git checkout."""
-    import subprocess
-    from pathlib import Path
-
-    root = Path(__file__).resolve().parents[3]
-    try:
-        rev = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5,
-                             check=False)
-        if rev.returncode != 0:
-            return None
-        dirty = subprocess.run(["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"],
-                               capture_output=True, text=True, timeout=5, check=False)
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return rev.stdout.strip() + ("+dirty" if dirty.stdout.strip() else "")
-
-
-#: the commit of the code this process imported (read once at import, so that edits or commits
-#: made while a long benchmark runs do not change what its results say it ran)
-_CODE_COMMIT = _git_commit()
-
-
 def run_feature_benchmark(
     cfg: FeatureBenchmarkConfig,
     features: dict[str, np.ndarray],
@@ -183,14 +141,3 @@ def run_feature_benchmark(
     return BenchmarkResult(records=out.records, runs=out.runs, meta=meta)
 
 
-def benchmark_meta(cfg: OpenmerConfig, protocol: Protocol, t0: float, **extra: Any) -> dict[str, Any]:
-    """How a benchmark was made: dataset, protocol (version, seed, partition), config, machine, time."""
-    return {
-        "dataset": getattr(cfg, "dataset", protocol.dataset),
-        "protocol": {"name": protocol.dataset, "version": protocol.version, "seed": protocol.seed,
-                     "partition": protocol.partition.to_dict(), "note": protocol.note},
-        "config": cfg.to_dict(),
-        "machine": machine_description(),
-        "seconds": round(time.perf_counter() - t0, 1),
-        **extra,
-    }

@@ -24,8 +24,10 @@ import numpy as np
 
 from openmer.backbones.base import Modality
 from openmer.backbones.factory import ProfileConfig, load_encoders, profile_config
+from openmer.benchmarks.cost import machine_description
 from openmer.benchmarks.journal import TrialJournal, rows_digest
 from openmer.benchmarks.records import budget_note, trial_records, trial_result  # noqa: F401  (re-exported)
+from openmer.config import OpenmerConfig
 from openmer.data.clips import ClipDataset, vision_preprocess
 from openmer.data.feature_cache import encode_features
 from openmer.errors import ConfigError
@@ -332,3 +334,16 @@ def run_trials(plan: TrialPlan, data: TrialData | ClipSource, *, progress: Progr
     if progress:
         progress(len(trials), len(trials), "done")
     return out
+
+
+def benchmark_meta(cfg: OpenmerConfig, protocol: Protocol, t0: float, **extra: Any) -> dict[str, Any]:
+    """How a benchmark was made: dataset, protocol (version, seed, partition), config, machine, time."""
+    return {
+        "dataset": getattr(cfg, "dataset", protocol.dataset),
+        "protocol": {"name": protocol.dataset, "version": protocol.version, "seed": protocol.seed,
+                     "partition": protocol.partition.to_dict(), "note": protocol.note},
+        "config": cfg.to_dict(),
+        "machine": machine_description(),
+        "seconds": round(time.perf_counter() - t0, 1),
+        **extra,
+    }

@@ -248,8 +248,7 @@ def run_timeline_benchmark(cfg: TimelineBenchmarkConfig, out: str | Path, *,
         OutputError: ``out`` cannot be written (checked first).
     """
     from openmer.benchmarks.media import benchmark_profile, emodb_config, media_plan
-    from openmer.benchmarks.runner import benchmark_meta
-    from openmer.benchmarks.trials import select_levels
+    from openmer.benchmarks.trials import benchmark_meta, select_levels
     from openmer.datasets import resolve_data
     from openmer.files import atomic_write_json, atomic_write_text, check_writable
     from openmer.inference import load_run
