@@ -198,7 +198,7 @@ _METRICS = ("auroc", "oscr", "closed_acc", "aupr_in", "aupr_out", "macro_f1", "f
 
 
 #: memory (MiB) the robustness hook keeps corrupted clips and encoder states of corrupted clips in
-RUN_CACHE_MB = 3072
+RUN_CACHE_MB = 4096
 
 
 def _content(value: Any) -> str | None:
@@ -244,7 +244,7 @@ class CorruptedClipCache:
         self.counts[f"{kind}_misses"] = self.counts.get(f"{kind}_misses", 0) + misses
 
     def _keep(self, size: int) -> bool:
-        if self.nbytes + size > self.max_bytes:
+        if self.max_bytes <= 0 or self.nbytes + size > self.max_bytes:
             return False
         self.nbytes += size
         return True
@@ -260,9 +260,12 @@ class CorruptedClipCache:
         out = []
         for i, k in zip(rows, keys, strict=True):
             item = self._items.get(k) or fresh[i]
-            if i in fresh and self._keep(sum(v.numel() * v.element_size() for v in item.values()
-                                             if isinstance(v, torch.Tensor))):
-                self._items[k] = item
+            if i in fresh:
+                clean = clips[int(i)]  # what a corruption left as it was shares the clean clip's memory
+                size = sum(v.numel() * v.element_size() for m, v in item.items() if isinstance(v, torch.Tensor)
+                           and not (isinstance(clean.get(m), torch.Tensor) and v.data_ptr() == clean[m].data_ptr()))
+                if self._keep(size):
+                    self._items[k] = item
             out.append(dict(item))
         return out
 
