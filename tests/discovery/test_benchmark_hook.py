@@ -3,10 +3,17 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import torch
 
 from openmer.benchmarks.trials import MethodPlan, TrialData, TrialGroup, TrialPlan, run_trials
-from openmer.discovery.benchmark import DiscoveryHook, clustering_scores, naming_accuracy, summary_sections
+from openmer.discovery.benchmark import (
+    DiscoveryHook,
+    answer_rows,
+    clustering_scores,
+    naming_accuracy,
+    summary_sections,
+)
 from openmer.methods.registry import get_method
 from openmer.protocol import GroupPartition, make_protocol
 from openmer.reporting.results import write_results
@@ -60,8 +67,35 @@ def test_discovery_and_enrolment_records_of_a_trial(tmp_path):
     assert e["recall"] >= 0.8 and e["acc_after"] >= e["acc_before"] - 0.1
     sections = summary_sections(out.records)
     assert [h for h, _ in sections] == ["Discovery of unknown classes (--discover)",
-                                        "Enrolment of an unknown class (--enrol)"]
+                                        "Enrolment of an unknown class (--enrol)", "Answers (--discover, --enrol)"]
     assert any("| 4 |" in line for line in sections[1][1])
     assert sum(line.startswith("| msp ") for line in sections[0][1]) == 2  # trained, baseline; no post-hoc rows
     paths = write_results(tmp_path / "res", out.records, {"dataset": "toy"}, sections=sections)
     assert "Enrolment of an unknown class" in paths["markdown"].read_text()
+
+
+def test_answers_average_levels_within_a_split_then_over_splits_and_name_the_smallest_n():
+    def rec(level, split, ari_t, ari_b, enrol):
+        side = {"nmi": 0.5, "purity": 0.5, "naming_accuracy": 0.2}
+        other = dict.fromkeys(("auroc_before", "auroc_after", "oscr_before", "oscr_after"), 0.5)
+        return {"method": "msp", "modalities": "m1", "level": level, "split": split,
+                "discovery": {"trained": {"ari": ari_t, **side}, "baseline": {"ari": ari_b, **side}},
+                "enrolment": {n: {"recall": r, "acc_before": 0.9, "acc_after": 0.9 - d, **other}
+                              for n, (r, d) in enrol.items()}}
+
+    records = [rec("O(2:1)", 0, 0.5, 0.1, {"5": (0.8, 0.01), "10": (0.9, 0.05)}),
+               rec("O(1:2)", 0, 0.3, 0.1, {"5": (0.6, 0.01), "10": (0.9, 0.05)}),
+               rec("O(2:1)", 1, 0.1, 0.3, {"5": (0.9, 0.02), "10": (0.9, 0.05)}),
+               rec("O(1:2)", 1, 0.1, 0.1, {"5": (0.9, 0.02), "10": (0.9, 0.05)}),
+               {**rec("O(2:1)", 0, 9.0, 9.0, {}), "posthoc_of": "msp"}]  # a post-hoc row: not counted twice
+    a = answer_rows(records)
+    (d,) = a["discovery"]
+    # split 0: mean over levels 0.4 - 0.1 = 0.3; split 1: 0.1 - 0.2 = -0.1 -> mean 0.1, std 0.2
+    assert d["delta_ari"] == pytest.approx((0.1, 0.2)) and d["trained_better_ari"] == 2 and d["n_trials"] == 4
+    five, ten = a["enrolment"]
+    assert five["n"] == 5 and five["recall"] == pytest.approx((0.8, 0.1)) and five["meets"]
+    assert five["trials_meeting"] == 3 and not ten["meets"] and ten["old_drop"][0] == pytest.approx(0.05)
+    lines = summary_sections(records)[-1][1]
+    assert "- msp (m1): N = 5 examples" in lines
+    only_ten = answer_rows([{**r, "enrolment": {"10": r["enrolment"]["10"]}} for r in records[:4]])
+    assert not only_ten["enrolment"][0]["meets"]

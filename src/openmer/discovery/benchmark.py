@@ -41,7 +41,8 @@ from openmer.discovery.words import Vocabulary, default_vocabulary, shared_word
 from openmer.errors import NotSupportedError
 from openmer.methods.base import OpenSetMethod
 
-__all__ = ["DiscoveryHook", "clustering_scores", "naming_accuracy", "summary_rows", "summary_sections"]
+__all__ = ["DiscoveryHook", "answer_rows", "clustering_scores", "naming_accuracy", "summary_rows",
+           "summary_sections"]
 
 
 def clustering_scores(labels: np.ndarray, truth: Sequence[str]) -> dict[str, float]:
@@ -258,15 +259,28 @@ class DiscoveryHook:
         return float(getattr(ctx, "acceptance", DEFAULT_ACCEPTANCE))
 
 
-def summary_rows(records: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
-    """One row per (method, modalities, level) with mean and std over splits of the discovery and
-    enrolment numbers of ``records`` (those that carry them)."""
+#: what an enrolled class must reach (issue 28): its recall on the test speakers, and the most the
+#: old classes' closed-set accuracy may fall (3 points)
+TARGET_RECALL, MAX_OLD_DROP = 0.70, 0.03
+DISCOVERY_METRICS = ("ari", "nmi", "purity", "naming_accuracy")
+
+
+def _per_level(records: Sequence[Mapping[str, Any]]) -> dict[tuple[str, str, str], list[Mapping[str, Any]]]:
+    """(method, modalities, level) -> one record per split among those carrying the measurements
+    (a trained method's; its post-hoc rows repeat the same hook numbers)."""
     groups: dict[tuple[str, str, str], list[Mapping[str, Any]]] = {}
     for r in records:
         if ("discovery" in r or "enrolment" in r) and "posthoc_of" not in r:  # one row per trained method
             key = (str(r.get("method")), str(r.get("modalities")), str(r.get("level")))
             if not any(x.get("split") == r.get("split") for x in groups.get(key, [])):
                 groups.setdefault(key, []).append(r)
+    return groups
+
+
+def summary_rows(records: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """One row per (method, modalities, level) with mean and std over splits of the discovery and
+    enrolment numbers of ``records`` (those that carry them)."""
+    groups = _per_level(records)
     rows = []
     for (method, mods, level), members in groups.items():
         row: dict[str, Any] = {"method": method, "modalities": mods, "level": level, "n_splits": len(members)}
@@ -287,6 +301,57 @@ def summary_rows(records: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
             row[name] = (float(np.nanmean(vals)), float(np.nanstd(vals)))
         rows.append(row)
     return rows
+
+
+def _split_means(cells: Mapping[tuple[str, Any], float]) -> tuple[float, float]:
+    """``(level, split) -> value``: the mean over levels within each split, then mean and std over splits."""
+    per_split: dict[Any, list[float]] = {}
+    for (_, split), v in cells.items():
+        per_split.setdefault(split, []).append(v)
+    means = [float(np.nanmean(v)) for v in per_split.values()]
+    return (float(np.nanmean(means)), float(np.nanstd(means))) if means else (float("nan"), float("nan"))
+
+
+def answer_rows(records: Sequence[Mapping[str, Any]]) -> dict[str, list[dict[str, Any]]]:
+    """The two answers the measurements are for, per (method, modalities), over every level and split.
+
+    ``discovery``: per metric of :data:`DISCOVERY_METRICS`, the trained and baseline values and
+    their difference (mean over levels within a split, then mean and std over splits), and in how
+    many trials the trained features had the higher ARI. ``enrolment``: per N, the enrolled
+    class's recall and the old classes' accuracy drop (before - after; same averaging), the trials
+    that met both :data:`TARGET_RECALL` and :data:`MAX_OLD_DROP`, and ``meets`` (both met by the
+    means over levels and splits)."""
+    by_method: dict[tuple[str, str], list[Mapping[str, Any]]] = {}
+    for (method, mods, _), members in _per_level(records).items():
+        by_method.setdefault((method, mods), []).extend(members)
+    disc, enr = [], []
+    for (method, mods), members in by_method.items():
+        trials = [(str(r.get("level")), r.get("split"), r) for r in members]
+        both = [(lv, sp, r["discovery"]) for lv, sp, r in trials if "discovery" in r
+                and "ari" in r["discovery"].get("trained", {}) and "ari" in r["discovery"].get("baseline", {})]
+        if both:
+            row: dict[str, Any] = {"method": method, "modalities": mods, "n_trials": len(both),
+                                   "trained_better_ari": sum(d["trained"]["ari"] > d["baseline"]["ari"]
+                                                             for _, _, d in both)}
+            for m in DISCOVERY_METRICS:
+                for side in ("trained", "baseline"):
+                    row[f"{side}_{m}"] = _split_means({(lv, sp): float(d[side].get(m, np.nan)) for lv, sp, d in both})
+                row[f"delta_{m}"] = _split_means({(lv, sp): float(d["trained"].get(m, np.nan))
+                                                  - float(d["baseline"].get(m, np.nan)) for lv, sp, d in both})
+            disc.append(row)
+        ns = sorted({int(n) for _, _, r in trials for n, e in r.get("enrolment", {}).items()
+                     if isinstance(e, dict) and "recall" in e})
+        for n in ns:
+            got = [(lv, sp, r["enrolment"][str(n)]) for lv, sp, r in trials
+                   if isinstance(r.get("enrolment", {}).get(str(n)), dict) and "recall" in r["enrolment"][str(n)]]
+            recall = _split_means({(lv, sp): float(e["recall"]) for lv, sp, e in got})
+            drop = _split_means({(lv, sp): float(e["acc_before"]) - float(e["acc_after"]) for lv, sp, e in got})
+            enr.append({"method": method, "modalities": mods, "n": n, "n_trials": len(got), "recall": recall,
+                        "old_drop": drop, "trials_meeting": sum(e["recall"] >= TARGET_RECALL and
+                                                                e["acc_before"] - e["acc_after"] <= MAX_OLD_DROP
+                                                                for _, _, e in got),
+                        "meets": recall[0] >= TARGET_RECALL and drop[0] <= MAX_OLD_DROP})
+    return {"discovery": disc, "enrolment": enr}
 
 
 def summary_sections(records: Sequence[Mapping[str, Any]]) -> list[tuple[str, list[str]]]:
@@ -330,4 +395,37 @@ def summary_sections(records: Sequence[Mapping[str, Any]]) -> list[tuple[str, li
                         "oscr_after"))
                     enr.append(f"| {r['method']} | {r['modalities']} | {r['level']} | {n} | {cells} |")
         out.append(("Enrolment of an unknown class (--enrol)", enr))
+    out += _answer_section(answer_rows(records), ms)
     return out
+
+
+def _answer_section(answers: Mapping[str, list[dict[str, Any]]], ms: Any) -> list[tuple[str, list[str]]]:
+    """``results.md``'s closing answers (:func:`answer_rows`)."""
+    lines: list[str] = []
+    if answers["discovery"]:
+        lines += [("Do the trained features group the unknown emotions better than the unprompted ones? Over every "
+                  "level: %, mean over levels within a split, mean ± std over splits; Δ = trained - baseline."), "",
+                  ("| method | modalities | ARI trained | ARI baseline | Δ ARI | Δ NMI | Δ purity | Δ naming acc. | "
+                  "trials with higher ARI |"), "|---|---|---|---|---|---|---|---|---|"]
+        for r in answers["discovery"]:
+            lines.append(f"| {r['method']} | {r['modalities']} | {ms(r['trained_ari'])} | {ms(r['baseline_ari'])} | "
+                         f"{ms(r['delta_ari'])} | {ms(r['delta_nmi'])} | {ms(r['delta_purity'])} | "
+                         f"{ms(r['delta_naming_accuracy'])} | {r['trained_better_ari']} of {r['n_trials']} |")
+        lines.append("")
+    if answers["enrolment"]:
+        lines += [(f"How many examples does an enrolled class need to reach {100 * TARGET_RECALL:.0f} % recall without "
+                  f"costing the old classes more than {100 * MAX_OLD_DROP:.0f} points? Over every level (same "
+                  "averaging); old-class drop = accuracy before - after."), "",
+                  "| method | modalities | N | recall | old-class drop | trials meeting both | both met on average |",
+                  "|---|---|---|---|---|---|---|"]
+        for r in answers["enrolment"]:
+            lines.append(f"| {r['method']} | {r['modalities']} | {r['n']} | {ms(r['recall'])} | {ms(r['old_drop'])} | "
+                         f"{r['trials_meeting']} of {r['n_trials']} | {'yes' if r['meets'] else 'no'} |")
+        methods = dict.fromkeys((r["method"], r["modalities"]) for r in answers["enrolment"])
+        lines.append("")
+        for method, mods in methods:
+            rows = [r for r in answers["enrolment"] if (r["method"], r["modalities"]) == (method, mods)]
+            met = [r["n"] for r in rows if r["meets"]]
+            tried = "/".join(str(r["n"]) for r in rows)
+            lines.append(f"- {method} ({mods}): " + (f"N = {min(met)} examples" if met else f"none of N = {tried}"))
+    return [("Answers (--discover, --enrol)", lines)] if lines else []
