@@ -55,3 +55,36 @@ def test_hcep_enrolment_runs_each_clip_through_the_encoders_once():
     assert len(losses) == 12 and params and new.num_classes == 4 and len(conf) == 28
     # 3 batches (2 of training clips, 1 of examples), each encoded once: not 2 per step (24 more)
     assert calls == {"audio": 3, "video": 3}
+
+
+def test_hcep_classes_held_fixed_give_the_same_class_features_and_encode_only_the_new_rows():
+    from openmer.discovery.enrol import enrolled_method
+
+    method, _ = _trained_hcep()
+    new, _ = enrolled_method(method, "surprise")
+    new.train()
+    prompts = new.cuep.negative["audio"]
+    full_pos, full_neg = new.class_features()
+    w = torch.randn_like(full_neg["audio"])
+    (full_neg["audio"] * w).sum().backward()
+    full_grad, prompts.grad = prompts.grad.clone(), None
+    rows = {"n": 0}
+    enc = new.encoders["audio"]
+    original = enc.encode_whole_prompts
+
+    def counted(x):
+        rows["n"] += len(x)
+        return original(x)
+
+    enc.encode_whole_prompts = counted
+    new.hold_classes_fixed(3)
+    for _ in range(3):
+        pos, neg = new.class_features()
+    new.hold_classes_fixed(0)
+    torch.testing.assert_close(pos["audio"], full_pos["audio"])
+    torch.testing.assert_close(neg["audio"], full_neg["audio"])
+    # the 3 old classes' positive and negative prompts once (6), then the new class's two per call
+    assert rows["n"] == 6 + 3 * 2
+    (neg["audio"] * w).sum().backward()
+    torch.testing.assert_close(prompts.grad[3], full_grad[3])  # the new row learns as before
+    assert float(prompts.grad[:3].abs().sum()) == 0.0 < float(full_grad[:3].abs().sum())

@@ -119,6 +119,7 @@ def _tune(method: OpenSetMethod, params: Sequence[str], train: Sequence[Batch], 
     opt = torch.optim.Adam(trainable, lr=lr)
     losses = []
     method.train()
+    method.hold_classes_fixed(k)  # the old classes' rows stay as trained: what depends on them is computed once
     try:
         for step in range(steps):
             opt.zero_grad()
@@ -134,6 +135,7 @@ def _tune(method: OpenSetMethod, params: Sequence[str], train: Sequence[Batch], 
             if progress is not None:
                 progress(step + 1, steps, "tuning the new class")
     finally:
+        method.hold_classes_fixed(0)
         for n, p in named.items():
             p.requires_grad_(saved[n])
         method.eval()

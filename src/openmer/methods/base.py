@@ -281,6 +281,12 @@ class OpenSetMethod(nn.Module, ABC, Generic[ConfigT]):
         per-sample cost is small, e.g. a head on cached features)."""
         return batch
 
+    def hold_classes_fixed(self, n: int) -> None:
+        """Declare that, until called again with 0, every tensor stays as it is except the rows of
+        the classes from ``n`` on of :meth:`class_parameters` (enrolment tunes only the new class's
+        rows): the method may compute what depends only on the first ``n`` classes once and reuse it
+        (HCEP: their CUEP whole-input prompts through the encoders). Default: nothing to reuse."""
+
     def input_encoders(self) -> dict[str, nn.Module]:
         """The frozen encoders the method runs its clips through, modality -> encoder (a method
         with ``consumes = "clips"``); empty (the default) for a method that holds none, e.g. one

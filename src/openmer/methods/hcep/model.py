@@ -273,6 +273,9 @@ class HCEP(OpenSetMethod[HCEPConfig]):
         # Eval-mode caches of what depends on the parameters, each stored with the parameter
         # version it was computed from (see _parameter_version): never reused after a change.
         self._class_cache: tuple[tuple, tuple[dict[str, Tensor], dict[str, Tensor]]] | None = None
+        # hold_classes_fixed: the first n classes' whole-prompt features, encoded once, per modality
+        self._fixed_classes = 0
+        self._fixed_prompt_features: dict[str, Tensor] = {}
         self._text_cache: tuple[tuple, tuple[Tensor, Tensor]] | None = None
 
     # ---------------------------------------------------------------- construction
@@ -530,7 +533,7 @@ class HCEP(OpenSetMethod[HCEPConfig]):
                 f_pos, f_neg = text if text is not None else self.class_text_features(prompts)
             else:
                 # one batch: (2K, D) positives then negatives, or (K, D)
-                both = self._encoder(m).encode_whole_prompts(self.cuep.inputs(m))
+                both = self._whole_prompt_features(m)
                 f_pos, f_neg = (both[:k], both[k:]) if self._with_pos else (None, both)
             if self._with_pos and f_pos is not None:  # (f_pos is set whenever _with_pos is)
                 pos[m] = self._normalize(f_pos, m)
@@ -540,6 +543,31 @@ class HCEP(OpenSetMethod[HCEPConfig]):
             self._class_cache = (version, out)
             return out
         return pos, neg
+
+    def hold_classes_fixed(self, n: int) -> None:
+        """While ``n`` > 0, the CUEP whole-input prompts of the first ``n`` classes go through the
+        encoder once (their features are kept) and only the other classes' at every call: enrolment
+        tunes only the new class's prompts (:meth:`OpenSetMethod.hold_classes_fixed`)."""
+        self._fixed_classes = int(n)
+        self._fixed_prompt_features = {}
+
+    def _whole_prompt_features(self, m: str) -> Tensor:
+        """(2K, D) the positive then negative CUEP inputs of modality ``m`` through its encoder ((K, D)
+        without positives); the rows of the classes held fixed come from their kept features."""
+        inputs = self.cuep.inputs(m)
+        k0, k = self._fixed_classes, self.num_classes
+        if not 0 < k0 < k:
+            return self._encoder(m).encode_whole_prompts(inputs)
+        halves = range(len(inputs) // k)  # positives and negatives, or negatives only
+        fixed = torch.cat([torch.arange(h * k, h * k + k0) for h in halves]).to(inputs.device)
+        tuned = torch.cat([torch.arange(h * k + k0, (h + 1) * k) for h in halves]).to(inputs.device)
+        kept = self._fixed_prompt_features.get(m)
+        if kept is None:
+            with torch.no_grad():
+                kept = self._encoder(m).encode_whole_prompts(inputs[fixed]).detach()
+            self._fixed_prompt_features[m] = kept
+        both = torch.cat([kept, self._encoder(m).encode_whole_prompts(inputs[tuned])])
+        return both[torch.argsort(torch.cat([fixed, tuned]))]
 
     def _distances(self, blocks: dict[str, Tensor], present: Tensor,
                    classes: tuple[dict[str, Tensor], dict[str, Tensor]]) -> tuple[Tensor, Tensor | None]:
