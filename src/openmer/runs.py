@@ -149,6 +149,10 @@ class RunInfo(OpenmerConfig):
     n_val: int = Field(ge=0)
     #: the training preset (``"cpu"``, ``"paper"``: :mod:`openmer.training.presets`); "" for older runs
     preset: str = ""
+    #: the corruptions applied to the training clips (``openmer train --augment``: ``names``, ``p``,
+    #: ``max_severity``, ``seed``; :mod:`openmer.data.augment`); ``None``: clean training. Loading or
+    #: applying the run never applies it
+    augmentation: dict[str, Any] | None = None
 
     def method_description(self) -> dict[str, Any]:
         """The dict :meth:`OpenSetMethod.from_description` takes."""

@@ -54,6 +54,9 @@ def test_train_prints_a_plain_line_per_epoch_and_refuses_to_overwrite(tmp_path, 
     (["--acceptance", "1.5"], "--acceptance: acceptance must be in (0, 1], got 1.5"),
     (["--threshold-from", "test"], "--threshold-from must be 'train'"),
     (["--resume", "--overwrite"], "give one of them"),
+    (["--augment", "noise,hail"], "--augment: unknown corruption 'hail'; corruptions: white_noise"),
+    (["--augment", "reverb", "--augment-p", "1.5"], "--augment: augmentation probability must be in [0, 1]"),
+    (["--augment-max-severity", "2"], "--augment-p and --augment-max-severity apply with --augment"),
 ])
 def test_train_option_errors_come_first(tmp_path, tiny_paper_profile, audio_text_data, extra, match):
     res = runner.invoke(app, _train_args(audio_text_data, profile_json(tiny_paper_profile, tmp_path / "p.json"),

@@ -83,25 +83,26 @@ def test_benchmark_scores_the_same_test_clips_under_each_corruption(tmp_path, mo
 
 
 def test_augmentation_never_touches_validation_or_test_clips(tmp_path, monkeypatch):
+    from dataclasses import replace
+
     from openmer.benchmarks import trials
     from openmer.benchmarks.media import media_plan
-    from openmer.benchmarks.robustness import augment_training_features
     from openmer.media.corruptions import Augmentation
 
     man, protocol = make_tiny_media(tmp_path, monkeypatch)
     cfg = _cfg()
+    plan = media_plan(cfg, protocol)
     source = trials.ClipSource(man, cfg.modalities, cfg.profile, cfg.encoder_options)
-    clean = trials.clip_data(media_plan(cfg, protocol), source)
-    train_groups = protocol.partition.train_groups
-    aug = augment_training_features(clean, train_groups, Augmentation(("white_noise", "drop_text"), p=0.5),
-                                    seed=0)
-    again = augment_training_features(clean, train_groups, Augmentation(("white_noise", "drop_text"), p=0.5),
-                                      seed=0)
+    clean = trials.clip_data(plan, source)
+    plan = replace(plan, augment=Augmentation(("white_noise", "drop_text"), p=0.5))
+    aug = trials.TrainingAugmentation.build(plan, clean)
+    again = trials.TrainingAugmentation.build(plan, clean)
     changed = np.zeros(len(man), bool)
     for m in clean.features:
         changed |= ~np.all(np.isclose(aug.features[m], clean.features[m]), axis=1)
         changed |= aug.present[m] != clean.present[m]
         assert np.array_equal(aug.features[m], again.features[m])  # seeded
+    train_groups = protocol.partition.train_groups
     in_train = np.array([g in train_groups for g in clean.groups])
     assert changed.any() and not changed[~in_train].any()
     assert changed[in_train].mean() < 0.9  # about half stay clean

@@ -16,6 +16,11 @@ the methods on clips read the corrupted clips directly. Babble is made of up to 
 clips of the trial's *training* speakers (never a test speaker). A clip's corruption is seeded by
 (seed, corruption, severity, clip row), so every method sees the same corrupted clip.
 
+``--augment`` (``cfg.augment``): every method also trains on the same splits with its training clips
+augmented (:mod:`openmer.data.augment`; records ``method`` ``"<name>+aug"``, ``training``
+``"augmented"``), scored on the same corrupted test clips; :func:`augmentation_deltas` gives the
+change, augmented minus clean, per method and test family, paired by split.
+
 Summary per method (:func:`corruption_errors`): ImageNet-C's corruption error (Hendrycks &
 Dietterich 2019, Sec. 3): for corruption c, CE_c = sum_s E_{s,c} / sum_s E^ARPL_{s,c} with
 E = 1 - AUROC, and the relative CE, sum_s (E_{s,c} - E_clean) / sum_s (E^ARPL_{s,c} - E^ARPL_clean);
@@ -29,6 +34,7 @@ import zlib
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -41,19 +47,13 @@ from openmer.benchmarks.journal import TrialJournal
 from openmer.benchmarks.media import MediaBenchmarkConfig, _media_with_protocol, dataset_preset, media_plan
 from openmer.benchmarks.registry import BenchmarkPlan, on_profile, refuse_roots, register_benchmark
 from openmer.benchmarks.runner import BenchmarkResult
-from openmer.benchmarks.trials import (
-    ClipSource,
-    Progress,
-    TrialContext,
-    TrialData,
-    benchmark_meta,
-    clip_data,
-    run_trials,
-)
-from openmer.data.clips import ClipDataset, modality_present
+from openmer.benchmarks.trials import ClipSource, Progress, TrialContext, benchmark_meta, clip_data, run_trials
+from openmer.data.augment import BABBLE_CLIPS, babble_pool, corrupt_item, neighbour_texts
+from openmer.data.clips import ClipDataset
+from openmer.data.feature_cache import encode_items
 from openmer.data.manifest import Manifest
-from openmer.errors import ConfigError, DataError
-from openmer.media.corruptions import CORRUPTIONS, Augmentation, CorruptionPool, Sample, corrupt, parse_corruptions
+from openmer.errors import ConfigError
+from openmer.media.corruptions import CORRUPTIONS, Augmentation, CorruptionPool, corrupt, parse_corruptions
 from openmer.methods.inputs import FeatureInputs
 from openmer.methods.threshold import DEFAULT_ACCEPTANCE, choose_threshold
 from openmer.metrics import open_set_metrics
@@ -80,9 +80,10 @@ class RobustnessConfig(MediaBenchmarkConfig):
 
     corruptions: tuple[str, ...] = tuple(CORRUPTIONS)
     severities: tuple[int, ...] | None = None
-    babble_clips: int = Field(default=24, gt=0)
-    #: ``--augment``: corruptions (or families) applied to the training speakers' clips of the
-    #: methods on features (:func:`augment_training_features`); ``()``: clean training
+    babble_clips: int = Field(default=BABBLE_CLIPS, gt=0)
+    #: ``--augment``: corruptions (or families) applied to the training clips of every method
+    #: (:mod:`openmer.data.augment`), each method also trained clean on the same splits and the
+    #: difference reported (:func:`augmentation_sections`); ``()``: clean training only
     augment: tuple[str, ...] = ()
     augment_p: float = Field(default=0.5, ge=0, le=1)
     augment_max_severity: int = Field(default=3, ge=1)
@@ -103,86 +104,17 @@ def _clip_rng(seed: int, name: str, severity: int, row: int) -> np.random.Genera
     return np.random.default_rng([seed, zlib.crc32(name.encode()), severity, row])
 
 
-def neighbour_texts(clips: ClipDataset, groups: Sequence[str]) -> dict[int, str]:
-    """Row -> the transcript of the next clip of the same speaker (manifest order, wrapping) whose
-    transcript differs; rows without one are absent."""
-    man = clips.manifest
-    by_group: dict[str, list[int]] = {}
-    for i, g in enumerate(groups):
-        by_group.setdefault(g, []).append(i)
-    out: dict[int, str] = {}
-    for rows in by_group.values():
-        texts = [man.text_of(man[i]) or "" for i in rows]
-        for k, i in enumerate(rows):
-            for step in range(1, len(rows)):
-                other = texts[(k + step) % len(rows)]
-                if other and other != texts[k]:
-                    out[i] = other
-                    break
-    return out
-
-
-def babble_pool(clips: ClipDataset, groups: Sequence[str], train_rows: Sequence[int], test_rows: Sequence[int],
-                n: int, seed: int) -> CorruptionPool:
-    """Babble from up to ``n`` seeded clips of the training rows, and the training transcripts'
-    words (substitutes).
-
-    Raises:
-        DataError: a training clip's speaker is also a test speaker (the protocol's groups overlap).
-    """
-    test_groups = {groups[i] for i in test_rows}
-    train = [int(i) for i in train_rows]
-    rng = np.random.default_rng(seed)
-    pick: list[int] = rng.choice(len(train), size=min(n, len(train)), replace=False).tolist() if train else []
-    waves, owners = [], []
-    for j in pick:
-        i = train[int(j)]
-        if groups[i] in test_groups:
-            raise DataError(clips.manifest.root, f"babble clip {i} is from test speaker {groups[i]!r}")
-        item = clips[i]
-        if item.get("audio") is not None:
-            waves.append(np.asarray(item["audio"], dtype=np.float32))
-            owners.append(groups[i])
-    man = clips.manifest
-    vocab = sorted({w for i in train for w in (man.text_of(man[i]) or "").split()})
-    return CorruptionPool(babble=tuple(waves), babble_groups=tuple(owners), vocabulary=tuple(vocab))
-
-
 def corrupted_items(clips: ClipDataset, rows: Sequence[int], name: str, severity: int, pool: CorruptionPool,
                     neighbours: dict[int, str], seed: int) -> list[dict[str, Any]]:
     """The clips at ``rows`` as :meth:`ClipDataset.collate_fn` items, under ``name`` at ``severity``."""
     items = []
     for i in rows:
-        item = dict(clips[int(i)])
-        audio = item.get("audio")
-        s = Sample(audio=None if audio is None else np.asarray(audio, dtype=np.float32), text=item.get("text"),
-                   neighbour_text=neighbours.get(int(i)))
-        out = corrupt(s, name, severity, _clip_rng(seed, name, severity, int(i)), pool)
-        if "audio" in item:
-            item["audio"] = None if out.audio is None else torch.from_numpy(np.ascontiguousarray(out.audio))
-        if "text" in item:
-            item["text"] = out.text or None
-        items.append(item)
+        item = clips[int(i)]
+        rng = _clip_rng(seed, name, severity, int(i))
+        out = corrupt_item(item, partial(corrupt, name=name, severity=severity, rng=rng, pool=pool),
+                           neighbours.get(int(i)))
+        items.append(dict(item) if out is None else out)
     return items
-
-
-def encode_items(items: list[dict[str, Any]], encoders: dict[str, Any], modalities: Sequence[str],
-                 batch_size: int = 16) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
-    """Unprompted features (modality -> (n, D)) and presence (modality -> (n,) bool) of ``items``,
-    as :func:`openmer.data.feature_cache.encode_features` computes them, without any cache."""
-    feats = {m: np.zeros((len(items), int(encoders[m].embed_dim)), np.float32) for m in modalities}
-    present = {m: np.zeros(len(items), bool) for m in modalities}
-    with torch.no_grad():
-        for start in range(0, len(items), batch_size):
-            batch = ClipDataset.collate_fn(items[start:start + batch_size])
-            for m in modalities:
-                sel = modality_present(batch, m, len(items[start:start + batch_size])).nonzero().squeeze(1)
-                if len(sel) == 0:
-                    continue
-                out = encoders[m].encode_batch(batch, sel).float().cpu().numpy()
-                feats[m][start + sel.numpy()] = out
-                present[m][start + sel.numpy()] = True
-    return feats, present
 
 
 def at_threshold(confidence: np.ndarray, labels: np.ndarray, threshold: float) -> dict[str, float]:
@@ -548,49 +480,6 @@ def robustness_config(data: str = "emodb", *, seed: int = 0, quick: bool = False
     return RobustnessConfig(**{**base.model_dump(), **update})
 
 
-def augment_training_features(data: TrialData, train_groups: Sequence[str], augmentation: Augmentation, *,
-                              seed: int, babble_clips: int = 24) -> TrialData:
-    """``data`` with the features of the training speakers' clips replaced, each with probability
-    ``augmentation.p``, by those of one augmented copy (a corruption of ``augmentation.names`` at a
-    severity uniform in ``1..max_severity``), encoded once per seed and kept in memory.
-
-    One augmented copy per clip (K = 1), drawn per clip from ``default_rng([seed, row])``: the
-    methods on features train on a fixed, seeded mix of clean and corrupted clips (their features
-    are cached, so a new corruption each epoch would mean encoding each epoch). Validation and test
-    speakers' rows are never touched (their groups are not ``train_groups``). Babble draws on the
-    training speakers' clips.
-    """
-    assert data.features is not None and data.clips is not None
-    groups = set(train_groups)
-    rows = [i for i, g in enumerate(data.groups) if g in groups]
-    pool = babble_pool(data.clips, data.groups, rows, [], babble_clips, seed)
-    neighbours = neighbour_texts(data.clips, data.groups)
-    chosen, items = [], []
-    for i in rows:
-        item = dict(data.clips[i])
-        audio = item.get("audio")
-        s = Sample(audio=None if audio is None else np.asarray(audio, dtype=np.float32), text=item.get("text"),
-                   neighbour_text=neighbours.get(i))
-        out = augmentation(s, np.random.default_rng([seed, i]), pool)
-        if out is s:
-            continue
-        if "audio" in item:
-            item["audio"] = None if out.audio is None else torch.from_numpy(np.ascontiguousarray(out.audio))
-        if "text" in item:
-            item["text"] = out.text or None
-        chosen.append(i)
-        items.append(item)
-    feats = {m: np.array(v, copy=True) for m, v in data.features.items()}
-    present = {m: (np.ones(len(v), bool) if data.present is None else np.array(data.present[m], copy=True))
-               for m, v in feats.items()}
-    if items:
-        enc, pres = encode_items(items, data.encoders, list(feats))
-        for m in feats:
-            feats[m][chosen] = enc[m]
-            present[m][chosen] = pres[m]
-    return replace(data, features=feats, present=present)
-
-
 def run_robustness(cfg: RobustnessConfig, *, progress: Progress | None = None, journal: TrialJournal | None = None,
                    data: tuple[Manifest, Protocol] | None = None) -> BenchmarkResult:
     """Run the robustness benchmark (module docstring); the records are :func:`expand_records`'s.
@@ -604,25 +493,31 @@ def run_robustness(cfg: RobustnessConfig, *, progress: Progress | None = None, j
     names = parse_corruptions(cfg.corruptions)
     cfg = cfg.model_copy(update={"corruptions": names})
     manifest, protocol = data or _media_with_protocol(cfg.dataset)
-    conds = conditions(cfg)
     plan = media_plan(cfg, protocol)
-    hook = RobustnessHook(conds, seed=cfg.seed, babble_clips=cfg.babble_clips,
-                          augment=(cfg.augment, cfg.augment_p, cfg.augment_max_severity))
-    plan = replace(plan, hooks=(*plan.hooks, hook))
+    hook = RobustnessHook(conditions(cfg), seed=cfg.seed, babble_clips=cfg.babble_clips)
     source = ClipSource(manifest, cfg.modalities, cfg.profile, cfg.encoder_options)
-    if cfg.augment:  # the clean features of the hook's test and validation rows stay as they are
-        clean = clip_data(plan, source, progress=progress)
-        if clean.features is None:
-            raise ConfigError("--augment applies to the methods on features; none is among the methods")
-        aug = Augmentation(parse_corruptions(cfg.augment), p=cfg.augment_p, max_severity=cfg.augment_max_severity)
-        trial_data: TrialData | ClipSource = augment_training_features(
-            clean, protocol.partition.train_groups, aug, seed=cfg.seed, babble_clips=cfg.babble_clips)
-    else:
-        trial_data = source
-    out = run_trials(plan, trial_data, progress=progress, journal=journal)
+    trial_data = clip_data(plan, source, progress=progress)  # once, for the clean and the augmented trials
+    out = run_trials(replace(plan, hooks=(*plan.hooks, hook)), trial_data, progress=progress, journal=journal)
     records = expand_records(out.records)
+    train_set = {"clean": cfg.dataset}
+    if cfg.augment:  # the same methods and splits trained on augmented clips; the hook's corrupted test features shared
+        aug = Augmentation(parse_corruptions(cfg.augment), p=cfg.augment_p, max_severity=cfg.augment_max_severity)
+        aug_hook = replace(hook, augment=(aug.names, aug.p, aug.max_severity))
+        object.__setattr__(aug_hook, "_cache", hook._cache)  # the same corrupted test clips and their encodings
+        aug_out = run_trials(replace(plan, hooks=(*plan.hooks, aug_hook), augment=aug), trial_data,
+                             progress=progress, journal=journal)
+        train_set["augmented"] = f"{cfg.dataset} + augment {','.join(aug.names)}"
+        for r in (aug_records := expand_records(aug_out.records)):
+            r.update(method=r["method"] + AUGMENTED, training="augmented", augment=",".join(aug.names))
+        for run in aug_out.runs:
+            run.method += AUGMENTED
+        records += aug_records
+        out.runs += aug_out.runs
+        out.left_out.update({k + " " + AUGMENTED: v for k, v in aug_out.left_out.items()})
+        out.seconds.update({k + AUGMENTED: v for k, v in aug_out.seconds.items()})
     for r in records:  # results.md's tables: one row per test condition (the cross-dataset keys)
-        r["train_set"] = cfg.dataset
+        r.setdefault("training", "clean")
+        r["train_set"] = train_set[r["training"]]
         r["test_set"] = cfg.dataset if r["corruption"] == "none" else condition_label(
             cfg.dataset, r["corruption"], int(r["severity"]))
     skipped = [n for n in names if CORRUPTIONS[n].modality not in cfg.modalities]
@@ -631,7 +526,82 @@ def run_robustness(cfg: RobustnessConfig, *, progress: Progress | None = None, j
                           corruption_error=corruption_errors(records),
                           corrupted_clip_cache=hook.cache_counts(),
                           timings_s={f"{k}_s": round(v, 1) for k, v in out.seconds.items()})
-    return BenchmarkResult(records=records, runs=out.runs, meta=meta, sections=robustness_sections(records))
+    sections = robustness_sections(records)
+    if cfg.augment:
+        sections += augmentation_sections(records, parse_corruptions(cfg.augment))
+    return BenchmarkResult(records=records, runs=out.runs, meta=meta, sections=sections)
+
+
+#: what an augmented method's records and runs are named after (``"arpl+aug"``)
+AUGMENTED = "+aug"
+
+#: the columns of the comparison: metric, header
+_DELTAS = (("auroc", "ΔAUROC"), ("oscr", "ΔOSCR"), ("fpr_at_threshold", "ΔFPR@thr"),
+           ("tpr_at_threshold", "ΔTPR@thr"), ("fpr_at_threshold_recalibrated", "ΔFPR@thr recal."))
+
+
+def augmentation_deltas(records: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """Augmented minus clean training, per method and test family, paired by split.
+
+    For each method ``m`` with records of ``m`` and ``m+aug``, each family of the tested
+    corruptions (``"clean"``: the uncorrupted test set) and each (level, split, modalities) both
+    ran: the mean of each metric over the family's (corruption, severity) conditions, augmented
+    minus clean. Returns one dict per (method, family): ``method``, ``family``, ``splits``,
+    ``clean_<metric>`` / ``augmented_<metric>`` (means over splits) and ``delta_<metric>_mean`` /
+    ``delta_<metric>_std`` (over splits, ddof=0), metrics as fractions.
+    """
+    def family(r: Mapping[str, Any]) -> str:
+        return "clean" if r["corruption"] == "none" else CORRUPTIONS[str(r["corruption"])].family
+
+    cells: dict[tuple[str, str, bool, tuple[Any, ...]], list[Mapping[str, Any]]] = {}
+    for r in records:
+        m = str(r["method"])
+        aug = m.endswith(AUGMENTED)
+        key = (m.removesuffix(AUGMENTED), family(r), aug, (r.get("level"), r.get("split"), r.get("modalities")))
+        cells.setdefault(key, []).append(r)
+    out = []
+    methods = sorted({k[0] for k in cells if k[2]})
+    families = sorted({k[1] for k in cells}, key=lambda f: (f != "clean", f))
+    for m in methods:
+        for fam in families:
+            trials = sorted({k[3] for k in cells if k[:3] == (m, fam, True) and (m, fam, False, k[3]) in cells},
+                            key=str)
+            if not trials:
+                continue
+            row: dict[str, Any] = {"method": m, "family": fam, "splits": len(trials)}
+            for metric, _ in _DELTAS:
+                a, c = (np.array([np.mean([float(r.get(metric, np.nan)) for r in cells[(m, fam, aug, t)]])
+                                  for t in trials]) for aug in (True, False))
+                row.update({f"clean_{metric}": float(c.mean()), f"augmented_{metric}": float(a.mean()),
+                            f"delta_{metric}_mean": float((a - c).mean()), f"delta_{metric}_std": float((a - c).std())})
+            out.append(row)
+    return out
+
+
+def augmentation_sections(records: Sequence[Mapping[str, Any]],
+                          augment: Sequence[str]) -> list[tuple[str, list[str]]]:
+    """results.md: :func:`augmentation_deltas` as a table, the families trained on (``augment``'s) marked."""
+    trained = {CORRUPTIONS[n].family for n in augment}
+    rows = augmentation_deltas(records)
+    if not rows:
+        return []
+    note = (f"Each method trained on training clips augmented with {', '.join(augment)} (families "
+            f"{', '.join(sorted(trained))}; docs/robustness.md) minus the same method trained clean, on the same "
+            "splits and test clips: per split, the mean over the family's corruptions and severities, then "
+            "mean ± std over splits, in points (%). Held out: a family the augmentation did not use. "
+            "FPR@thr: known test clips flagged unknown at the deployable threshold (chosen on clean validation "
+            "clips); recal.: at the threshold re-chosen on 32 known-class validation clips under the same corruption.")
+    header = ("| method | tested on | held out | AUROC clean-trained | " + " | ".join(h for _, h in _DELTAS)
+              + " | FPR@thr clean-trained: fixed / recal. | FPR@thr augmented: fixed / recal. | splits |")
+    lines = [note, "", header, "|" + "---|" * (len(_DELTAS) + 7)]
+    for r in rows:
+        held = "" if r["family"] == "clean" else ("no" if r["family"] in trained else "yes")
+        deltas = " | ".join(f"{100 * r[f'delta_{m}_mean']:+.1f} ± {100 * r[f'delta_{m}_std']:.1f}" for m, _ in _DELTAS)
+        fpr = {w: f"{100 * r[f'{w}_fpr_at_threshold']:.1f} / {100 * r[f'{w}_fpr_at_threshold_recalibrated']:.1f}"
+               for w in ("clean", "augmented")}
+        lines.append(f"| {r['method']} | {r['family']} | {held} | {100 * r['clean_auroc']:.1f} | {deltas} | "
+                     f"{fpr['clean']} | {fpr['augmented']} | {r['splits']} |")
+    return [("Training with --augment: augmented minus clean training (mean ± std over splits, points)", lines)]
 
 
 @register_benchmark("robustness")

@@ -117,8 +117,9 @@ def benchmark(
         None, "--corruptions", help="robustness: corruptions or families, comma-separated (docs/robustness.md)."),
     severities: str | None = typer.Option(None, "--severities", help="robustness: severities, e.g. 1,3."),
     augment: str | None = typer.Option(
-        None, "--augment", help="robustness: train the feature methods on training clips corrupted with these "
-                                "corruptions or families (p 0.5, severity 1-3; docs/robustness.md)."),
+        None, "--augment", help="robustness: also train every method on training clips corrupted with these "
+                                "corruptions or families (p 0.5, severity 1-3) and report augmented minus clean "
+                                "training on the same splits (docs/robustness.md)."),
     discover: bool = typer.Option(
         False, "--discover", help="emodb, meld, ravdess-speech, ravdess: also cluster and name each trial's unknown "
                                   "test clips (ARI, NMI, purity, naming accuracy; docs/discover.md)."),

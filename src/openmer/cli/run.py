@@ -22,6 +22,7 @@ from openmer.training.presets import DEFAULT_PRESET, PRESET_HELP
 
 if TYPE_CHECKING:
     from openmer.backbones import ProfileConfig
+    from openmer.media.corruptions import Augmentation
 
 RUN_PROFILE_HELP = ("The profile the run was trained with, when it is not a built-in one (a profile JSON file); "
                     "a run's encoders load only from its profile, never from a path in the run folder.")
@@ -32,6 +33,29 @@ def _profile(value: str) -> ProfileConfig:
     from openmer.backbones import ProfileConfig, profile_config
 
     return ProfileConfig.from_json(Path(value)) if value.endswith(".json") else profile_config(value)
+
+
+def _augmentation(names: str | None, p: float, max_severity: int) -> Augmentation | None:
+    """``--augment`` and its options, checked before any work.
+
+    Raises:
+        ConfigError: an unknown corruption or family (the message lists them), an empty list,
+            ``--augment-p`` / ``--augment-max-severity`` out of range or given without ``--augment``.
+    """
+    from openmer.errors import ConfigError
+    from openmer.media.corruptions import Augmentation, parse_corruptions
+
+    if names is None:
+        if p != 0.5 or max_severity != 3:
+            raise ConfigError("--augment-p and --augment-max-severity apply with --augment")
+        return None
+    try:
+        parsed = parse_corruptions(names)
+        if not parsed:
+            raise ConfigError(f"needs at least one corruption or family, got {names!r}")
+        return Augmentation(parsed, p=p, max_severity=max_severity)
+    except ConfigError as exc:
+        raise ConfigError(f"--augment: {exc}") from None
 
 
 @app.command()
@@ -72,6 +96,14 @@ def train(
         None, "--score",
         help="The confidence the run reports and thresholds: the method's own (default) or another it can report "
              "(hcep: msp, max_logit, energy; feature methods: any post-hoc score, e.g. mahalanobis; docs/methods.md)."),
+    augment: str | None = typer.Option(
+        None, "--augment",
+        help="Corrupt the training clips only, seeded: corruptions or families, comma-separated (e.g. noise,reverb; "
+             "docs/robustness.md). Each clip gets one of them with probability --augment-p, at a severity drawn from "
+             "1..--augment-max-severity; methods on clips draw anew each epoch, methods on features once."),
+    augment_p: float = typer.Option(0.5, "--augment-p", help="With --augment: the share of training clips corrupted."),
+    augment_max_severity: int = typer.Option(
+        3, "--augment-max-severity", help="With --augment: the highest severity drawn (e.g. 3: SNR down to 5 dB)."),
 ) -> None:
     """Train a method on the known classes of a dataset and save a run folder."""
     from openmer.methods.registry import get_method
@@ -81,6 +113,7 @@ def train(
     from openmer.training.presets import resolve_preset
     from openmer.training.run import train as train_run
 
+    augmentation = _augmentation(augment, augment_p, augment_max_severity)
     prof = _profile(profile)
     if audio_prompt_entry is not None:
         prof = prof.with_options("audio", prompt_entry=audio_prompt_entry)
@@ -107,7 +140,7 @@ def train(
                             method_options=method_options, acceptance=acceptance,
                             threshold_from=threshold_source(threshold_from),
                             resume=resume, overwrite=overwrite, allow_outside_root=allow_outside_root,
-                            progress=on_epoch)
+                            progress=on_epoch, augment=augmentation)
     info = read_run_info(run_dir)
     th = info.threshold
     console.print(f"saved {run_dir} (selected epoch {info.best_epoch}; threshold {th.value:.4f} accepts "

@@ -20,8 +20,9 @@ import logging
 import warnings
 import zipfile
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -189,4 +190,32 @@ def encode_features(
         present[m] = np.array([k is not None and k in store for k in keys])
         feats[m] = np.stack([store[k] if (k is not None and k in store) else np.zeros(dim, np.float32)
                              for k in keys]).astype(np.float32)
+    return feats, present
+
+
+@torch.no_grad()
+def encode_items(items: list[dict[str, Any]], encoders: dict[str, Encoder], modalities: Sequence[str],
+                 batch_size: int = 16) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """Unprompted features of clip items that are not a manifest's clips (corrupted, augmented), as
+    :func:`encode_features` computes them, without any cache (their content is not the file's).
+
+    Args:
+        items: :class:`~openmer.data.clips.ClipDataset` items.
+        encoders: modality -> frozen encoder; ``modalities``: those to encode.
+
+    Returns:
+        ``(features, present)``: modality -> (n, D) float32 (zeros where absent) and (n,) bool.
+    """
+    feats = {m: np.zeros((len(items), int(encoders[m].embed_dim)), np.float32) for m in modalities}
+    present = {m: np.zeros(len(items), bool) for m in modalities}
+    for start in range(0, len(items), batch_size):
+        chunk = items[start:start + batch_size]
+        batch = ClipDataset.collate_fn(chunk)
+        for m in modalities:
+            sel = modality_present(batch, m, len(chunk)).nonzero().squeeze(1)
+            if len(sel) == 0:
+                continue
+            out = encoders[m].encode_batch(batch, sel).float().cpu().numpy()
+            feats[m][start + sel.numpy()] = out
+            present[m][start + sel.numpy()] = True
     return feats, present

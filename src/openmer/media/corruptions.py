@@ -370,7 +370,10 @@ def parse_corruptions(spec: str | Sequence[str]) -> tuple[str, ...]:
     out: list[str] = []
     for n in names:
         members = [c.name for c in CORRUPTIONS.values() if c.family == n]
-        for m in members or [get_corruption(n).name]:
+        if not members and n not in CORRUPTIONS:
+            raise ConfigError(f"unknown corruption {n!r}; corruptions: {', '.join(CORRUPTIONS)}; families: "
+                              f"{', '.join(dict.fromkeys(c.family for c in CORRUPTIONS.values()))}")
+        for m in members or [n]:
             if m not in out:
                 out.append(m)
     return tuple(out)
@@ -396,7 +399,11 @@ class Augmentation:
     """Corruptions applied to training clips (``--augment``).
 
     With probability ``p`` a clip gets one of ``names`` (uniform) at a severity drawn uniformly
-    from ``1..min(max_severity, len(levels))``; otherwise it is left clean.
+    from ``1..min(max_severity, len(levels))``; otherwise it is left clean (the same object comes
+    back). Applied to training clips only: :mod:`openmer.data.augment`.
+
+    Raises:
+        ConfigError: an unknown name, ``p`` outside [0, 1], ``max_severity`` below 1.
     """
 
     names: tuple[str, ...]
@@ -408,6 +415,12 @@ class Augmentation:
             get_corruption(n)
         if not 0.0 <= self.p <= 1.0:
             raise ConfigError(f"augmentation probability must be in [0, 1], got {self.p}")
+        if self.max_severity < 1:
+            raise ConfigError(f"augmentation's highest severity must be at least 1, got {self.max_severity}")
+
+    def to_dict(self) -> dict[str, Any]:
+        """``{"names": [...], "p": ..., "max_severity": ...}`` (what ``run.json`` records)."""
+        return {"names": list(self.names), "p": self.p, "max_severity": self.max_severity}
 
     def __call__(self, sample: Sample, rng: np.random.Generator, pool: CorruptionPool = CorruptionPool()) -> Sample:
         if not self.names or rng.random() >= self.p:

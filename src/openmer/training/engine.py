@@ -19,6 +19,9 @@ What the loop guarantees:
   differs) or of other training settings (every :class:`TrainConfig` field but ``epochs`` and
   ``num_workers``, listed), then continues and gives the same result as an uninterrupted run,
   because every epoch's shuffling and dropout are seeded from ``(seed, epoch)`` alone;
+- a training set with ``start_epoch(epoch)`` (on-the-fly augmentation, :class:`openmer.data.augment.AugmentedClips`)
+  is told the epoch before each one, so a resumed run draws the same (not ``set_epoch``: accelerate's
+  data loader calls a dataset's ``set_epoch`` with its own count, 0 for a loader made per epoch);
 - hooks: ``method.on_epoch_start(epoch, epochs)`` before each epoch,
   ``method.before_optimizer_step()`` after each backward pass and gradient clipping (HESP's
   normalised-gradient prompt steps), ``method.on_epoch_end(epoch, epochs)`` after each epoch's
@@ -259,8 +262,11 @@ def fit(
         best, best_state, best_epoch = state["best"], state["best_state"], state["best_epoch"]
         logger.info("resuming %s at epoch %d", run_dir, start_epoch)
 
+    tell_epoch = getattr(train, "start_epoch", None)  # a training set drawn anew each epoch (module docstring)
     for epoch in range(start_epoch, cfg.epochs):
         set_seed(cfg.seed * 1000 + epoch)
+        if tell_epoch is not None:
+            tell_epoch(epoch)
         method.on_epoch_start(epoch, cfg.epochs)
         model.train()
         sums: dict[str, float] = {}

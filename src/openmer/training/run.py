@@ -20,10 +20,12 @@ from typing import Any, cast
 import numpy as np
 
 from openmer.backbones.factory import ProfileConfig, load_profile, profile_config
+from openmer.data.augment import AugmentedClips, augmented_features, training_material
 from openmer.data.clips import ClipDataset, vision_preprocess
 from openmer.data.manifest import MODALITIES, Manifest, near_known_labels
 from openmer.datasets import resolve_data
 from openmer.errors import ConfigError, DataError, OpenmerWarning
+from openmer.media.corruptions import CORRUPTIONS, Augmentation
 from openmer.methods.base import OpenSetMethod
 from openmer.methods.inputs import ClipInputs, FeatureInputs, MethodInputs
 from openmer.methods.registry import get_method
@@ -136,6 +138,7 @@ def train(
     allow_outside_root: bool = False,
     cache_dir: str | Path | None = None,
     progress: ProgressFn | None = None,
+    augment: Augmentation | None = None,
 ) -> Path:
     """Train ``method`` on the known classes of ``data`` and write a run folder (:mod:`openmer.runs`).
 
@@ -166,12 +169,19 @@ def train(
         allow_outside_root: accept manifest paths that leave the manifest's folder.
         cache_dir: feature cache of the methods on features (default :func:`openmer.paths.default_cache_dir`).
         progress: called after each epoch (see :func:`openmer.training.fit`).
+        augment: corruptions applied to the *training* clips only (``--augment``,
+            :mod:`openmer.data.augment`): a method on clips reads them corrupted on the fly (a new
+            draw per clip and epoch, seeded by ``train_config.seed``), a method on features trains
+            on one augmented copy per clip, encoded once; validation clips and the clips the
+            threshold is chosen on stay clean. Recorded in ``run.json`` (``augmentation``); loading
+            or applying the run never applies it.
 
     Returns:
         The run folder.
 
     Raises:
-        ConfigError: an invalid option, fewer than 2 known classes, a known class absent, ``out``
+        ConfigError: an invalid option, fewer than 2 known classes, a known class absent, an
+            ``augment`` corruption of a modality the run does not read, ``out``
             holding a run without ``resume``/``overwrite``, ``threshold_from="val"`` without
             validation clips.
         CheckpointError: ``resume`` without a checkpoint of the same run (naming the field that differs).
@@ -202,6 +212,11 @@ def train(
     mods = [m for m in (modalities or [m for m in MODALITIES if m in available]) if m in prof.specs()]
     if not mods:
         raise ConfigError(f"{data} has modalities {manifest.modalities}, none of which profile {prof.name!r} encodes")
+    unread = [n for n in (augment.names if augment else ()) if CORRUPTIONS[n].modality not in mods]
+    if unread:
+        raise ConfigError(f"--augment {','.join(unread)} corrupts "
+                          f"{' and '.join(sorted({CORRUPTIONS[n].modality for n in unread}))}, which this run does not "
+                          f"read (its modalities: {', '.join(mods)})")
     if manifest.has_splits:
         manifest.split_indices()  # refuses a partly filled split column
     usable = [i for i, s in enumerate(manifest) if s.split != "test"]
@@ -223,12 +238,15 @@ def train(
     is_file = partition is None  # a manifest file (a built-in dataset comes with its protocol's partition)
     data_info = DataInfo(source=str(data), sha256=_sha256(Path(data)) if is_file else None, split_rule=split_rule,
                          n_rows=len(manifest), dropped_labels=dropped)
+    augmentation = None if augment is None else {**augment.to_dict(), "seed": cfg.seed}
     identity = {"profile": prof.to_dict(), "modalities": mods,
-                "data": {"sha256": data_info.sha256} if is_file else {"dataset": str(data)}}
+                "data": {"sha256": data_info.sha256} if is_file else {"dataset": str(data)},
+                **({"augmentation": augmentation} if augmentation else {})}
     prepare_out(out, resume=resume, overwrite=overwrite)
     if resume:
         check_resume(out, {"method": method, "known_classes": known, "num_classes": len(known), **identity}, cfg)
 
+    encoders: dict[str, Any] = {}
     if method_cls.consumes == "features":
         encoders = cast(dict[str, Any], load_profile(prof, modalities=tuple(mods)))
         clips = ClipDataset(man, labels, mods, vision_preprocess=vision_preprocess(encoders))
@@ -243,11 +261,21 @@ def train(
         inputs = ClipInputs(clips)
         batch_size = cfg.batch_size
     sets = inputs.parts({"train": parts["train"], "val": parts["val"]})
-    train_set, val_set = sets["train"], sets["val"]
+    clean_train, val_set = sets["train"], sets["val"]
+    train_set: Any = clean_train
+    if augment is not None:  # the training rows only; val_set and clean_train (the threshold's) stay clean
+        pool, neighbours = training_material(clips, [s.group or s.id for s in man], parts["train"], seed=cfg.seed)
+        train_set = AugmentedClips(clips.subset([int(i) for i in parts["train"]]), augment, seed=cfg.seed,
+                                   pool=pool, neighbours=neighbours)
+        if isinstance(inputs, FeatureInputs):  # one augmented copy per clip, encoded once (data/augment.py)
+            feats, present = augmented_features(train_set, parts["train"], inputs.features, inputs.present,
+                                                encoders)
+            train_set = FeatureInputs(feats, present, inputs.modalities, inputs.labels).parts(
+                {"train": parts["train"]})["train"]
     # Deployable threshold from known-class training (paper) or validation clips, never test clips.
     rule = ThresholdRule(acceptance=acceptance, source=threshold_from)
     trial = run_trial(m, train_set, val_set, cfg, threshold=rule, batch_size=batch_size, run_dir=out, resume=resume,
-                      progress=progress, identity=identity)
+                      progress=progress, identity=identity, clean_train=clean_train)
     result, threshold = trial.fit, trial.threshold
     m.threshold = threshold.value
     info = RunInfo(
@@ -256,7 +284,7 @@ def train(
         data=data_info,
         samples={p: [man[int(i)].id for i in parts[p]] for p in ("train", "val")}, groups=split_groups,
         best_epoch=result.best_epoch, select_metric=result.select_metric,
-        n_train=len(parts["train"]), n_val=len(parts["val"]), preset=chosen.name,
+        n_train=len(parts["train"]), n_val=len(parts["val"]), preset=chosen.name, augmentation=augmentation,
     )
     save_run(out, m, info)
     write_model_card(out, notes=CardNotes())  # a fresh card: no held-out rows yet (`openmer evaluate` adds them)

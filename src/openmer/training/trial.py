@@ -125,7 +125,7 @@ def _batches(data: Any, batch_size: int | None) -> list[Any]:
 
 def run_trial(method: OpenSetMethod, train: Any, val: Any, cfg: TrainConfig, *, test: Any = None,
               threshold: ThresholdRule = ThresholdRule(), batch_size: int | None = None,
-              test_features: bool = False, **fit_options: Any) -> TrialOutcome:
+              test_features: bool = False, clean_train: Any = None, **fit_options: Any) -> TrialOutcome:
     """Train a built method, choose its deployable threshold, then score the test set once, in one pass.
 
     The threshold is :func:`openmer.methods.threshold.choose_threshold` at ``threshold.acceptance``
@@ -146,6 +146,8 @@ def run_trial(method: OpenSetMethod, train: Any, val: Any, cfg: TrainConfig, *, 
             each set's own default (:class:`~openmer.data.tensors.FeatureDataset`: 1024 rows).
         test_features: also return the test features of the scoring pass
             (:meth:`~openmer.methods.base.OpenSetMethod.score_all_with_features`).
+        clean_train: the training set without augmentation (``--augment``, :mod:`openmer.data.augment`),
+            what the threshold reads when it is chosen on training clips; ``None``: ``train``.
         **fit_options: passed to :func:`openmer.training.fit` (``run_dir``, ``resume``,
             ``progress``, ``identity``).
 
@@ -158,7 +160,8 @@ def run_trial(method: OpenSetMethod, train: Any, val: Any, cfg: TrainConfig, *, 
     has_val = val is not None and len(val) > 0
     result = fit(method, train, _batches(val, batch_size) if has_val else None, cfg, **fit_options)
     source: ThresholdSource = "val" if threshold.source == "val" and has_val else "train"
-    confidence = method.score_all(_batches(val if source == "val" else train, batch_size)).confidence.numpy()
+    known = val if source == "val" else (train if clean_train is None else clean_train)  # never augmented clips
+    confidence = method.score_all(_batches(known, batch_size)).confidence.numpy()
     scores, features = None, None
     if test is not None:  # scored in the same pass as the known-class confidences; never read by the threshold
         scores, features = method.score_all_with_features(_batches(test, batch_size), features=test_features)
