@@ -143,3 +143,25 @@ def test_bad_cue_offsets_are_refused_before_any_work(tmp_path, args):
 
     res = CliRunner().invoke(app, ["benchmark", *args, "--out", str(tmp_path / "out")])
     assert res.exit_code != 0 and "--cue-offsets" in res.output and not (tmp_path / "out").exists()
+
+
+def test_windows_encoded_once_score_as_if_encoded_again(tmp_path, emodb, trained_run):
+    """The benchmark's cost cut: a second run on the same encoders reads the windows' features
+    (feature cache) and encoder states (kept prefix cache) of the first; its scores are those of
+    a timeline that encodes everything itself."""
+    from openmer.inference import load_run
+    from openmer.timeline import timeline
+
+    speaker = min({s.group for s in emodb})
+    rows = [i for i, s in enumerate(emodb) if s.group == speaker][:4]
+    [session] = build_sessions(emodb, rows, ["happy", "sad"], tmp_path / "s", seed=0)
+    config = TimelineConfig(window=2.0, hop=1.0, group=4)
+    fresh = timeline(load_run(trained_run), session["audio"], None, config=config, picture=False)
+    first = load_run(trained_run)
+    cache = tmp_path / "cache"
+    for _ in range(2):  # the first fills the caches, the second (other run objects, same encoders) reads them
+        run = load_run(trained_run, encoders=first.encoders)
+        got = timeline(run, session["audio"], None, config=config, picture=False, feature_cache=cache,
+                       keep_encoder_states=True)
+        assert got.rows == fresh.rows
+    assert any(cache.iterdir())

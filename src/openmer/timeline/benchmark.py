@@ -179,11 +179,16 @@ def _tile_frames(n: int, tiles: np.ndarray, values: np.ndarray) -> np.ndarray:
 
 
 def score_session(run: Any, session: dict[str, Any], known: Sequence[str], config: TimelineConfig,
-                  oracle: tuple[np.ndarray, np.ndarray]) -> dict[str, Any]:
-    """Timeline + oracle pieces of one session: EDER parts, frame arrays, stretches, VAD counts."""
+                  oracle: tuple[np.ndarray, np.ndarray], *, feature_cache: Path | None = None) -> dict[str, Any]:
+    """Timeline + oracle pieces of one session: EDER parts, frame arrays, stretches, VAD counts.
+
+    ``feature_cache``: the windows' feature cache, and the run's encoder states are kept (see
+    :func:`openmer.timeline.timeline`'s ``feature_cache`` and ``keep_encoder_states``).
+    """
     from openmer.timeline import timeline
 
-    result = timeline(run, session["audio"], None, config=config, transcript=session["transcript"], picture=False)
+    result = timeline(run, session["audio"], None, config=config, transcript=session["transcript"], picture=False,
+                      feature_cache=feature_cache, keep_encoder_states=feature_cache is not None)
     clips = session["clips"]
     duration = float(result.summary["duration_s"])
     ref = [(s, e, lab) for s, e, lab, _ in clips]
@@ -269,6 +274,12 @@ def run_timeline_benchmark(cfg: TimelineBenchmarkConfig, out: str | Path, *,
     levels = select_levels(cfg.levels, protocol)
     trials = [(lv, sp) for lv in levels for sp in protocol.levels[lv][: cfg.n_splits]]
     records: list[dict[str, Any]] = []
+    # Encode once (results unchanged): a split's sessions hold the same clips at every level (the test
+    # speakers' clips of every class, in an order seeded by the split index), so the windows' unprompted
+    # features are stored on disk (window_cache) for every feature method and level, and each method's
+    # runs share one set of frozen encoders whose late-prompt-entry states (prefix_cache) are kept
+    held: dict[str, dict[str, Any]] = {}
+    window_cache = out / "cache" / "window-features"
     done = 0
     total = len(trials) * len(cfg.methods)
     for level, split in trials:
@@ -285,7 +296,8 @@ def run_timeline_benchmark(cfg: TimelineBenchmarkConfig, out: str | Path, *,
                       train_config=plans[name].train.model_copy(update={"seed": cfg.seed + split.index}),
                       modalities=list(preset.modalities), method_options=plans[name].options,
                       cache_dir=default_cache_dir())
-            run = load_run(run_dir)
+            run = load_run(run_dir, encoders=held.get(name))
+            held.setdefault(name, run.encoders)
             oracles = []
             for session in sessions:
                 rows = [c[3] for c in session["clips"]]
@@ -293,7 +305,8 @@ def run_timeline_benchmark(cfg: TimelineBenchmarkConfig, out: str | Path, *,
                 oracles.append((s.confidence.numpy().astype(float), s.prediction.numpy()))
             for offset in (0.0, *cfg.cue_offsets):
                 parts = [score_session(run, {**session, "transcript": session["transcripts"][float(offset)]}, known,
-                                       tl_config, oracle) for session, oracle in zip(sessions, oracles, strict=True)]
+                                       tl_config, oracle, feature_cache=window_cache)
+                         for session, oracle in zip(sessions, oracles, strict=True)]
                 records.append({"method": name, "level": level, "split": split.index, "sessions": len(sessions),
                                 "cue_offset_s": float(offset), **split_metrics(parts, len(known))})
             done += 1

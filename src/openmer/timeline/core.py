@@ -178,7 +178,8 @@ def _prepare_out(out: Path, identity: dict[str, Any], columns: list[str], *, res
 
 def timeline(run: Any, recording: str | Path, out: str | Path | None = None, *,
              config: TimelineConfig | None = None, transcript: str | Path | None = None, resume: bool = False,
-             overwrite: bool = False, progress: Progress | None = None, picture: bool = True) -> Timeline:
+             overwrite: bool = False, progress: Progress | None = None, picture: bool = True,
+             feature_cache: str | Path | None = None, keep_encoder_states: bool = False) -> Timeline:
     """The emotion timeline of one recording (see the module doc); files go to ``out`` as they come.
 
     Args:
@@ -194,6 +195,14 @@ def timeline(run: Any, recording: str | Path, out: str | Path | None = None, *,
         overwrite: replace a timeline in ``out``.
         progress: ``progress(seconds done, seconds total, message)`` after each group.
         picture: draw ``timeline.png``.
+        feature_cache: a folder for the windows' unprompted encoder features
+            (:mod:`openmer.data.feature_cache`, keyed by the recording's content and the window's
+            bounds), for scoring the same recording with several runs on the same encoders (the
+            timeline benchmark); ``None``: none (a window is encoded once per timeline anyway).
+        keep_encoder_states: keep the encoders' per-input states (late prompt entry's
+            ``prefix_cache``) after each group instead of releasing them, so another run with the
+            same encoder objects reuses them; memory then grows with the recording (about 0.4 MB
+            per 4 s window of Whisper-base): for benchmarks on short sessions only.
 
     Returns:
         :class:`Timeline`; ``summary["message"]`` says when no window had speech (nothing scored).
@@ -244,7 +253,8 @@ def timeline(run: Any, recording: str | Path, out: str | Path | None = None, *,
                             overwrite=overwrite)
         t0 = time.perf_counter()
         stream_info = _stream(loaded, recording, out / TIMELINE_CSV, config, used, CueIndex(cues), columns, done,
-                              info.duration_s, progress)
+                              info.duration_s, progress, feature_cache=feature_cache,
+                              release=not keep_encoder_states)
         elapsed = time.perf_counter() - t0
         return _finish(loaded, out, config, columns, stream_info, elapsed, picture=picture, keep=tmp is None)
     finally:
@@ -253,7 +263,8 @@ def timeline(run: Any, recording: str | Path, out: str | Path | None = None, *,
 
 
 def _stream(run: Any, recording: Path, csv_path: Path, config: TimelineConfig, used: list[str], cues: Any,
-            columns: list[str], done: int, duration: float | None, progress: Progress | None) -> dict[str, Any]:
+            columns: list[str], done: int, duration: float | None, progress: Progress | None, *,
+            feature_cache: str | Path | None = None, release: bool = True) -> dict[str, Any]:
     """Decode, detect speech, score and append rows; returns the decode gaps and counts."""
     from openmer.media.audio import DecodeGap, stream_audio
     from openmer.timeline.frames import FrameGrid
@@ -289,12 +300,12 @@ def _stream(run: Any, recording: Path, csv_path: Path, config: TimelineConfig, u
                 row = _describe(w, vad, frame_probs, gaps, cues, config)
                 pending.append((w, row))
                 if len(pending) == config.group:
-                    _score_group(run, recording, pending, used, grid, config, columns, fh)
+                    _score_group(run, recording, pending, used, grid, config, columns, fh, feature_cache, release)
                     pending = []
                     if progress is not None:
                         progress(w.end_s, duration or w.end_s, "")
             if pending:
-                _score_group(run, recording, pending, used, grid, config, columns, fh)
+                _score_group(run, recording, pending, used, grid, config, columns, fh, feature_cache, release)
     finally:
         cache_log.setLevel(old_level)
         if grid is not None:
@@ -325,7 +336,8 @@ def _describe(w: Window, vad: Any, frame_probs: np.ndarray, gaps: list, cues: An
 
 
 def _score_group(run: Any, recording: Path, pending: list[tuple[Window, dict[str, Any]]], used: list[str],
-                 grid: Any, config: TimelineConfig, columns: list[str], fh: io.TextIOBase) -> None:
+                 grid: Any, config: TimelineConfig, columns: list[str], fh: io.TextIOBase,
+                 feature_cache: str | Path | None = None, release: bool = True) -> None:
     """Score the speech windows of a group and append the group's rows to ``fh`` (flushed)."""
     import torch
 
@@ -359,8 +371,9 @@ def _score_group(run: Any, recording: Path, pending: list[tuple[Window, dict[str
         clips._cache.update(enumerate(items))  # decoded here, from the stream
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", OpenmerWarning)
-            s = run.score(clips, cache_dir=None)
-        run.release_caches()  # each window is seen once: cached encoder states would only grow
+            s = run.score(clips, cache_dir=feature_cache)
+        if release:
+            run.release_caches()  # each window is seen once: cached encoder states would only grow
         conf = s.confidence.numpy().astype(float)
         probs = None if s.probabilities is None else s.probabilities.numpy().astype(float)
         for j, (_, row) in enumerate(todo):
