@@ -34,6 +34,11 @@ class MediaError(DataError):
     """A media file cannot be decoded or is unusable (corrupt, empty, silent, no stream...)."""
 
 
+class SilentAudioError(MediaError):
+    """The audio (of a file, a segment or a window) is digital silence: its RMS is below the
+    loader's ``min_rms`` (:func:`openmer.media.load_audio`)."""
+
+
 class SharedDataMissing(DataError):
     """Pretrained weights or real data expected under ``../shared`` (or ``$SHARED_DIR``) are absent."""
 

@@ -233,6 +233,39 @@ def test_predict_scores_a_long_clip_in_windows(run_profile, tmp_path, trained_ru
     assert sum(record["probabilities"].values()) == pytest.approx(1.0)
 
 
+def test_a_silent_window_is_reported_and_the_others_are_scored(run_profile, tmp_path, trained_run):
+    """A window of pure digital silence failed the whole file ("all silent"); now that window is
+    ``silent`` without a score, the others are scored and the file's result averages them."""
+    import soundfile as sf
+
+    tone = sf.read(write_wav(tmp_path / "tone.wav", 440.0, seconds=4.5), dtype="float32")[0]
+    tone[:32000] = 0.0  # the first 2 s: digital silence
+    sf.write(tmp_path / "pause.wav", tone, 16000)
+    res = runner.invoke(app, ["predict", str(trained_run), "--profile", str(run_profile), str(tmp_path / "pause.wav"),
+                              "--text", "i feel happy", "--window", "2", "--hop", "1"])
+    assert res.exit_code == 0, res.output
+    [record] = _lines(res.stdout)
+    assert "error" not in record, record
+    windows = record["windows"]
+    assert (windows[0]["start_s"], windows[0]["label"]) == (0.0, "silent")
+    assert windows[0]["confidence"] is None and windows[0]["probabilities"] is None
+    scored = windows[1:]
+    assert all(w["label"] in [*KNOWN, "unknown"] and w["confidence"] is not None for w in scored)
+    assert record["confidence"] == pytest.approx(sum(w["confidence"] for w in scored) / 3)
+    assert record["warnings"] == ["1 of 4 windows is digital silence (0.0-2.0 s): not scored"]
+
+
+def test_a_file_whose_every_window_is_silent_is_an_error(run_profile, tmp_path, trained_run):
+    import numpy as np
+    import soundfile as sf
+
+    sf.write(tmp_path / "quiet.wav", np.zeros(72000, np.float32), 16000)
+    res = runner.invoke(app, ["predict", str(trained_run), "--profile", str(run_profile), str(tmp_path / "quiet.wav"),
+                              "--text", "hm", "--window", "2", "--hop", "1"])
+    [record] = _lines(res.stdout)
+    assert "quiet.wav" in record["error"] and "all silent" in record["error"], record
+
+
 def test_predict_reports_progress_over_the_windows_of_a_long_file(run_profile, tmp_path, trained_run):
     """Issue 24 (WEAK): a long file printed nothing until its end; now a line per group of windows
     (plain lines when stdout is not a terminal, as here), the JSON line still alone on stdout."""

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from openmer.data.manifest import Manifest, Sample
-from openmer.errors import ConfigError, MediaError, OpenmerError, OpenmerWarning
+from openmer.errors import ConfigError, MediaError, OpenmerError, OpenmerWarning, SilentAudioError
 from openmer.inference.loaded import LoadedRun, load_run
 from openmer.media.audio import AUDIO_SUFFIXES, VIDEO_SUFFIXES
 
@@ -46,10 +46,12 @@ HOP_SECONDS = 5.0
 MIN_HOP_SECONDS = 0.1
 #: windows decoded and scored together; memory holds one such group of windows, whatever the file's length
 WINDOW_GROUP = 32
+#: the label of a window whose audio is digital silence (RMS below ``load_audio``'s ``min_rms``): not scored
+SILENT_LABEL = "silent"
 
-__all__ = ["AUDIO_EXT", "HOP_SECONDS", "MIN_CLIP_SECONDS", "MIN_HOP_SECONDS", "VIDEO_EXT", "WINDOW_GROUP",
-           "WINDOW_SECONDS", "check_windows", "max_window_seconds", "predict", "predict_file", "predict_iter",
-           "window_bounds"]
+__all__ = ["AUDIO_EXT", "HOP_SECONDS", "MIN_CLIP_SECONDS", "MIN_HOP_SECONDS", "SILENT_LABEL", "VIDEO_EXT",
+           "WINDOW_GROUP", "WINDOW_SECONDS", "check_windows", "max_window_seconds", "predict", "predict_file",
+           "predict_iter", "window_bounds"]
 
 
 def window_bounds(duration: float, window: float = WINDOW_SECONDS,
@@ -174,11 +176,15 @@ def predict_file(run: LoadedRun, file: str | Path, *, text: str | None = None, w
         confidence = mean window confidence, class = argmax of the mean probabilities (openmer's
         rule, not the paper's; the paper scores single utterances). Windows are decoded (seeking
         to each) and scored in groups of :data:`WINDOW_GROUP`, so memory does not grow with the
-        file's length; ``progress(done, total, file name)`` is called after each group.
+        file's length; ``progress(done, total, file name)`` is called after each group. A window
+        whose audio is digital silence is not scored: its result is label :data:`SILENT_LABEL`
+        with ``confidence`` and ``probabilities`` ``None``, the whole-clip result averages the
+        other windows, and ``"warnings"`` says which stretches were silent.
 
     Raises:
         MediaError: the file (or its sidecar transcript) cannot be read, or it offers none of the
-            modalities the model uses (the message names the file and what the model needs).
+            modalities the model uses (the message names the file and what the model needs);
+            :class:`~openmer.errors.SilentAudioError` when its audio (every window of it) is all silent.
     """
     file = Path(file).resolve()
     transcript = _transcript(file, text)
@@ -198,15 +204,28 @@ def predict_file(run: LoadedRun, file: str | Path, *, text: str | None = None, w
     bounds = window_bounds(float(duration or 0.0), window, hop) if windowed else [(None, None)]
     is_video = has["video"]  # a file with a video stream is read as a video (its audio track too)
     conf_parts, pred_parts, prob_parts = [], [], []
+    silent: list[int] = []  # windows of digital silence: reported, not scored
     for g in range(0, len(bounds), WINDOW_GROUP):  # memory: one group of decoded windows at a time
         group = bounds[g: g + WINDOW_GROUP]
         samples = [Sample(id=f"{file}#{g + i}", video=str(file) if is_video else None,
                           audio=None if is_video else str(file), text=transcript, start=s, end=e)
                    for i, (s, e) in enumerate(group)]
         clips = run.clips(Manifest(samples, root=Path("/"), name="predict"), [-1] * len(samples))
+        keep = list(range(len(samples)))
+        if len(bounds) > 1:
+            keep = []
+            for i in range(len(samples)):
+                try:
+                    clips[i]  # decoded once here, kept by the dataset for scoring
+                except SilentAudioError:
+                    silent.append(g + i)
+                    continue
+                keep.append(i)
+            if not keep:
+                continue
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", OpenmerWarning)  # the missing block is said in "warnings" above
-            part = run.score(clips, cache_dir=None)
+            part = run.score(clips if len(keep) == len(samples) else clips.subset(keep), cache_dir=None)
         run.release_caches()
         conf_parts.append(part.confidence.numpy().astype(float))
         pred_parts.append(part.prediction.numpy())
@@ -214,6 +233,14 @@ def predict_file(run: LoadedRun, file: str | Path, *, text: str | None = None, w
             prob_parts.append(part.probabilities.numpy().astype(float))
         if progress is not None and len(bounds) > 1:
             progress(min(g + WINDOW_GROUP, len(bounds)), len(bounds), file.name)
+    if len(silent) == len(bounds):
+        raise SilentAudioError(file, f"all silent: each of its {len(bounds)} windows of {window:g} s is digital "
+                                     f"silence")
+    if silent:
+        spans = _spans([bounds[i] for i in silent])
+        shown = ", ".join(f"{a:.1f}-{b:.1f} s" for a, b in spans[:5]) + (", ..." if len(spans) > 5 else "")
+        notes.append(f"{len(silent)} of {len(bounds)} windows {'is' if len(silent) == 1 else 'are'} digital silence "
+                     f"({shown}): not scored")
     conf, prediction = np.concatenate(conf_parts), np.concatenate(pred_parts)
     _check_finite_scores(run, file, conf)
     probs = np.concatenate(prob_parts) if prob_parts else None
@@ -228,11 +255,26 @@ def predict_file(run: LoadedRun, file: str | Path, *, text: str | None = None, w
     if notes:
         record["warnings"] = notes
     if len(bounds) > 1:
+        scored = sorted(set(range(len(bounds))) - set(silent))
+        at = {i: j for j, i in enumerate(scored)}  # window -> row of the scores
         record.update(window_s=window, hop_s=hop, windows=[
             {"start_s": b[0], "end_s": b[1],
-             **_result(run, float(conf[i]), int(prediction[i]), None if probs is None else probs[i])}
+             **(_result(run, float(conf[at[i]]), int(prediction[at[i]]), None if probs is None else probs[at[i]])
+                if i in at else {"label": SILENT_LABEL, "confidence": None, "threshold": run.threshold,
+                                 "probabilities": None})}
             for i, b in enumerate(bounds)])
     return record
+
+
+def _spans(bounds: Sequence[tuple[Any, Any]]) -> list[tuple[float, float]]:
+    """Overlapping or touching ``(start, end)`` windows (in start order) merged into spans."""
+    spans: list[tuple[float, float]] = []
+    for a, b in bounds:
+        if spans and a <= spans[-1][1]:
+            spans[-1] = (spans[-1][0], max(spans[-1][1], b))
+        else:
+            spans.append((a, b))
+    return spans
 
 
 def predict_iter(run_dir: str | Path | LoadedRun, files: Iterable[str | Path], *, text: str | None = None,

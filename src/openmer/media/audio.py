@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 from scipy.signal import resample_poly
 
-from openmer.errors import MediaError
+from openmer.errors import MediaError, SilentAudioError
 
 #: The sample rate every openmer audio encoder expects (Hz).
 SAMPLE_RATE = 16000
@@ -142,7 +142,8 @@ def load_audio(path: str | Path, *, sample_rate: int = SAMPLE_RATE, start: float
     Raises:
         MediaError: naming the file, when it is missing, empty (0 bytes), of an unsupported
             format, unreadable or corrupt, has no audio stream, holds zero samples, when the
-            segment is invalid or lies outside the file, or when the audio is all silent.
+            segment is invalid or lies outside the file; :class:`~openmer.errors.SilentAudioError`
+            (a MediaError) when the audio is all silent.
     """
     p = _check_file(path)
     _check_segment(p, start, end)
@@ -154,7 +155,7 @@ def load_audio(path: str | Path, *, sample_rate: int = SAMPLE_RATE, start: float
     if min_rms > 0:
         rms = float(np.sqrt(np.mean(np.square(wave, dtype=np.float64))))
         if rms < min_rms:
-            raise MediaError(p, f"all silent: RMS {rms:.3g} is below min_rms={min_rms:g} "
+            raise SilentAudioError(p, f"all silent: RMS {rms:.3g} is below min_rms={min_rms:g} "
                                 f"(pass min_rms=0 to accept silent audio)")
     return wave
 
