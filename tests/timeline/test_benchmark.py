@@ -165,3 +165,22 @@ def test_windows_encoded_once_score_as_if_encoded_again(tmp_path, emodb, trained
                        keep_encoder_states=True)
         assert got.rows == fresh.rows
     assert any(cache.iterdir())
+
+
+def test_bench_video_recordings_hold_the_audio_and_a_looped_frame_track(tmp_path, emodb):
+    import av
+
+    from openmer.media import load_audio, probe
+    from openmer.timeline.bench import FRAME_RATE, FRAME_SIZE, FrameTrack, build_recording
+
+    track = FrameTrack(seed=1)
+    assert np.array_equal(track.frame(7), FrameTrack(seed=1).frame(7))  # seeded
+    assert track.frame(7).shape == (FRAME_SIZE[1], FRAME_SIZE[0], 3)
+    video = build_recording(tmp_path / "r.mp4", 0.1, video=True, segment_s=2)  # 6 s: the 2 s track 3 times
+    info = probe(video)
+    assert info.has_audio and info.has_video and (info.width, info.height) == FRAME_SIZE and info.fps == FRAME_RATE
+    with av.open(str(video)) as c:
+        times = [f.time for f in c.decode(video=0)]
+    assert np.all(np.diff(times) > 0) and abs(len(times) - 6 * FRAME_RATE) <= 4
+    audio = build_recording(tmp_path / "r.m4a", 0.1)
+    np.testing.assert_array_equal(load_audio(video, min_rms=0), load_audio(audio, min_rms=0))

@@ -25,3 +25,22 @@ def test_the_benchmark_and_the_timeline_command_smooth_as_the_library_does():
     assert TimelineBenchmarkConfig().smooth == TimelineConfig.smooth
     smooth = inspect.signature(timeline_command).parameters["smooth"].default.default
     assert smooth == TimelineConfig.smooth
+
+
+def test_bench_timeline_help_names_the_frame_track_it_builds():
+    from openmer.timeline.bench import FRAME_RATE, FRAME_SIZE
+
+    help_text = inspect.signature(bench_timeline_command).parameters["video_runs"].default.help
+    assert f"{FRAME_SIZE[0]}x{FRAME_SIZE[1]}, {FRAME_RATE} fps" in help_text
+
+
+def test_bench_timeline_needs_runs_or_video_runs(tmp_path):
+    from typer.testing import CliRunner
+
+    from openmer.cli.app import app
+
+    res = CliRunner().invoke(app, ["bench-timeline", "--workdir", str(tmp_path / "w")])
+    assert res.exit_code == 1 and "give run folders to time, or --video-runs METHODS" in res.output
+    res = CliRunner().invoke(app, ["bench-timeline", "--video-runs", "nosuch", "--workdir", str(tmp_path / "w")])
+    assert res.exit_code == 1 and "nosuch" in res.output
+    assert not (tmp_path / "w").exists()

@@ -128,7 +128,8 @@ def benchmark_timeline(data: str, out: Path, *, seed: int = 0, quick: bool = Fal
 @app.command("bench-timeline")
 @handle_errors
 def bench_timeline_command(
-    runs: list[Path] = typer.Argument(..., help="Run folders to time (e.g. a feature method's and HCEP's)."),
+    runs: list[Path] = typer.Argument(None, help="Run folders to time (e.g. a feature method's and HCEP's); a run "
+                                              "that reads faces is timed on the video recording."),
     minutes: str = typer.Option("10,120", "--minutes", help="Recording lengths in minutes, comma-separated."),
     threads: str = typer.Option("1,2", "--threads", help="torch thread counts, comma-separated."),
     fmt: str = typer.Option("m4a", "--format", help="m4a (AAC) or wav."),
@@ -136,9 +137,13 @@ def bench_timeline_command(
     hop: float = typer.Option(2.0, "--hop"),
     workdir: Path = typer.Option(Path("runs") / "bench-timeline", "--workdir", help="Recordings and outputs go here."),
     json_out: Path | None = typer.Option(None, "--json", help="Write the rows to this JSON file."),
+    video_runs: str = typer.Option("", "--video-runs", help="Methods (e.g. msp,hcep) whose face + audio runs are "
+                                   "trained in --workdir (once) and timed on video recordings: the same audio with "
+                                   "a synthetic 640x360, 25 fps H.264 frame track."),
 ) -> None:
     """Real-time factor, windows per second and peak resident memory of `openmer timeline` on
-    long recordings built from shared audio, one fresh process per measurement."""
+    long recordings built from shared audio (and, for runs that read faces, the same audio with a
+    synthetic frame track), one fresh process per measurement."""
     import json
 
     from openmer.errors import ConfigError
@@ -152,9 +157,17 @@ def bench_timeline_command(
         nthreads = [int(x) for x in threads.split(",") if x.strip()]
     except ValueError as exc:
         raise ConfigError(f"--minutes / --threads: comma-separated numbers ({exc})") from exc
+    methods = [m.strip() for m in video_runs.split(",") if m.strip()]
+    if not runs and not methods:
+        raise ConfigError("give run folders to time, or --video-runs METHODS")
+    if methods:
+        from openmer.methods import get_method
+
+        for m in methods:
+            get_method(m)  # an unknown name fails here, listing the choices
     check_writable(workdir)
-    rows = bench_timeline([str(r) for r in runs], minutes=mins, threads=nthreads, fmt=fmt, window=window, hop=hop,
-                          workdir=workdir,
+    rows = bench_timeline([str(r) for r in runs or []], minutes=mins, threads=nthreads, fmt=fmt, window=window,
+                          hop=hop, workdir=workdir, video_runs=methods,
                           log=lambda m: console.print(m, highlight=False, soft_wrap=True, markup=False))
     if json_out is not None:
         atomic_write_json(json_out, rows)
