@@ -346,7 +346,10 @@ def results_markdown(records: Sequence[dict[str, Any]], cfg: TimelineBenchmarkCo
     note = (f"Command: `openmer benchmark timeline --data {cfg.data}`; window {cfg.window} s, hop {cfg.hop} s, "
             f"smoothing {cfg.smooth} windows; sessions: one per test speaker, clips in seeded random order, "
             f"silence gaps {cfg.gap_s[0]}-{cfg.gap_s[1]} s. Training: {meta.get('preset', '')}. "
-            f"Took {meta.get('seconds', 0) / 60:.1f} min. Mean ± std over splits; EDER lower is better.")
+            f"Took {meta.get('seconds', 0) / 60:.1f} min. Mean ± std over splits; EDER lower is better. "
+            f"x real time: session audio seconds per second of timeline here, where each split's windows "
+            f"are encoded once and read back by the other methods and levels (the speed of one timeline: "
+            f"`openmer bench-timeline`).")
     lines = [f"# Timeline benchmark: {cfg.data}", "", note, "", head, "|" + "---|" * 14]
 
     def f(v: tuple[float, float]) -> str:
