@@ -54,9 +54,9 @@ class PrefixCache:
         self._store.clear()
         self._bytes = 0
 
-    def keys(self) -> set[str]:
-        """The content keys held now."""
-        return set(self._store)
+    def held(self) -> list[str]:
+        """The content keys held now, in the order they were added."""
+        return list(self._store)
 
     def entries(self, keys: Iterable[str]) -> dict[str, Tensor]:
         """The held states of ``keys`` (keys not held are left out)."""

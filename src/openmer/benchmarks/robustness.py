@@ -231,13 +231,13 @@ class CorruptedClipCache:
         kept = self._prefixes.get(key, {})
         for m, c in caches.items():
             c.add(kept.get(m, {}))
-        before = {m: c.keys() for m, c in caches.items()}
+        before = {m: set(c.held()) for m, c in caches.items()}
         yield
         if key in self._prefixes:
             self._count("prefix_sets", 1, 0)
             return
         self._count("prefix_sets", 0, 1)
-        new = {m: c.entries(c.keys() - before[m]) for m, c in caches.items()}
+        new = {m: c.entries(k for k in c.held() if k not in before[m]) for m, c in caches.items()}
         size = sum(t.numel() * t.element_size() for e in new.values() for t in e.values())
         if self._keep(size):
             self._prefixes[key] = new
