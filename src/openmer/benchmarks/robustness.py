@@ -47,14 +47,31 @@ from openmer.benchmarks.journal import TrialJournal
 from openmer.benchmarks.media import MediaBenchmarkConfig, _media_with_protocol, dataset_preset, media_plan
 from openmer.benchmarks.registry import BenchmarkPlan, on_profile, refuse_roots, register_benchmark
 from openmer.benchmarks.runner import BenchmarkResult
-from openmer.benchmarks.trials import ClipSource, Progress, TrialContext, benchmark_meta, clip_data, run_trials
-from openmer.data.augment import BABBLE_CLIPS, babble_pool, corrupt_item, neighbour_texts
+from openmer.benchmarks.trials import (
+    ClipSource,
+    Progress,
+    TrialContext,
+    TrialData,
+    TrialPlan,
+    benchmark_meta,
+    clip_data,
+    run_trials,
+)
+from openmer.data.augment import (
+    BABBLE_CLIPS,
+    AugmentedClips,
+    augmented_features,
+    babble_pool,
+    corrupt_item,
+    neighbour_texts,
+    training_material,
+)
 from openmer.data.clips import ClipDataset
 from openmer.data.feature_cache import encode_items
 from openmer.data.manifest import Manifest
 from openmer.errors import ConfigError
 from openmer.media.corruptions import CORRUPTIONS, Augmentation, CorruptionPool, corrupt, parse_corruptions
-from openmer.methods.inputs import FeatureInputs
+from openmer.methods.inputs import FeatureInputs, MethodInputs
 from openmer.methods.threshold import DEFAULT_ACCEPTANCE, choose_threshold
 from openmer.metrics import open_set_metrics
 from openmer.protocol import Protocol
@@ -65,6 +82,51 @@ DATASETS = ("emodb", "ravdess-speech", "meld")
 #: ``--quick``: a few corruptions and severities
 QUICK_CORRUPTIONS = ("white_noise", "babble", "mp3")
 QUICK_SEVERITIES = (1, 3)
+
+
+@dataclass(frozen=True)
+class TrainingAugmentation:
+    """``--augment`` on a plan's ``data`` (:mod:`openmer.data.augment`): the training part of each trial
+    augmented (the plan's :class:`~openmer.benchmarks.trials.TrainingTransform`).
+
+    The methods on clips read :class:`~openmer.data.augment.AugmentedClips` (a new draw per clip
+    and epoch, seeded by the trial's seed); the methods on features train on ``features`` /
+    ``present``, where each clip of a training speaker (the protocol's training groups) was
+    replaced, with probability ``p``, by its augmented copy, encoded once (seeded by the plan's
+    seed). Babble comes from the training speakers' clips. Validation and test rows stay clean.
+    """
+
+    augmentation: Augmentation
+    pool: Any = field(repr=False)
+    neighbours: dict[str, str] = field(repr=False)
+    features: dict[str, np.ndarray] | None = field(repr=False)
+    present: dict[str, np.ndarray] | None = field(repr=False)
+
+    def __repr__(self) -> str:  # a trial's identity in the journal: the augmentation, not the arrays
+        return repr(self.augmentation)
+
+    @classmethod
+    def build(cls, augmentation: Augmentation, plan: TrialPlan, data: TrialData) -> TrainingAugmentation:
+        """Raises: ConfigError: ``data`` without clips (precomputed features cannot be augmented)."""
+        if data.clips is None:
+            raise ConfigError("--augment corrupts clips; this benchmark's data has precomputed features only")
+        groups = set(plan.protocol.partition.train_groups)
+        rows = [i for i, g in enumerate(data.groups) if g in groups]
+        pool, neighbours = training_material(data.clips, data.groups, rows, seed=plan.seed)
+        features = present = None
+        if data.features is not None and any(mp.cls.consumes == "features" for g in plan.groups for mp in g.methods):
+            clips = AugmentedClips(data.clips.subset(rows), augmentation, seed=plan.seed, pool=pool,
+                                   neighbours=neighbours)
+            features, present = augmented_features(clips, rows, data.features, data.present, data.encoders)
+        return cls(augmentation, pool, neighbours, features, present)
+
+    def training_set(self, inputs: MethodInputs, rows: Mapping[str, Any], y: np.ndarray, clean: Any,
+                     seed: int) -> Any:
+        """The trial's training set, augmented (``clean``: the clean one ``inputs.parts`` built)."""
+        if isinstance(inputs, FeatureInputs):
+            assert self.features is not None
+            return FeatureInputs(self.features, self.present, inputs.modalities, y).parts(rows, labels=y)["train"]
+        return AugmentedClips(clean, self.augmentation, seed=seed, pool=self.pool, neighbours=self.neighbours)
 
 
 class RobustnessConfig(MediaBenchmarkConfig):
@@ -504,7 +566,8 @@ def run_robustness(cfg: RobustnessConfig, *, progress: Progress | None = None, j
         aug = Augmentation(parse_corruptions(cfg.augment), p=cfg.augment_p, max_severity=cfg.augment_max_severity)
         aug_hook = replace(hook, augment=(aug.names, aug.p, aug.max_severity))
         object.__setattr__(aug_hook, "_cache", hook._cache)  # the same corrupted test clips and their encodings
-        aug_out = run_trials(replace(plan, hooks=(*plan.hooks, aug_hook), augment=aug), trial_data,
+        aug_out = run_trials(replace(plan, hooks=(*plan.hooks, aug_hook),
+                                     augment=TrainingAugmentation.build(aug, plan, trial_data)), trial_data,
                              progress=progress, journal=journal)
         train_set["augmented"] = f"{cfg.dataset} + augment {','.join(aug.names)}"
         for r in (aug_records := expand_records(aug_out.records)):

@@ -28,11 +28,9 @@ from openmer.benchmarks.cost import machine_description
 from openmer.benchmarks.journal import TrialJournal, rows_digest
 from openmer.benchmarks.records import budget_note, trial_records, trial_result  # noqa: F401  (re-exported)
 from openmer.config import OpenmerConfig
-from openmer.data.augment import AugmentedClips, augmented_features, training_material
 from openmer.data.clips import ClipDataset, vision_preprocess
 from openmer.data.feature_cache import encode_features
 from openmer.errors import ConfigError
-from openmer.media.corruptions import Augmentation
 from openmer.methods.base import OpenSetMethod
 from openmer.methods.inputs import ClipInputs, FeatureInputs, MethodInputs
 from openmer.methods.posthoc import posthoc_scores
@@ -116,6 +114,16 @@ class TrialHook(TypingProtocol):
         """Its ``results.md`` sections ``(heading, markdown lines)`` over all the records (none: ``[]``)."""
 
 
+class TrainingTransform(TypingProtocol):
+    """A plan's change to the training part of every trial (e.g. the robustness benchmark's
+    ``--augment``: :class:`openmer.benchmarks.robustness.TrainingAugmentation`). Its ``repr`` is part
+    of a trial's identity in the journal."""
+
+    def training_set(self, inputs: MethodInputs, rows: Mapping[str, Any], y: np.ndarray, clean: Any,
+                     seed: int) -> Any:
+        """The trial's training set (``clean``: the one ``inputs.parts`` built; ``seed``: the trial's)."""
+
+
 @dataclass(frozen=True)
 class TrialPlan:
     """What a benchmark runs: ``groups`` on every (level, split) of ``protocol``.
@@ -131,8 +139,8 @@ class TrialPlan:
             per level) trains ``R`` times with seeds ``seed + r`` and reports repeat ``r`` as split
             ``r`` (records carry ``train_seed``); repeats are the outer loop.
         hooks: measurements after each trial (:class:`TrialHook`).
-        augment: corruptions applied to the training part of every trial (:class:`TrainingAugmentation`,
-            ``--augment``); ``None``: clean training.
+        augment: the training part of every trial changed (:class:`TrainingTransform`, e.g. ``--augment``);
+            ``None``: clean training.
     """
 
     protocol: Protocol
@@ -142,7 +150,7 @@ class TrialPlan:
     groups: tuple[TrialGroup, ...]
     repeats: int | None = None
     hooks: tuple[TrialHook, ...] = ()
-    augment: Augmentation | None = None
+    augment: TrainingTransform | None = None
 
 
 @dataclass
@@ -245,48 +253,6 @@ def clip_data(plan: TrialPlan, source: ClipSource, *, progress: Progress | None 
 
 
 
-@dataclass(frozen=True)
-class TrainingAugmentation:
-    """``plan.augment`` on ``data`` (:mod:`openmer.data.augment`): the training part of each trial augmented.
-
-    The methods on clips read :class:`~openmer.data.augment.AugmentedClips` (a new draw per clip
-    and epoch, seeded by the trial's seed); the methods on features train on ``features`` /
-    ``present``, where each clip of a training speaker (the protocol's training groups) was
-    replaced, with probability ``p``, by its augmented copy, encoded once (seeded by the plan's
-    seed). Babble comes from the training speakers' clips. Validation and test rows stay clean.
-    """
-
-    augmentation: Augmentation
-    pool: Any
-    neighbours: dict[str, str]
-    features: dict[str, np.ndarray] | None
-    present: dict[str, np.ndarray] | None
-
-    @classmethod
-    def build(cls, plan: TrialPlan, data: TrialData) -> TrainingAugmentation:
-        """Raises: ConfigError: ``data`` without clips (precomputed features cannot be augmented)."""
-        assert plan.augment is not None
-        if data.clips is None:
-            raise ConfigError("--augment corrupts clips; this benchmark's data has precomputed features only")
-        groups = set(plan.protocol.partition.train_groups)
-        rows = [i for i, g in enumerate(data.groups) if g in groups]
-        pool, neighbours = training_material(data.clips, data.groups, rows, seed=plan.seed)
-        features = present = None
-        if data.features is not None and any(mp.cls.consumes == "features" for g in plan.groups for mp in g.methods):
-            clips = AugmentedClips(data.clips.subset(rows), plan.augment, seed=plan.seed, pool=pool,
-                                   neighbours=neighbours)
-            features, present = augmented_features(clips, rows, data.features, data.present, data.encoders)
-        return cls(plan.augment, pool, neighbours, features, present)
-
-    def training_set(self, inputs: MethodInputs, rows: Mapping[str, Any], y: np.ndarray, clean: Any,
-                     seed: int) -> Any:
-        """The trial's training set, augmented (``clean``: the clean one ``inputs.parts`` built)."""
-        if isinstance(inputs, FeatureInputs):
-            assert self.features is not None
-            return FeatureInputs(self.features, self.present, inputs.modalities, y).parts(rows, labels=y)["train"]
-        return AugmentedClips(clean, self.augmentation, seed=seed, pool=self.pool, neighbours=self.neighbours)
-
-
 def run_trials(plan: TrialPlan, data: TrialData | ClipSource, *, progress: Progress | None = None,
                journal: TrialJournal | None = None) -> TrialRecords:
     """Run every trial of ``plan`` on ``data`` (module docstring; a :class:`ClipSource` is read
@@ -312,7 +278,6 @@ def run_trials(plan: TrialPlan, data: TrialData | ClipSource, *, progress: Progr
               for lv in levels for split in plan.protocol.levels[lv][: plan.n_splits]
               for mods in group.modality_sets for mp in group.methods]
     out = TrialRecords(profile=data.profile)
-    augment = None if plan.augment is None else TrainingAugmentation.build(plan, data)
     rows_id = rows_digest(data.labels, data.groups) if journal is not None else ""
     for i, (r, group, split, mods, mp) in enumerate(trials):
         t = time.perf_counter()
@@ -332,7 +297,7 @@ def run_trials(plan: TrialPlan, data: TrialData | ClipSource, *, progress: Progr
             inputs, blocks, batch_size = ClipInputs(data.clips), [], mp.train.batch_size
         sets = inputs.parts(rows, labels=y)
         clean_train, val, test = sets["train"], sets["val"], sets["test"]
-        train = clean_train if augment is None else augment.training_set(inputs, rows, y, clean_train, seed)
+        train = clean_train if plan.augment is None else plan.augment.training_set(inputs, rows, y, clean_train, seed)
         identity = {} if journal is None else {
             "protocol": [plan.protocol.dataset, plan.protocol.version, plan.protocol.seed,
                          plan.protocol.partition.to_dict()],
