@@ -438,3 +438,15 @@ def test_learned_block_weights_start_as_the_papers_sum_and_learn():
     assert {k for k in w if k.startswith("block_weight_")} == {f"block_weight_{m}" for m in learned.modalities}
     assert abs(sum(v for k, v in w.items() if k.startswith("block_weight_")) - len(learned.modalities)) < 1e-5
     assert "block_weights" not in equal.parameter_groups()
+
+
+def test_cuep_clips_start_keeps_noise_where_the_encoder_cannot_start_from_inputs():
+    """``cuep_init="clips"`` (the CPU presets) on encoders that cannot turn real inputs into whole
+    prompts (the toy ones here, the FER face CNN) keeps those modalities' noise start instead of
+    failing with a NotImplementedError traceback."""
+    m = make(cuep_init="clips")
+    before = {k: v.detach().clone() for k, v in m.cuep.state_dict().items()}
+    m.setup([batch()])
+    after = m.cuep.state_dict()
+    assert all(torch.equal(before[k], after[k]) for k in before)
+    m.loss(batch()).backward()

@@ -55,6 +55,9 @@ class Encoder(nn.Module):
     #: identity of the weights (hub id or folder) and kind, recorded in checkpoints
     name_or_path: str = ""
     kind: ClassVar[str] = ""
+    #: whether :meth:`whole_prompts_from` turns real inputs into whole prompts (HCEP's
+    #: ``cuep_init="clips"`` starts only such modalities from clips; the others keep their noise start)
+    starts_prompts_from_inputs: ClassVar[bool] = False
 
     def freeze(self) -> Self:
         """Freeze every parameter and switch to eval mode; returns ``self``."""

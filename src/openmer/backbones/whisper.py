@@ -81,6 +81,7 @@ class WhisperAudioEncoder(AudioEncoder):
     modality = "audio"
     kind = "whisper"
     sample_rate: ClassVar[int] = SAMPLE_RATE
+    starts_prompts_from_inputs: ClassVar[bool] = True
 
     def __init__(self, encoder: WhisperEncoder, name_or_path: str = "", *, mode: str = "short",
                  n_prompt_segments: int = 2, prompt_segment_samples: int = 8000,
