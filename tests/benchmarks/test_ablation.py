@@ -36,7 +36,8 @@ def _tiny_preset(monkeypatch, manifest, protocol):
 def test_the_ablation_datasets_are_the_benchmarks_whose_preset_trains_hcep_on_clips():
     assert ablation.ablation_datasets() == ["emodb", "meld", "ravdess-speech"]
     assert ablation.ablation_preset("meld").dataset == "meld"
-    with pytest.raises(ConfigError, match="no ablation preset for dataset 'cross-speech'; choose from emodb, meld, ravdess-speech"):
+    with pytest.raises(ConfigError,
+                       match="no ablation preset for dataset 'cross-speech'; choose from emodb, meld, ravdess-speech"):
         ablation.ablation_preset("cross-speech")
 
 
