@@ -322,15 +322,19 @@ class RobustnessHook:
     augment: tuple[Any, ...] = ()
     #: memory for the run's corrupted clips and encodings (:class:`CorruptedClipCache`; 0: none kept)
     cache_mb: int = field(default=RUN_CACHE_MB, compare=False, repr=False)
-    _cache: CorruptedClipCache = field(init=False, compare=False, repr=False)
+    #: that cache, shared by every trial of the run (and by a second hook over the same test clips:
+    #: ``replace(hook, augment=..., cache=hook.cache)``); not part of a trial's identity (the journal
+    #: reads the repr). ``None``: a new one of ``cache_mb``.
+    cache: CorruptedClipCache | None = field(default=None, compare=False, repr=False)
 
     def __post_init__(self) -> None:
-        # shared by every trial of the run; not part of a trial's identity (the journal reads the repr)
-        object.__setattr__(self, "_cache", CorruptedClipCache(self.cache_mb << 20))
+        if self.cache is None:
+            object.__setattr__(self, "cache", CorruptedClipCache(self.cache_mb << 20))
 
     def cache_counts(self) -> dict[str, int]:
         """Hits and misses of the run's cache so far (:attr:`CorruptedClipCache.counts`) and its MiB."""
-        return {**self._cache.counts, "mib": self._cache.nbytes >> 20}
+        assert self.cache is not None
+        return {**self.cache.counts, "mib": self.cache.nbytes >> 20}
 
     def sections(self, records: Sequence[Mapping[str, Any]]) -> list[tuple[str, list[str]]]:
         """None here: :func:`robustness_sections` reads the records after :func:`expand_records`."""
@@ -378,7 +382,8 @@ class RobustnessHook:
         """The fitted method's scores of ``rows`` under ``name`` at ``sev``, through the run's cache
         (``keep_states``: keep a method on clips' encoder states of these clips for the next split;
         the test clips are the same in every split, the recalibration clips are not)."""
-        cache = self._cache
+        cache = self.cache
+        assert cache is not None
         items = cache.corrupted(ctx.data.clips, rows, name, sev, pool, neighbours, self.seed, speakers)
         if ctx.method.consumes == "features":
             encoded = cache.encode(items, ctx.data.encoders, ctx.modalities)
@@ -564,8 +569,8 @@ def run_robustness(cfg: RobustnessConfig, *, progress: Progress | None = None, j
     train_set = {"clean": cfg.dataset}
     if cfg.augment:  # the same methods and splits trained on augmented clips; the hook's corrupted test features shared
         aug = Augmentation(parse_corruptions(cfg.augment), p=cfg.augment_p, max_severity=cfg.augment_max_severity)
-        aug_hook = replace(hook, augment=(aug.names, aug.p, aug.max_severity))
-        object.__setattr__(aug_hook, "_cache", hook._cache)  # the same corrupted test clips and their encodings
+        # the same corrupted test clips and their encodings
+        aug_hook = replace(hook, augment=(aug.names, aug.p, aug.max_severity), cache=hook.cache)
         aug_out = run_trials(replace(plan, hooks=(*plan.hooks, aug_hook),
                                      augment=TrainingAugmentation.build(aug, plan, trial_data)), trial_data,
                              progress=progress, journal=journal)
