@@ -220,11 +220,10 @@ def build_video_run(method: str, out: Path, *, seed: int = 0, per_class: int = 1
             rows.append(f"{s.id},{s.id}.mp4,{label},{s.group}")
     (data / "manifest.csv").write_text("id,video,label,group\n" + "\n".join(rows) + "\n", encoding="utf-8")
     cls = get_method(method)
-    # the CPU preset starts CUEP's whole prompts from training clips, which the FER encoder cannot
-    # make (NotImplementedError): such a method starts them from noise, as the paper does
-    options = {"cuep_init": "noise"} if "cuep_init" in cls.config_class.model_fields else {}
+    # the CPU preset as it is: HCEP's CUEP starts from clips where the encoder can (audio), from noise
+    # where it cannot (the FER face CNN; Encoder.starts_prompts_from_inputs)
     return train(data / "manifest.csv", list(VIDEO_RUN_KNOWN), method=method, profile="offline", out=out,
-                 modalities=["video", "audio"], overwrite=True, method_options=options,
+                 modalities=["video", "audio"], overwrite=True,
                  train_config=TrainConfig(**{**resolve_preset("cpu", cls).train.model_dump(), "seed": seed}))
 
 
