@@ -112,3 +112,88 @@ def test_whisper_declares_its_longest_clip():
     enc = WhisperEncoder(config)
     assert WhisperAudioEncoder(enc).max_audio_seconds == pytest.approx(29.0)  # 30 s less 2 x 0.5 s prompts
     assert WhisperAudioEncoder(enc, prompt_entry="features").max_audio_seconds == pytest.approx(30.0)
+
+
+def _peak_while(iterable, consume) -> tuple[int, list]:
+    """tracemalloc's peak (bytes, numpy buffers included) while ``consume`` takes ``iterable`` apart."""
+    tracemalloc.start()
+    try:
+        tracemalloc.reset_peak()
+        kept = consume(iterable)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    return peak, kept
+
+
+@pytest.mark.parametrize("suffix", [".wav", ".m4a"])
+def test_a_streamed_block_costs_one_block_not_three(tmp_path, suffix):
+    """Issue 26: a 2-hour timeline peaked 14-20 % above a 10-minute one. Each block of the stream
+    was assembled from thousands of per-packet pieces (one block of small heap allocations that the
+    heap kept after they were freed), then joined (a second copy) while the previous block's join
+    stayed alive through the view of its remainder (a third). Now the pieces are copied into one
+    block buffer as they come: while the consumer holds the previous block, the stream holds at
+    most the block it is filling."""
+    wave = _tone(120.0, 16000)
+    path = tmp_path / f"talk{suffix}"
+    if suffix == ".wav":
+        sf.write(path, wave, 16000)
+    else:
+        encode(path, None, 0, wave, 16000)
+    block = 40.0 * 16000 * 4  # bytes of one 40 s float32 block (soundfile reads 10 s at a time)
+
+    def consume(blocks):
+        n = 0
+        for b in blocks:  # the loop keeps the previous block alive while the next is decoded
+            n += len(b)
+        return n
+
+    peak, n = _peak_while(stream_audio(path, block_seconds=40.0), consume)
+    assert abs(n - len(wave)) <= 2048
+    assert peak < 2.75 * block, f"streaming held {peak / block:.2f} blocks"
+
+
+def test_cutting_windows_holds_a_block_and_a_window_not_a_copy_of_the_block():
+    """Issue 26: ``cut_windows`` joined its remainder to each new block (a copy of the block) and
+    kept the previous join alive through a view; now only the samples the next windows need are kept."""
+    from openmer.timeline.windows import cut_windows
+
+    n_block = 160_000  # 10 s at 16 kHz
+
+    def blocks():
+        for i in range(8):
+            yield np.full(n_block, i, np.float32)
+
+    def consume(windows):
+        starts = []
+        for w in windows:
+            assert len(w.wave) == 64000 and w.wave[0] == w.start // n_block and w.wave[-1] == (w.end - 1) // n_block
+            starts.append(w.start)
+        return starts
+
+    peak, starts = _peak_while(cut_windows(blocks(), 4.0, 2.0), consume)
+    assert starts == [k * 32000 for k in range(len(starts))] and starts[-1] + 64000 == 8 * n_block
+    assert peak < 2.5 * n_block * 4, f"cutting windows held {peak / (n_block * 4):.2f} blocks"
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_windows_cut_from_any_blocks_are_the_slices_of_the_whole_recording(seed):
+    """Blocks of any size (shorter than a window included) give the windows of the module doc,
+    each equal to the slice of the whole recording."""
+    from openmer.timeline.windows import cut_windows
+
+    rng = np.random.default_rng(seed)
+    whole = rng.standard_normal(int(rng.integers(1, 400_000))).astype(np.float32)
+    cuts = np.sort(rng.choice(np.arange(1, len(whole)), size=min(len(whole) - 1, int(rng.integers(0, 12))),
+                              replace=False)) if len(whole) > 1 else np.zeros(0, int)
+    blocks = np.split(whole, cuts)
+    window, hop = float(rng.choice([0.5, 1.0, 4.0])), float(rng.choice([0.25, 0.5, 2.0]))
+    got = list(cut_windows(iter(blocks), window, hop))
+    w, h = round(window * 16000), round(hop * 16000)
+    n = len(whole)
+    want = [(k * h, k * h + w) for k in range(max(0, (n - w) // h + 1))] if n > w else [(0, n)]
+    if n > w and n - want[-1][1] > 16:
+        want.append((n - w, n))
+    assert [(x.start, x.end) for x in got] == want
+    for x in got:
+        np.testing.assert_array_equal(x.wave, whole[x.start: x.end])

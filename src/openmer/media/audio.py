@@ -301,18 +301,26 @@ def stream_audio(path: str | Path, *, block_seconds: float = 30.0, sample_rate: 
     block = max(1, round(block_seconds * sample_rate))
     source = _stream_soundfile(p, sample_rate) if _soundfile_reads(p) \
         else _stream_pyav(p, sample_rate, gaps if gaps is not None else [])
-    pending: list[np.ndarray] = []
-    n_pending = 0
+    # Each piece is copied into the block being filled as it comes and then dropped: the stream holds
+    # one block (plus a piece), never a block's worth of small per-packet arrays, which the heap
+    # kept after they were freed (a 2-hour timeline's resident memory rose by a block's worth).
+    buf: np.ndarray | None = None
+    filled = 0
     for piece in source:
-        pending.append(piece)
-        n_pending += len(piece)
-        while n_pending >= block:
-            joined = np.concatenate(pending)
-            yield joined[:block]
-            rest = joined[block:]
-            pending, n_pending = [rest], len(rest)
-    if n_pending:
-        yield np.concatenate(pending)
+        i = 0
+        while i < len(piece):
+            if buf is None:
+                buf = np.empty(block, np.float32)
+            n = min(block - filled, len(piece) - i)
+            buf[filled: filled + n] = piece[i: i + n]
+            filled += n
+            i += n
+            if filled == block:
+                yield buf  # the consumer owns it: the next block is a new buffer
+                buf, filled = None, 0
+        del piece
+    if buf is not None and filled:
+        yield buf[:filled]
 
 
 def _stream_soundfile(p: Path, sample_rate: int) -> Iterator[np.ndarray]:
@@ -328,7 +336,8 @@ def _stream_soundfile(p: Path, sample_rate: int) -> Iterator[np.ndarray]:
             for i0 in range(0, n, step):
                 a, b = max(0, i0 - margin), min(n, i0 + step + margin)
                 f.seek(a)
-                x = f.read(b - a, dtype="float32", always_2d=True).mean(axis=1)
+                x = f.read(b - a, dtype="float32", always_2d=True)
+                x = x[:, 0] if x.shape[1] == 1 else x.mean(axis=1)  # mono: no copy
                 y = resample(x, sr, sample_rate)
                 lo = (i0 - a) * up // down
                 i1 = min(n, i0 + step)

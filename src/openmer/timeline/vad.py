@@ -66,8 +66,12 @@ class SileroVAD:
             return np.zeros(0, np.float32)
         n_frames = -(-n // FRAME)
         n_sub = -(-n_frames // SUBSTREAM)
-        x = np.zeros(n_sub * SUBSTREAM * FRAME, np.float32)
-        x[:n] = block
+        size = n_sub * SUBSTREAM * FRAME
+        if n == size and block.dtype == np.float32 and block.flags.c_contiguous and block.flags.writeable:
+            x = block  # a whole block (the timeline's): no copy
+        else:
+            x = np.zeros(size, np.float32)
+            x[:n] = block
         frames = torch.from_numpy(x).view(n_sub, SUBSTREAM, FRAME)
         self.model.reset_states()
         out = torch.stack([self.model(frames[:, t], 16000).reshape(-1) for t in range(SUBSTREAM)], dim=1)

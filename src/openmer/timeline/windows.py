@@ -40,29 +40,40 @@ class Window:
 def cut_windows(blocks: Iterable[np.ndarray], window: float, hop: float) -> Iterator[Window]:
     """The windows of the recording whose consecutive 16 kHz ``blocks`` are given (see the module doc).
 
-    Memory: the blocks not yet consumed plus at most one window of samples.
+    Memory: the block being cut, the samples of it the next windows need (at most one window),
+    and the windows not yet consumed; a block is never copied whole (a window that straddles two
+    blocks is joined from the kept samples and the new block).
     """
     w, h = max(1, round(window * SAMPLE_RATE)), max(1, round(hop * SAMPLE_RATE))
-    buf = np.zeros(0, np.float32)
-    buf_start = 0  # sample index of buf[0]
+    tail = np.zeros(0, np.float32)  # samples [tail_start, total) of the blocks seen so far
+    tail_start = 0
     k = 0
     total = 0
     for block in blocks:
-        buf = np.concatenate([buf, block]) if len(buf) else block
+        first = total  # sample index of block[0]
         total += len(block)
         while k * h + w <= total:
             s = k * h
-            yield Window(k, s, s + w, buf[s - buf_start: s + w - buf_start].copy())
+            yield Window(k, s, s + w, _samples(tail, tail_start, block, first, s, s + w))
             k += 1
-        keep_from = max(buf_start, min(k * h, total - w))  # the next window, and the last W samples
-        buf, buf_start = buf[keep_from - buf_start:], keep_from
+        keep_from = max(tail_start, min(k * h, total - w))  # the next window, and the last W samples
+        tail, tail_start = _samples(tail, tail_start, block, first, keep_from, total), keep_from
+        del block  # not kept while the next block is read
     if total == 0:
         return
     last_end = (k - 1) * h + w if k else 0
     if k == 0:  # no longer than one window: the whole recording
-        yield Window(0, 0, total, buf.copy())
+        yield Window(0, 0, total, tail.copy())
     elif total - last_end > 16:  # the last window ends at the end (1 ms of slack, as window_bounds)
-        yield Window(k, total - w, total, buf[total - w - buf_start:].copy())
+        yield Window(k, total - w, total, tail[total - w - tail_start:].copy())
+
+
+def _samples(tail: np.ndarray, tail_start: int, block: np.ndarray, first: int, a: int, b: int) -> np.ndarray:
+    """A copy of samples ``[a, b)`` from ``tail`` (samples from ``tail_start`` up to ``first``) and
+    ``block`` (samples from ``first``); ``tail_start <= a`` and ``b <= first + len(block)``."""
+    if a >= first:
+        return block[a - first: b - first].copy()
+    return np.concatenate([tail[a - tail_start:], block[: max(0, b - first)]])
 
 
 def tiles(starts: np.ndarray, ends: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
