@@ -44,3 +44,21 @@ def test_bench_timeline_needs_runs_or_video_runs(tmp_path):
     res = CliRunner().invoke(app, ["bench-timeline", "--video-runs", "nosuch", "--workdir", str(tmp_path / "w")])
     assert res.exit_code == 1 and "nosuch" in res.output
     assert not (tmp_path / "w").exists()
+
+
+def test_the_heap_default_is_the_librarys_and_a_wrong_choice_is_refused_before_any_work(tmp_path):
+    from typer.testing import CliRunner
+
+    from openmer.cli.app import app
+    from openmer.timeline import timeline
+
+    assert inspect.signature(timeline).parameters["bounded_heap"].default is True
+    for command in (timeline_command, bench_timeline_command):
+        assert inspect.signature(command).parameters["heap"].default.default == "bounded"
+    res = CliRunner().invoke(app, ["timeline", str(tmp_path / "run"), str(tmp_path / "a.wav"), "--out",
+                                   str(tmp_path / "o"), "--heap", "small"])
+    assert res.exit_code == 1 and "--heap must be bounded or default" in res.output
+    res = CliRunner().invoke(app, ["bench-timeline", str(tmp_path / "run"), "--heap", "bounded,small",
+                                   "--workdir", str(tmp_path / "w")])
+    assert res.exit_code == 1 and "--heap must be bounded or default" in res.output
+    assert not (tmp_path / "o").exists() and not (tmp_path / "w").exists()

@@ -227,7 +227,8 @@ def build_video_run(method: str, out: Path, *, seed: int = 0, per_class: int = 1
                  train_config=TrainConfig(**{**resolve_preset("cpu", cls).train.model_dump(), "seed": seed}))
 
 
-def measure_one(run_dir: str, recording: str, out: str, threads: int, window: float, hop: float) -> dict[str, Any]:
+def measure_one(run_dir: str, recording: str, out: str, threads: int, window: float, hop: float,
+                bounded_heap: bool = True) -> dict[str, Any]:
     """One timeline in this process; returns its timings and this process's peak RSS (MiB)."""
     import resource
 
@@ -237,7 +238,8 @@ def measure_one(run_dir: str, recording: str, out: str, threads: int, window: fl
 
     torch.set_num_threads(threads)
     t = time.perf_counter()
-    result = timeline(run_dir, recording, out, config=TimelineConfig(window=window, hop=hop), overwrite=True)
+    result = timeline(run_dir, recording, out, config=TimelineConfig(window=window, hop=hop), overwrite=True,
+                      bounded_heap=bounded_heap)
     wall = time.perf_counter() - t
     duration = float(result.summary["duration_s"])
     usage = resource.getrusage(resource.RUSAGE_SELF)
@@ -251,7 +253,7 @@ def measure_one(run_dir: str, recording: str, out: str, threads: int, window: fl
 
 def bench_timeline(runs: Sequence[str | Path], *, minutes: Sequence[float] = (10, 120), threads: Sequence[int] = (1, 2),
                    fmt: str = "m4a", window: float = TimelineConfig.window, hop: float = TimelineConfig.hop,
-                   workdir: str | Path, video_runs: Sequence[str] = (),
+                   workdir: str | Path, video_runs: Sequence[str] = (), bounded_heap: Sequence[bool] = (True,),
                    log: Any = None) -> list[dict[str, Any]]:
     """Measure every (run, recording length, threads) in a fresh process (see the module doc).
 
@@ -260,6 +262,8 @@ def bench_timeline(runs: Sequence[str | Path], *, minutes: Sequence[float] = (10
             (``.mp4``), the others on the audio recording (``fmt``).
         video_runs: methods whose face runs :func:`build_video_run` trains in ``workdir`` (once)
             and adds to ``runs``.
+        bounded_heap: the heap settings to measure, each in its own process (``timeline``'s
+            ``bounded_heap``; :mod:`openmer.timeline.memory`); rows say which (``heap``).
     """
     from openmer.runs import read_run_info
 
@@ -281,17 +285,19 @@ def bench_timeline(runs: Sequence[str | Path], *, minutes: Sequence[float] = (10
                 build_recording(rec, m, video=video)
                 if log:
                     log(f"built {rec} ({m:g} min) in {time.perf_counter() - t:.0f} s")
-            for n in threads:
+            for n, bounded in ((n, b) for n in threads for b in bounded_heap):
                 code = ("import json, sys; from openmer.timeline.bench import measure_one; "
                         "print('RESULT ' + json.dumps(measure_one(*sys.argv[1:4], int(sys.argv[4]), "
-                        "float(sys.argv[5]), float(sys.argv[6]))))")
+                        "float(sys.argv[5]), float(sys.argv[6]), sys.argv[7] == 'bounded')))")
                 env = {**os.environ, "OMP_NUM_THREADS": str(n), "MKL_NUM_THREADS": str(n)}
+                heap = "bounded" if bounded else "default"
                 proc = subprocess.run([sys.executable, "-c", code, str(run), str(rec), str(workdir / "out"), str(n),
-                                       str(window), str(hop)], capture_output=True, text=True, env=env, check=False)
+                                       str(window), str(hop), heap], capture_output=True, text=True, env=env,
+                                      check=False)
                 line = next((ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")), None)
                 row: dict[str, Any] = {"method": infos[run].method, "run": str(run),
                                        "modalities": list(infos[run].modalities), "minutes": m, "threads": n,
-                                       "format": rec.suffix[1:], "window": window, "hop": hop}
+                                       "heap": heap, "format": rec.suffix[1:], "window": window, "hop": hop}
                 if video:
                     row["frame_track"] = f"{FRAME_SIZE[0]}x{FRAME_SIZE[1]} at {FRAME_RATE} fps, H.264 (synthetic)"
                 if line is None:
