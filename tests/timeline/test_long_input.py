@@ -21,6 +21,15 @@ def _tone(seconds: float, sr: int) -> np.ndarray:
     return (0.3 * np.sin(2 * np.pi * 220 * t) * (1 + 0.5 * np.sin(2 * np.pi * 0.37 * t))).astype(np.float32)
 
 
+def _write(path, wave: np.ndarray, sr: int):
+    """``wave`` as a .wav (soundfile) or an AAC file (PyAV), by ``path``'s suffix."""
+    if path.suffix == ".wav":
+        sf.write(path, wave, sr)
+    else:
+        encode(path, None, 0, wave, sr)
+    return path
+
+
 def test_a_late_segment_of_a_long_pyav_file_costs_its_own_length(tmp_path):
     """Today's decoder reads from 0 s and keeps the prefix (58 MB for 1 s at 590 s of a 10-min file)."""
     path = tmp_path / "long.aiff"  # AIFF goes through PyAV (soundfile reads only .wav/.flac here)
@@ -44,12 +53,7 @@ def test_seeking_decode_equals_decoding_from_the_start(tmp_path):
 
 @pytest.mark.parametrize("suffix", [".wav", ".m4a"])
 def test_streaming_blocks_join_into_the_whole_decode(tmp_path, suffix):
-    wave = _tone(25.0, 22050)
-    path = tmp_path / f"talk{suffix}"
-    if suffix == ".wav":
-        sf.write(path, wave, 22050)
-    else:
-        encode(path, None, 0, wave, 22050)
+    path = _write(tmp_path / f"talk{suffix}", _tone(25.0, 22050), 22050)
     whole = load_audio(path, min_rms=0)
     blocks = list(stream_audio(path, block_seconds=3.0))
     assert all(len(b) == 48000 for b in blocks[:-1])
@@ -135,11 +139,7 @@ def test_a_streamed_block_costs_one_block_not_three(tmp_path, suffix):
     block buffer as they come: while the consumer holds the previous block, the stream holds at
     most the block it is filling."""
     wave = _tone(120.0, 16000)
-    path = tmp_path / f"talk{suffix}"
-    if suffix == ".wav":
-        sf.write(path, wave, 16000)
-    else:
-        encode(path, None, 0, wave, 16000)
+    path = _write(tmp_path / f"talk{suffix}", wave, 16000)
     block = 40.0 * 16000 * 4  # bytes of one 40 s float32 block (soundfile reads 10 s at a time)
 
     def consume(blocks):
