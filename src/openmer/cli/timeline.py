@@ -49,7 +49,7 @@ def timeline_command(
     resume: bool = typer.Option(False, "--resume", help="Continue an interrupted timeline in --out."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace a timeline in --out."),
     heap: str = typer.Option("bounded", "--heap", help="bounded: peak memory that does not grow with the recording "
-                             "(glibc's mmap threshold fixed at 1 MiB; about 10 % more CPU time); default: the "
+                             "(glibc's mmap threshold fixed at 1 MiB; 19-33 % slower); default: the "
                              "allocator as it is."),
 ) -> None:
     """Windows with a known class, `unknown` (to review) or `no_speech`, as they are scored:

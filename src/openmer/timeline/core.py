@@ -206,8 +206,8 @@ def timeline(run: Any, recording: str | Path, out: str | Path | None = None, *,
             per 4 s window of Whisper-base): for benchmarks on short sessions only.
         bounded_heap: fix glibc's mmap threshold at 1 MiB for this process
             (:func:`openmer.timeline.memory.bound_heap`; it stays so after the call), which keeps the
-            peak resident memory of a 2-hour recording within a few MiB of a 10-minute one's for
-            about 10 % more CPU time; ``False`` leaves the process's allocator as it is.
+            peak resident memory of a 2-hour recording within 1 % of a 10-minute one's, for 19-33 %
+            more time (measured, docs/timeline.md); ``False`` leaves the process's allocator as it is.
 
     Returns:
         :class:`Timeline`; ``summary["message"]`` says when no window had speech (nothing scored).

@@ -2,20 +2,22 @@
 
 glibc's ``malloc`` serves a request below its *mmap threshold* from its heap and keeps freed heap
 memory for reuse; the threshold starts at 128 KiB and rises (up to 32 MiB) each time a larger
-block is freed, so after the first groups every tensor of the encoders, the VAD's batches and the
-decoder's packets share one heap. Over a long recording the holes between allocations of
-different sizes add up: measured on the 2-hour recording of ``openmer bench-timeline`` (a feature
-method, 1 thread), the peak resident size rose block by block after the first 8.7 minutes of
-audio, 877 MiB for 10 minutes of audio against 937-952 MiB after 27-45 minutes (1040 MiB before
-the decoder stopped holding each block three times), while what was live did not grow (issue 26).
+block is freed, so after the first groups every tensor of the encoders and the VAD's batches share
+one heap. Over a long recording the holes between allocations of different sizes add up: on the
+2-hour recording of ``openmer bench-timeline`` (msp, 1 thread, an in-process RSS sampler), once
+the decoder no longer held each block three times, the peak was 877 MiB for 10 minutes of audio
+and 952 MiB after 45 minutes, rising at each decode block while what was live did not (issue 26).
 
 :func:`bound_heap` fixes the threshold at :data:`MMAP_THRESHOLD` (1 MiB) for the process: every
 allocation from 1 MiB up gets its own mapping, returned to the operating system when freed, and
-only small objects share the heap. Measured the same way: 798 MiB for 10 minutes and 805 MiB after
-27 minutes, flat from group to group, for about 10 % more CPU time (the pages of each large
-tensor are mapped and zeroed anew). :func:`trim_heap` (``malloc_trim(0)``, which since glibc 2.8
-also releases free pages inside the heap) runs after each group. Dask's workers use the same
-remedies (https://distributed.dask.org/en/stable/worker-memory.html#memory-not-released-back-to-the-os).
+only small objects share the heap. Measured with ``openmer bench-timeline`` (docs/timeline.md):
+the 2-hour peak within 0.6-0.8 % of the 10-minute one's (about 810 MiB) at 1 and 2 threads, for
+19 % (msp) to 33 % (HCEP) more wall time at 2 threads, since the pages of each large tensor are
+mapped and zeroed anew. :func:`trim_heap` (``malloc_trim(0)``, which since glibc 2.8 also
+releases free pages inside the heap) runs after each group either way. Sources: the glibc manual,
+"Malloc Tunable Parameters" (M_MMAP_THRESHOLD, and its dynamic adjustment that setting it turns off,
+https://www.gnu.org/software/libc/manual/html_node/Malloc-Tunable-Parameters.html), and
+malloc_trim(3).
 Without glibc (macOS, musl, Windows) both do nothing and return ``False``.
 """
 
