@@ -3,7 +3,7 @@ which HCEP's F_M gives the same clusters) group RAVDESS speech's unknown test cl
 statement ("Kids are talking by the door" / "Dogs are sitting by the door") instead of the emotion?
 
 Run: ``python scripts/discover_statement_check.py`` (reads ../shared/data/ravdess-speech and the
-offline encoders; features come from openmer's feature cache). Prints, per level and split 0-1,
+offline encoders; features come from openmer's feature cache). Prints, per level and split 0-2,
 the discovery rule's k and the ARI of its clusters against the emotions and against the statements.
 """
 
@@ -36,7 +36,7 @@ def main() -> None:
     feats, present = encode_features(clips, encoders, cache_dir=default_cache_dir())
     names, groups = list(man.labels), [s.group or s.id for s in man]
     for level, splits in protocol.levels.items():
-        for split in splits[:2]:
+        for split in splits[:3]:
             sub = open_set_subsets(names, groups, split, protocol.partition)
             x, _ = fill_absent_blocks(feats, present, list(cfg.modalities), train_rows=sub["train"])
             x = np.asarray(x, float)
