@@ -337,7 +337,7 @@ class HCEP(OpenSetMethod[HCEPConfig]):
             train: iterable of training batches (known classes, ``"label"`` = class index).
         """
         cuep = getattr(self, "cuep", None)
-        from_clips = self.config.cuep_init == "clips" and cuep is not None and bool(self._cuep_from_clips())
+        from_clips = self._cuep_from_clips() if self.config.cuep_init == "clips" and cuep is not None else []
         if not (self._centred or from_clips):
             return
         device = self.text_pos.device
@@ -369,23 +369,24 @@ class HCEP(OpenSetMethod[HCEPConfig]):
                     if self.config.standardize_blocks:
                         getattr(self, f"block_std_{m}").copy_(std)
         if from_clips:
-            self._start_cuep_from_clips(train, f_all, present, torch.cat(labels).to(device))
+            self._start_cuep_from_clips(from_clips, train, f_all, present, torch.cat(labels).to(device))
 
     def _cuep_from_clips(self) -> list[str]:
         """CUEP's modalities whose encoder can start whole prompts from real inputs
         (:attr:`~openmer.backbones.base.Encoder.starts_prompts_from_inputs`); the others keep their
-        noise start under ``cuep_init="clips"`` (logged)."""
+        noise start under ``cuep_init="clips"`` (logged once, here)."""
         able = [m for m in self.cuep.negative if self._encoder(m).starts_prompts_from_inputs]
-        if self.config.cuep_init == "clips" and len(able) < len(self.cuep.negative):
+        if len(able) < len(self.cuep.negative):
             logger.info("cuep_init='clips': %s keep the noise start (their encoder cannot start prompts from clips)",
                         [m for m in self.cuep.negative if m not in able])
         return able
 
-    def _start_cuep_from_clips(self, train: Iterable[Batch], feats: dict[str, Tensor], present: dict[str, Tensor],
-                               labels: Tensor) -> None:
-        """Choose per class and modality the clips CUEP starts from, then copy their inputs in."""
+    def _start_cuep_from_clips(self, modalities: list[str], train: Iterable[Batch], feats: dict[str, Tensor],
+                               present: dict[str, Tensor], labels: Tensor) -> None:
+        """Choose per class and each of ``modalities`` (:meth:`_cuep_from_clips`) the clips CUEP
+        starts from, then copy their inputs in."""
         chosen: dict[str, tuple[list[int], list[int]]] = {}
-        for m in self._cuep_from_clips():
+        for m in modalities:
             f = self._normalize(feats[m], m)
             pos: list[int] = []
             neg: list[int] = []
