@@ -60,11 +60,10 @@ from openmer.benchmarks.trials import (
 from openmer.data.augment import (
     BABBLE_CLIPS,
     AugmentedClips,
-    augmented_features,
+    augmented_training,
     babble_pool,
     corrupt_item,
     neighbour_texts,
-    training_material,
 )
 from openmer.data.clips import ClipDataset
 from openmer.data.feature_cache import encode_items
@@ -97,8 +96,8 @@ class TrainingAugmentation:
     """
 
     augmentation: Augmentation
-    pool: Any = field(repr=False)
-    neighbours: dict[str, str] = field(repr=False)
+    #: the training speakers' clips augmented (its ``pool`` and ``neighbours`` serve every trial)
+    clips: AugmentedClips = field(repr=False)
     features: dict[str, np.ndarray] | None = field(repr=False)
     present: dict[str, np.ndarray] | None = field(repr=False)
 
@@ -112,13 +111,12 @@ class TrainingAugmentation:
             raise ConfigError("--augment corrupts clips; this benchmark's data has precomputed features only")
         groups = set(plan.protocol.partition.train_groups)
         rows = [i for i, g in enumerate(data.groups) if g in groups]
-        pool, neighbours = training_material(data.clips, data.groups, rows, seed=plan.seed)
-        features = present = None
-        if data.features is not None and any(mp.cls.consumes == "features" for g in plan.groups for mp in g.methods):
-            clips = AugmentedClips(data.clips.subset(rows), augmentation, seed=plan.seed, pool=pool,
-                                   neighbours=neighbours)
-            features, present = augmented_features(clips, rows, data.features, data.present, data.encoders)
-        return cls(augmentation, pool, neighbours, features, present)
+        on_features = data.features is not None and any(mp.cls.consumes == "features" for g in plan.groups
+                                                        for mp in g.methods)
+        clips, features, present = augmented_training(
+            data.clips, data.groups, rows, augmentation, seed=plan.seed,
+            features=data.features if on_features else None, present=data.present, encoders=data.encoders)
+        return cls(augmentation, clips, features, present)
 
     def training_set(self, inputs: MethodInputs, rows: Mapping[str, Any], y: np.ndarray, clean: Any,
                      seed: int) -> Any:
@@ -126,7 +124,8 @@ class TrainingAugmentation:
         if isinstance(inputs, FeatureInputs):
             assert self.features is not None
             return FeatureInputs(self.features, self.present, inputs.modalities, y).parts(rows, labels=y)["train"]
-        return AugmentedClips(clean, self.augmentation, seed=seed, pool=self.pool, neighbours=self.neighbours)
+        return AugmentedClips(clean, self.augmentation, seed=seed, pool=self.clips.pool,
+                              neighbours=self.clips.neighbours)
 
 
 class RobustnessConfig(MediaBenchmarkConfig):

@@ -204,3 +204,32 @@ def augmented_features(clips: AugmentedClips, rows: Sequence[int] | np.ndarray, 
             feats[m][chosen] = enc[m]
             pres[m][chosen] = enc_present[m]
     return feats, pres
+
+
+def augmented_training(clips: ClipDataset, groups: Sequence[str], rows: Sequence[int] | np.ndarray,
+                       augmentation: Augmentation, *, seed: int, features: Mapping[str, np.ndarray] | None = None,
+                       present: Mapping[str, np.ndarray] | None = None, encoders: Mapping[str, Any] | None = None,
+                       ) -> tuple[AugmentedClips, dict[str, np.ndarray] | None, dict[str, np.ndarray] | None]:
+    """The training rows of ``clips`` augmented, as every caller of ``--augment`` needs them.
+
+    Args:
+        clips: every clip (training rows and the others).
+        groups: (N,) each clip's speaker (babble and neighbouring transcripts stay within the
+            training rows, :func:`training_material`).
+        rows: (n,) the training rows.
+        augmentation: what to apply; ``seed``: the run's (or plan's) seed.
+        features, present, encoders: for a method on features, ``clips``' clean features
+            (modality -> (N, D_m)) and the encoders to encode the augmented copies with.
+
+    Returns:
+        ``(train, features, present)``: :class:`AugmentedClips` over ``rows`` (its ``pool`` and
+        ``neighbours`` serve other subsets of the same training speakers), and the features with
+        the epoch-0 draw's augmented copies (:func:`augmented_features`; ``None`` without ``features``).
+    """
+    pool, neighbours = training_material(clips, groups, rows, seed=seed)
+    train = AugmentedClips(clips.subset([int(i) for i in rows]), augmentation, seed=seed, pool=pool,
+                           neighbours=neighbours)
+    if features is None:
+        return train, None, None
+    feats, pres = augmented_features(train, rows, features, present, encoders or {})
+    return train, feats, pres

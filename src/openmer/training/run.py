@@ -20,7 +20,7 @@ from typing import Any, cast
 import numpy as np
 
 from openmer.backbones.factory import ProfileConfig, load_profile, profile_config
-from openmer.data.augment import AugmentedClips, augmented_features, training_material
+from openmer.data.augment import augmented_training
 from openmer.data.clips import ClipDataset, vision_preprocess
 from openmer.data.manifest import MODALITIES, Manifest, near_known_labels
 from openmer.datasets import resolve_data
@@ -264,13 +264,13 @@ def train(
     clean_train, val_set = sets["train"], sets["val"]
     train_set: Any = clean_train
     if augment is not None:  # the training rows only; val_set and clean_train (the threshold's) stay clean
-        pool, neighbours = training_material(clips, [s.group or s.id for s in man], parts["train"], seed=cfg.seed)
-        train_set = AugmentedClips(clips.subset([int(i) for i in parts["train"]]), augment, seed=cfg.seed,
-                                   pool=pool, neighbours=neighbours)
-        if isinstance(inputs, FeatureInputs):  # one augmented copy per clip, encoded once (data/augment.py)
-            feats, present = augmented_features(train_set, parts["train"], inputs.features, inputs.present,
-                                                encoders)
-            train_set = FeatureInputs(feats, present, inputs.modalities, inputs.labels).parts(
+        fi = inputs if isinstance(inputs, FeatureInputs) else None  # one augmented copy per clip, encoded once
+        train_set, feats, present = augmented_training(
+            clips, [s.group or s.id for s in man], parts["train"], augment, seed=cfg.seed,
+            features=None if fi is None else fi.features, present=None if fi is None else fi.present,
+            encoders=encoders)
+        if fi is not None and feats is not None:
+            train_set = FeatureInputs(feats, present, fi.modalities, fi.labels).parts(
                 {"train": parts["train"]})["train"]
     # Deployable threshold from known-class training (paper) or validation clips, never test clips.
     rule = ThresholdRule(acceptance=acceptance, source=threshold_from)
