@@ -14,20 +14,16 @@ import json
 import shutil
 from pathlib import Path
 
-import numpy as np
-
-from openmer.timeline.benchmark import run_timeline_benchmark, timeline_config
+from openmer.timeline.benchmark import run_timeline_benchmark, summarise, timeline_config
 
 
 def rows(results: Path, name: str) -> list[str]:
-    records = [r for r in json.loads(results.read_text())["records"] if r.get("cue_offset_s", 0.0) == 0.0]
-    out = []
-    for method in sorted({r["method"] for r in records}):
-        rs = [r for r in records if r["method"] == method]
-        cells = [f"{np.mean([r[k] for r in rs]):.3f} ± {np.std([r[k] for r in rs]):.3f}"
-                 for k in ("eder", "frame_auroc", "frame_oscr", "unknown_f1")]
-        out.append(f"| {name} | {method} | {len(rs)} | {' | '.join(cells)} |")
-    return out
+    """The benchmark's own "all" rows (:func:`summarise`: mean ± std over every split of every level),
+    without cue offsets."""
+    records = json.loads(results.read_text())["records"]
+    return [f"| {name} | {r['method']} | {r['n']} | "
+            + " | ".join(f"{r[k][0]:.3f} ± {r[k][1]:.3f}" for k in ("eder", "frame_auroc", "frame_oscr", "unknown_f1"))
+            + " |" for r in summarise(records) if r["level"] == "all" and r["cue_offset_s"] == 0.0]
 
 
 def main() -> None:

@@ -20,6 +20,7 @@ the peak resident memory of that process (``ru_maxrss``).
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import subprocess
@@ -285,7 +286,7 @@ def bench_timeline(runs: Sequence[str | Path], *, minutes: Sequence[float] = (10
                 build_recording(rec, m, video=video)
                 if log:
                     log(f"built {rec} ({m:g} min) in {time.perf_counter() - t:.0f} s")
-            for n, bounded in ((n, b) for n in threads for b in bounded_heap):
+            for n, bounded in itertools.product(threads, bounded_heap):
                 code = ("import json, sys; from openmer.timeline.bench import measure_one; "
                         "print('RESULT ' + json.dumps(measure_one(*sys.argv[1:4], int(sys.argv[4]), "
                         "float(sys.argv[5]), float(sys.argv[6]), sys.argv[7] == 'bounded')))")
