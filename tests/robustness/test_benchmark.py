@@ -126,7 +126,7 @@ def test_the_run_cache_changes_no_record(tmp_path, monkeypatch):
     hooks, cls = [], robustness.RobustnessHook
 
     def hook(*a, cache_mb, **kw):
-        hooks.append(cls(*a, cache_mb=cache_mb, **kw))
+        hooks.append(cls(*a, cache=robustness.CorruptedClipCache(cache_mb << 20), **kw))
         return hooks[-1]
 
     monkeypatch.setattr(robustness, "RobustnessHook", partial(hook, cache_mb=robustness.RUN_CACHE_MB))

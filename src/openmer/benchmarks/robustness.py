@@ -319,20 +319,13 @@ class RobustnessHook:
     acceptance: float = DEFAULT_ACCEPTANCE
     #: the training augmentation, so that a journal never reads an augmented run's trials back as clean ones
     augment: tuple[Any, ...] = ()
-    #: memory for the run's corrupted clips and encodings (:class:`CorruptedClipCache`; 0: none kept)
-    cache_mb: int = field(default=RUN_CACHE_MB, compare=False, repr=False)
-    #: that cache, shared by every trial of the run (and by a second hook over the same test clips:
-    #: ``replace(hook, augment=..., cache=hook.cache)``); not part of a trial's identity (the journal
-    #: reads the repr). ``None``: a new one of ``cache_mb``.
-    cache: CorruptedClipCache | None = field(default=None, compare=False, repr=False)
-
-    def __post_init__(self) -> None:
-        if self.cache is None:
-            object.__setattr__(self, "cache", CorruptedClipCache(self.cache_mb << 20))
+    #: the run's corrupted clips and encodings, shared by every trial of the run (and by a second hook
+    #: over the same test clips: ``replace(hook, augment=...)`` keeps it); not part of a trial's
+    #: identity (the journal reads the repr). ``CorruptedClipCache(0)`` keeps nothing.
+    cache: CorruptedClipCache = field(default_factory=CorruptedClipCache, compare=False, repr=False)
 
     def cache_counts(self) -> dict[str, int]:
         """Hits and misses of the run's cache so far (:attr:`CorruptedClipCache.counts`) and its MiB."""
-        assert self.cache is not None
         return {**self.cache.counts, "mib": self.cache.nbytes >> 20}
 
     def sections(self, records: Sequence[Mapping[str, Any]]) -> list[tuple[str, list[str]]]:
@@ -382,7 +375,6 @@ class RobustnessHook:
         (``keep_states``: keep a method on clips' encoder states of these clips for the next split;
         the test clips are the same in every split, the recalibration clips are not)."""
         cache = self.cache
-        assert cache is not None
         items = cache.corrupted(ctx.data.clips, rows, name, sev, pool, neighbours, self.seed, speakers)
         if ctx.method.consumes == "features":
             encoded = cache.encode(items, ctx.data.encoders, ctx.modalities)
@@ -569,7 +561,7 @@ def run_robustness(cfg: RobustnessConfig, *, progress: Progress | None = None, j
     if cfg.augment:  # the same methods and splits trained on augmented clips; the hook's corrupted test features shared
         aug = Augmentation(parse_corruptions(cfg.augment), p=cfg.augment_p, max_severity=cfg.augment_max_severity)
         # the same corrupted test clips and their encodings
-        aug_hook = replace(hook, augment=(aug.names, aug.p, aug.max_severity), cache=hook.cache)
+        aug_hook = replace(hook, augment=(aug.names, aug.p, aug.max_severity))
         aug_out = run_trials(replace(plan, hooks=(*plan.hooks, aug_hook),
                                      augment=TrainingAugmentation.build(aug, plan, trial_data)), trial_data,
                              progress=progress, journal=journal)
